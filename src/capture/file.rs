@@ -1,0 +1,166 @@
+//! Capture files: pcap (micro- and nanosecond, either byte order) and pcapng
+//! (several sections and interfaces, per-interface link type and timestamp
+//! resolution), read as a stream with pcap-parser, so that gzip- and
+//! zstd-compressed files and standard input work the same way. Compression is
+//! recognised by its magic bytes, not the file name.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+use super::{CaptureError, RawPacket};
+
+/// Largest frame accepted from a file; a larger captured length means a
+/// corrupt record.
+pub const MAX_FRAME: u32 = 256 * 1024;
+const READ_BUFFER: usize = 1 << 20;
+
+/// Counts bytes read from the underlying file (before decompression), for the
+/// progress bar.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a capture file (or "-" for standard input), undoing gzip or zstd
+/// compression when the first bytes say so. `progress` counts raw bytes read.
+pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>, CaptureError> {
+    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        let file = File::open(path).map_err(CaptureError::Open)?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(CaptureError::IsDirectory);
+        }
+        Box::new(file)
+    };
+    let mut buffered = BufReader::with_capacity(READ_BUFFER, CountingReader { inner: raw, count: progress });
+    let magic = buffered.fill_buf().map_err(CaptureError::Open)?;
+    if magic.is_empty() {
+        return Err(CaptureError::Empty);
+    }
+    Ok(match magic {
+        [0x1f, 0x8b, ..] => Box::new(BufReader::with_capacity(READ_BUFFER, flate2::bufread::MultiGzDecoder::new(buffered))),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            Box::new(BufReader::with_capacity(READ_BUFFER, zstd::stream::read::Decoder::with_buffer(buffered).map_err(CaptureError::Open)?))
+        }
+        _ => Box::new(buffered),
+    })
+}
+
+struct Interface {
+    linktype: u32,
+    /// Timestamp units per second.
+    resolution: u64,
+    offset_secs: i64,
+}
+
+/// Reads every packet of a capture stream and hands it to `on_packet`, which
+/// returns false to stop early. Returns the number of packets read.
+pub fn read_packets(
+    input: Box<dyn Read + Send>,
+    on_packet: &mut dyn FnMut(RawPacket<'_>) -> bool,
+) -> Result<u64, CaptureError> {
+    let mut reader = match pcap_parser::create_reader(READ_BUFFER, input) {
+        Ok(r) => r,
+        Err(PcapError::HeaderNotRecognized) => return Err(CaptureError::NotACapture),
+        Err(PcapError::Eof) => return Err(CaptureError::Empty),
+        Err(PcapError::ReadError) => return Err(CaptureError::Read),
+        Err(_) => return Err(CaptureError::Truncated { offset: 0 }),
+    };
+    let mut legacy_linktype = None;
+    let mut nanos = false;
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut last_ts = 0i64;
+    let mut packets = 0u64;
+    loop {
+        let offset = reader.consumed() as u64;
+        match reader.next() {
+            Ok((used, block)) => {
+                let packet = match block {
+                    PcapBlockOwned::LegacyHeader(h) => {
+                        legacy_linktype = Some(h.network.0 as u32);
+                        nanos = h.is_nanosecond_precision();
+                        None
+                    }
+                    PcapBlockOwned::Legacy(b) => {
+                        let frac = if nanos { b.ts_usec as i64 / 1000 } else { b.ts_usec as i64 };
+                        let ts = b.ts_sec as i64 * 1_000_000 + frac;
+                        Some((legacy_linktype.unwrap_or(1), ts, b.caplen, b.origlen, b.data))
+                    }
+                    PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                        interfaces.clear();
+                        None
+                    }
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                        interfaces.push(Interface {
+                            linktype: idb.linktype.0 as u32,
+                            resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                            offset_secs: idb.ts_offset(),
+                        });
+                        None
+                    }
+                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                        let Some(iface) = interfaces.get(epb.if_id as usize) else {
+                            return Err(CaptureError::Corrupt { offset, detail: "packet names an interface that was never described" });
+                        };
+                        let units = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                        let micros = (units as u128 * 1_000_000 / iface.resolution as u128) as i64;
+                        let ts = micros.saturating_add(iface.offset_secs.saturating_mul(1_000_000));
+                        Some((iface.linktype, ts, epb.caplen, epb.origlen, epb.data))
+                    }
+                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                        let Some(iface) = interfaces.first() else {
+                            return Err(CaptureError::Corrupt { offset, detail: "packet before any interface description" });
+                        };
+                        Some((iface.linktype, last_ts, spb.data.len() as u32, spb.origlen, spb.data))
+                    }
+                    PcapBlockOwned::NG(_) => None,
+                };
+                if let Some((linktype, ts, caplen, origlen, data)) = packet {
+                    if caplen > MAX_FRAME {
+                        return Err(CaptureError::Corrupt { offset, detail: "captured length over 256 KiB" });
+                    }
+                    let data = &data[..(caplen as usize).min(data.len())];
+                    last_ts = ts;
+                    packets += 1;
+                    if !on_packet(RawPacket { ts, linktype, data, orig_len: origlen }) {
+                        return Ok(packets);
+                    }
+                }
+                reader.consume(used);
+            }
+            Err(PcapError::Eof) => return Ok(packets),
+            Err(PcapError::Incomplete(_)) => {
+                if reader.reader_exhausted() {
+                    return Err(CaptureError::Truncated { offset });
+                }
+                if let Err(e) = reader.refill() {
+                    return Err(match e {
+                        PcapError::ReadError => CaptureError::Read,
+                        _ => CaptureError::Truncated { offset },
+                    });
+                }
+            }
+            Err(PcapError::UnexpectedEof) => return Err(CaptureError::Truncated { offset }),
+            Err(PcapError::BufferTooSmall) => {
+                return Err(CaptureError::Corrupt { offset, detail: "record larger than any valid packet" })
+            }
+            Err(PcapError::ReadError) => return Err(CaptureError::Read),
+            Err(_) => return Err(CaptureError::Corrupt { offset, detail: "malformed record" }),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Live capture from a network interface with libpcap: promiscuous mode, snap
+//! length, kernel buffer size, a BPF filter, and the kernel's drop counters.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::RawPacket;
+
+/// Settings of a live capture.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub interface: String,
+    pub snaplen: i32,
+    /// Kernel buffer in bytes.
+    pub buffer_size: i32,
+    pub promiscuous: bool,
+    pub filter: Option<String>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+}
+
+/// Drop counters reported by libpcap.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LiveStats {
+    pub received: u64,
+    pub dropped_by_kernel: u64,
+    pub dropped_by_interface: u64,
+}
+
+/// Lists the interfaces libpcap can open, one line each.
+pub fn list_interfaces() -> Result<Vec<String>, pcap::Error> {
+    Ok(pcap::Device::list()?
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| match d.desc {
+            Some(desc) => format!("{}.{} ({})", i + 1, d.name, desc),
+            None => format!("{}.{}", i + 1, d.name),
+        })
+        .collect())
+}
+
+/// Wall-clock time in microseconds since the epoch.
+pub fn now_micros() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Receives what a live capture delivers.
+pub trait PacketHandler {
+    fn packet(&mut self, packet: RawPacket<'_>);
+    /// Called at least every 100 ms with the wall clock (microseconds), so
+    /// that buffered packets move on and idle flows time out.
+    fn idle(&mut self, now: i64);
+}
+
+/// Captures until `stop` is set, the duration ends, or the interface fails.
+pub fn capture(opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHandler) -> Result<LiveStats, String> {
+    let iface = &opts.interface;
+    let cap = pcap::Capture::from_device(iface.as_str())
+        .map_err(|e| format!("{iface}: {e}"))?
+        .promisc(opts.promiscuous)
+        .snaplen(opts.snaplen)
+        .buffer_size(opts.buffer_size)
+        .timeout(100)
+        .immediate_mode(true);
+    let mut cap = cap
+        .open()
+        .map_err(|e| format!("{iface}: cannot start capture: {e} (capturing needs root or CAP_NET_RAW)"))?;
+    if let Some(expr) = &opts.filter {
+        cap.filter(expr, true).map_err(|e| format!("invalid filter expression {expr:?}: {e}"))?;
+    }
+    let linktype = cap.get_datalink().0 as u32;
+    let started = Instant::now();
+    let mut last_idle = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if opts.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        match cap.next_packet() {
+            Ok(p) => {
+                let ts = p.header.ts.tv_sec as i64 * 1_000_000 + p.header.ts.tv_usec as i64;
+                handler.packet(RawPacket { ts, linktype, data: p.data, orig_len: p.header.len });
+            }
+            Err(pcap::Error::TimeoutExpired) => {}
+            Err(e) => return Err(format!("{iface}: capture failed: {e}")),
+        }
+        if last_idle.elapsed() >= Duration::from_millis(100) {
+            handler.idle(now_micros());
+            last_idle = Instant::now();
+        }
+    }
+    let s = cap.stats().map_err(|e| format!("{iface}: cannot read capture statistics: {e}"))?;
+    Ok(LiveStats {
+        received: s.received as u64,
+        dropped_by_kernel: s.dropped as u64,
+        dropped_by_interface: s.if_dropped as u64,
+    })
+}

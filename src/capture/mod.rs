@@ -1,0 +1,106 @@
+//! Packet sources: capture files (pcap, pcapng, gzip/zstd compressed, standard
+//! input, directories of captures) and live interfaces through libpcap.
+
+pub mod file;
+pub mod live;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// One captured frame.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    /// Microseconds since the Unix epoch.
+    pub ts: i64,
+    /// libpcap LINKTYPE_* value of the frame.
+    pub linktype: u32,
+    pub data: &'a [u8],
+    /// Length of the frame on the wire (the captured data may be shorter).
+    pub orig_len: u32,
+}
+
+/// Why a capture could not be read (in full).
+#[derive(Debug)]
+pub enum CaptureError {
+    Open(io::Error),
+    IsDirectory,
+    Empty,
+    NotACapture,
+    /// Reading or decompressing the stream failed.
+    Read,
+    Truncated { offset: u64 },
+    Corrupt { offset: u64, detail: &'static str },
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::Open(e) => write!(f, "cannot open: {e}"),
+            CaptureError::IsDirectory => write!(f, "is a directory"),
+            CaptureError::Empty => write!(f, "empty file, not a capture"),
+            CaptureError::NotACapture => {
+                write!(f, "not a pcap or pcapng capture (nor a gzip/zstd-compressed one)")
+            }
+            CaptureError::Read => write!(f, "read error (I/O error or corrupt compressed stream)"),
+            CaptureError::Truncated { offset } => {
+                write!(f, "truncated: the capture ends inside the record at byte offset {offset}")
+            }
+            CaptureError::Corrupt { offset, detail } => write!(f, "corrupt record at byte offset {offset}: {detail}"),
+        }
+    }
+}
+
+/// Expands the inputs given on the command line: files in the order given,
+/// directories to the capture files inside them (recursively, sorted by name).
+/// Files inside a directory that do not start like a capture are skipped.
+pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        if input.as_os_str() != "-" && input.is_dir() {
+            let mut found = Vec::new();
+            if let Err(e) = walk_dir(input, &mut found) {
+                errors.push((input.clone(), format!("cannot read directory: {e}")));
+            }
+            found.sort();
+            files.extend(found.into_iter().filter(|p| looks_like_capture(p)));
+        } else {
+            files.push(input.clone());
+        }
+    }
+    (files, errors)
+}
+
+fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk_dir(&entry.path(), out)?;
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Whether a file starts with the magic of a pcap, pcapng, gzip or zstd file.
+fn looks_like_capture(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let Ok(mut f) = std::fs::File::open(path) else { return true };
+    if f.read_exact(&mut magic).is_err() {
+        return true; // let the reader report the short file
+    }
+    matches!(
+        magic,
+        [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0x4d, 0x3c, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+            | [0x0a, 0x0d, 0x0d, 0x0a]
+            | [0x1f, 0x8b, _, _]
+            | [0x28, 0xb5, 0x2f, 0xfd]
+    )
+}

@@ -1,0 +1,162 @@
+//! X.509 certificate facts: the fields of one DER certificate that the output
+//! contract and the certificate rules need, read with x509-parser. Strings
+//! taken from certificates are attacker-controlled and kept as data.
+
+use sha2::{Digest as _, Sha256};
+use x509_parser::extensions::GeneralName;
+use x509_parser::oid_registry::{self, Oid};
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+/// Facts about one certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// SHA-256 of the DER encoding, upper-case hex.
+    pub sha256: String,
+    pub version: u32,
+    pub serial_hex: String,
+    pub subject_cn: Option<String>,
+    pub subject_dn: String,
+    pub issuer_cn: Option<String>,
+    pub issuer_dn: String,
+    /// Seconds since the epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+    pub dns_names: Vec<String>,
+    pub ip_addresses: Vec<String>,
+    /// "RSA", "EC", "Ed25519", "Ed448", "DSA", or the algorithm's OID.
+    pub public_key_algorithm: String,
+    pub public_key_bits: u32,
+    /// Named curve of an EC key ("prime256v1", "secp384r1", ...).
+    pub public_key_curve: Option<String>,
+    /// Signature algorithm name, e.g. "sha256WithRSAEncryption".
+    pub signature_algorithm: String,
+    pub signature_algorithm_oid: String,
+    pub is_ca: Option<bool>,
+    pub path_len: Option<u32>,
+    pub key_usage: Vec<&'static str>,
+    pub extended_key_usage: Vec<String>,
+    /// Subject and issuer names are identical.
+    pub self_issued: bool,
+    /// The DER, kept so chains can be verified later.
+    pub der: Vec<u8>,
+}
+
+fn oid_name(oid: &Oid<'_>) -> String {
+    match x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry()) {
+        Ok(sn) => sn.to_string(),
+        Err(_) => oid.to_id_string(),
+    }
+}
+
+/// Parses one DER certificate. Returns None when x509-parser rejects it.
+pub fn parse_certificate(der: &[u8]) -> Option<CertificateFacts> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let tbs = &cert.tbs_certificate;
+    let first_cn = |name: &x509_parser::x509::X509Name<'_>| {
+        name.iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string)
+    };
+    let mut f = CertificateFacts {
+        sha256: Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect(),
+        version: tbs.version.0 + 1,
+        serial_hex: tbs.raw_serial().iter().map(|b| format!("{b:02X}")).collect(),
+        subject_cn: first_cn(tbs.subject()),
+        subject_dn: tbs.subject().to_string(),
+        issuer_cn: first_cn(tbs.issuer()),
+        issuer_dn: tbs.issuer().to_string(),
+        not_before: tbs.validity().not_before.timestamp(),
+        not_after: tbs.validity().not_after.timestamp(),
+        signature_algorithm: oid_name(&cert.signature_algorithm.algorithm),
+        signature_algorithm_oid: cert.signature_algorithm.algorithm.to_id_string(),
+        self_issued: tbs.subject().as_raw() == tbs.issuer().as_raw(),
+        der: der.to_vec(),
+        ..Default::default()
+    };
+    let spki = tbs.public_key();
+    let alg = &spki.algorithm.algorithm;
+    let (name, bits, curve) = match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => ("RSA".to_string(), rsa.key_size() as u32, None),
+        Ok(PublicKey::EC(point)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| oid_name(&oid));
+            ("EC".to_string(), ec_bits(curve.as_deref(), point.key_size() as u32), curve)
+        }
+        Ok(PublicKey::DSA(y)) => ("DSA".to_string(), (y.len() * 8) as u32, None),
+        _ if *alg == oid_registry::OID_SIG_ED25519 => ("Ed25519".to_string(), 256, None),
+        _ if *alg == oid_registry::OID_SIG_ED448 => ("Ed448".to_string(), 456, None),
+        _ => (oid_name(alg), (spki.subject_public_key.data.len() * 8) as u32, None),
+    };
+    f.public_key_algorithm = name;
+    f.public_key_bits = bits;
+    f.public_key_curve = curve;
+    if let Ok(Some(bc)) = tbs.basic_constraints() {
+        f.is_ca = Some(bc.value.ca);
+        f.path_len = bc.value.path_len_constraint;
+    }
+    if let Ok(Some(ku)) = tbs.key_usage() {
+        let k = ku.value;
+        let pairs = [
+            (k.digital_signature(), "digitalSignature"),
+            (k.non_repudiation(), "nonRepudiation"),
+            (k.key_encipherment(), "keyEncipherment"),
+            (k.data_encipherment(), "dataEncipherment"),
+            (k.key_agreement(), "keyAgreement"),
+            (k.key_cert_sign(), "keyCertSign"),
+            (k.crl_sign(), "cRLSign"),
+            (k.encipher_only(), "encipherOnly"),
+            (k.decipher_only(), "decipherOnly"),
+        ];
+        f.key_usage = pairs.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+    }
+    if let Ok(Some(eku)) = tbs.extended_key_usage() {
+        let e = eku.value;
+        let pairs = [
+            (e.any, "anyExtendedKeyUsage"),
+            (e.server_auth, "serverAuth"),
+            (e.client_auth, "clientAuth"),
+            (e.code_signing, "codeSigning"),
+            (e.email_protection, "emailProtection"),
+            (e.time_stamping, "timeStamping"),
+            (e.ocsp_signing, "OCSPSigning"),
+        ];
+        f.extended_key_usage = pairs.iter().filter(|(on, _)| *on).map(|(_, n)| n.to_string()).collect();
+        f.extended_key_usage.extend(e.other.iter().map(|o| o.to_id_string()));
+    }
+    if let Ok(Some(san)) = tbs.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => f.dns_names.push(d.to_string()),
+                GeneralName::IPAddress(ip) => {
+                    let text = match ip.len() {
+                        4 => std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).to_string(),
+                        16 => {
+                            let mut b = [0u8; 16];
+                            b.copy_from_slice(ip);
+                            std::net::Ipv6Addr::from(b).to_string()
+                        }
+                        _ => ip.iter().map(|b| format!("{b:02x}")).collect(),
+                    };
+                    f.ip_addresses.push(text);
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(f)
+}
+
+/// Bits of an EC key: the curve's size when the curve is known, else from the point.
+fn ec_bits(curve: Option<&str>, from_point: u32) -> u32 {
+    match curve {
+        Some("prime256v1") | Some("secp256r1") | Some("secp256k1") | Some("brainpoolP256r1") => 256,
+        Some("secp384r1") | Some("brainpoolP384r1") => 384,
+        Some("secp521r1") => 521,
+        Some("secp224r1") => 224,
+        Some("prime192v1") | Some("secp192r1") => 192,
+        _ => from_point,
+    }
+}

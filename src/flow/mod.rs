@@ -1,0 +1,294 @@
+//! The flow table of one worker: TCP connections keyed by their symmetric
+//! 5-tuple (plus VLAN), in least-recently-active order so that idle flows time
+//! out and, when the table is full, the quietest flow is evicted.
+//!
+//! A new SYN on a 5-tuple whose earlier connection used another initial
+//! sequence number starts a new connection (clients reuse source ports). Once a
+//! connection's handshake is over its flow is bypassed: later packets are
+//! counted and dropped, never buffered or parsed.
+
+pub mod reassembly;
+
+use std::net::IpAddr;
+
+use hashlink::LinkedHashMap;
+
+use crate::decode::tcp_flags;
+use crate::stats::WorkerStats;
+use crate::tls::facts::{Endpoint, SessionFacts};
+use crate::tls::{Progress, TlsConnection, TlsLimits};
+use reassembly::Reassembler;
+
+/// Caps and timeouts of a flow table.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowLimits {
+    /// A flow with no packet for this long is ended.
+    pub idle_timeout_micros: i64,
+    /// Flows one worker holds at most.
+    pub max_flows: usize,
+    /// Out-of-order bytes buffered per direction.
+    pub max_buffered: usize,
+    pub tls: TlsLimits,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits { idle_timeout_micros: 120_000_000, max_flows: 262_144, max_buffered: 256 * 1024, tls: TlsLimits::default() }
+    }
+}
+
+/// Identifies a connection regardless of direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    lo: Endpoint,
+    hi: Endpoint,
+    vlan: Option<u16>,
+}
+
+impl FlowKey {
+    pub fn new(a: Endpoint, b: Endpoint, vlan: Option<u16>) -> Self {
+        let a_first = (a.ip, a.port) <= (b.ip, b.port);
+        let (lo, hi) = if a_first { (a, b) } else { (b, a) };
+        FlowKey { lo, hi, vlan }
+    }
+
+    /// A hash that is the same for both directions and for every run, used
+    /// to pick the worker that owns the flow.
+    pub fn dispatch_hash(&self) -> u64 {
+        // FNV-1a over the normalised key: stable across runs and platforms.
+        let mut h: u64 = 0xcbf29ce484222325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= *b as u64;
+                h = h.wrapping_mul(0x100000001b3);
+            }
+        };
+        for ep in [self.lo, self.hi] {
+            match ep.ip {
+                IpAddr::V4(v4) => eat(&v4.octets()),
+                IpAddr::V6(v6) => eat(&v6.octets()),
+            }
+            eat(&ep.port.to_be_bytes());
+        }
+        eat(&self.vlan.unwrap_or(0).to_be_bytes());
+        h
+    }
+}
+
+/// One TCP segment as the flow table sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    pub ts: i64,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub vlan: Option<u16>,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub payload: &'a [u8],
+    pub missing: u32,
+}
+
+struct Flow {
+    initiator: Endpoint,
+    last_seen: i64,
+    isn: [Option<u32>; 2],
+    fin: [bool; 2],
+    reset: bool,
+    data_seen: bool,
+    reassembly: [Reassembler; 2],
+    /// None once the flow is bypassed.
+    tls: Option<Box<TlsConnection>>,
+}
+
+pub struct FlowTable {
+    flows: LinkedHashMap<FlowKey, Flow>,
+    limits: FlowLimits,
+    pub stats: WorkerStats,
+    finished: Vec<SessionFacts>,
+}
+
+impl FlowTable {
+    pub fn new(limits: FlowLimits) -> Self {
+        FlowTable { flows: LinkedHashMap::new(), limits, stats: WorkerStats::default(), finished: Vec::new() }
+    }
+
+    /// Flows held right now.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Sessions reported since the last call.
+    pub fn take_sessions(&mut self) -> Vec<SessionFacts> {
+        std::mem::take(&mut self.finished)
+    }
+
+    pub fn process(&mut self, seg: &Segment<'_>) {
+        let key = FlowKey::new(seg.src, seg.dst, seg.vlan);
+        let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        if syn_only {
+            if let Some(flow) = self.flows.get(&key) {
+                let dir = usize::from(flow.initiator != seg.src);
+                let same_syn = flow.isn[dir] == Some(seg.seq);
+                let reused = !same_syn && (flow.isn[dir].is_some() || flow.data_seen || flow.reset || flow.fin.iter().any(|f| *f));
+                if reused {
+                    if let Some(old) = self.flows.remove(&key) {
+                        self.finish(old);
+                    }
+                    self.stats.flows_port_reused += 1;
+                }
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.limits.max_flows {
+                if let Some((_, oldest)) = self.flows.pop_front() {
+                    self.stats.flows_evicted += 1;
+                    self.finish(oldest);
+                }
+            }
+            let syn_ack = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK);
+            let (initiator, responder) = if syn_ack { (seg.dst, seg.src) } else { (seg.src, seg.dst) };
+            if !syn_only && !syn_ack {
+                self.stats.flows_midstream += 1;
+            }
+            self.stats.flows += 1;
+            let tls = TlsConnection::new(seg.ts, initiator, responder, seg.vlan, self.limits.tls);
+            self.flows.insert(
+                key,
+                Flow {
+                    initiator,
+                    last_seen: seg.ts,
+                    isn: [None; 2],
+                    fin: [false; 2],
+                    reset: false,
+                    data_seen: false,
+                    reassembly: [Reassembler::default(), Reassembler::default()],
+                    tls: Some(Box::new(tls)),
+                },
+            );
+        }
+        let Some(flow) = self.flows.to_back(&key) else { return };
+        flow.last_seen = flow.last_seen.max(seg.ts);
+        let Some(tls) = flow.tls.as_mut() else {
+            self.stats.bypassed_packets += 1;
+            self.stats.bypassed_bytes += seg.payload.len() as u64;
+            return;
+        };
+        let dir = usize::from(flow.initiator != seg.src);
+        let stats = &mut self.stats;
+        let max_buffered = self.limits.max_buffered;
+        let mut progress = Progress::Inspecting;
+        if seg.flags & tcp_flags::SYN != 0 {
+            flow.isn[dir].get_or_insert(seg.seq);
+            flow.reassembly[dir].on_syn(seg.seq);
+        }
+        if !seg.payload.is_empty() || seg.missing > 0 {
+            flow.data_seen = true;
+            flow.reassembly[dir].on_segment(seg.seq, seg.payload, seg.missing, max_buffered, &mut |ev| {
+                if progress == Progress::Inspecting {
+                    progress = tls.on_stream(dir, ev, stats);
+                }
+            });
+        }
+        if seg.flags & tcp_flags::ACK != 0 && progress == Progress::Inspecting {
+            flow.reassembly[1 - dir].on_peer_ack(seg.ack, &mut |ev| {
+                if progress == Progress::Inspecting {
+                    progress = tls.on_stream(1 - dir, ev, stats);
+                }
+            });
+        }
+        if seg.flags & tcp_flags::FIN != 0 {
+            flow.fin[dir] = true;
+        }
+        if seg.flags & tcp_flags::RST != 0 {
+            flow.reset = true;
+        }
+        let closed = flow.reset || (flow.fin[0] && flow.fin[1]);
+        match progress {
+            Progress::Done => self.bypass(&key),
+            Progress::NotTls => {
+                if let Some(flow) = self.flows.get_mut(&key) {
+                    flow.tls = None;
+                    release(flow, &mut self.stats);
+                }
+            }
+            Progress::Inspecting if closed => self.bypass(&key),
+            Progress::Inspecting => {}
+        }
+    }
+
+    /// Ends the analysis of a flow whose handshake is over; the flow stays in
+    /// the table so that its later packets are recognised and skipped.
+    fn bypass(&mut self, key: &FlowKey) {
+        let Some(flow) = self.flows.get_mut(key) else { return };
+        if let Some(facts) = conclude(flow, &mut self.stats) {
+            self.report(facts);
+        }
+    }
+
+    fn report(&mut self, facts: SessionFacts) {
+        self.stats.tls_sessions += 1;
+        if facts.established {
+            self.stats.tls_established += 1;
+        }
+        self.finished.push(facts);
+    }
+
+    fn finish(&mut self, mut flow: Flow) {
+        if let Some(facts) = conclude(&mut flow, &mut self.stats) {
+            self.report(facts);
+        }
+    }
+
+    /// Ends flows idle for longer than the timeout, as of packet time `now`.
+    pub fn expire(&mut self, now: i64) {
+        let timeout = self.limits.idle_timeout_micros;
+        while let Some((_, flow)) = self.flows.front() {
+            if now.saturating_sub(flow.last_seen) <= timeout {
+                break;
+            }
+            if let Some((_, flow)) = self.flows.pop_front() {
+                if flow.tls.is_some() {
+                    self.stats.flows_timed_out += 1;
+                }
+                self.finish(flow);
+            }
+        }
+    }
+
+    /// Ends every flow (end of input).
+    pub fn finish_all(&mut self) {
+        while let Some((_, flow)) = self.flows.pop_front() {
+            self.finish(flow);
+        }
+    }
+}
+
+/// Delivers what the reassemblers still hold, ends the TLS analysis and
+/// frees the flow's buffers. Returns the session when TLS was seen.
+fn conclude(flow: &mut Flow, stats: &mut WorkerStats) -> Option<SessionFacts> {
+    let mut tls = flow.tls.take()?;
+    for dir in 0..2 {
+        let mut progress = Progress::Inspecting;
+        flow.reassembly[dir].flush(&mut |ev| {
+            if progress == Progress::Inspecting {
+                progress = tls.on_stream(dir, ev, stats);
+            }
+        });
+    }
+    release(flow, stats);
+    tls.finish(flow.last_seen, stats)
+}
+
+/// Frees the reassembly buffers and books their counters.
+fn release(flow: &mut Flow, stats: &mut WorkerStats) {
+    for r in &mut flow.reassembly {
+        r.counters.add_to(stats);
+        r.counters = Default::default();
+        r.clear();
+    }
+}

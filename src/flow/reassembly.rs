@@ -1,0 +1,326 @@
+//! TCP reassembly for one direction of a connection.
+//!
+//! Delivers the byte stream in order, one chunk per segment, to a callback.
+//! Out-of-order segments wait in a buffer capped at `max_buffered` bytes;
+//! retransmitted and overlapping bytes keep the copy that arrived first (and
+//! differing overlaps are counted); holes that will never be filled (the peer
+//! acknowledged past them, the buffer cap was hit, or the flow ended) are
+//! reported as gaps so the consumer can resynchronise.
+
+use crate::stats::WorkerStats;
+
+/// Counters of one direction, added to the worker's statistics when the flow ends.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReassemblyCounters {
+    pub retransmitted_bytes: u64,
+    pub overlap_bytes: u64,
+    pub overlap_inconsistent: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub buffer_cap_hits: u64,
+}
+
+impl ReassemblyCounters {
+    pub fn add_to(&self, stats: &mut WorkerStats) {
+        stats.tcp_retransmitted_bytes += self.retransmitted_bytes;
+        stats.tcp_overlap_bytes += self.overlap_bytes;
+        stats.tcp_overlap_inconsistent += self.overlap_inconsistent;
+        stats.tcp_gaps += self.gaps;
+        stats.tcp_gap_bytes += self.gap_bytes;
+        stats.tcp_buffer_cap_hits += self.buffer_cap_hits;
+    }
+}
+
+/// What the reassembler hands to its consumer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamEvent<'a> {
+    /// The next bytes of the stream, starting where the previous event ended.
+    Data(&'a [u8]),
+    /// This many bytes of the stream were lost.
+    Gap(u32),
+}
+
+#[derive(Debug)]
+struct Pending {
+    seq: u32,
+    data: Vec<u8>,
+    /// Bytes after `data` that the segment carried but the capture cut off.
+    missing: u32,
+}
+
+impl Pending {
+    fn end(&self) -> u32 {
+        self.seq.wrapping_add(self.data.len() as u32).wrapping_add(self.missing)
+    }
+}
+
+/// Signed distance from `b` to `a` in sequence space (valid within 2 GiB).
+fn seq_diff(a: u32, b: u32) -> i64 {
+    a.wrapping_sub(b) as i32 as i64
+}
+
+#[derive(Debug, Default)]
+pub struct Reassembler {
+    next_seq: Option<u32>,
+    pending: Vec<Pending>,
+    buffered: usize,
+    pub counters: ReassemblyCounters,
+}
+
+impl Reassembler {
+    /// Bytes currently held out of order.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Whether the initial sequence number is known.
+    pub fn started(&self) -> bool {
+        self.next_seq.is_some()
+    }
+
+    /// A SYN carries the initial sequence number; data starts one after it.
+    pub fn on_syn(&mut self, isn: u32) {
+        if self.next_seq.is_none() {
+            self.next_seq = Some(isn.wrapping_add(1));
+        }
+    }
+
+    /// Takes one segment's payload (`missing` bytes after it were not captured).
+    pub fn on_segment(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        missing: u32,
+        max_buffered: usize,
+        sink: &mut dyn FnMut(StreamEvent<'_>),
+    ) {
+        if payload.is_empty() && missing == 0 {
+            return;
+        }
+        let next = *self.next_seq.get_or_insert(seq);
+        let offset = seq_diff(seq, next);
+        if offset <= 0 {
+            let already = (-offset) as usize;
+            let total = payload.len() + missing as usize;
+            if already >= total {
+                self.counters.retransmitted_bytes += total as u64;
+                return;
+            }
+            self.counters.retransmitted_bytes += already as u64;
+            let (data, miss) = if already <= payload.len() {
+                (&payload[already..], missing)
+            } else {
+                (&payload[payload.len()..], missing - (already - payload.len()) as u32)
+            };
+            self.deliver(data, miss, sink);
+            self.drain(sink);
+            return;
+        }
+        self.check_overlaps(seq, payload);
+        if self.buffered + payload.len() > max_buffered {
+            self.counters.buffer_cap_hits += 1;
+            // Give up on the hole: skip to the earliest buffered segment.
+            self.skip_to_first_pending(sink);
+            if self.buffered + payload.len() > max_buffered {
+                // Still too much: this segment itself starts past a hole.
+                let next = self.next_seq.unwrap_or(seq);
+                let hole = seq_diff(seq, next);
+                if hole > 0 {
+                    self.gap(hole as u32, sink);
+                }
+                self.deliver(payload, missing, sink);
+                self.drain(sink);
+                return;
+            }
+        }
+        let pos = self.pending.partition_point(|p| seq_diff(p.seq, seq) <= 0);
+        self.buffered += payload.len();
+        self.pending.insert(pos, Pending { seq, data: payload.to_vec(), missing });
+    }
+
+    /// The peer acknowledged `ack`: a hole it acknowledged past was lost in the
+    /// capture and will never be filled.
+    pub fn on_peer_ack(&mut self, ack: u32, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        let Some(first) = self.pending.first() else { return };
+        if seq_diff(ack, first.seq) > 0 {
+            self.skip_to_first_pending(sink);
+        }
+    }
+
+    /// The flow is ending: deliver everything buffered, with gaps for the holes.
+    pub fn flush(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        while !self.pending.is_empty() {
+            self.skip_to_first_pending(sink);
+        }
+    }
+
+    /// Frees buffered data once the stream is no longer inspected.
+    pub fn clear(&mut self) {
+        self.pending = Vec::new();
+        self.buffered = 0;
+    }
+
+    fn skip_to_first_pending(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        let (Some(next), Some(first)) = (self.next_seq, self.pending.first()) else { return };
+        let hole = seq_diff(first.seq, next);
+        if hole > 0 {
+            self.gap(hole as u32, sink);
+        }
+        self.drain(sink);
+    }
+
+    fn gap(&mut self, len: u32, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        self.counters.gaps += 1;
+        self.counters.gap_bytes += len as u64;
+        if let Some(n) = self.next_seq.as_mut() {
+            *n = n.wrapping_add(len);
+        }
+        sink(StreamEvent::Gap(len));
+    }
+
+    fn deliver(&mut self, data: &[u8], missing: u32, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        if !data.is_empty() {
+            if let Some(n) = self.next_seq.as_mut() {
+                *n = n.wrapping_add(data.len() as u32);
+            }
+            sink(StreamEvent::Data(data));
+        }
+        if missing > 0 {
+            self.gap(missing, sink);
+        }
+    }
+
+    /// Delivers buffered segments that have become contiguous.
+    fn drain(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+        while let Some(first) = self.pending.first() {
+            let Some(next) = self.next_seq else { return };
+            if seq_diff(first.seq, next) > 0 {
+                return;
+            }
+            let seg = self.pending.remove(0);
+            self.buffered -= seg.data.len();
+            if seq_diff(seg.end(), next) <= 0 {
+                self.counters.overlap_bytes += (seg.data.len() + seg.missing as usize) as u64;
+                continue;
+            }
+            let already = seq_diff(next, seg.seq) as usize;
+            self.counters.overlap_bytes += already as u64;
+            if already <= seg.data.len() {
+                self.deliver(&seg.data[already..], seg.missing, sink);
+            } else {
+                let miss = seg.missing - (already - seg.data.len()) as u32;
+                self.deliver(&[], miss, sink);
+            }
+        }
+    }
+
+    /// Counts bytes of a new segment that overlap buffered data with other values.
+    fn check_overlaps(&mut self, seq: u32, payload: &[u8]) {
+        for p in &self.pending {
+            let start = seq_diff(seq, p.seq).max(0);
+            let end = seq_diff(seq.wrapping_add(payload.len() as u32), p.seq).min(p.data.len() as i64);
+            if start >= end {
+                continue;
+            }
+            let theirs = &p.data[start as usize..end as usize];
+            let from = p.seq.wrapping_add(start as u32).wrapping_sub(seq) as usize;
+            let ours = &payload[from.min(payload.len())..(from + theirs.len()).min(payload.len())];
+            if ours != theirs {
+                self.counters.overlap_inconsistent += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(segments: &[(u32, &[u8])]) -> (Vec<u8>, Vec<u32>, ReassemblyCounters) {
+        let mut r = Reassembler::default();
+        let mut out = Vec::new();
+        let mut gaps = Vec::new();
+        r.on_syn(999);
+        let mut sink = |e: StreamEvent<'_>| match e {
+            StreamEvent::Data(d) => out.extend_from_slice(d),
+            StreamEvent::Gap(n) => gaps.push(n),
+        };
+        for (seq, data) in segments {
+            r.on_segment(*seq, data, 0, 1 << 20, &mut sink);
+        }
+        r.flush(&mut sink);
+        (out, gaps, r.counters)
+    }
+
+    #[test]
+    fn in_order_out_of_order_and_duplicates() {
+        let (out, gaps, c) = run(&[(1006, b"world"), (1000, b"hello "), (1000, b"hello "), (1003, b"lo wo")]);
+        assert_eq!(out, b"hello world");
+        assert!(gaps.is_empty());
+        assert_eq!(c.retransmitted_bytes, 11);
+    }
+
+    #[test]
+    fn overlap_keeps_first_copy_and_counts_inconsistency() {
+        let (out, _, c) = run(&[(1004, b"XXXX"), (1006, b"YYYY"), (1000, b"abcd")]);
+        assert_eq!(out, b"abcdXXXXYY");
+        assert_eq!(c.overlap_inconsistent, 1);
+    }
+
+    #[test]
+    fn hole_becomes_gap_at_flush() {
+        let (out, gaps, c) = run(&[(1000, b"abc"), (1010, b"xyz")]);
+        assert_eq!(out, b"abcxyz");
+        assert_eq!(gaps, vec![7]);
+        assert_eq!(c.gap_bytes, 7);
+    }
+
+    #[test]
+    fn acknowledged_hole_is_skipped() {
+        let mut r = Reassembler::default();
+        let mut out = Vec::new();
+        r.on_syn(0);
+        let mut sink = |e: StreamEvent<'_>| {
+            if let StreamEvent::Data(d) = e {
+                out.extend_from_slice(d)
+            }
+        };
+        r.on_segment(1, b"ab", 0, 1024, &mut sink);
+        r.on_segment(10, b"xyz", 0, 1024, &mut sink);
+        r.on_peer_ack(13, &mut sink);
+        assert_eq!(out, b"abxyz");
+        assert_eq!(r.counters.gaps, 1);
+    }
+
+    #[test]
+    fn buffer_cap_forces_skip() {
+        let mut r = Reassembler::default();
+        let mut got = Vec::new();
+        r.on_syn(0);
+        for i in 0..10u32 {
+            r.on_segment(100 + i * 10, &[i as u8; 10], 0, 32, &mut |e| {
+                if let StreamEvent::Data(d) = e {
+                    got.extend_from_slice(d)
+                }
+            });
+            assert!(r.buffered() <= 32);
+        }
+        assert!(r.counters.buffer_cap_hits > 0);
+        assert!(!got.is_empty());
+    }
+
+    #[test]
+    fn sequence_wraparound() {
+        let mut r = Reassembler::default();
+        let mut out = Vec::new();
+        r.on_syn(u32::MAX - 2);
+        let mut sink = |e: StreamEvent<'_>| {
+            if let StreamEvent::Data(d) = e {
+                out.extend_from_slice(d)
+            }
+        };
+        r.on_segment(2, b"def", 0, 1024, &mut sink);
+        r.on_segment(u32::MAX - 1, b"abcd", 0, 1024, &mut sink);
+        assert_eq!(out, b"abcddef");
+    }
+}

@@ -1,0 +1,95 @@
+//! tlsaudit: a passive TLS compliance analyzer. Reads pcap/pcapng captures or
+//! a live interface, reassembles TCP streams, parses every TLS handshake and
+//! reports one record per TLS session.
+
+#![forbid(unsafe_code)]
+
+pub mod capture;
+pub mod cert;
+pub mod decode;
+pub mod flow;
+pub mod output;
+pub mod pipeline;
+pub mod stats;
+pub mod tls;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use capture::live::LiveOptions;
+use flow::FlowLimits;
+use stats::{DecodeErrors, ReaderStats, WorkerStats};
+
+/// Where packets come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Capture files and directories, read in the order given (`-` is stdin).
+    Files(Vec<PathBuf>),
+    Live(LiveOptions),
+}
+
+/// How session records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// One readable line per session and a summary.
+    Text,
+    /// One JSON object per line (SCHEMA.md).
+    Jsonl,
+}
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    /// BPF filter expression applied to every frame.
+    pub filter: Option<String>,
+    pub format: OutputFormat,
+    /// Worker threads (flows are spread over them by 5-tuple hash).
+    pub threads: usize,
+    pub limits: FlowLimits,
+    /// IP datagrams held for reassembly at once.
+    pub max_ip_fragments: usize,
+    /// Show a progress bar on stderr while reading files.
+    pub progress: bool,
+}
+
+/// Why a run could not go on.
+#[derive(Debug)]
+pub enum RunError {
+    /// The command line asked for something impossible (exit code 2).
+    Usage(String),
+    /// The run could not continue (exit code 2).
+    Fatal(String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Usage(m) | RunError::Fatal(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// What a finished run counted.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub reader: ReaderStats,
+    pub workers: WorkerStats,
+    pub sessions: u64,
+    pub threads: usize,
+    pub wall_time: Duration,
+    /// One line per input that could not be read in full: "path: reason".
+    pub input_errors: Vec<String>,
+}
+
+impl RunSummary {
+    /// Decode errors of the reader and all workers together.
+    pub fn decode_errors(&self) -> DecodeErrors {
+        let mut all = self.reader.decode_errors.clone();
+        all.add(&self.workers.decode_errors);
+        all
+    }
+}

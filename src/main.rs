@@ -1,0 +1,262 @@
+//! Command line of tlsaudit: parses the options (tcpdump's habits where they
+//! fit), builds a run configuration and maps the outcome to an exit code.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use tlsaudit::capture::live::{self, LiveOptions};
+use tlsaudit::flow::FlowLimits;
+use tlsaudit::output::escape_terminal;
+use tlsaudit::{pipeline, Config, OutputFormat, RunError, Source};
+
+/// Exit code for bad usage and unreadable input.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// One line per session and a summary, for people.
+    Text,
+    /// One JSON object per line (the SCHEMA.md contract), for machines.
+    Jsonl,
+}
+
+/// Passive TLS compliance analyzer: reports every TLS session in capture
+/// files or on a live interface.
+#[derive(Debug, Parser)]
+#[command(name = "tlsaudit", version, about, after_help = "\
+EXAMPLES:
+  tlsaudit -r capture.pcapng
+  tlsaudit -r day1.pcap.gz day2.pcap.zst 'tcp port 443'
+  tlsaudit -r captures/ --format jsonl -o sessions.jsonl
+  tcpdump -i eth0 -w - | tlsaudit -r -
+  tlsaudit -i eth1 --format jsonl -o /var/log/tlsaudit.jsonl
+
+EXIT STATUS:
+  0  success
+  2  bad usage, or an input that could not be read (one line per file on stderr)")]
+struct Cli {
+    /// Read packets from pcap/pcapng files (also .gz and .zst compressed), in
+    /// the order given; a directory reads the captures inside it; '-' reads
+    /// standard input.
+    #[arg(short = 'r', long = "read", value_name = "FILE", num_args = 1.., conflicts_with = "interface")]
+    read: Vec<PathBuf>,
+
+    /// Capture live from this interface (needs root or CAP_NET_RAW).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    interface: Option<String>,
+
+    /// List the interfaces available for live capture and exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    list_interfaces: bool,
+
+    /// Bytes captured per packet in live mode.
+    #[arg(short = 's', long, value_name = "BYTES", default_value_t = 262_144,
+          value_parser = clap::value_parser!(i32).range(64..=262_144))]
+    snaplen: i32,
+
+    /// Kernel capture buffer in KiB in live mode (as tcpdump -B).
+    #[arg(short = 'B', long, value_name = "KIB", default_value_t = 65_536,
+          value_parser = clap::value_parser!(i32).range(64..=4_194_304))]
+    buffer_size: i32,
+
+    /// Do not put the interface into promiscuous mode.
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    no_promiscuous: bool,
+
+    /// Stop a live capture after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+
+    /// Output format [default: text on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+
+    /// Write records to this file instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Worker threads [default: the number of available cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+
+    /// Never show a progress bar (it is shown on stderr when stderr is a terminal).
+    #[arg(long)]
+    no_progress: bool,
+
+    /// End a connection after this many seconds without a packet.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    idle_timeout: u32,
+
+    /// Connections tracked at once per worker thread; the quietest is evicted beyond it.
+    #[arg(long, value_name = "N", default_value_t = 262_144)]
+    max_flows: usize,
+
+    /// Out-of-order bytes buffered per connection direction.
+    #[arg(long, value_name = "BYTES", default_value_t = 262_144)]
+    max_buffered: usize,
+
+    /// IP datagrams held for fragment reassembly at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_ip_fragments: usize,
+
+    /// BPF filter expression, as in tcpdump (e.g. 'tcp port 443').
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    filter: Vec<String>,
+}
+
+/// Words that can start a BPF expression (pcap-filter(7)).
+const BPF_WORDS: &[&str] = &[
+    "host", "net", "port", "portrange", "src", "dst", "ether", "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp",
+    "icmp6", "sctp", "vlan", "mpls", "not", "less", "greater", "proto", "gateway", "broadcast", "multicast",
+    "inbound", "outbound", "ifname", "len", "pppoes", "geneve", "wlan", "link", "fddi", "tr", "decnet", "atalk",
+    "igmp", "pim", "vrrp", "carp", "esp", "ah", "iso", "isis", "stp", "ipx", "netbeui",
+];
+
+/// `-r` takes several files, so a filter written after them (`-r a.pcap tcp
+/// port 443`, quoted or not) lands among the file names. The filter starts at
+/// the first value, after at least one file, that is not a path on disk and
+/// reads like a BPF expression.
+fn split_trailing_filter(values: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let is_filter_start = |v: &Path| {
+        if v.exists() || v.as_os_str() == "-" {
+            return false;
+        }
+        let s = v.to_string_lossy();
+        let first = s.trim_start().split(|c: char| c.is_whitespace() || c == '(').find(|w| !w.is_empty());
+        s.trim_start().starts_with('(')
+            || s.trim_start().starts_with('!')
+            || first.is_some_and(|w| BPF_WORDS.contains(&w.to_ascii_lowercase().as_str()))
+    };
+    match values.iter().skip(1).position(|v| is_filter_start(v)) {
+        Some(i) => {
+            let (files, rest) = values.split_at(i + 1);
+            (files.to_vec(), rest.iter().map(|p| p.to_string_lossy().into_owned()).collect())
+        }
+        None => (values.to_vec(), Vec::new()),
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("tlsaudit: {}", escape_terminal(message.as_bytes()));
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.list_interfaces {
+        return match live::list_interfaces() {
+            Ok(list) => {
+                for line in list {
+                    println!("{line}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(&format!("cannot list interfaces: {e}")),
+        };
+    }
+
+    let (files, mut filter_words) = split_trailing_filter(&cli.read);
+    filter_words.extend(cli.filter.iter().cloned());
+    let filter = (!filter_words.is_empty()).then(|| filter_words.join(" "));
+
+    let source = match (&cli.interface, files.is_empty()) {
+        (Some(iface), _) => Source::Live(LiveOptions {
+            interface: iface.clone(),
+            snaplen: cli.snaplen,
+            buffer_size: cli.buffer_size.saturating_mul(1024),
+            promiscuous: !cli.no_promiscuous,
+            filter: filter.clone(),
+            duration: cli.duration.filter(|d| d.is_finite() && *d >= 0.0).map(Duration::from_secs_f64),
+        }),
+        (None, false) => Source::Files(files),
+        (None, true) => {
+            return usage_error("nothing to read: give capture files with -r FILE... or an interface with -i IFACE (see --help)")
+        }
+    };
+
+    let out: Box<dyn Write + Send> = match &cli.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(io::BufWriter::with_capacity(1 << 16, f)),
+            Err(e) => {
+                return usage_error(&format!("{}: cannot create the output file: {e}", path.display()));
+            }
+        },
+        None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
+    };
+    let writes_to_terminal = cli.output.is_none() && io::stdout().is_terminal();
+    let format = match cli.format {
+        Some(FormatArg::Text) => OutputFormat::Text,
+        Some(FormatArg::Jsonl) => OutputFormat::Jsonl,
+        None if writes_to_terminal => OutputFormat::Text,
+        None => OutputFormat::Jsonl,
+    };
+    let threads = cli
+        .threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let defaults = FlowLimits::default();
+    let config = Config {
+        progress: matches!(source, Source::Files(_)) && !cli.no_progress && io::stderr().is_terminal(),
+        source,
+        filter,
+        format,
+        threads,
+        limits: FlowLimits {
+            idle_timeout_micros: i64::from(cli.idle_timeout) * 1_000_000,
+            max_flows: cli.max_flows.max(1),
+            max_buffered: cli.max_buffered,
+            ..defaults
+        },
+        max_ip_fragments: cli.max_ip_fragments.max(1),
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("tlsaudit: warning: cannot handle signal {signal}: {e}");
+        }
+    }
+
+    match pipeline::run(&config, out, stop) {
+        Ok(summary) => {
+            for line in &summary.input_errors {
+                eprintln!("tlsaudit: {}", escape_terminal(line.as_bytes()));
+            }
+            if summary.input_errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_USAGE)
+            }
+        }
+        Err(e @ (RunError::Usage(_) | RunError::Fatal(_))) => usage_error(&e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_filter_is_split_from_file_names() {
+        let v = |s: &[&str]| s.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let (files, filter) = split_trailing_filter(&v(&["Cargo.toml", "tcp port 443"]));
+        assert_eq!(files, v(&["Cargo.toml"]));
+        assert_eq!(filter, vec!["tcp port 443"]);
+        let (files, filter) = split_trailing_filter(&v(&["Cargo.toml", "src", "tcp", "port", "443"]));
+        assert_eq!(files, v(&["Cargo.toml", "src"]));
+        assert_eq!(filter, vec!["tcp", "port", "443"]);
+        // A missing capture stays a file, so that it is reported as unreadable.
+        let (files, filter) = split_trailing_filter(&v(&["Cargo.toml", "missing.pcap"]));
+        assert_eq!(files, v(&["Cargo.toml", "missing.pcap"]));
+        assert!(filter.is_empty());
+        // The first value is always a file, even when it reads like a filter.
+        let (files, _) = split_trailing_filter(&v(&["tcp"]));
+        assert_eq!(files, v(&["tcp"]));
+    }
+}

@@ -1,0 +1,435 @@
+//! The threads of a run: one reader that decodes frames and dispatches TCP
+//! segments in batches, N workers that each own the flows whose symmetric
+//! 5-tuple hash maps to them (no locks on the per-packet path), and one sink
+//! that owns the output. Channels are bounded; batches are recycled.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+
+use crate::capture::{self, live, RawPacket};
+use crate::decode::{linktype, Decoded, Decoder};
+use crate::flow::{FlowKey, FlowLimits, FlowTable, Segment};
+use crate::output::{json, text};
+use crate::stats::{DecodeErrorKind, ReaderStats, WorkerStats};
+use crate::tls::facts::{Endpoint, SessionFacts};
+use crate::{Config, OutputFormat, RunError, Source};
+
+/// Segments per batch before it is sent to its worker.
+const BATCH_SEGMENTS: usize = 256;
+/// Payload bytes per batch before it is sent.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Packets between clock ticks sent to every worker.
+const TICK_PACKETS: u64 = 65_536;
+
+struct SegmentMeta {
+    ts: i64,
+    src: Endpoint,
+    dst: Endpoint,
+    vlan: Option<u16>,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    start: usize,
+    len: usize,
+    missing: u32,
+}
+
+/// Segments for one worker, with their payloads in one buffer, and the
+/// reader's packet clock.
+#[derive(Default)]
+struct Batch {
+    now: i64,
+    segments: Vec<SegmentMeta>,
+    data: Vec<u8>,
+}
+
+struct Dispatcher {
+    workers: Vec<Sender<Batch>>,
+    pending: Vec<Batch>,
+    pool: Receiver<Batch>,
+    /// Live capture: drop rather than wait when a worker falls behind.
+    drop_when_full: bool,
+    now: i64,
+}
+
+impl Dispatcher {
+    fn push(&mut self, seg: &crate::decode::TcpSegment<'_>, ts: i64, stats: &mut ReaderStats) {
+        let src = Endpoint { ip: seg.src, port: seg.src_port };
+        let dst = Endpoint { ip: seg.dst, port: seg.dst_port };
+        let w = (FlowKey::new(src, dst, seg.vlan).dispatch_hash() % self.workers.len() as u64) as usize;
+        let batch = &mut self.pending[w];
+        let start = batch.data.len();
+        batch.data.extend_from_slice(seg.payload);
+        batch.segments.push(SegmentMeta {
+            ts,
+            src,
+            dst,
+            vlan: seg.vlan,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            start,
+            len: seg.payload.len(),
+            missing: seg.missing,
+        });
+        if batch.segments.len() >= BATCH_SEGMENTS || batch.data.len() >= BATCH_BYTES {
+            self.send(w, stats);
+        }
+    }
+
+    fn send(&mut self, w: usize, stats: &mut ReaderStats) {
+        let fresh = self.pool.try_recv().unwrap_or_default();
+        let mut batch = std::mem::replace(&mut self.pending[w], fresh);
+        batch.now = self.now;
+        if self.drop_when_full {
+            match self.workers[w].try_send(batch) {
+                Ok(()) => {}
+                Err(TrySendError::Full(b)) => stats.dropped_by_analyzer += b.segments.len() as u64,
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        } else {
+            let _ = self.workers[w].send(batch);
+        }
+    }
+
+    /// Sends every pending batch (even empty ones, as clock ticks).
+    fn flush_all(&mut self, stats: &mut ReaderStats) {
+        for w in 0..self.workers.len() {
+            self.send(w, stats);
+        }
+    }
+}
+
+fn worker(rx: Receiver<Batch>, sink: Sender<Vec<SessionFacts>>, pool: Sender<Batch>, limits: FlowLimits) -> WorkerStats {
+    let mut table = FlowTable::new(limits);
+    for mut batch in rx {
+        for m in &batch.segments {
+            let seg = Segment {
+                ts: m.ts,
+                src: m.src,
+                dst: m.dst,
+                vlan: m.vlan,
+                seq: m.seq,
+                ack: m.ack,
+                flags: m.flags,
+                payload: &batch.data[m.start..m.start + m.len],
+                missing: m.missing,
+            };
+            table.process(&seg);
+        }
+        table.expire(batch.now);
+        let done = table.take_sessions();
+        if !done.is_empty() {
+            let _ = sink.send(done);
+        }
+        batch.segments.clear();
+        batch.data.clear();
+        let _ = pool.try_send(batch);
+    }
+    table.finish_all();
+    let done = table.take_sessions();
+    if !done.is_empty() {
+        let _ = sink.send(done);
+    }
+    table.stats
+}
+
+/// What the sink thread hands back.
+struct SinkResult {
+    out: Box<dyn Write + Send>,
+    sessions: u64,
+    by_version: BTreeMap<String, u64>,
+    error: Option<io::Error>,
+}
+
+fn sink(rx: Receiver<Vec<SessionFacts>>, format: OutputFormat, mut out: Box<dyn Write + Send>, flush_each: bool) -> SinkResult {
+    let mut sessions = 0;
+    let mut by_version = BTreeMap::new();
+    let mut error = None;
+    for batch in rx {
+        for f in batch {
+            sessions += 1;
+            *by_version.entry(text::version_label(&f)).or_insert(0) += 1;
+            if error.is_some() {
+                continue; // keep draining so that workers never block
+            }
+            let written = match format {
+                OutputFormat::Jsonl => serde_json::to_writer(&mut out, &json::session(&f))
+                    .map_err(io::Error::from)
+                    .and_then(|_| out.write_all(b"\n")),
+                OutputFormat::Text => writeln!(out, "{}", text::session_line(&f)),
+            };
+            if let Err(e) = written {
+                error = Some(e);
+            }
+        }
+        if flush_each && error.is_none() {
+            if let Err(e) = out.flush() {
+                error = Some(e);
+            }
+        }
+    }
+    SinkResult { out, sessions, by_version, error }
+}
+
+/// Compiled BPF programs for file input, one per link type met.
+struct FileFilter {
+    expr: String,
+    programs: HashMap<u32, pcap::BpfProgram>,
+}
+
+impl FileFilter {
+    fn new(expr: &str) -> Result<Self, RunError> {
+        let mut f = FileFilter { expr: expr.to_string(), programs: HashMap::new() };
+        f.program(linktype::ETHERNET)?; // reject a bad expression before reading anything
+        Ok(f)
+    }
+
+    fn program(&mut self, lt: u32) -> Result<&pcap::BpfProgram, RunError> {
+        if !self.programs.contains_key(&lt) {
+            let dead = pcap::Capture::dead(pcap::Linktype(lt as i32))
+                .map_err(|e| RunError::Usage(format!("cannot compile filter for link type {lt}: {e}")))?;
+            let prog = dead
+                .compile(&self.expr, true)
+                .map_err(|e| RunError::Usage(format!("invalid filter expression {:?}: {e}", self.expr)))?;
+            self.programs.insert(lt, prog);
+        }
+        self.programs.get(&lt).ok_or_else(|| RunError::Usage("filter unavailable".into()))
+    }
+
+    fn matches(&mut self, packet: &RawPacket<'_>) -> bool {
+        match self.program(packet.linktype) {
+            Ok(p) => p.filter(packet.data),
+            Err(_) => true,
+        }
+    }
+}
+
+struct Reader<'a> {
+    decoder: Decoder,
+    dispatch: Dispatcher,
+    stats: ReaderStats,
+    filter: Option<FileFilter>,
+    stop: &'a AtomicBool,
+}
+
+impl Reader<'_> {
+    fn packet(&mut self, p: RawPacket<'_>) {
+        let s = &mut self.stats;
+        s.packets += 1;
+        s.bytes += p.orig_len as u64;
+        if (p.data.len() as u32) < p.orig_len {
+            s.packets_truncated_by_snaplen += 1;
+        }
+        if let Some(f) = self.filter.as_mut() {
+            if !f.matches(&p) {
+                self.stats.packets_filtered_out += 1;
+                return;
+            }
+        }
+        self.dispatch.now = self.dispatch.now.max(p.ts);
+        match self.decoder.decode(p.linktype, p.data, p.ts) {
+            Decoded::Tcp(seg) => {
+                self.stats.tcp_segments += 1;
+                self.dispatch.push(&seg, p.ts, &mut self.stats);
+            }
+            Decoded::FragmentHeld => {}
+            Decoded::NotTcp => self.stats.not_tcp += 1,
+            Decoded::Error(kind) => {
+                if kind == DecodeErrorKind::UnsupportedLinkType {
+                    self.stats.not_tcp += 1;
+                }
+                self.stats.decode_errors.count(kind);
+            }
+        }
+        if self.stats.packets % TICK_PACKETS == 0 {
+            self.tick(self.dispatch.now);
+        }
+    }
+
+    /// Advances every worker's clock (flows and fragments time out).
+    fn tick(&mut self, now: i64) {
+        self.dispatch.now = self.dispatch.now.max(now);
+        self.decoder.expire(self.dispatch.now);
+        self.dispatch.flush_all(&mut self.stats);
+    }
+
+    fn finish_counters(&mut self) {
+        let d = self.decoder.defrag_stats();
+        self.stats.ip_fragments = d.fragments;
+        self.stats.ip_datagrams_reassembled = d.datagrams_reassembled;
+        self.stats.ip_fragments_evicted = d.evicted_table_full;
+        self.stats.ip_fragments_expired = d.expired;
+        self.stats.ip_fragments_overlapping = d.overlapping_fragments;
+    }
+}
+
+/// Runs the whole pipeline; session records go to `out` as they are found.
+pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -> Result<crate::RunSummary, RunError> {
+    let started = std::time::Instant::now();
+    let threads = config.threads.max(1);
+    let filter = match (&config.source, &config.filter) {
+        (Source::Files(_), Some(expr)) => Some(FileFilter::new(expr)?),
+        _ => None,
+    };
+    let live = matches!(config.source, Source::Live(_));
+    let (sink_tx, sink_rx) = bounded::<Vec<SessionFacts>>(1024);
+    let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
+    let mut worker_txs = Vec::new();
+    let mut worker_handles = Vec::new();
+    for i in 0..threads {
+        let (tx, rx) = bounded::<Batch>(64);
+        let (sink, pool, limits) = (sink_tx.clone(), pool_tx.clone(), config.limits);
+        let handle = thread::Builder::new()
+            .name(format!("tlsaudit-worker-{i}"))
+            .spawn(move || worker(rx, sink, pool, limits))
+            .map_err(|e| RunError::Fatal(format!("cannot start a worker thread: {e}")))?;
+        worker_txs.push(tx);
+        worker_handles.push(handle);
+    }
+    drop(sink_tx);
+    drop(pool_tx);
+    let format = config.format;
+    let sink_handle = thread::Builder::new()
+        .name("tlsaudit-sink".into())
+        .spawn(move || sink(sink_rx, format, out, live))
+        .map_err(|e| RunError::Fatal(format!("cannot start the output thread: {e}")))?;
+
+    let mut reader = Reader {
+        decoder: Decoder::new(config.max_ip_fragments, 30_000_000),
+        dispatch: Dispatcher {
+            workers: worker_txs,
+            pending: (0..threads).map(|_| Batch::default()).collect(),
+            pool: pool_rx,
+            drop_when_full: live,
+            now: 0,
+        },
+        stats: ReaderStats::default(),
+        filter,
+        stop: &stop,
+    };
+    let mut input_errors = Vec::new();
+    let mut fatal = None;
+    match &config.source {
+        Source::Files(paths) => read_files(&mut reader, paths, config.progress, &mut input_errors),
+        Source::Live(opts) => {
+            let stop = reader.stop;
+            match live::capture(opts, stop, &mut reader) {
+                Ok(s) => {
+                    reader.stats.dropped_by_kernel = s.dropped_by_kernel;
+                    reader.stats.dropped_by_interface = s.dropped_by_interface;
+                }
+                Err(e) => fatal = Some(e),
+            }
+        }
+    }
+    reader.finish_counters();
+    reader.dispatch.flush_all(&mut reader.stats);
+    let Reader { dispatch, stats: reader_stats, .. } = reader;
+    drop(dispatch);
+    let mut workers = WorkerStats::default();
+    for h in worker_handles {
+        match h.join() {
+            Ok(s) => workers.add(&s),
+            Err(_) => return Err(RunError::Fatal("a worker thread panicked".into())),
+        }
+    }
+    let result = sink_handle.join().map_err(|_| RunError::Fatal("the output thread panicked".into()))?;
+    let mut summary = crate::RunSummary {
+        reader: reader_stats,
+        workers,
+        sessions: result.sessions,
+        threads,
+        wall_time: started.elapsed(),
+        input_errors,
+    };
+    summary.wall_time = started.elapsed();
+    let mut out = result.out;
+    let write_error = result.error.or_else(|| {
+        let r = match config.format {
+            OutputFormat::Jsonl => serde_json::to_writer(&mut out, &json::stats(&summary))
+                .map_err(io::Error::from)
+                .and_then(|_| out.write_all(b"\n")),
+            OutputFormat::Text => out.write_all(text::summary(&result.by_version, &summary).as_bytes()),
+        };
+        r.and_then(|_| out.flush()).err()
+    });
+    if let Some(e) = fatal {
+        return Err(RunError::Fatal(e));
+    }
+    if let Some(e) = write_error {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(RunError::Fatal(format!("cannot write the output: {e}")));
+        }
+    }
+    Ok(summary)
+}
+
+impl live::PacketHandler for Reader<'_> {
+    fn packet(&mut self, p: RawPacket<'_>) {
+        Reader::packet(self, p);
+    }
+
+    fn idle(&mut self, now: i64) {
+        self.tick(now);
+    }
+}
+
+fn read_files(reader: &mut Reader<'_>, paths: &[std::path::PathBuf], progress: bool, errors: &mut Vec<String>) {
+    let (files, dir_errors) = capture::expand_inputs(paths);
+    for (p, e) in dir_errors {
+        errors.push(format!("{}: {e}", p.display()));
+        reader.stats.files_failed += 1;
+    }
+    let total: u64 = files.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::new(total.max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:40} {eta} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let done_before = Arc::new(AtomicU64::new(0));
+    for path in &files {
+        if reader.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let counter = Arc::new(AtomicU64::new(0));
+        if let Some(b) = &bar {
+            b.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        }
+        let result = capture::file::open(path, counter.clone()).and_then(|input| {
+            let mut n = 0u64;
+            capture::file::read_packets(input, &mut |p| {
+                reader.packet(p);
+                n += 1;
+                if n % 4096 == 0 {
+                    if let Some(b) = &bar {
+                        b.set_position(done_before.load(Ordering::Relaxed) + counter.load(Ordering::Relaxed));
+                    }
+                    return !reader.stop.load(Ordering::Relaxed);
+                }
+                true
+            })
+        });
+        done_before.fetch_add(counter.load(Ordering::Relaxed), Ordering::Relaxed);
+        match result {
+            Ok(_) => reader.stats.files_read += 1,
+            Err(e) => {
+                reader.stats.files_failed += 1;
+                errors.push(format!("{}: {e}", path.display()));
+            }
+        }
+        // Hand this file's last packets to the workers.
+        reader.tick(reader.dispatch.now);
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+}

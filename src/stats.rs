@@ -1,0 +1,165 @@
+//! Run counters: every packet, cap hit and decode error is counted here and
+//! reported in the `tlsaudit.stats` record. Each thread keeps its own copy;
+//! the copies are added up at the end of the run.
+
+use serde::Serialize;
+
+/// Why a frame, segment or message could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// A header was cut short (snap length or a malformed length field).
+    Truncated,
+    /// An IP fragment whose bytes were cut short by the snap length.
+    TruncatedFragment,
+    /// A reassembled datagram would exceed 65,535 bytes.
+    OversizedFragment,
+    BadIpHeader,
+    BadTcpHeader,
+    UnsupportedLinkType,
+    /// A TLS record header with an impossible type, version or length.
+    TlsRecord,
+    /// A handshake message that tls-parser rejected.
+    TlsHandshake,
+    /// A certificate that x509-parser rejected.
+    Certificate,
+}
+
+/// Decode errors, by kind.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct DecodeErrors {
+    pub truncated: u64,
+    pub truncated_fragment: u64,
+    pub oversized_fragment: u64,
+    pub bad_ip_header: u64,
+    pub bad_tcp_header: u64,
+    pub unsupported_link_type: u64,
+    pub tls_record: u64,
+    pub tls_handshake: u64,
+    pub certificate: u64,
+}
+
+impl DecodeErrors {
+    pub fn count(&mut self, kind: DecodeErrorKind) {
+        let slot = match kind {
+            DecodeErrorKind::Truncated => &mut self.truncated,
+            DecodeErrorKind::TruncatedFragment => &mut self.truncated_fragment,
+            DecodeErrorKind::OversizedFragment => &mut self.oversized_fragment,
+            DecodeErrorKind::BadIpHeader => &mut self.bad_ip_header,
+            DecodeErrorKind::BadTcpHeader => &mut self.bad_tcp_header,
+            DecodeErrorKind::UnsupportedLinkType => &mut self.unsupported_link_type,
+            DecodeErrorKind::TlsRecord => &mut self.tls_record,
+            DecodeErrorKind::TlsHandshake => &mut self.tls_handshake,
+            DecodeErrorKind::Certificate => &mut self.certificate,
+        };
+        *slot += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.truncated
+            + self.truncated_fragment
+            + self.oversized_fragment
+            + self.bad_ip_header
+            + self.bad_tcp_header
+            + self.unsupported_link_type
+            + self.tls_record
+            + self.tls_handshake
+            + self.certificate
+    }
+
+    pub fn add(&mut self, o: &DecodeErrors) {
+        self.truncated += o.truncated;
+        self.truncated_fragment += o.truncated_fragment;
+        self.oversized_fragment += o.oversized_fragment;
+        self.bad_ip_header += o.bad_ip_header;
+        self.bad_tcp_header += o.bad_tcp_header;
+        self.unsupported_link_type += o.unsupported_link_type;
+        self.tls_record += o.tls_record;
+        self.tls_handshake += o.tls_handshake;
+        self.certificate += o.certificate;
+    }
+}
+
+/// Counters of the reader thread: capture and decoding.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ReaderStats {
+    pub files_read: u64,
+    pub files_failed: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Frames whose captured length is shorter than their length on the wire.
+    pub packets_truncated_by_snaplen: u64,
+    pub packets_filtered_out: u64,
+    pub tcp_segments: u64,
+    pub not_tcp: u64,
+    pub ip_fragments: u64,
+    pub ip_datagrams_reassembled: u64,
+    pub ip_fragments_evicted: u64,
+    pub ip_fragments_expired: u64,
+    pub ip_fragments_overlapping: u64,
+    /// Packets the kernel dropped (live capture).
+    pub dropped_by_kernel: u64,
+    /// Packets the interface or driver dropped (live capture).
+    pub dropped_by_interface: u64,
+    /// Packets the analyzer dropped because its workers fell behind (live capture).
+    pub dropped_by_analyzer: u64,
+    /// Frames the decoder could not read, by kind (TLS kinds are counted by the workers).
+    pub decode_errors: DecodeErrors,
+}
+
+/// Counters of one worker thread: flows, reassembly and TLS parsing.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct WorkerStats {
+    pub flows: u64,
+    /// Flows evicted because the flow table was full.
+    pub flows_evicted: u64,
+    pub flows_timed_out: u64,
+    /// New connections started by a SYN on a 5-tuple already in use.
+    pub flows_port_reused: u64,
+    /// Flows seen without their SYN (picked up mid-stream).
+    pub flows_midstream: u64,
+    pub tcp_retransmitted_bytes: u64,
+    /// Bytes that overlapped earlier data and were dropped (first copy kept).
+    pub tcp_overlap_bytes: u64,
+    /// Overlapping bytes that differed from the first copy.
+    pub tcp_overlap_inconsistent: u64,
+    pub tcp_gaps: u64,
+    pub tcp_gap_bytes: u64,
+    /// Times the per-direction reassembly buffer cap was hit.
+    pub tcp_buffer_cap_hits: u64,
+    pub tls_sessions: u64,
+    pub tls_established: u64,
+    /// Handshake messages larger than the cap, skipped.
+    pub tls_handshake_cap_hits: u64,
+    /// Certificates beyond the chain-length cap, not parsed.
+    pub tls_chain_cap_hits: u64,
+    /// Times a stream lost record alignment and searched for the next record.
+    pub tls_resyncs: u64,
+    /// Packets of flows whose handshake was over, counted but not parsed.
+    pub bypassed_packets: u64,
+    pub bypassed_bytes: u64,
+    pub decode_errors: DecodeErrors,
+}
+
+impl WorkerStats {
+    pub fn add(&mut self, o: &WorkerStats) {
+        self.flows += o.flows;
+        self.flows_evicted += o.flows_evicted;
+        self.flows_timed_out += o.flows_timed_out;
+        self.flows_port_reused += o.flows_port_reused;
+        self.flows_midstream += o.flows_midstream;
+        self.tcp_retransmitted_bytes += o.tcp_retransmitted_bytes;
+        self.tcp_overlap_bytes += o.tcp_overlap_bytes;
+        self.tcp_overlap_inconsistent += o.tcp_overlap_inconsistent;
+        self.tcp_gaps += o.tcp_gaps;
+        self.tcp_gap_bytes += o.tcp_gap_bytes;
+        self.tcp_buffer_cap_hits += o.tcp_buffer_cap_hits;
+        self.tls_sessions += o.tls_sessions;
+        self.tls_established += o.tls_established;
+        self.tls_handshake_cap_hits += o.tls_handshake_cap_hits;
+        self.tls_chain_cap_hits += o.tls_chain_cap_hits;
+        self.tls_resyncs += o.tls_resyncs;
+        self.bypassed_packets += o.bypassed_packets;
+        self.bypassed_bytes += o.bypassed_bytes;
+        self.decode_errors.add(&o.decode_errors);
+    }
+}

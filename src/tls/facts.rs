@@ -1,0 +1,252 @@
+//! Plain facts about one TLS connection, as observed on the wire. Parsers fill
+//! these in; the output layer and the policy layer read them. Nothing here
+//! judges whether a value is weak.
+
+use std::net::IpAddr;
+
+use crate::cert::CertificateFacts;
+
+/// What the ClientHello offered. Lists keep the client's order and include
+/// GREASE values; consumers filter them where a method says so.
+#[derive(Debug, Clone, Default)]
+pub struct ClientHelloFacts {
+    /// The hello arrived in the SSLv2-compatible record format.
+    pub sslv2_format: bool,
+    pub legacy_version: u16,
+    pub session_id: Vec<u8>,
+    pub ciphers: Vec<u16>,
+    pub compression_methods: Vec<u8>,
+    /// Extension types in the order sent.
+    pub extensions: Vec<u16>,
+    /// Raw SNI host name bytes (attacker-controlled; never interpreted).
+    pub server_name: Option<Vec<u8>>,
+    pub alpn: Vec<Vec<u8>>,
+    pub supported_versions: Vec<u16>,
+    pub supported_groups: Vec<u16>,
+    pub ec_point_formats: Vec<u8>,
+    pub signature_algorithms: Vec<u16>,
+    pub key_share_groups: Vec<u16>,
+    pub psk_key_exchange_modes: Vec<u8>,
+    pub extended_master_secret: bool,
+    pub encrypt_then_mac: bool,
+    pub renegotiation_info: bool,
+    pub session_ticket: Option<usize>,
+    pub status_request: bool,
+    pub heartbeat_mode: Option<u8>,
+    pub pre_shared_key: bool,
+    pub early_data: bool,
+    /// Extensions whose bodies were malformed.
+    pub malformed_extensions: Vec<u16>,
+}
+
+impl ClientHelloFacts {
+    /// Versions offered: supported_versions when present, else every version
+    /// from SSL 3.0 up to the legacy version (what a pre-1.3 client accepts).
+    pub fn offered_versions(&self) -> Vec<u16> {
+        let listed: Vec<u16> =
+            self.supported_versions.iter().copied().filter(|v| !super::names::is_grease(*v)).collect();
+        if !listed.is_empty() {
+            return listed;
+        }
+        if self.sslv2_format {
+            let mut v = vec![0x0002];
+            v.extend((0x0300..=self.legacy_version.min(0x0303)).rev());
+            return v;
+        }
+        (0x0300..=self.legacy_version.min(0x0303)).rev().collect()
+    }
+}
+
+/// What the ServerHello chose.
+#[derive(Debug, Clone, Default)]
+pub struct ServerHelloFacts {
+    pub legacy_version: u16,
+    /// The version from supported_versions (TLS 1.3), when present.
+    pub selected_version: Option<u16>,
+    pub session_id: Vec<u8>,
+    pub cipher: u16,
+    pub compression_method: u8,
+    pub extensions: Vec<u16>,
+    pub alpn: Option<Vec<u8>>,
+    pub key_share_group: Option<u16>,
+    pub extended_master_secret: bool,
+    pub encrypt_then_mac: bool,
+    pub renegotiation_info: bool,
+    pub session_ticket: bool,
+    pub status_request: bool,
+    pub heartbeat_mode: Option<u8>,
+    pub pre_shared_key: bool,
+    pub ec_point_formats: Vec<u8>,
+}
+
+impl ServerHelloFacts {
+    /// The negotiated protocol version.
+    pub fn version(&self) -> u16 {
+        self.selected_version.unwrap_or(self.legacy_version)
+    }
+
+    pub fn is_tls13(&self) -> bool {
+        let v = self.version();
+        v == 0x0304 || super::names::is_tls13_draft(v)
+    }
+}
+
+/// A HelloRetryRequest (TLS 1.3): the server asked for another key share.
+#[derive(Debug, Clone, Default)]
+pub struct HelloRetryFacts {
+    pub cipher: u16,
+    pub selected_group: Option<u16>,
+}
+
+/// What the ServerKeyExchange revealed about the key exchange (TLS ≤ 1.2).
+#[derive(Debug, Clone, Default)]
+pub struct KeyExchangeFacts {
+    /// Size of the finite-field DH prime, in bits.
+    pub dh_bits: Option<u32>,
+    /// Named curve of ECDHE.
+    pub curve: Option<u16>,
+    /// The signature scheme the server used to sign the parameters (TLS 1.2).
+    pub signature_scheme: Option<u16>,
+}
+
+/// Which side sent something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    Client,
+    Server,
+}
+
+impl Party {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Party::Client => "client",
+            Party::Server => "server",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertFacts {
+    pub level: u8,
+    pub description: u8,
+    pub from: Party,
+}
+
+/// One endpoint of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// Everything known about one TLS connection when it is reported.
+#[derive(Debug, Clone)]
+pub struct SessionFacts {
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// The side that sent the ClientHello (or, without one, did not send the ServerHello).
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub vlan: Option<u16>,
+    /// The protocol spoken in clear before TLS started (STARTTLS and proxies), if any.
+    pub outer_protocol: Option<&'static str>,
+    pub client_hello: Option<ClientHelloFacts>,
+    /// A second ClientHello, sent after a HelloRetryRequest.
+    pub retried_client_hello: Option<ClientHelloFacts>,
+    pub hello_retry: Option<HelloRetryFacts>,
+    pub server_hello: Option<ServerHelloFacts>,
+    /// An SSLv2 server hello answered the client (SSL 2.0 negotiated).
+    pub sslv2_server_hello: bool,
+    pub server_certificates: Vec<CertificateFacts>,
+    pub client_certificates: Vec<CertificateFacts>,
+    /// The chain had more certificates than the cap; the rest were not parsed.
+    pub certificate_chain_truncated: bool,
+    pub key_exchange: Option<KeyExchangeFacts>,
+    pub client_certificate_requested: bool,
+    pub ocsp_stapled: bool,
+    pub new_session_ticket_lifetime: Option<u32>,
+    pub server_hello_done: bool,
+    pub alert: Option<AlertFacts>,
+    pub change_cipher_spec: [bool; 2],
+    /// Encrypted records seen from the client and from the server, after the keys changed.
+    pub encrypted_records: [u64; 2],
+    pub established: bool,
+    /// Bytes of the handshake were lost (capture gaps), so facts may be incomplete.
+    pub incomplete: bool,
+    /// Handshake messages that could not be parsed, by type.
+    pub malformed_messages: Vec<u8>,
+    pub client_hello_count: u32,
+}
+
+impl SessionFacts {
+    pub fn new(first_seen: i64, client: Endpoint, server: Endpoint, vlan: Option<u16>) -> Self {
+        SessionFacts {
+            first_seen,
+            last_seen: first_seen,
+            client,
+            server,
+            vlan,
+            outer_protocol: None,
+            client_hello: None,
+            retried_client_hello: None,
+            hello_retry: None,
+            server_hello: None,
+            sslv2_server_hello: false,
+            server_certificates: Vec::new(),
+            client_certificates: Vec::new(),
+            certificate_chain_truncated: false,
+            key_exchange: None,
+            client_certificate_requested: false,
+            ocsp_stapled: false,
+            new_session_ticket_lifetime: None,
+            server_hello_done: false,
+            alert: None,
+            change_cipher_spec: [false; 2],
+            encrypted_records: [0; 2],
+            established: false,
+            incomplete: false,
+            malformed_messages: Vec::new(),
+            client_hello_count: 0,
+        }
+    }
+
+    /// The negotiated version, when a ServerHello was seen.
+    pub fn version(&self) -> Option<u16> {
+        if self.sslv2_server_hello {
+            return Some(0x0002);
+        }
+        self.server_hello.as_ref().map(|sh| sh.version())
+    }
+
+    pub fn is_tls13(&self) -> bool {
+        self.server_hello.as_ref().is_some_and(|sh| sh.is_tls13())
+    }
+
+    /// The negotiated key-exchange group: the 1.3 key share, else the ECDHE curve, else
+    /// the ffdhe group a 1.3 HelloRetryRequest asked for.
+    pub fn group(&self) -> Option<u16> {
+        let sh = self.server_hello.as_ref()?;
+        sh.key_share_group
+            .or_else(|| self.key_exchange.as_ref().and_then(|k| k.curve))
+            .or_else(|| self.hello_retry.as_ref().and_then(|h| h.selected_group))
+    }
+
+    /// Whether the session resumed an earlier one instead of a full handshake.
+    pub fn resumed(&self) -> bool {
+        let Some(sh) = self.server_hello.as_ref() else { return false };
+        if sh.is_tls13() {
+            return sh.pre_shared_key;
+        }
+        let echoed_id = self
+            .client_hello
+            .as_ref()
+            .is_some_and(|ch| !sh.session_id.is_empty() && ch.session_id == sh.session_id);
+        // An abbreviated handshake: the server changed keys without sending a
+        // certificate or finishing a full key exchange.
+        let abbreviated = self.change_cipher_spec[1]
+            && !self.server_hello_done
+            && self.server_certificates.is_empty()
+            && self.key_exchange.is_none();
+        echoed_id || abbreviated
+    }
+}

@@ -1,0 +1,383 @@
+//! TLS handshake analysis for one TCP connection: both directions' record
+//! streams, the roles (who sent the ClientHello), and the facts gathered from
+//! every handshake message, until the handshake is over (established, failed
+//! or abandoned).
+
+pub mod facts;
+pub mod fingerprint;
+pub mod hello;
+pub mod names;
+pub mod record;
+
+use tls_parser::{TlsCipherKx, TlsMessageHandshake};
+
+use crate::cert;
+use crate::flow::reassembly::StreamEvent;
+use crate::stats::{DecodeErrorKind, WorkerStats};
+use facts::{AlertFacts, Endpoint, KeyExchangeFacts, Party, SessionFacts};
+use hello::ServerHelloKind;
+use record::{Control, Mode, RecordEvent, RecordStream};
+
+/// Handshake message types (TLS HandshakeType registry).
+pub mod handshake {
+    pub const CLIENT_HELLO: u8 = 1;
+    pub const SERVER_HELLO: u8 = 2;
+    pub const NEW_SESSION_TICKET: u8 = 4;
+    pub const HELLO_RETRY_REQUEST: u8 = 6;
+    pub const CERTIFICATE: u8 = 11;
+    pub const SERVER_KEY_EXCHANGE: u8 = 12;
+    pub const CERTIFICATE_REQUEST: u8 = 13;
+    pub const SERVER_HELLO_DONE: u8 = 14;
+    pub const CERTIFICATE_STATUS: u8 = 22;
+}
+
+/// Caps that bound the memory of one connection's analysis.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsLimits {
+    /// Largest handshake message parsed (certificate chains are the big ones).
+    pub max_handshake: usize,
+    /// Certificates of one chain that are parsed; the rest are counted.
+    pub max_chain: usize,
+    /// Bytes per direction inspected before the handshake is declared abandoned.
+    pub max_inspect: usize,
+}
+
+impl Default for TlsLimits {
+    fn default() -> Self {
+        TlsLimits { max_handshake: 256 * 1024, max_chain: 16, max_inspect: 1024 * 1024 }
+    }
+}
+
+/// Where the analysis of a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Inspecting,
+    /// The handshake is over: report the session and stop parsing.
+    Done,
+    /// Neither direction carries TLS.
+    NotTls,
+}
+
+struct Analysis {
+    facts: SessionFacts,
+    /// Flow direction (0: initiator to responder) that carries the client's bytes.
+    client_dir: Option<usize>,
+    limits: TlsLimits,
+    failed: bool,
+}
+
+pub struct TlsConnection {
+    streams: [RecordStream; 2],
+    analysis: Analysis,
+}
+
+impl TlsConnection {
+    /// `initiator` is the side that opened the TCP connection (or was seen first).
+    pub fn new(first_seen: i64, initiator: Endpoint, responder: Endpoint, vlan: Option<u16>, limits: TlsLimits) -> Self {
+        TlsConnection {
+            streams: [RecordStream::new(limits.max_handshake), RecordStream::new(limits.max_handshake)],
+            analysis: Analysis {
+                facts: SessionFacts::new(first_seen, initiator, responder, vlan),
+                client_dir: None,
+                limits,
+                failed: false,
+            },
+        }
+    }
+
+    /// Takes the next reassembled bytes (or a gap) of direction `dir`.
+    pub fn on_stream(&mut self, dir: usize, event: StreamEvent<'_>, stats: &mut WorkerStats) -> Progress {
+        let TlsConnection { streams, analysis } = self;
+        let tls13 = analysis.facts.is_tls13();
+        let stream = &mut streams[dir];
+        stream.tls13 |= tls13;
+        match event {
+            StreamEvent::Gap(_) => {
+                if stream.found_tls() {
+                    analysis.facts.incomplete = true;
+                }
+                stream.gap();
+            }
+            StreamEvent::Data(bytes) => {
+                stream.feed(bytes, &mut |ev| analysis.handle(dir, ev, stats));
+            }
+        }
+        self.progress()
+    }
+
+    fn progress(&mut self) -> Progress {
+        let found = self.streams.iter().any(|s| s.found_tls());
+        if !found {
+            return if self.streams.iter().any(|s| s.mode() == Mode::NotTls) { Progress::NotTls } else { Progress::Inspecting };
+        }
+        let a = &mut self.analysis;
+        let f = &a.facts;
+        let both_encrypted = f.encrypted_records[0] > 0 && f.encrypted_records[1] > 0;
+        if let Some(sh) = f.server_hello.as_ref() {
+            let established =
+                if sh.is_tls13() { both_encrypted } else { f.change_cipher_spec[0] && f.change_cipher_spec[1] && both_encrypted };
+            if established {
+                a.facts.established = true;
+                return Progress::Done;
+            }
+        }
+        if a.failed || f.sslv2_server_hello {
+            return Progress::Done;
+        }
+        let over_budget = self.streams.iter().any(|s| s.bytes_seen > a.limits.max_inspect);
+        let both_stuck = self.streams.iter().all(|s| matches!(s.mode(), Mode::NotTls | Mode::Stopped));
+        if over_budget || both_stuck {
+            return Progress::Done;
+        }
+        Progress::Inspecting
+    }
+
+    /// Ends the analysis: the facts, when any TLS was seen, with the record
+    /// layer's counters added to `stats`.
+    pub fn finish(mut self, last_seen: i64, stats: &mut WorkerStats) -> Option<SessionFacts> {
+        for s in &mut self.streams {
+            stats.tls_resyncs += s.counters.resyncs;
+            stats.tls_handshake_cap_hits += s.counters.handshake_cap_hits;
+            for _ in 0..s.counters.bad_records {
+                stats.decode_errors.count(DecodeErrorKind::TlsRecord);
+            }
+        }
+        if !self.streams.iter().any(|s| s.found_tls()) {
+            return None;
+        }
+        let mut facts = self.analysis.facts;
+        facts.last_seen = last_seen;
+        let client_dir = self.analysis.client_dir.unwrap_or(0);
+        let client_stream = &self.streams[client_dir];
+        let server_stream = &self.streams[1 - client_dir];
+        if client_stream.had_preamble() || server_stream.had_preamble() {
+            facts.outer_protocol = Some(outer_protocol(&client_stream.preamble, &server_stream.preamble));
+        }
+        Some(facts)
+    }
+}
+
+impl Analysis {
+    fn party(&self, dir: usize) -> Party {
+        match self.client_dir {
+            Some(c) if c == dir => Party::Client,
+            Some(_) => Party::Server,
+            None if dir == 0 => Party::Client,
+            None => Party::Server,
+        }
+    }
+
+    /// Fixes the roles: `dir` carries the client's bytes.
+    fn set_client_dir(&mut self, dir: usize) {
+        if self.client_dir.is_some() {
+            return;
+        }
+        self.client_dir = Some(dir);
+        if dir == 1 {
+            std::mem::swap(&mut self.facts.client, &mut self.facts.server);
+        }
+    }
+
+    fn handle(&mut self, dir: usize, event: RecordEvent<'_>, stats: &mut WorkerStats) -> Control {
+        match event {
+            RecordEvent::Handshake { msg_type, body } => self.handshake(dir, msg_type, body, stats),
+            RecordEvent::HandshakeTooLarge { msg_type, .. } => {
+                if msg_type == handshake::CERTIFICATE {
+                    self.facts.certificate_chain_truncated = true;
+                }
+                self.facts.malformed_messages.push(msg_type);
+                Control::Continue
+            }
+            RecordEvent::ChangeCipherSpec => {
+                let p = self.party(dir) as usize;
+                self.facts.change_cipher_spec[p] = true;
+                if self.facts.is_tls13() { Control::Tls13 } else { Control::Continue }
+            }
+            RecordEvent::Alert { level, description } => {
+                let from = self.party(dir);
+                if self.facts.alert.is_none() {
+                    self.facts.alert = Some(AlertFacts { level, description, from });
+                }
+                if level == 2 {
+                    self.failed = true;
+                    return Control::Stop;
+                }
+                Control::Continue
+            }
+            RecordEvent::ApplicationData | RecordEvent::EncryptedHandshake | RecordEvent::EncryptedAlert => {
+                let p = self.party(dir) as usize;
+                self.facts.encrypted_records[p] += 1;
+                Control::Continue
+            }
+            RecordEvent::Heartbeat => Control::Continue,
+            RecordEvent::SslV2ClientHello(body) => {
+                match hello::parse_sslv2_client_hello(body) {
+                    Some(ch) => {
+                        self.set_client_dir(dir);
+                        self.facts.client_hello_count += 1;
+                        self.facts.client_hello.get_or_insert(ch);
+                    }
+                    None => self.malformed(handshake::CLIENT_HELLO, stats),
+                }
+                Control::Continue
+            }
+            RecordEvent::SslV2ServerHello => {
+                self.set_client_dir(1 - dir);
+                self.facts.sslv2_server_hello = true;
+                Control::Stop
+            }
+        }
+    }
+
+    fn malformed(&mut self, msg_type: u8, stats: &mut WorkerStats) {
+        self.facts.malformed_messages.push(msg_type);
+        stats.decode_errors.count(DecodeErrorKind::TlsHandshake);
+    }
+
+    fn handshake(&mut self, dir: usize, msg_type: u8, body: &[u8], stats: &mut WorkerStats) -> Control {
+        match msg_type {
+            handshake::CLIENT_HELLO => match hello::parse_client_hello(body) {
+                Some(ch) => {
+                    self.set_client_dir(dir);
+                    self.facts.client_hello_count += 1;
+                    if self.facts.client_hello.is_none() {
+                        self.facts.client_hello = Some(ch);
+                    } else if self.facts.hello_retry.is_some() && self.facts.retried_client_hello.is_none() {
+                        self.facts.retried_client_hello = Some(ch);
+                    }
+                }
+                None => self.malformed(msg_type, stats),
+            },
+            handshake::SERVER_HELLO => {
+                self.set_client_dir(1 - dir);
+                match hello::parse_server_hello(body) {
+                    Some(ServerHelloKind::Hello(sh)) => {
+                        if self.facts.server_hello.is_none() {
+                            let tls13 = sh.is_tls13();
+                            self.facts.server_hello = Some(sh);
+                            if tls13 {
+                                return Control::Tls13;
+                            }
+                        }
+                    }
+                    Some(ServerHelloKind::Retry(hrr)) => {
+                        self.facts.hello_retry.get_or_insert(hrr);
+                    }
+                    None => self.malformed(msg_type, stats),
+                }
+            }
+            handshake::HELLO_RETRY_REQUEST => match hello::parse_draft_hello_retry(body) {
+                Some(hrr) => {
+                    self.facts.hello_retry.get_or_insert(hrr);
+                }
+                None => self.malformed(msg_type, stats),
+            },
+            handshake::CERTIFICATE => self.certificates(dir, body, stats),
+            handshake::SERVER_KEY_EXCHANGE => self.server_key_exchange(body, stats),
+            handshake::CERTIFICATE_STATUS => self.facts.ocsp_stapled = true,
+            handshake::NEW_SESSION_TICKET => {
+                if let Some(b) = body.get(..4) {
+                    self.facts.new_session_ticket_lifetime = Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                }
+            }
+            handshake::CERTIFICATE_REQUEST => self.facts.client_certificate_requested = true,
+            handshake::SERVER_HELLO_DONE => self.facts.server_hello_done = true,
+            _ => {}
+        }
+        Control::Continue
+    }
+
+    fn certificates(&mut self, dir: usize, body: &[u8], stats: &mut WorkerStats) {
+        let chain = match tls_parser::parse_tls_handshake_msg_certificate(body) {
+            Ok((_, TlsMessageHandshake::Certificate(c))) => c.cert_chain,
+            _ => return self.malformed(handshake::CERTIFICATE, stats),
+        };
+        let party = self.party(dir);
+        let max = self.limits.max_chain;
+        let mut parsed = Vec::new();
+        for raw in chain.iter().take(max) {
+            match cert::parse_certificate(raw.data) {
+                Some(c) => parsed.push(c),
+                None => stats.decode_errors.count(DecodeErrorKind::Certificate),
+            }
+        }
+        if chain.len() > max {
+            stats.tls_chain_cap_hits += 1;
+            self.facts.certificate_chain_truncated = true;
+        }
+        let slot = match party {
+            Party::Server => &mut self.facts.server_certificates,
+            Party::Client => &mut self.facts.client_certificates,
+        };
+        if slot.is_empty() {
+            *slot = parsed;
+        }
+    }
+
+    fn server_key_exchange(&mut self, body: &[u8], stats: &mut WorkerStats) {
+        let Some(sh) = self.facts.server_hello.as_ref() else { return };
+        let Some(suite) = tls_parser::TlsCipherSuite::from_id(sh.cipher) else { return };
+        let tls12 = sh.version() == 0x0303;
+        let mut kx = KeyExchangeFacts::default();
+        let rest = match suite.kx {
+            TlsCipherKx::Dhe | TlsCipherKx::Dh => match tls_parser::parse_dh_params(body) {
+                Ok((rest, p)) => {
+                    let prime = p.dh_p;
+                    let lead = prime.iter().position(|b| *b != 0).unwrap_or(prime.len());
+                    let significant = &prime[lead..];
+                    kx.dh_bits = Some(match significant.first() {
+                        Some(b) => (significant.len() as u32 - 1) * 8 + (8 - b.leading_zeros()),
+                        None => 0,
+                    });
+                    rest
+                }
+                Err(_) => return self.malformed(handshake::SERVER_KEY_EXCHANGE, stats),
+            },
+            TlsCipherKx::Ecdhe | TlsCipherKx::Ecdh | TlsCipherKx::Aecdh => match tls_parser::parse_ecdh_params(body) {
+                Ok((rest, p)) => {
+                    if let tls_parser::ECParametersContent::NamedGroup(g) = p.curve_params.params_content {
+                        kx.curve = Some(g.0);
+                    } else {
+                        // Explicit curve parameters.
+                        kx.curve = Some(if p.curve_params.curve_type.0 == 1 { 0xff01 } else { 0xff02 });
+                    }
+                    rest
+                }
+                Err(_) => return self.malformed(handshake::SERVER_KEY_EXCHANGE, stats),
+            },
+            _ => return,
+        };
+        if tls12 && rest.len() >= 2 && !matches!(suite.au, tls_parser::TlsCipherAu::Null) {
+            kx.signature_scheme = Some(u16::from_be_bytes([rest[0], rest[1]]));
+        }
+        self.facts.key_exchange = Some(kx);
+    }
+}
+
+/// Names the clear-text protocol that preceded TLS (STARTTLS or a proxy).
+fn outer_protocol(client: &[u8], server: &[u8]) -> &'static str {
+    let starts = |b: &[u8], p: &[u8]| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p);
+    if starts(client, b"EHLO") || starts(client, b"HELO") {
+        "smtp"
+    } else if starts(client, b"CONNECT ") {
+        "http"
+    } else if client.starts_with(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]) {
+        "postgresql"
+    } else if starts(server, b"* OK") {
+        "imap"
+    } else if starts(server, b"+OK") {
+        "pop3"
+    } else if starts(client, b"AUTH") || starts(client, b"FEAT") || starts(client, b"USER") {
+        "ftp"
+    } else if starts(client, b"<?xml") || starts(client, b"<stream") {
+        "xmpp"
+    } else if client.first() == Some(&0x30) {
+        "ldap"
+    } else if matches!(client.first(), Some(4) | Some(5)) {
+        "socks"
+    } else if starts(server, b"220") {
+        "smtp"
+    } else {
+        "unknown"
+    }
+}

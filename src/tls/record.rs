@@ -1,0 +1,505 @@
+//! The TLS record layer for one direction of a TCP stream.
+//!
+//! Finds where TLS starts (by its bytes, on any port, also after a STARTTLS
+//! exchange or a proxy handshake), frames records across TCP segments,
+//! reassembles handshake messages across records (and splits several messages
+//! out of one record), and hands each message, alert and record kind to a
+//! callback. After a gap in the stream it searches for the next record header.
+//! Every buffer is capped: a record is at most 5 + 18,432 bytes, a handshake
+//! message at most `max_handshake` bytes (larger ones are skipped and reported).
+
+/// Largest record body allowed on the wire (2^14 + 2048, RFC 5246 §6.2.3).
+pub const MAX_RECORD_BODY: usize = 16_384 + 2_048;
+/// Non-TLS chunks a direction may carry before TLS starts (STARTTLS, proxies).
+const DETECT_MAX_CHUNKS: u32 = 32;
+/// Non-TLS bytes a direction may carry before TLS starts.
+const DETECT_MAX_BYTES: usize = 64 * 1024;
+/// Bytes of the clear-text preamble kept to name the outer protocol.
+pub const PREAMBLE_KEEP: usize = 16;
+
+pub mod content {
+    pub const CHANGE_CIPHER_SPEC: u8 = 20;
+    pub const ALERT: u8 = 21;
+    pub const HANDSHAKE: u8 = 22;
+    pub const APPLICATION_DATA: u8 = 23;
+    pub const HEARTBEAT: u8 = 24;
+}
+
+/// What the record layer reports.
+#[derive(Debug)]
+pub enum RecordEvent<'a> {
+    Handshake { msg_type: u8, body: &'a [u8] },
+    /// A handshake message over the size cap; its bytes are skipped.
+    HandshakeTooLarge { msg_type: u8, len: usize },
+    ChangeCipherSpec,
+    Alert { level: u8, description: u8 },
+    /// An alert after the keys changed: its content is encrypted.
+    EncryptedAlert,
+    /// An application_data record (in TLS 1.3 also encrypted handshake messages).
+    ApplicationData,
+    /// A handshake record after ChangeCipherSpec (the encrypted Finished).
+    EncryptedHandshake,
+    Heartbeat,
+    /// An SSLv2-format ClientHello, from the message type byte on.
+    SslV2ClientHello(&'a [u8]),
+    SslV2ServerHello,
+}
+
+/// What the consumer tells the record layer after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    /// TLS 1.3 was negotiated: ChangeCipherSpec no longer switches to encrypted
+    /// handshake records (it is only a compatibility message).
+    Tls13,
+    /// Stop parsing this direction.
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Looking for the first TLS record.
+    Detect,
+    /// Collecting an SSLv2 record of this total length (header included).
+    SslV2 { total: usize },
+    Records,
+    /// Lost alignment after a gap or a bad header: looking for the next record.
+    Resync,
+    NotTls,
+    Stopped,
+}
+
+/// Counters the record layer reports to its owner.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RecordCounters {
+    pub resyncs: u64,
+    pub bad_records: u64,
+    pub handshake_cap_hits: u64,
+}
+
+#[derive(Debug)]
+pub struct RecordStream {
+    mode: Mode,
+    partial: Vec<u8>,
+    handshake: Vec<u8>,
+    skip_handshake: usize,
+    encrypted: bool,
+    pub tls13: bool,
+    detect_chunks: u32,
+    detect_bytes: usize,
+    /// First bytes sent in clear before TLS started (to name STARTTLS protocols).
+    pub preamble: Vec<u8>,
+    pub bytes_seen: usize,
+    max_handshake: usize,
+    pub counters: RecordCounters,
+}
+
+/// Plausible header of a TLS record at the start of a stream.
+fn looks_like_tls_start(b: &[u8]) -> bool {
+    if b.len() < 6 || b[1] != 3 || b[2] > 4 {
+        return false;
+    }
+    let len = u16::from_be_bytes([b[3], b[4]]) as usize;
+    match b[0] {
+        content::HANDSHAKE => (4..=MAX_RECORD_BODY).contains(&len) && matches!(b[5], 1 | 2),
+        content::ALERT => len == 2 && matches!(b[5], 1 | 2),
+        _ => false,
+    }
+}
+
+/// Plausible record header anywhere in a stream (used to resynchronise).
+fn valid_header(b: &[u8]) -> Option<(u8, usize)> {
+    let typ = b[0];
+    let len = u16::from_be_bytes([b[3], b[4]]) as usize;
+    let ok = (content::CHANGE_CIPHER_SPEC..=content::HEARTBEAT).contains(&typ)
+        && b[1] == 3
+        && b[2] <= 4
+        && len <= MAX_RECORD_BODY;
+    ok.then_some((typ, len))
+}
+
+/// SSLv2 record with a 2-byte header carrying a ClientHello (1) or ServerHello (4).
+fn sslv2_record(b: &[u8]) -> Option<(usize, u8)> {
+    if b.len() < 5 || b[0] & 0x80 == 0 {
+        return None;
+    }
+    let len = (((b[0] & 0x7f) as usize) << 8) | b[1] as usize;
+    let version = u16::from_be_bytes([b[3], b[4]]);
+    match b[2] {
+        1 if matches!(version, 0x0002 | 0x0300..=0x0303) && len >= 9 => Some((2 + len, 1)),
+        4 if len >= 11 => Some((2 + len, 4)),
+        _ => None,
+    }
+}
+
+impl RecordStream {
+    pub fn new(max_handshake: usize) -> Self {
+        RecordStream {
+            mode: Mode::Detect,
+            partial: Vec::new(),
+            handshake: Vec::new(),
+            skip_handshake: 0,
+            encrypted: false,
+            tls13: false,
+            detect_chunks: 0,
+            detect_bytes: 0,
+            preamble: Vec::new(),
+            bytes_seen: 0,
+            max_handshake,
+            counters: RecordCounters::default(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether TLS was found in this direction.
+    pub fn found_tls(&self) -> bool {
+        matches!(self.mode, Mode::Records | Mode::Resync | Mode::Stopped | Mode::SslV2 { .. })
+    }
+
+    /// Whether non-TLS bytes came before TLS in this direction.
+    pub fn had_preamble(&self) -> bool {
+        self.detect_chunks > 0
+    }
+
+    /// Frees buffers once the direction is no longer parsed.
+    pub fn stop(&mut self) {
+        if self.mode != Mode::NotTls {
+            self.mode = Mode::Stopped;
+        }
+        self.partial = Vec::new();
+        self.handshake = Vec::new();
+    }
+
+    /// Bytes of the stream were lost.
+    pub fn gap(&mut self) {
+        self.partial.clear();
+        self.handshake.clear();
+        self.skip_handshake = 0;
+        match self.mode {
+            Mode::Records | Mode::SslV2 { .. } => {
+                self.counters.resyncs += 1;
+                self.mode = Mode::Resync;
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes the next chunk of the stream (chunks start at TCP segment boundaries).
+    pub fn feed(&mut self, chunk: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
+        self.bytes_seen += chunk.len();
+        match self.mode {
+            Mode::NotTls | Mode::Stopped => {}
+            Mode::Detect => self.detect(chunk, on_event),
+            Mode::Resync => {
+                if chunk.len() >= 5 && valid_header(chunk).is_some() {
+                    self.mode = Mode::Records;
+                    self.records(chunk, on_event);
+                }
+            }
+            Mode::SslV2 { total } => self.sslv2(total, chunk, on_event),
+            Mode::Records => self.records(chunk, on_event),
+        }
+    }
+
+    fn detect(&mut self, chunk: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
+        // Judge on at least 6 bytes, even when segments are tiny.
+        let mut joined;
+        let head: &[u8] = if self.partial.is_empty() {
+            chunk
+        } else {
+            joined = std::mem::take(&mut self.partial);
+            joined.extend_from_slice(chunk);
+            &joined
+        };
+        if head.len() < 6 {
+            self.partial = head.to_vec();
+            return;
+        }
+        if looks_like_tls_start(head) {
+            self.mode = Mode::Records;
+            let bytes = head.to_vec();
+            self.records(&bytes, on_event);
+            return;
+        }
+        if let Some((total, _)) = sslv2_record(head) {
+            self.mode = Mode::SslV2 { total };
+            let bytes = head.to_vec();
+            self.sslv2(total, &bytes, on_event);
+            return;
+        }
+        if self.preamble.len() < PREAMBLE_KEEP {
+            let take = (PREAMBLE_KEEP - self.preamble.len()).min(head.len());
+            self.preamble.extend_from_slice(&head[..take]);
+        }
+        self.detect_chunks += 1;
+        self.detect_bytes += head.len();
+        if self.detect_chunks >= DETECT_MAX_CHUNKS || self.detect_bytes >= DETECT_MAX_BYTES {
+            self.mode = Mode::NotTls;
+        }
+    }
+
+    fn sslv2(&mut self, total: usize, chunk: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
+        let need = total - self.partial.len();
+        let take = need.min(chunk.len());
+        self.partial.extend_from_slice(&chunk[..take]);
+        if self.partial.len() < total {
+            return;
+        }
+        let record = std::mem::take(&mut self.partial);
+        self.mode = Mode::Records;
+        let control = if record[2] == 1 {
+            on_event(RecordEvent::SslV2ClientHello(&record[2..]))
+        } else {
+            on_event(RecordEvent::SslV2ServerHello)
+        };
+        self.apply(control);
+        if self.mode == Mode::Records && take < chunk.len() {
+            self.records(&chunk[take..], on_event);
+        }
+    }
+
+    fn apply(&mut self, control: Control) {
+        match control {
+            Control::Continue => {}
+            Control::Tls13 => self.tls13 = true,
+            Control::Stop => self.stop(),
+        }
+    }
+
+    fn records(&mut self, mut data: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
+        loop {
+            if self.mode != Mode::Records {
+                return;
+            }
+            if !self.partial.is_empty() {
+                if self.partial.len() < 5 {
+                    let take = (5 - self.partial.len()).min(data.len());
+                    self.partial.extend_from_slice(&data[..take]);
+                    data = &data[take..];
+                    if self.partial.len() < 5 {
+                        return;
+                    }
+                }
+                let Some((_, len)) = valid_header(&self.partial) else {
+                    self.bad_record();
+                    return;
+                };
+                let take = (5 + len - self.partial.len()).min(data.len());
+                self.partial.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.partial.len() < 5 + len {
+                    return;
+                }
+                let mut record = std::mem::take(&mut self.partial);
+                self.record(&record, on_event);
+                record.clear();
+                if self.partial.is_empty() && self.mode == Mode::Records {
+                    self.partial = record; // keep the allocation
+                }
+                continue;
+            }
+            if data.is_empty() {
+                return;
+            }
+            if data.len() < 5 {
+                self.partial.extend_from_slice(data);
+                return;
+            }
+            let Some((_, len)) = valid_header(data) else {
+                self.bad_record();
+                return;
+            };
+            if data.len() < 5 + len {
+                self.partial.extend_from_slice(data);
+                return;
+            }
+            self.record(&data[..5 + len], on_event);
+            data = &data[5 + len..];
+        }
+    }
+
+    fn bad_record(&mut self) {
+        self.counters.bad_records += 1;
+        self.counters.resyncs += 1;
+        self.partial.clear();
+        self.handshake.clear();
+        self.skip_handshake = 0;
+        self.mode = Mode::Resync;
+    }
+
+    /// One whole record, header included.
+    fn record(&mut self, record: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
+        let body = &record[5..];
+        let control = match record[0] {
+            content::CHANGE_CIPHER_SPEC => {
+                let c = on_event(RecordEvent::ChangeCipherSpec);
+                if !self.tls13 && c != Control::Tls13 {
+                    self.encrypted = true;
+                }
+                c
+            }
+            content::ALERT if !self.encrypted && body.len() == 2 => {
+                on_event(RecordEvent::Alert { level: body[0], description: body[1] })
+            }
+            content::ALERT => on_event(RecordEvent::EncryptedAlert),
+            content::HANDSHAKE if self.encrypted => on_event(RecordEvent::EncryptedHandshake),
+            content::HANDSHAKE => {
+                self.handshake_bytes(body, on_event);
+                Control::Continue
+            }
+            content::APPLICATION_DATA => on_event(RecordEvent::ApplicationData),
+            _ => on_event(RecordEvent::Heartbeat),
+        };
+        self.apply(control);
+    }
+
+    fn handshake_bytes(&mut self, mut data: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
+        if self.skip_handshake > 0 {
+            let n = self.skip_handshake.min(data.len());
+            self.skip_handshake -= n;
+            data = &data[n..];
+        }
+        if self.handshake.is_empty() {
+            let used = self.messages(data, on_event);
+            if self.mode == Mode::Records {
+                self.handshake.extend_from_slice(&data[used.min(data.len())..]);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut self.handshake);
+            buf.extend_from_slice(data);
+            let used = self.messages(&buf, on_event);
+            if self.mode == Mode::Records {
+                buf.drain(..used.min(buf.len()));
+                self.handshake = buf;
+            }
+        }
+    }
+
+    /// Hands out every complete message in `buf`; returns the bytes used.
+    fn messages(&mut self, buf: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) -> usize {
+        let mut pos = 0;
+        while buf.len() - pos >= 4 {
+            let msg_type = buf[pos];
+            let len = u32::from_be_bytes([0, buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+            if len > self.max_handshake {
+                self.counters.handshake_cap_hits += 1;
+                let control = on_event(RecordEvent::HandshakeTooLarge { msg_type, len });
+                let available = buf.len() - pos - 4;
+                self.skip_handshake = len.saturating_sub(available);
+                pos = buf.len().min(pos + 4 + len);
+                self.apply(control);
+                if self.mode != Mode::Records {
+                    return pos;
+                }
+                continue;
+            }
+            if buf.len() - pos - 4 < len {
+                break;
+            }
+            let control = on_event(RecordEvent::Handshake { msg_type, body: &buf[pos + 4..pos + 4 + len] });
+            pos += 4 + len;
+            self.apply(control);
+            if self.mode != Mode::Records {
+                return pos;
+            }
+        }
+        pos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake_record(msgs: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (t, m) in msgs {
+            body.push(*t);
+            body.extend_from_slice(&(m.len() as u32).to_be_bytes()[1..]);
+            body.extend_from_slice(m);
+        }
+        let mut rec = vec![22, 3, 3];
+        rec.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&body);
+        rec
+    }
+
+    fn collect(stream: &mut RecordStream, chunks: &[&[u8]]) -> Vec<(u8, usize)> {
+        let mut seen = Vec::new();
+        for c in chunks {
+            stream.feed(c, &mut |e| {
+                if let RecordEvent::Handshake { msg_type, body } = e {
+                    seen.push((msg_type, body.len()));
+                }
+                Control::Continue
+            });
+        }
+        seen
+    }
+
+    #[test]
+    fn two_messages_in_one_record_fed_byte_by_byte() {
+        let rec = handshake_record(&[(1, vec![0; 40]), (2, vec![1; 10])]);
+        let chunks: Vec<&[u8]> = rec.chunks(1).collect();
+        let mut s = RecordStream::new(1 << 16);
+        assert_eq!(collect(&mut s, &chunks), vec![(1, 40), (2, 10)]);
+    }
+
+    #[test]
+    fn message_split_across_records() {
+        let full = handshake_record(&[(1, vec![7; 100])]);
+        let body = &full[5..];
+        let mut first = vec![22, 3, 1, 0, 30];
+        first.extend_from_slice(&body[..30]);
+        let mut second = vec![22, 3, 1];
+        second.extend_from_slice(&((body.len() - 30) as u16).to_be_bytes());
+        second.extend_from_slice(&body[30..]);
+        let mut s = RecordStream::new(1 << 16);
+        assert_eq!(collect(&mut s, &[&first, &second]), vec![(1, 100)]);
+    }
+
+    #[test]
+    fn oversized_message_is_skipped_and_parsing_goes_on() {
+        let hello = handshake_record(&[(2, vec![0; 10])]);
+        let big = handshake_record(&[(11, vec![0; 3000])]);
+        let next = handshake_record(&[(14, vec![])]);
+        let mut s = RecordStream::new(1000);
+        let seen = collect(&mut s, &[&hello, &big, &next]);
+        assert_eq!(seen, vec![(2, 10), (14, 0)]);
+        assert_eq!(s.counters.handshake_cap_hits, 1);
+    }
+
+    #[test]
+    fn starttls_preamble_then_tls() {
+        let rec = handshake_record(&[(1, vec![0; 50])]);
+        let mut s = RecordStream::new(1 << 16);
+        let seen = collect(&mut s, &[b"EHLO client\r\n", b"STARTTLS\r\n", &rec]);
+        assert_eq!(seen, vec![(1, 50)]);
+        assert!(s.had_preamble());
+        assert_eq!(&s.preamble[..4], b"EHLO");
+    }
+
+    #[test]
+    fn non_tls_stream_gives_up() {
+        let mut s = RecordStream::new(1 << 16);
+        for _ in 0..40 {
+            s.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut |_| Control::Continue);
+        }
+        assert_eq!(s.mode(), Mode::NotTls);
+    }
+
+    #[test]
+    fn resync_after_gap() {
+        let a = handshake_record(&[(1, vec![0; 100])]);
+        let b = handshake_record(&[(2, vec![0; 20])]);
+        let mut s = RecordStream::new(1 << 16);
+        let mut seen = collect(&mut s, &[&a[..50]]);
+        s.gap();
+        seen.extend(collect(&mut s, &[&a[60..], &b]));
+        assert_eq!(seen, vec![(2, 20)]);
+        assert_eq!(s.counters.resyncs, 1);
+    }
+}

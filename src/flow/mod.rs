@@ -133,8 +133,12 @@ impl FlowTable {
         if syn_only {
             if let Some(flow) = self.flows.get(&key) {
                 let dir = usize::from(flow.initiator != seg.src);
-                let same_syn = flow.isn[dir] == Some(seg.seq);
-                let reused = !same_syn && (flow.isn[dir].is_some() || flow.data_seen || flow.reset || flow.fin.iter().any(|f| *f));
+                // A SYN repeated with the same sequence number is a
+                // retransmission, unless the earlier attempt was already
+                // closed or carried data: then it starts a new connection.
+                let other_isn = flow.isn[dir].is_some_and(|isn| isn != seg.seq);
+                let closed = flow.reset || flow.fin.iter().any(|f| *f);
+                let reused = other_isn || closed || flow.data_seen;
                 if reused {
                     if let Some(old) = self.flows.remove(&key) {
                         self.finish(old);

@@ -212,18 +212,23 @@ pub enum ServerHelloKind {
 pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloKind> {
     let version = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
     let mut f = ServerHelloFacts { legacy_version: version, ..Default::default() };
-    let (random, ext_block) = match tls_parser::parse_tls_handshake_msg_server_hello(body) {
-        Ok((_, TlsMessageHandshake::ServerHello(sh))) => {
+    // RFC 8446 freezes legacy_version at 0x0303: a ServerHello that says
+    // 0x0304 there comes from an early TLS 1.3 draft, laid out without
+    // session id and compression method.
+    let early_draft = version == 0x0304;
+    let parsed = if early_draft { None } else { tls_parser::parse_tls_handshake_msg_server_hello(body).ok() };
+    let (random, ext_block) = match parsed {
+        Some((_, TlsMessageHandshake::ServerHello(sh))) => {
             f.session_id = sh.session_id.map(|s| s.to_vec()).unwrap_or_default();
             f.cipher = sh.cipher.0;
             f.compression_method = sh.compression.0;
             (sh.random, sh.ext)
         }
-        Ok((_, TlsMessageHandshake::ServerHelloV13Draft18(sh))) => {
+        Some((_, TlsMessageHandshake::ServerHelloV13Draft18(sh))) => {
             f.cipher = sh.cipher.0;
             (sh.random, sh.ext)
         }
-        _ if super::names::is_tls13_draft(version) => {
+        _ if early_draft || super::names::is_tls13_draft(version) => {
             // Drafts other than 18 share its layout: version, random, cipher, extensions.
             let random = body.get(2..34)?;
             f.cipher = u16::from_be_bytes([*body.get(34)?, *body.get(35)?]);

@@ -191,7 +191,17 @@ impl Analysis {
             RecordEvent::ChangeCipherSpec => {
                 let p = self.party(dir) as usize;
                 self.facts.change_cipher_spec[p] = true;
-                if self.facts.is_tls13() { Control::Tls13 } else { Control::Continue }
+                if self.facts.is_tls13() {
+                    Control::Tls13
+                } else if self.facts.server_hello.is_none() && self.client_dir.is_some() {
+                    // Before TLS 1.2 and older have negotiated anything, a
+                    // ChangeCipherSpec can only be TLS 1.3's compatibility
+                    // message (after a HelloRetryRequest, or with early data):
+                    // the records after it are still in clear.
+                    Control::StayClear
+                } else {
+                    Control::Continue
+                }
             }
             RecordEvent::Alert { level, description } => {
                 let from = self.party(dir);

@@ -52,6 +52,9 @@ pub enum Control {
     /// TLS 1.3 was negotiated: ChangeCipherSpec no longer switches to encrypted
     /// handshake records (it is only a compatibility message).
     Tls13,
+    /// This ChangeCipherSpec does not switch the direction to encrypted
+    /// records (a TLS 1.3 compatibility message sent before the version is known).
+    StayClear,
     /// Stop parsing this direction.
     Stop,
 }
@@ -101,10 +104,23 @@ fn looks_like_tls_start(b: &[u8]) -> bool {
     }
     let len = u16::from_be_bytes([b[3], b[4]]) as usize;
     match b[0] {
-        content::HANDSHAKE => (4..=MAX_RECORD_BODY).contains(&len) && matches!(b[5], 1 | 2),
+        // A hello may be split over records as small as one byte.
+        content::HANDSHAKE => (1..=MAX_RECORD_BODY).contains(&len) && matches!(b[5], 1 | 2),
         content::ALERT => len == 2 && matches!(b[5], 1 | 2),
         _ => false,
     }
+}
+
+/// A hello record inside a clear-text chunk: stricter than at a chunk start,
+/// since any offset is tried. The hello must be at least as long as the
+/// smallest real one and fit the record (or be split over records).
+fn looks_like_hello_inside(b: &[u8]) -> bool {
+    if !looks_like_tls_start(b) || b[0] != content::HANDSHAKE || b.len() < 10 {
+        return false;
+    }
+    let record_len = u16::from_be_bytes([b[3], b[4]]) as usize;
+    let hello_len = u32::from_be_bytes([0, b[6], b[7], b[8]]) as usize;
+    hello_len >= 38 && b[9] == 3 && (hello_len + 4 <= record_len || record_len >= 512)
 }
 
 /// Plausible record header anywhere in a stream (used to resynchronise).
@@ -224,20 +240,34 @@ impl RecordStream {
             self.records(&bytes, on_event);
             return;
         }
+        // TLS may start inside the chunk, right after a short clear-text
+        // answer (PostgreSQL's 'S', an SMTP "220 ready" in the same segment).
+        if let Some(at) = (1..head.len().saturating_sub(9)).find(|&i| looks_like_hello_inside(&head[i..])) {
+            self.keep_preamble(&head[..at]);
+            self.detect_chunks += 1;
+            self.mode = Mode::Records;
+            let bytes = head[at..].to_vec();
+            self.records(&bytes, on_event);
+            return;
+        }
         if let Some((total, _)) = sslv2_record(head) {
             self.mode = Mode::SslV2 { total };
             let bytes = head.to_vec();
             self.sslv2(total, &bytes, on_event);
             return;
         }
-        if self.preamble.len() < PREAMBLE_KEEP {
-            let take = (PREAMBLE_KEEP - self.preamble.len()).min(head.len());
-            self.preamble.extend_from_slice(&head[..take]);
-        }
+        self.keep_preamble(head);
         self.detect_chunks += 1;
         self.detect_bytes += head.len();
         if self.detect_chunks >= DETECT_MAX_CHUNKS || self.detect_bytes >= DETECT_MAX_BYTES {
             self.mode = Mode::NotTls;
+        }
+    }
+
+    fn keep_preamble(&mut self, bytes: &[u8]) {
+        if self.preamble.len() < PREAMBLE_KEEP {
+            let take = (PREAMBLE_KEEP - self.preamble.len()).min(bytes.len());
+            self.preamble.extend_from_slice(&bytes[..take]);
         }
     }
 
@@ -265,6 +295,7 @@ impl RecordStream {
         match control {
             Control::Continue => {}
             Control::Tls13 => self.tls13 = true,
+            Control::StayClear => {}
             Control::Stop => self.stop(),
         }
     }
@@ -336,7 +367,7 @@ impl RecordStream {
         let control = match record[0] {
             content::CHANGE_CIPHER_SPEC => {
                 let c = on_event(RecordEvent::ChangeCipherSpec);
-                if !self.tls13 && c != Control::Tls13 {
+                if !self.tls13 && !matches!(c, Control::Tls13 | Control::StayClear) {
                     self.encrypted = true;
                 }
                 c

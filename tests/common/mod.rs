@@ -1,0 +1,241 @@
+//! Helpers shared by the integration tests: running the tlsaudit binary,
+//! locating the bundled and third-party captures, and reading tshark's view of
+//! the same bytes as an independent oracle.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository's own captures.
+pub fn captures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+/// The third-party captures shared beside the repository
+/// (`../shared/captures/thirdparty`, or `$TLSAUDIT_THIRDPARTY`).
+pub fn thirdparty_dir() -> PathBuf {
+    let dir = std::env::var_os("TLSAUDIT_THIRDPARTY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/thirdparty"));
+    assert!(
+        dir.join("MANIFEST.tsv").is_file(),
+        "third-party captures not found at {}: check out ../shared beside the repository or set TLSAUDIT_THIRDPARTY",
+        dir.display()
+    );
+    dir
+}
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub sessions: Vec<Value>,
+    pub stats: Value,
+    pub stderr: String,
+    pub code: Option<i32>,
+}
+
+pub fn tlsaudit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .args(args)
+        .output()
+        .expect("the tlsaudit binary runs")
+}
+
+/// Runs tlsaudit with `--format jsonl` and splits its records.
+pub fn run_jsonl(args: &[&str]) -> Run {
+    let mut all = vec!["--format", "jsonl"];
+    all.extend_from_slice(args);
+    let out = tlsaudit(&all);
+    let stdout = String::from_utf8(out.stdout).expect("JSON output is UTF-8");
+    let mut sessions = Vec::new();
+    let mut stats = Value::Null;
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("invalid JSON line {line:?}: {e}"));
+        match v["event"]["dataset"].as_str() {
+            Some("tlsaudit.session") => sessions.push(v),
+            Some("tlsaudit.stats") => stats = v,
+            other => panic!("unexpected record kind {other:?}"),
+        }
+    }
+    Run { sessions, stats, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), code: out.status.code() }
+}
+
+/// Runs tlsaudit on one capture and insists that it succeeded.
+pub fn sessions_of(path: &Path, extra: &[&str]) -> Vec<Value> {
+    let p = path.to_str().expect("UTF-8 path");
+    let mut args = vec!["-r", p];
+    args.extend_from_slice(extra);
+    let run = run_jsonl(&args);
+    assert_eq!(run.code, Some(0), "tlsaudit -r {p} failed: {}", run.stderr);
+    assert!(run.stats.is_object(), "no tlsaudit.stats record for {p}");
+    run.sessions
+}
+
+/// The tshark command whose output the `*.tshark.tsv` oracle files hold.
+pub fn tshark_hello_fields(path: &Path, extra: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-Y", "tls.handshake.type==1 || tls.handshake.type==2", "-T", "fields"])
+        .args([
+            "-e", "frame.number", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e",
+            "ipv6.dst", "-e", "tcp.dstport", "-e", "tls.handshake.type", "-e", "tls.handshake.version", "-e",
+            "tls.handshake.extensions.supported_version", "-e", "tls.handshake.ciphersuite", "-e",
+            "tls.handshake.extensions_server_name",
+        ])
+        .args(["-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"])
+        .args(extra)
+        .output()
+        .expect("tshark runs (apt-get install tshark)");
+    assert!(out.status.success(), "tshark failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One endpoint as "ip|port".
+pub type EndpointKey = String;
+
+pub fn endpoint(ip: &str, port: &str) -> EndpointKey {
+    let ip: std::net::IpAddr = ip.parse().unwrap_or_else(|e| panic!("bad IP {ip:?}: {e}"));
+    format!("{ip}|{port}")
+}
+
+/// A ClientHello or ServerHello as tshark reports it.
+#[derive(Debug, Clone)]
+pub struct TsharkHello {
+    pub frame: u64,
+    pub client: EndpointKey,
+    pub server: EndpointKey,
+    pub is_client_hello: bool,
+    /// Negotiated version (ServerHello): supported_versions, else the legacy field.
+    pub version: Option<u16>,
+    /// Offered suites (ClientHello) or the chosen one (ServerHello).
+    pub ciphers: Vec<u16>,
+    pub sni: Option<String>,
+}
+
+fn hex16(s: &str) -> u16 {
+    u16::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("bad hex {s:?}: {e}"))
+}
+
+/// The last of several comma-separated values (the innermost header when
+/// packets are tunnelled).
+fn last(field: &str) -> &str {
+    field.rsplit(',').next().unwrap_or("")
+}
+
+/// Splits the values of `count` messages that tshark printed in one row.
+/// Returns None when they cannot be told apart.
+fn split_values<T: Clone + PartialEq>(values: &[T], count: usize) -> Option<Vec<Vec<T>>> {
+    if count <= 1 {
+        return Some(vec![values.to_vec()]);
+    }
+    if values.is_empty() {
+        return Some(vec![Vec::new(); count]);
+    }
+    if values.len() % count != 0 {
+        return None;
+    }
+    let n = values.len() / count;
+    let chunks: Vec<Vec<T>> = values.chunks(n).map(|c| c.to_vec()).collect();
+    chunks.iter().all(|c| c == &chunks[0]).then_some(chunks)
+}
+
+/// Reads tshark's field output, one entry per hello message (a row holds
+/// every hello of one frame). Rows without TCP ports (QUIC, EAP-TLS) are
+/// returned in the second list.
+pub fn parse_tshark(tsv: &str) -> (Vec<TsharkHello>, Vec<String>) {
+    let mut hellos = Vec::new();
+    let mut not_tcp = Vec::new();
+    for line in tsv.lines().filter(|l| !l.trim().is_empty()) {
+        let c: Vec<&str> = line.split('\t').collect();
+        assert!(c.len() >= 12, "short tshark row {line:?}");
+        if c[3].is_empty() || c[6].is_empty() {
+            not_tcp.push(line.to_string());
+            continue;
+        }
+        let (src_ip, dst_ip) = if !c[1].is_empty() { (last(c[1]), last(c[4])) } else { (last(c[2]), last(c[5])) };
+        let src = endpoint(src_ip, last(c[3]));
+        let dst = endpoint(dst_ip, last(c[6]));
+        let frame = c[0].parse().unwrap_or(0);
+        let types: Vec<&str> = c[7].split(',').collect();
+        let ciphers: Vec<u16> = c[10].split(',').filter(|s| !s.is_empty()).map(hex16).collect();
+        let first = |field: &str| field.split(',').next().filter(|s| !s.is_empty()).map(str::to_string);
+        if types.contains(&"1") {
+            let count = types.iter().filter(|t| **t == "1").count();
+            let lists = split_values(&ciphers, count)
+                .unwrap_or_else(|| panic!("frame {frame}: cannot split the suites of {count} ClientHellos"));
+            let sni: Vec<String> = c[11].split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let sni_lists = split_values(&sni, count)
+                .unwrap_or_else(|| panic!("frame {frame}: cannot split the SNI of {count} ClientHellos"));
+            for (list, names) in lists.into_iter().zip(sni_lists) {
+                hellos.push(TsharkHello {
+                    frame,
+                    client: src.clone(),
+                    server: dst.clone(),
+                    is_client_hello: true,
+                    version: None,
+                    ciphers: list,
+                    sni: names.first().cloned(),
+                });
+            }
+        } else {
+            let version = first(c[9]).or_else(|| first(c[8])).map(|v| hex16(&v));
+            hellos.push(TsharkHello {
+                frame,
+                client: dst,
+                server: src,
+                is_client_hello: false,
+                version,
+                ciphers: ciphers.into_iter().take(1).collect(),
+                sni: None,
+            });
+        }
+    }
+    (hellos, not_tcp)
+}
+
+/// A session's client and server as endpoint keys.
+pub fn session_key(s: &Value) -> (EndpointKey, EndpointKey) {
+    let port = |v: &Value| v.as_u64().map(|p| p.to_string()).unwrap_or_default();
+    (
+        endpoint(s["source"]["ip"].as_str().unwrap_or("0.0.0.0"), &port(&s["source"]["port"])),
+        endpoint(s["destination"]["ip"].as_str().unwrap_or("0.0.0.0"), &port(&s["destination"]["port"])),
+    )
+}
+
+/// The `tls.version` spelling of a protocol version number.
+pub fn version_spelling(v: u16) -> String {
+    match v {
+        0x0002 => "2.0".into(),
+        0x0300 => "3.0".into(),
+        0x0301 => "1.0".into(),
+        0x0302 => "1.1".into(),
+        0x0303 => "1.2".into(),
+        0x0304 => "1.3".into(),
+        v if v >> 8 == 0x7f => "1.3".into(),
+        v => format!("0x{v:04X}"),
+    }
+}
+
+/// Groups records by their (client, server) endpoints.
+pub fn by_connection(sessions: &[Value]) -> BTreeMap<(EndpointKey, EndpointKey), Vec<&Value>> {
+    let mut map: BTreeMap<_, Vec<&Value>> = BTreeMap::new();
+    for s in sessions {
+        map.entry(session_key(s)).or_default().push(s);
+    }
+    map
+}
+
+/// Reads the third-party MANIFEST.tsv as one map per row.
+pub fn manifest() -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(thirdparty_dir().join("MANIFEST.tsv")).expect("MANIFEST.tsv readable");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("MANIFEST.tsv has a header").split('\t').collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| header.iter().zip(l.split('\t')).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+        .collect()
+}

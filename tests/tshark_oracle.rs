@@ -1,0 +1,211 @@
+//! Every TLS handshake tshark reports in the bundled and third-party captures
+//! appears in tlsaudit's JSON with the same client and server endpoints,
+//! negotiated version, cipher suite, offered suites and SNI.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+use tlsaudit::tls::names::{cipher_name, is_grease};
+
+/// Captures where tshark and tlsaudit are not expected to agree, each with
+/// its reason. The test fails if an exception is no longer needed.
+const EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "wireshark/wireguard-ping-tcp-dsb.pcapng",
+        "the TLS session runs inside a WireGuard tunnel; tshark decrypts it with the keys stored in the \
+         file, a passive analyzer without keys sees only the tunnel",
+    ),
+    (
+        "suricata-verify/tls13-draft14/tls13_draft14.pcap",
+        "an early TLS 1.3 draft ServerHello (version 0x0304, no session id): tshark 4.0 reads it with the \
+         TLS 1.2 layout and reports the garbage suite 0xACAD; tlsaudit reads the draft layout \
+         (checked in suricata_verify_expectations)",
+    ),
+];
+
+/// Captures whose stored oracle misses handshakes because tshark's default
+/// settings do not reassemble out-of-order TCP segments; for these the test
+/// runs tshark itself with out-of-order reassembly switched on.
+const RERUN_OUT_OF_ORDER: &[&str] =
+    &["suricata-verify/tls-fingerprint-alert/input.pcap", "suricata-verify/tls-subjectaltname/input.pcap"];
+
+/// What tshark's rows and tlsaudit's records say about one (client, server) pair.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Facts {
+    client_hellos: usize,
+    server_names: Vec<String>,
+    offered: Vec<Vec<String>>,
+    /// (version, cipher) of every ServerHello, HelloRetryRequests included.
+    server_hellos: Vec<(String, String)>,
+}
+
+fn names(ids: &[u16]) -> Vec<String> {
+    ids.iter().filter(|c| !is_grease(**c)).map(|c| cipher_name(*c)).collect()
+}
+
+fn tshark_facts(hellos: &[TsharkHello]) -> BTreeMap<(EndpointKey, EndpointKey), Facts> {
+    let mut map: BTreeMap<_, Facts> = BTreeMap::new();
+    for h in hellos {
+        let f = map.entry((h.client.clone(), h.server.clone())).or_default();
+        if h.is_client_hello {
+            f.client_hellos += 1;
+            f.server_names.extend(h.sni.clone());
+            if !h.ciphers.is_empty() {
+                f.offered.push(names(&h.ciphers));
+            }
+        } else {
+            let version = h.version.map(version_spelling).unwrap_or_default();
+            let cipher = h.ciphers.first().map(|c| cipher_name(*c)).unwrap_or_default();
+            f.server_hellos.push((version, cipher));
+        }
+    }
+    map
+}
+
+fn tlsaudit_facts(sessions: &[Value]) -> BTreeMap<(EndpointKey, EndpointKey), Facts> {
+    let mut map: BTreeMap<_, Facts> = BTreeMap::new();
+    for s in sessions {
+        let f = map.entry(session_key(s)).or_default();
+        let hellos = s["tlsaudit"]["client_hello_count"].as_u64().unwrap_or(1) as usize;
+        let client = &s["tls"]["client"];
+        if client["ja4"].is_string() {
+            f.client_hellos += hellos;
+            if let Some(name) = client["server_name"].as_str() {
+                f.server_names.extend(std::iter::repeat_n(name.to_string(), hellos));
+            }
+            if let Some(list) = client["supported_ciphers"].as_array() {
+                if !s["tlsaudit"]["client"]["sslv2_hello"].as_bool().unwrap_or(false) {
+                    let list: Vec<String> = list.iter().filter_map(|c| c.as_str().map(str::to_string)).collect();
+                    f.offered.extend(std::iter::repeat_n(list, hellos));
+                }
+            }
+        }
+        if let Some(hrr) = s["tlsaudit"]["server"]["hello_retry_request"]["cipher"].as_str() {
+            f.server_hellos.push(("1.3".into(), hrr.to_string()));
+        }
+        if let Some(cipher) = s["tls"]["cipher"].as_str() {
+            let version = s["tls"]["version"].as_str().unwrap_or("").to_string();
+            f.server_hellos.push((version, cipher.to_string()));
+        }
+    }
+    map
+}
+
+/// The fields that differ, tshark's value first.
+fn differences(want: &Facts, got: &Facts) -> String {
+    let mut d = Vec::new();
+    if want.client_hellos != got.client_hellos {
+        d.push(format!("ClientHellos {} vs {}", want.client_hellos, got.client_hellos));
+    }
+    if want.server_names != got.server_names {
+        d.push(format!("SNI {:?} vs {:?}", want.server_names, got.server_names));
+    }
+    if want.offered != got.offered {
+        let short = |o: &Vec<Vec<String>>| o.iter().map(|l| format!("{} suites from {:?}", l.len(), l.first())).collect::<Vec<_>>();
+        d.push(format!("offered {:?} vs {:?}", short(&want.offered), short(&got.offered)));
+    }
+    if want.server_hellos != got.server_hellos {
+        d.push(format!("ServerHellos {:?} vs {:?}", want.server_hellos, got.server_hellos));
+    }
+    d.join("; ")
+}
+
+/// Compares one capture; returns the differences, one line each.
+fn compare(path: &Path, tsv: &str) -> (usize, usize, Vec<String>) {
+    let (hellos, not_tcp) = parse_tshark(tsv);
+    let sessions = sessions_of(path, &[]);
+    let mut expected = tshark_facts(&hellos);
+    let mut seen = tlsaudit_facts(&sessions);
+    let mut problems = Vec::new();
+    for (key, want) in expected.iter_mut() {
+        let mut got = seen.remove(key).unwrap_or_default();
+        // tshark omits the suites of SSLv2-format hellos; compare only what it shows.
+        if want.offered.len() < got.offered.len() && want.offered.is_empty() {
+            got.offered.clear();
+        }
+        for f in [&mut *want, &mut got] {
+            f.server_names.sort();
+            f.offered.sort();
+            f.server_hellos.sort();
+        }
+        if *want != got {
+            problems.push(format!("{} -> {}: {}", key.0, key.1, differences(want, &got)));
+        }
+    }
+    for (key, extra) in &seen {
+        if extra.client_hellos > 0 || !extra.server_hellos.is_empty() {
+            eprintln!("{}: tlsaudit only: {} -> {} {extra:?}", path.display(), key.0, key.1);
+        }
+    }
+    (hellos.len(), not_tcp.len(), problems)
+}
+
+/// The oracle file of a third-party capture: the decode-as variant when tshark
+/// needed to be told that a port carries TLS (tlsaudit finds TLS by its bytes).
+fn oracle_of(dir: &Path, local: &str, default: &str) -> String {
+    let decode_as = dir.join(format!("{local}.tshark-decodeas.tsv"));
+    let path = if decode_as.is_file() { decode_as } else { dir.join(default) };
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn thirdparty_captures_match_tshark() {
+    let dir = thirdparty_dir();
+    let mut failures = Vec::new();
+    let mut compared_hellos = 0;
+    let mut skipped_not_tcp = 0;
+    let mut stale_exceptions = Vec::new();
+    let mut files = 0;
+    for row in manifest() {
+        if row["tshark_readable"] != "yes" || row["tshark_oracle"].is_empty() {
+            continue;
+        }
+        let local = &row["local_path"];
+        let tsv = if RERUN_OUT_OF_ORDER.contains(&local.as_str()) {
+            tshark_hello_fields(&dir.join(local), &["-o", "tcp.reassemble_out_of_order:TRUE"])
+        } else {
+            oracle_of(&dir, local, &row["tshark_oracle"])
+        };
+        let (n, skipped, problems) = compare(&dir.join(local), &tsv);
+        files += 1;
+        compared_hellos += n;
+        skipped_not_tcp += skipped;
+        match EXCEPTIONS.iter().find(|(f, _)| f == local) {
+            Some(_) if problems.is_empty() => stale_exceptions.push(local.clone()),
+            Some(_) => {}
+            None if problems.is_empty() => {}
+            None => failures.push(format!("{local}:\n  {}", problems.join("\n  "))),
+        }
+    }
+    eprintln!("{files} captures, {compared_hellos} TCP hellos compared, {skipped_not_tcp} non-TCP hellos (QUIC, EAP-TLS) left out");
+    assert!(files > 100 && compared_hellos > 800, "too little compared: {files} files, {compared_hellos} hellos");
+    assert!(stale_exceptions.is_empty(), "exceptions no longer needed: {stale_exceptions:?}");
+    assert!(failures.is_empty(), "{} captures differ from tshark:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn bundled_captures_match_tshark() {
+    let dir = captures_dir();
+    let mut files = 0;
+    let mut hellos = 0;
+    let mut failures = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("captures/ exists").flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng")) {
+        let tsv = tshark_hello_fields(path, &[]);
+        let (n, _, problems) = compare(path, &tsv);
+        assert!(n > 0, "tshark sees no handshake in {}", path.display());
+        files += 1;
+        hellos += n;
+        if !problems.is_empty() {
+            failures.push(format!("{}:\n  {}", path.display(), problems.join("\n  ")));
+        }
+    }
+    assert!(files >= 5, "expected the bundled captures in {}", dir.display());
+    eprintln!("{files} bundled captures, {hellos} hellos compared");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Records the bundled captures: real TLS stacks (openssl s_server/s_client,
+# gnutls-serv/gnutls-cli, curl) talking over loopback while tcpdump records.
+# Needs root (tcpdump on lo) and: openssl tcpdump gnutls-bin curl iproute2.
+#
+#   bash captures/make-captures.sh            # rewrites captures/*.pcap
+#
+# Every server and tcpdump this script starts is stopped by its PID; all
+# traffic stays on 127.0.0.1 and ::1.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [[ -n "${KEEP_WORK:-}" ]] && echo "work files kept in $work" >&2 || rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- certificates -------------------------------------------------------
+cd "$work"
+cat > ca.cnf <<'EOF'
+[ca]
+default_ca = test_ca
+[test_ca]
+dir = .
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+[any]
+commonName = supplied
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = placeholder
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:tlsaudit.test, DNS:localhost, IP:127.0.0.1, IP:::1
+[client_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+[selfsigned_ext]
+basicConstraints = critical, CA:FALSE
+subjectAltName = DNS:expired.tlsaudit.test
+EOF
+touch index.txt
+echo 1000 > serial
+q() { "$@" >/dev/null 2>&1; }
+
+# Test CA and a server certificate it signs.
+q openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+    -subj "/O=tlsaudit test/CN=tlsaudit Test CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign"
+q openssl req -new -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in server.csr -out server.pem \
+    -extensions server_ext -days 825 -notext
+# A client certificate for mutual TLS.
+q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client.key -out client.csr \
+    -subj "/CN=workstation-17"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in client.csr -out client.pem \
+    -extensions client_ext -days 825 -notext
+# A self-signed certificate that expired on 2021-01-01.
+q openssl req -new -newkey rsa:2048 -nodes -keyout expired.key -out expired.csr -subj "/CN=expired.tlsaudit.test"
+q openssl ca -batch -config ca.cnf -selfsign -keyfile expired.key -in expired.csr -out expired.pem \
+    -extensions selfsigned_ext -startdate 20200101000000Z -enddate 20210101000000Z -notext
+# 1024-bit finite-field DH parameters (weak on purpose).
+q openssl dhparam -out dh1024.pem 1024
+cat server.pem ca.pem > server-chain.pem
+
+# --- recording ----------------------------------------------------------
+wait_listen() { # port
+    for _ in $(seq 1 100); do
+        ss -Hltn "sport = :$1" | grep -q . && return 0
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2
+    return 1
+}
+
+start_tcpdump() { # file port
+    tcpdump -i lo -s 0 -U --immediate-mode -w "$1" "tcp port $2" 2>"$work/tcpdump.log" &
+    tcpdump_pid=$!
+    pids+=("$tcpdump_pid")
+    for _ in $(seq 1 100); do
+        if grep -q "listening on" "$work/tcpdump.log"; then
+            sleep 1 # the filter is attached a moment after tcpdump says it listens
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "tcpdump did not start" >&2
+    return 1
+}
+
+stop_tcpdump() {
+    sleep 0.3
+    kill -TERM "$tcpdump_pid"
+    wait "$tcpdump_pid" 2>/dev/null || true
+    grep "captured" "$work/tcpdump.log" >&2 || true
+}
+
+request=$'GET / HTTP/1.0\r\n\r\n'
+
+# name port "server args" "client args" [host]
+openssl_session() {
+    local name=$1 port=$2 server_args=$3 client_args=$4 host=${5:-127.0.0.1}
+    local bind=$host
+    [[ $host == *:* ]] && bind="[$host]"
+    start_tcpdump "$here/$name.pcap" "$port"
+    # shellcheck disable=SC2086
+    openssl s_server -accept "$bind:$port" -naccept 1 -www $server_args >"$work/$name.server.log" 2>&1 &
+    local server=$!
+    pids+=("$server")
+    wait_listen "$port"
+    # shellcheck disable=SC2086
+    printf '%s' "$request" | timeout 10 openssl s_client -connect "$bind:$port" -quiet $client_args \
+        >"$work/$name.client.log" 2>&1 || true
+    wait "$server" 2>/dev/null || true
+    stop_tcpdump
+    echo "captures/$name.pcap: $(grep -c . <(tcpdump -nr "$here/$name.pcap" 2>/dev/null)) packets"
+}
+
+cert="-cert server.pem -key server.key -cert_chain ca.pem"
+
+openssl_session tls13-x25519 4431 "$cert -tls1_3" \
+    "-tls1_3 -servername tlsaudit.test -groups X25519"
+openssl_session tls12-ecdhe-rsa-aes128gcm 4432 "$cert -tls1_2" \
+    "-tls1_2 -servername tlsaudit.test -cipher ECDHE-RSA-AES128-GCM-SHA256"
+openssl_session tls10-rsa-aes128 4433 "$cert -tls1 -cipher AES128-SHA:@SECLEVEL=0" \
+    "-tls1 -servername legacy.tlsaudit.test -cipher AES128-SHA:@SECLEVEL=0"
+openssl_session tls12-expired-selfsigned 4434 "-cert expired.pem -key expired.key -tls1_2" \
+    "-tls1_2 -servername expired.tlsaudit.test"
+openssl_session tls13-hello-retry 4435 "$cert -tls1_3 -groups P-256" \
+    "-tls1_3 -servername tlsaudit.test -groups X25519:P-256"
+openssl_session tls12-dhe-1024 4436 "$cert -tls1_2 -dhparam dh1024.pem -cipher DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0" \
+    "-tls1_2 -servername tlsaudit.test -cipher DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0"
+openssl_session tls12-mutual-auth 4437 "$cert -tls1_2 -Verify 1 -CAfile ca.pem" \
+    "-tls1_2 -servername tlsaudit.test -cert client.pem -key client.key"
+openssl_session tls13-ipv6 4438 "$cert -tls1_3" "-tls1_3 -servername tlsaudit.test" ::1
+
+# name port "priority" [client args]: gnutls on both ends.
+gnutls_session() {
+    local name=$1 port=$2 priority=$3 client_args=${4:-}
+    start_tcpdump "$here/$name.pcap" "$port"
+    gnutls-serv --port "$port" --x509certfile server-chain.pem --x509keyfile server.key \
+        --priority "$priority" --http >"$work/$name.server.log" 2>&1 &
+    local server=$!
+    pids+=("$server")
+    wait_listen "$port"
+    # shellcheck disable=SC2086
+    printf '%s' "$request" | timeout 10 gnutls-cli --insecure --port "$port" --priority "$priority" \
+        $client_args 127.0.0.1 >"$work/$name.client.log" 2>&1 || true
+    kill "$server"
+    wait "$server" 2>/dev/null || true
+    stop_tcpdump
+    echo "captures/$name.pcap"
+}
+
+# openssl 3.0 as built by Debian has no 3DES; GnuTLS still negotiates it.
+gnutls_session tls10-rsa-3des 4439 'NONE:+VERS-TLS1.0:+3DES-CBC:+RSA:+SHA1:+COMP-NULL:+SIGN-ALL:+CTYPE-X509' \
+    "--sni-hostname legacy.tlsaudit.test"
+gnutls_session gnutls-tls12 4441 'NORMAL:-VERS-ALL:+VERS-TLS1.2' "--sni-hostname tlsaudit.test"
+
+# Back-to-back connections that reuse one client port, as busy clients do:
+# Python's ssl module (OpenSSL) binds the same local port each time and ends
+# each connection with a reset (SO_LINGER 0), so the port is free at once.
+start_tcpdump "$here/port-reuse.pcap" 4440
+# shellcheck disable=SC2086
+openssl s_server -accept 127.0.0.1:4440 -naccept 12 -www $cert -tls1_2 >"$work/reuse.server.log" 2>&1 &
+reuse_server=$!
+pids+=("$reuse_server")
+wait_listen 4440
+python3 - <<'PY'
+import socket, ssl, struct, time
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+for i in range(12):
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.bind(("127.0.0.1", 40400))
+    raw.settimeout(5)
+    raw.connect(("127.0.0.1", 4440))
+    tls = ctx.wrap_socket(raw, server_hostname=f"reuse{i}.tlsaudit.test")
+    tls.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    tls.recv(100)
+    tls.close()
+    time.sleep(0.1)
+PY
+wait "$reuse_server" 2>/dev/null || true
+stop_tcpdump
+echo "captures/port-reuse.pcap"

@@ -11,28 +11,6 @@ use common::*;
 use serde_json::Value;
 use tlsaudit::tls::names::{cipher_name, is_grease};
 
-/// Captures where tshark and tlsaudit are not expected to agree, each with
-/// its reason. The test fails if an exception is no longer needed.
-const EXCEPTIONS: &[(&str, &str)] = &[
-    (
-        "wireshark/wireguard-ping-tcp-dsb.pcapng",
-        "the TLS session runs inside a WireGuard tunnel; tshark decrypts it with the keys stored in the \
-         file, a passive analyzer without keys sees only the tunnel",
-    ),
-    (
-        "suricata-verify/tls13-draft14/tls13_draft14.pcap",
-        "an early TLS 1.3 draft ServerHello (version 0x0304, no session id): tshark 4.0 reads it with the \
-         TLS 1.2 layout and reports the garbage suite 0xACAD; tlsaudit reads the draft layout \
-         (checked in suricata_verify_expectations)",
-    ),
-];
-
-/// Captures whose stored oracle misses handshakes because tshark's default
-/// settings do not reassemble out-of-order TCP segments; for these the test
-/// runs tshark itself with out-of-order reassembly switched on.
-const RERUN_OUT_OF_ORDER: &[&str] =
-    &["suricata-verify/tls-fingerprint-alert/input.pcap", "suricata-verify/tls-subjectaltname/input.pcap"];
-
 /// What tshark's rows and tlsaudit's records say about one (client, server) pair.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Facts {
@@ -165,7 +143,7 @@ fn thirdparty_captures_match_tshark() {
             continue;
         }
         let local = &row["local_path"];
-        let tsv = if RERUN_OUT_OF_ORDER.contains(&local.as_str()) {
+        let tsv = if TSHARK_OUT_OF_ORDER.contains(&local.as_str()) {
             tshark_hello_fields(&dir.join(local), &["-o", "tcp.reassemble_out_of_order:TRUE"])
         } else {
             oracle_of(&dir, local, &row["tshark_oracle"])
@@ -174,7 +152,7 @@ fn thirdparty_captures_match_tshark() {
         files += 1;
         compared_hellos += n;
         skipped_not_tcp += skipped;
-        match EXCEPTIONS.iter().find(|(f, _)| f == local) {
+        match TSHARK_EXCEPTIONS.iter().find(|(f, _)| f == local) {
             Some(_) if problems.is_empty() => stale_exceptions.push(local.clone()),
             Some(_) => {}
             None if problems.is_empty() => {}

@@ -191,6 +191,13 @@ pub fn session(f: &SessionFacts) -> Value {
         put(&mut r, "tlsaudit.server.hello_retry_request.cipher", json!(cipher_name(hrr.cipher)));
         put_opt(&mut r, "tlsaudit.server.hello_retry_request.group", hrr.selected_group.map(group_name));
     }
+    if let Some(retried) = &f.retried_client_hello {
+        // The ClientHello sent again after the HelloRetryRequest.
+        put(&mut r, "tlsaudit.client.retried_hello.ja4", json!(fingerprint::ja4(retried)));
+        put(&mut r, "tlsaudit.client.retried_hello.ja3", json!(fingerprint::ja3(retried)));
+        let shares: Vec<String> = retried.key_share_groups.iter().map(|g| group_name(*g)).collect();
+        put(&mut r, "tlsaudit.client.retried_hello.key_share_groups", json!(shares));
+    }
     if let Some(leaf) = f.server_certificates.first() {
         x509("tls.server.x509", &mut r, leaf);
         put(&mut r, "tls.server.hash.sha256", json!(leaf.sha256));

@@ -71,10 +71,17 @@ fn is_alnum(b: u8) -> bool {
     b.is_ascii_alphanumeric()
 }
 
-/// First and last characters of the first ALPN value, per the JA4 rules.
+/// First and last characters of the first ALPN value, per the JA4 rules:
+/// "99" when the value starts with a non-ASCII byte (as the reference
+/// implementations whose outputs ship with the ja4 captures do), the two
+/// characters when both are alphanumeric, else the first and last hex digits
+/// of the value (the later specification), which keeps the fingerprint printable.
 fn ja4_alpn(alpn: &[Vec<u8>]) -> String {
     let Some(first) = alpn.first().filter(|v| !v.is_empty()) else { return "00".to_string() };
     let (a, z) = (first[0], first[first.len() - 1]);
+    if a > 127 {
+        return "99".to_string();
+    }
     if is_alnum(a) && is_alnum(z) {
         return format!("{}{}", a as char, z as char);
     }

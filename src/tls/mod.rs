@@ -252,7 +252,10 @@ impl Analysis {
                     self.facts.client_hello_count += 1;
                     if self.facts.client_hello.is_none() {
                         self.facts.client_hello = Some(ch);
-                    } else if self.facts.hello_retry.is_some() && self.facts.retried_client_hello.is_none() {
+                    } else if self.facts.server_hello.is_none() && self.facts.retried_client_hello.is_none() {
+                        // A second ClientHello before any ServerHello: the
+                        // answer to a HelloRetryRequest (seen or not), or a
+                        // client that repeats itself.
                         self.facts.retried_client_hello = Some(ch);
                     }
                 }

@@ -29,6 +29,28 @@ pub fn thirdparty_dir() -> PathBuf {
     dir
 }
 
+/// Captures where tshark and tlsaudit are not expected to agree, each with
+/// its reason. The test fails if an exception is no longer needed.
+pub const TSHARK_EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "wireshark/wireguard-ping-tcp-dsb.pcapng",
+        "the TLS session runs inside a WireGuard tunnel; tshark decrypts it with the keys stored in the \
+         file, a passive analyzer without keys sees only the tunnel",
+    ),
+    (
+        "suricata-verify/tls13-draft14/tls13_draft14.pcap",
+        "an early TLS 1.3 draft ServerHello (version 0x0304, no session id): tshark 4.0 reads it with the \
+         TLS 1.2 layout and reports the garbage suite 0xACAD; tlsaudit reads the draft layout \
+         ",
+    ),
+];
+
+/// Captures whose stored oracle misses handshakes because tshark's default
+/// settings do not reassemble out-of-order TCP segments; for these the test
+/// runs tshark itself with out-of-order reassembly switched on.
+pub const TSHARK_OUT_OF_ORDER: &[&str] =
+    &["suricata-verify/tls-fingerprint-alert/input.pcap", "suricata-verify/tls-subjectaltname/input.pcap"];
+
 /// What one run of the binary produced.
 pub struct Run {
     pub sessions: Vec<Value>,

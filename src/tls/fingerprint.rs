@@ -168,9 +168,11 @@ mod tests {
 
     #[test]
     fn ja4_alpn_non_alphanumeric_uses_hex() {
-        assert_eq!(ja4_alpn(&[vec![0xab]]), "ab");
-        assert_eq!(ja4_alpn(&[vec![0xab, 0xcd]]), "ad");
+        // A non-ASCII first byte gives "99" (the reference implementations).
+        assert_eq!(ja4_alpn(&[vec![0xab]]), "99");
+        assert_eq!(ja4_alpn(&[vec![0xef, 0xbf, 0xbd]]), "99");
         assert_eq!(ja4_alpn(&[vec![0x30, 0xab]]), "3b");
+        assert_eq!(ja4_alpn(&[b"-x".to_vec()]), "28");
         assert_eq!(ja4_alpn(&[vec![0x30, 0xab, 0xcd, 0x31]]), "01");
         assert_eq!(ja4_alpn(&[b"http/1.1".to_vec()]), "h1");
         assert_eq!(ja4_alpn(&[]), "00");

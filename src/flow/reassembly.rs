@@ -106,7 +106,8 @@ impl Reassembler {
                 self.counters.retransmitted_bytes += total as u64;
                 return;
             }
-            self.counters.retransmitted_bytes += already as u64;
+            // Partly old, partly new: an overlap with delivered bytes.
+            self.counters.overlap_bytes += already as u64;
             let (data, miss) = if already <= payload.len() {
                 (&payload[already..], missing)
             } else {

@@ -1,0 +1,288 @@
+//! TCP reassembly on real handshakes: the bundled captures are re-cut into
+//! small segments and delivered out of order, duplicated, overlapping, with
+//! conflicting overlaps, with gaps and without their SYNs; tlsaudit must
+//! report the same session facts as for the original capture (or, for gaps,
+//! what the remaining bytes allow) and count what it saw.
+
+mod common;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpHeader, TransportSlice};
+use serde_json::Value;
+
+/// One TCP segment of a capture.
+#[derive(Clone)]
+struct Seg {
+    ts: u64,
+    src: IpAddr,
+    dst: IpAddr,
+    tcp: TcpHeader,
+    payload: Vec<u8>,
+}
+
+fn read_pcap(path: &Path) -> Vec<Seg> {
+    let bytes = std::fs::read(path).expect("capture readable");
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian microsecond pcap expected");
+    assert_eq!(u32::from_le_bytes(bytes[20..24].try_into().unwrap()), 1, "Ethernet link type expected");
+    let mut segs = Vec::new();
+    let mut pos = 24;
+    while pos + 16 <= bytes.len() {
+        let le = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
+        let ts = le(pos) * 1_000_000 + le(pos + 4);
+        let caplen = le(pos + 8) as usize;
+        let frame = &bytes[pos + 16..pos + 16 + caplen];
+        pos += 16 + caplen;
+        let p = SlicedPacket::from_ethernet(frame).expect("frame decodes");
+        let (src, dst): (IpAddr, IpAddr) = match &p.net {
+            Some(NetSlice::Ipv4(v4)) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
+            Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
+            _ => continue,
+        };
+        let Some(TransportSlice::Tcp(tcp)) = &p.transport else { continue };
+        segs.push(Seg { ts, src, dst, tcp: tcp.to_header(), payload: tcp.payload().to_vec() });
+    }
+    segs
+}
+
+fn write_pcap(path: &Path, segs: &[Seg]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&262_144u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for s in segs {
+        let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let mut frame = Vec::new();
+        match (s.src, s.dst) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => builder
+                .ipv4(a.octets(), b.octets(), 64)
+                .tcp_header(s.tcp.clone())
+                .write(&mut frame, &s.payload)
+                .expect("frame builds"),
+            (IpAddr::V6(a), IpAddr::V6(b)) => builder
+                .ipv6(a.octets(), b.octets(), 64)
+                .tcp_header(s.tcp.clone())
+                .write(&mut frame, &s.payload)
+                .expect("frame builds"),
+            _ => panic!("mixed address families"),
+        }
+        out.extend_from_slice(&((s.ts / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((s.ts % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).expect("temporary capture written");
+}
+
+/// Splits one segment's payload into pieces of `size` bytes starting every
+/// `step` bytes (overlapping when step < size).
+fn pieces(s: &Seg, step: usize, size: usize) -> Vec<Seg> {
+    if s.payload.is_empty() {
+        return vec![s.clone()];
+    }
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < s.payload.len() {
+        let end = (off + size).min(s.payload.len());
+        let mut p = s.clone();
+        p.tcp.sequence_number = s.tcp.sequence_number.wrapping_add(off as u32);
+        p.payload = s.payload[off..end].to_vec();
+        out.push(p);
+        if end == s.payload.len() {
+            break;
+        }
+        off += step;
+    }
+    out
+}
+
+/// The facts the transformations must not change.
+fn essentials(sessions: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = sessions
+        .iter()
+        .map(|s| {
+            let tls = &s["tls"];
+            format!(
+                "{}:{} {}:{} v={} c={} curve={} sni={} ja4={} ja3s={} leaf={} chain={} client_leaf={} est={} dh={}",
+                s["source"]["ip"],
+                s["source"]["port"],
+                s["destination"]["ip"],
+                s["destination"]["port"],
+                tls["version"],
+                tls["cipher"],
+                tls["curve"],
+                tls["client"]["server_name"],
+                tls["client"]["ja4"],
+                tls["server"]["ja3s"],
+                tls["server"]["hash"]["sha256"],
+                tls["server"]["certificate_chain"],
+                tls["client"]["hash"]["sha256"],
+                tls["established"],
+                s["tlsaudit"]["kex"]["dh_bits"],
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+struct Case {
+    dir: PathBuf,
+}
+
+impl Case {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tlsaudit-reassembly-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Case { dir }
+    }
+
+    fn run(&self, name: &str, segs: &[Seg]) -> common::Run {
+        let path = self.dir.join(format!("{name}.pcap"));
+        write_pcap(&path, segs);
+        let run = run_jsonl(&["-r", path.to_str().expect("UTF-8")]);
+        assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
+        run
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Captures with a handshake in each direction spread over several segments.
+const CAPTURES: &[&str] = &["tls12-mutual-auth.pcap", "tls13-hello-retry.pcap", "tls12-dhe-1024.pcap", "tls13-ipv6.pcap"];
+
+fn stat(run: &common::Run, field: &str) -> u64 {
+    run.stats["tlsaudit"]["stats"]["flows"][field].as_u64().unwrap_or_else(|| panic!("no counter {field}"))
+}
+
+#[test]
+fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessions() {
+    for name in CAPTURES {
+        let original_path = captures_dir().join(name);
+        let original = read_pcap(&original_path);
+        let case = Case::new(name.trim_end_matches(".pcap"));
+        let baseline = run_jsonl(&["-r", original_path.to_str().expect("UTF-8")]);
+        let want = essentials(&baseline.sessions);
+        assert_eq!(want.len(), 1, "{name}: one session expected");
+        assert!(want[0].contains("est=true"), "{name}: {}", want[0]);
+
+        // Seven-byte segments, in order.
+        let small: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 7, 7)).collect();
+        assert!(small.len() > original.len() * 10, "{name}: the capture carries too little data");
+        let run = case.run("small", &small);
+        assert_eq!(essentials(&run.sessions), want, "{name}: 7-byte segments");
+
+        // One-byte segments.
+        let tiny: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 1, 1)).collect();
+        assert_eq!(essentials(&case.run("tiny", &tiny).sessions), want, "{name}: 1-byte segments");
+
+        // The pieces of every packet delivered in reverse order.
+        let reversed: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 9, 9).into_iter().rev()).collect();
+        let run = case.run("reversed", &reversed);
+        assert_eq!(essentials(&run.sessions), want, "{name}: out of order");
+
+        // Every piece twice (retransmissions).
+        let doubled: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 11, 11)).flat_map(|p| [p.clone(), p]).collect();
+        let run = case.run("doubled", &doubled);
+        assert_eq!(essentials(&run.sessions), want, "{name}: duplicated");
+        assert!(stat(&run, "tcp_retransmitted_bytes") > 0, "{name}: retransmissions not counted");
+
+        // Overlapping pieces: 16 bytes every 10 bytes, same bytes.
+        let overlapping: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 10, 16)).collect();
+        let run = case.run("overlapping", &overlapping);
+        assert_eq!(essentials(&run.sessions), want, "{name}: overlapping");
+        assert!(stat(&run, "tcp_overlap_bytes") > 0, "{name}: overlaps not counted");
+        assert_eq!(stat(&run, "tcp_overlap_inconsistent"), 0, "{name}: consistent overlaps reported as conflicts");
+
+        // Overlapping pieces whose second copy carries different bytes: the
+        // first copy is kept and the conflict counted. The copies arrive
+        // while the originals wait for an earlier piece, so both are held.
+        let conflicting: Vec<Seg> = original
+            .iter()
+            .flat_map(|s| {
+                let parts = pieces(s, 10, 10);
+                let (first, rest) = parts.split_first().expect("at least one piece");
+                let forged = rest.iter().map(|p| {
+                    let mut f = p.clone();
+                    f.payload.iter_mut().for_each(|b| *b ^= 0x5a);
+                    f
+                });
+                let mut out: Vec<Seg> = rest.iter().rev().cloned().collect();
+                out.extend(forged);
+                out.push(first.clone());
+                out
+            })
+            .collect();
+        let run = case.run("conflicting", &conflicting);
+        assert_eq!(essentials(&run.sessions), want, "{name}: conflicting overlaps");
+        assert!(stat(&run, "tcp_overlap_inconsistent") > 0, "{name}: conflicting overlap not counted");
+
+        // Picked up mid-stream: without SYN and SYN-ACK the handshake is
+        // still found, since it starts at a record boundary.
+        let midstream: Vec<Seg> = original.iter().filter(|s| !s.tcp.syn).cloned().collect();
+        let run = case.run("midstream", &midstream);
+        assert_eq!(essentials(&run.sessions), want, "{name}: mid-stream");
+        assert!(stat(&run, "flows_midstream") > 0, "{name}: mid-stream flow not counted");
+    }
+}
+
+#[test]
+fn a_gap_in_the_certificate_is_counted_and_the_rest_of_the_handshake_still_parsed() {
+    let original = read_pcap(&captures_dir().join("tls12-mutual-auth.pcap"));
+    let case = Case::new("gap");
+    // The server's first data segment holds ServerHello and Certificate; cut
+    // it into 100-byte pieces and lose the fourth (inside the certificate).
+    let server_port = original[0].tcp.destination_port;
+    let first_server_data = original
+        .iter()
+        .position(|s| s.tcp.source_port == server_port && !s.payload.is_empty())
+        .expect("server data");
+    let mut segs = Vec::new();
+    for (i, s) in original.iter().enumerate() {
+        if i == first_server_data {
+            let mut parts = pieces(s, 100, 100);
+            assert!(parts.len() > 5, "server flight too short");
+            parts.remove(3);
+            segs.extend(parts);
+        } else {
+            segs.push(s.clone());
+        }
+    }
+    let run = case.run("gap", &segs);
+    assert_eq!(run.sessions.len(), 1);
+    let s = &run.sessions[0];
+    assert_eq!(s["tls"]["version"], "1.2");
+    assert_eq!(s["tls"]["client"]["server_name"], "tlsaudit.test");
+    assert!(s["tls"]["cipher"].is_string(), "ServerHello lost: {s}");
+    assert_eq!(s["tlsaudit"]["incomplete"], true, "gap not flagged: {s}");
+    assert!(s["tls"]["server"]["hash"].is_null(), "a certificate with a hole cannot be parsed: {s}");
+    assert_eq!(stat(&run, "tcp_gaps"), 1);
+    assert_eq!(stat(&run, "tcp_gap_bytes"), 100);
+    assert!(stat(&run, "tls_resyncs") >= 1, "the record layer did not resynchronise");
+}
+
+#[test]
+fn every_back_to_back_connection_on_a_reused_port_is_reported() {
+    let path = captures_dir().join("port-reuse.pcap");
+    let run = run_jsonl(&["-r", path.to_str().expect("UTF-8")]);
+    assert_eq!(run.code, Some(0));
+    let syns = read_pcap(&path).iter().filter(|s| s.tcp.syn && !s.tcp.ack).count();
+    assert_eq!(syns, 12, "the capture should hold twelve connections");
+    let mut names: Vec<&str> = run.sessions.iter().filter_map(|s| s["tls"]["client"]["server_name"].as_str()).collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("reuse{i}.tlsaudit.test")).collect();
+    expected.sort();
+    assert_eq!(names, expected, "one session per connection, none merged");
+    let ports: std::collections::BTreeSet<_> = run.sessions.iter().map(session_key).collect();
+    assert_eq!(ports.len(), 1, "all connections share one 4-tuple");
+    assert!(run.sessions.iter().all(|s| s["tls"]["established"] == true));
+    assert_eq!(stat(&run, "flows_port_reused"), 11);
+}

@@ -44,6 +44,9 @@ struct SegmentMeta {
 #[derive(Default)]
 struct Batch {
     now: i64,
+    /// Packet time went back by more than the idle timeout (the next file
+    /// is older than the last one): end every flow before these segments.
+    clock_reset: bool,
     segments: Vec<SegmentMeta>,
     data: Vec<u8>,
 }
@@ -83,7 +86,8 @@ impl Dispatcher {
     }
 
     fn send(&mut self, w: usize, stats: &mut ReaderStats) {
-        let fresh = self.pool.try_recv().unwrap_or_default();
+        let mut fresh = self.pool.try_recv().unwrap_or_default();
+        fresh.clock_reset = false;
         let mut batch = std::mem::replace(&mut self.pending[w], fresh);
         batch.now = self.now;
         if self.drop_when_full {
@@ -108,6 +112,9 @@ impl Dispatcher {
 fn worker(rx: Receiver<Batch>, sink: Sender<Vec<SessionFacts>>, pool: Sender<Batch>, limits: FlowLimits) -> WorkerStats {
     let mut table = FlowTable::new(limits);
     for mut batch in rx {
+        if batch.clock_reset {
+            table.finish_all();
+        }
         for m in &batch.segments {
             let seg = Segment {
                 ts: m.ts,
@@ -212,6 +219,8 @@ impl FileFilter {
 
 struct Reader<'a> {
     decoder: Decoder,
+    /// Flow idle timeout in microseconds (packet time).
+    idle_timeout: i64,
     dispatch: Dispatcher,
     stats: ReaderStats,
     filter: Option<FileFilter>,
@@ -232,6 +241,9 @@ impl Reader<'_> {
                 return;
             }
         }
+        if p.ts.saturating_add(self.idle_timeout) < self.dispatch.now {
+            self.clock_reset(p.ts);
+        }
         self.dispatch.now = self.dispatch.now.max(p.ts);
         match self.decoder.decode(p.linktype, p.data, p.ts) {
             Decoded::Tcp(seg) => {
@@ -250,6 +262,17 @@ impl Reader<'_> {
         if self.stats.packets % TICK_PACKETS == 0 {
             self.tick(self.dispatch.now);
         }
+    }
+
+    /// Packet time jumped back (a capture older than the one before): the
+    /// flows so far end, and the clock restarts at `ts`.
+    fn clock_reset(&mut self, ts: i64) {
+        self.dispatch.flush_all(&mut self.stats);
+        self.dispatch.now = ts;
+        for batch in &mut self.dispatch.pending {
+            batch.clock_reset = true;
+        }
+        self.decoder.expire(i64::MAX);
     }
 
     /// Advances every worker's clock (flows and fragments time out).
@@ -302,6 +325,7 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
 
     let mut reader = Reader {
         decoder: Decoder::new(config.max_ip_fragments, 30_000_000),
+        idle_timeout: config.limits.idle_timeout_micros,
         dispatch: Dispatcher {
             workers: worker_txs,
             pending: (0..threads).map(|_| Batch::default()).collect(),

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::RawPacket;
 
+/// Pause when no packet is ready.
+const IDLE_SLEEP: Duration = Duration::from_millis(5);
+
 /// Settings of a live capture.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
@@ -60,15 +63,26 @@ pub fn capture(opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHa
         .promisc(opts.promiscuous)
         .snaplen(opts.snaplen)
         .buffer_size(opts.buffer_size)
-        .timeout(100)
-        .immediate_mode(true);
+        // The kernel hands over a buffer block at least every 100 ms.
+        .timeout(100);
+    // Non-blocking reads: with TPACKET_V3 libpcap waits in poll() without a
+    // timeout while no packet arrives, and the loop would never see the stop
+    // flag or the end of --duration. When nothing is ready the loop sleeps
+    // for IDLE_SLEEP instead.
     let mut cap = cap
         .open()
+        .and_then(|c| c.setnonblock())
         .map_err(|e| format!("{iface}: cannot start capture: {e} (capturing needs root or CAP_NET_RAW)"))?;
     if let Some(expr) = &opts.filter {
         cap.filter(expr, true).map_err(|e| format!("invalid filter expression {expr:?}: {e}"))?;
     }
     let linktype = cap.get_datalink().0 as u32;
+    eprintln!(
+        "tlsaudit: listening on {}, link type {}, snapshot length {} bytes",
+        crate::output::escape_terminal(iface.as_bytes()),
+        linktype,
+        opts.snaplen
+    );
     let started = Instant::now();
     let mut last_idle = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -80,7 +94,7 @@ pub fn capture(opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHa
                 let ts = p.header.ts.tv_sec as i64 * 1_000_000 + p.header.ts.tv_usec as i64;
                 handler.packet(RawPacket { ts, linktype, data: p.data, orig_len: p.header.len });
             }
-            Err(pcap::Error::TimeoutExpired) => {}
+            Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
             Err(e) => return Err(format!("{iface}: capture failed: {e}")),
         }
         if last_idle.elapsed() >= Duration::from_millis(100) {

@@ -85,13 +85,22 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether a file starts with the magic of a pcap, pcapng, gzip or zstd file.
+/// Whether a file in a directory is to be read: it starts with the magic of
+/// a pcap, pcapng, gzip or zstd file, or its name says it is a capture (so
+/// that a damaged capture is reported rather than skipped in silence).
 fn looks_like_capture(path: &Path) -> bool {
     use std::io::Read;
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let named_capture = [".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".pcap.zst", ".pcapng.zst"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    if named_capture {
+        return true;
+    }
     let mut magic = [0u8; 4];
-    let Ok(mut f) = std::fs::File::open(path) else { return true };
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
     if f.read_exact(&mut magic).is_err() {
-        return true; // let the reader report the short file
+        return false;
     }
     matches!(
         magic,

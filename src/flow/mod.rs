@@ -129,6 +129,21 @@ impl FlowTable {
 
     pub fn process(&mut self, seg: &Segment<'_>) {
         let key = FlowKey::new(seg.src, seg.dst, seg.vlan);
+        // A flow quiet for longer than the timeout has ended, whether or not
+        // a periodic expiry got to it first: results do not depend on when
+        // the worker's clock ticks.
+        let timed_out = self
+            .flows
+            .get(&key)
+            .is_some_and(|f| seg.ts.saturating_sub(f.last_seen) > self.limits.idle_timeout_micros);
+        if timed_out {
+            if let Some(old) = self.flows.remove(&key) {
+                if old.tls.is_some() {
+                    self.stats.flows_timed_out += 1;
+                }
+                self.finish(old);
+            }
+        }
         let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         if syn_only {
             if let Some(flow) = self.flows.get(&key) {

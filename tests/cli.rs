@@ -1,0 +1,260 @@
+//! The command line end to end: inputs (files in order, directories,
+//! compressed files, standard input), the trailing BPF filter, exit codes,
+//! thread-count independence and live capture on the loopback interface.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tlsaudit-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Sessions as sorted JSON lines, for comparing runs.
+fn canonical(sessions: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = sessions.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn thread_count_does_not_change_the_records() {
+    let dir = thirdparty_dir();
+    let inputs = [dir, captures_dir()];
+    let mut args: Vec<&str> = vec!["-r"];
+    args.extend(inputs.iter().map(|p| path_str(p)));
+    let mut one = args.clone();
+    one.extend(["--threads", "1"]);
+    let mut four = args.clone();
+    four.extend(["--threads", "4"]);
+    let a = run_jsonl(&one);
+    let b = run_jsonl(&four);
+    assert_eq!(a.code, Some(0), "{}", a.stderr);
+    assert_eq!(b.code, Some(0), "{}", b.stderr);
+    assert!(a.sessions.len() > 300, "only {} sessions", a.sessions.len());
+    assert_eq!(a.stats["tlsaudit"]["stats"]["threads"], 1);
+    assert_eq!(b.stats["tlsaudit"]["stats"]["threads"], 4);
+    assert_eq!(canonical(&a.sessions), canonical(&b.sessions));
+    let counters = |r: &common::Run| {
+        let mut flows = r.stats["tlsaudit"]["stats"]["flows"].clone();
+        flows.as_object_mut().map(|m| m.retain(|k, _| k.starts_with("tcp_") || k.starts_with("tls_")));
+        flows
+    };
+    assert_eq!(counters(&a), counters(&b), "reassembly and TLS counters differ");
+}
+
+#[test]
+fn files_are_read_in_order_and_directories_recursively() {
+    let a = captures_dir().join("tls13-x25519.pcap");
+    let b = captures_dir().join("tls10-rsa-3des.pcap");
+    let single_a = sessions_of(&a, &[]);
+    let single_b = sessions_of(&b, &[]);
+    let run = run_jsonl(&["-r", path_str(&a), path_str(&b), "--threads", "1"]);
+    assert_eq!(run.code, Some(0));
+    assert_eq!(canonical(&run.sessions), canonical(&[single_a, single_b].concat()));
+    assert_eq!(run.stats["tlsaudit"]["stats"]["reader"]["files_read"], 2);
+
+    // A directory holding a copy of the bundled captures in a subdirectory.
+    let dir = temp_dir("tree");
+    let sub = dir.join("site-a");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(&a, sub.join("x.pcap")).unwrap();
+    std::fs::copy(&b, dir.join("y.pcap")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a capture").unwrap();
+    let run = run_jsonl(&["-r", path_str(&dir)]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.sessions.len(), 2);
+    assert_eq!(run.stats["tlsaudit"]["stats"]["reader"]["files_read"], 2, "the text file is skipped");
+}
+
+#[test]
+fn compressed_captures_and_standard_input() {
+    let original = captures_dir().join("tls12-mutual-auth.pcap");
+    let want = canonical(&sessions_of(&original, &[]));
+    let bytes = std::fs::read(&original).unwrap();
+    let dir = temp_dir("compressed");
+
+    let gz = dir.join("c.pcap.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&bytes).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let zst = dir.join("c.pcap.zst");
+    std::fs::write(&zst, zstd::encode_all(&bytes[..], 3).unwrap()).unwrap();
+    // The pcapng bundled by a third party, gzip-compressed under a name that says nothing.
+    let ng = thirdparty_dir().join("ja4/latest.pcapng");
+    let ng_gz = dir.join("capture.bin");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&std::fs::read(&ng).unwrap()).unwrap();
+    std::fs::write(&ng_gz, enc.finish().unwrap()).unwrap();
+
+    assert_eq!(canonical(&sessions_of(&gz, &[])), want, "gzip");
+    assert_eq!(canonical(&sessions_of(&zst, &[])), want, "zstd");
+    assert_eq!(canonical(&sessions_of(&ng_gz, &[])), canonical(&sessions_of(&ng, &[])), "gzip pcapng");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .args(["-r", "-", "--format", "jsonl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    let sessions: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["event"]["dataset"] == "tlsaudit.session")
+        .collect();
+    assert_eq!(canonical(&sessions), want, "standard input");
+}
+
+#[test]
+fn a_trailing_filter_selects_packets_as_in_tcpdump() {
+    let dir = captures_dir();
+    let files = [dir.join("tls13-x25519.pcap"), dir.join("tls10-rsa-3des.pcap"), dir.join("tls13-ipv6.pcap")];
+    let f: Vec<&str> = files.iter().map(|p| path_str(p)).collect();
+    // Quoted, as one argument.
+    let run = run_jsonl(&["-r", f[0], f[1], f[2], "tcp port 4439"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.sessions.len(), 1);
+    assert_eq!(run.sessions[0]["tls"]["cipher"], "TLS_RSA_WITH_3DES_EDE_CBC_SHA");
+    assert!(run.stats["tlsaudit"]["stats"]["reader"]["packets_filtered_out"].as_u64().unwrap() > 0);
+    // Unquoted words, as tcpdump users type them.
+    let run = run_jsonl(&["-r", f[0], f[1], f[2], "ip6", "and", "tcp"]);
+    assert_eq!(run.sessions.len(), 1);
+    assert_eq!(run.sessions[0]["source"]["ip"], "::1");
+    // A filter that does not compile is a usage error.
+    let run = run_jsonl(&["-r", f[0], "tcp port banana"]);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("filter"), "{}", run.stderr);
+}
+
+#[test]
+fn unreadable_inputs_are_named_and_exit_with_2_after_reading_the_rest() {
+    let dir = temp_dir("bad");
+    let bad = dir.join("bad.pcap");
+    std::fs::write(&bad, b"this is not a capture file at all").unwrap();
+    let missing = dir.join("missing.pcap");
+    let good = captures_dir().join("tls13-x25519.pcap");
+    let run = run_jsonl(&["-r", path_str(&bad), path_str(&good), path_str(&missing)]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run.code, Some(2));
+    assert_eq!(run.sessions.len(), 1, "the readable file is still processed");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per unreadable file: {lines:?}");
+    assert!(lines[0].contains("bad.pcap") && lines[0].contains("not a pcap"), "{}", lines[0]);
+    assert!(lines[1].contains("missing.pcap") && lines[1].contains("No such file"), "{}", lines[1]);
+
+    let out = tlsaudit(&[]);
+    assert_eq!(out.status.code(), Some(2), "no input is a usage error");
+    let out = tlsaudit(&["-r", path_str(&good), "--threads", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn text_output_reports_each_session_and_a_summary() {
+    let out = tlsaudit(&["-r", path_str(&captures_dir().join("tls10-rsa-3des.pcap")), "--format", "text"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(first.contains("TLS 1.0") && first.contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA"), "{first}");
+    assert!(first.contains("sni=legacy.tlsaudit.test"), "{first}");
+    assert!(text.contains("1 TLS sessions"), "{text}");
+}
+
+/// Starts an openssl server and client on loopback while tlsaudit captures
+/// on `lo`, and checks that the handshake is reported.
+#[test]
+fn live_capture_on_loopback_reports_a_handshake() {
+    let dir = temp_dir("live");
+    let key = dir.join("key.pem");
+    let cert = dir.join("cert.pem");
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=live.tlsaudit.test"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let filter = format!("tcp port {port}");
+    let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .args(["-i", "lo", "--duration", "20", "--format", "jsonl", &filter])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tlsaudit starts");
+    // Wait until tlsaudit says it listens (at most 10 s).
+    let mut stderr = std::io::BufReader::new(capture.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("listening on lo"), "tlsaudit could not capture: {line}");
+
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-naccept", "1", "-www", "-tls1_2"])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client_ok = false;
+    while Instant::now() < deadline && !client_ok {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut client = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "live.tlsaudit.test", "-quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_client starts");
+        let _ = client.stdin.take().unwrap().write_all(b"GET / HTTP/1.0\r\n\r\n");
+        client_ok = client.wait().map(|s| s.success()).unwrap_or(false);
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(client_ok, "openssl could not connect on loopback");
+    // tlsaudit stops by itself after --duration; a SIGTERM ends it sooner,
+    // flushing open sessions.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();
+    let out = capture.wait_with_output().expect("tlsaudit ends");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "tlsaudit failed");
+    let records: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let sessions: Vec<&Value> = records.iter().filter(|r| r["event"]["dataset"] == "tlsaudit.session").collect();
+    let handshake = sessions
+        .iter()
+        .find(|s| s["tls"]["client"]["server_name"] == "live.tlsaudit.test")
+        .unwrap_or_else(|| panic!("handshake not reported: {records:?}"));
+    assert_eq!(handshake["destination"]["port"], port);
+    assert_eq!(handshake["tls"]["version"], "1.2");
+    assert_eq!(handshake["tls"]["established"], true);
+    assert_eq!(handshake["tls"]["server"]["x509"]["subject"]["common_name"], "live.tlsaudit.test");
+    let stats = records.iter().find(|r| r["event"]["dataset"] == "tlsaudit.stats").expect("stats record");
+    assert_eq!(stats["tlsaudit"]["stats"]["reader"]["dropped_by_analyzer"], 0);
+}

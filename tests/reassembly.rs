@@ -7,7 +7,7 @@
 mod common;
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpHeader, TransportSlice};
@@ -24,18 +24,11 @@ struct Seg {
 }
 
 fn read_pcap(path: &Path) -> Vec<Seg> {
-    let bytes = std::fs::read(path).expect("capture readable");
-    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian microsecond pcap expected");
-    assert_eq!(u32::from_le_bytes(bytes[20..24].try_into().unwrap()), 1, "Ethernet link type expected");
+    let (linktype, frames) = read_pcap_frames(path);
+    assert_eq!(linktype, 1, "Ethernet link type expected");
     let mut segs = Vec::new();
-    let mut pos = 24;
-    while pos + 16 <= bytes.len() {
-        let le = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
-        let ts = le(pos) * 1_000_000 + le(pos + 4);
-        let caplen = le(pos + 8) as usize;
-        let frame = &bytes[pos + 16..pos + 16 + caplen];
-        pos += 16 + caplen;
-        let p = SlicedPacket::from_ethernet(frame).expect("frame decodes");
+    for (ts, frame) in frames {
+        let p = SlicedPacket::from_ethernet(&frame).expect("frame decodes");
         let (src, dst): (IpAddr, IpAddr) = match &p.net {
             Some(NetSlice::Ipv4(v4)) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
             Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
@@ -48,34 +41,28 @@ fn read_pcap(path: &Path) -> Vec<Seg> {
 }
 
 fn write_pcap(path: &Path, segs: &[Seg]) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&262_144u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for s in segs {
-        let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-        let mut frame = Vec::new();
-        match (s.src, s.dst) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => builder
-                .ipv4(a.octets(), b.octets(), 64)
-                .tcp_header(s.tcp.clone())
-                .write(&mut frame, &s.payload)
-                .expect("frame builds"),
-            (IpAddr::V6(a), IpAddr::V6(b)) => builder
-                .ipv6(a.octets(), b.octets(), 64)
-                .tcp_header(s.tcp.clone())
-                .write(&mut frame, &s.payload)
-                .expect("frame builds"),
-            _ => panic!("mixed address families"),
-        }
-        out.extend_from_slice(&((s.ts / 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((s.ts % 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    std::fs::write(path, out).expect("temporary capture written");
+    let frames: Vec<(u64, Vec<u8>)> = segs
+        .iter()
+        .map(|s| {
+            let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+            let mut frame = Vec::new();
+            match (s.src, s.dst) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => builder
+                    .ipv4(a.octets(), b.octets(), 64)
+                    .tcp_header(s.tcp.clone())
+                    .write(&mut frame, &s.payload)
+                    .expect("frame builds"),
+                (IpAddr::V6(a), IpAddr::V6(b)) => builder
+                    .ipv6(a.octets(), b.octets(), 64)
+                    .tcp_header(s.tcp.clone())
+                    .write(&mut frame, &s.payload)
+                    .expect("frame builds"),
+                _ => panic!("mixed address families"),
+            }
+            (s.ts, frame)
+        })
+        .collect();
+    write_pcap_frames(path, 1, &frames, 262_144);
 }
 
 /// Splits one segment's payload into pieces of `size` bytes starting every
@@ -130,29 +117,19 @@ fn essentials(sessions: &[Value]) -> Vec<String> {
     v
 }
 
-struct Case {
-    dir: PathBuf,
-}
+struct Case(Scratch);
 
 impl Case {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tlsaudit-reassembly-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Case { dir }
+        Case(Scratch::new(&format!("reassembly-{name}")))
     }
 
     fn run(&self, name: &str, segs: &[Seg]) -> common::Run {
-        let path = self.dir.join(format!("{name}.pcap"));
+        let path = self.0.path(&format!("{name}.pcap"));
         write_pcap(&path, segs);
         let run = run_jsonl(&["-r", path.to_str().expect("UTF-8")]);
         assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
         run
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -261,3 +261,61 @@ pub fn manifest() -> Vec<BTreeMap<String, String>> {
         .map(|l| header.iter().zip(l.split('\t')).map(|(h, v)| (h.to_string(), v.to_string())).collect())
         .collect()
 }
+
+/// Frames of a classic (microsecond, little-endian) pcap file: link type and
+/// (timestamp in microseconds, frame bytes).
+pub fn read_pcap_frames(path: &Path) -> (u32, Vec<(u64, Vec<u8>)>) {
+    let bytes = std::fs::read(path).expect("capture readable");
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian microsecond pcap expected");
+    let le = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let linktype = le(20);
+    let mut frames = Vec::new();
+    let mut pos = 24;
+    while pos + 16 <= bytes.len() {
+        let ts = le(pos) as u64 * 1_000_000 + le(pos + 4) as u64;
+        let caplen = le(pos + 8) as usize;
+        frames.push((ts, bytes[pos + 16..pos + 16 + caplen].to_vec()));
+        pos += 16 + caplen;
+    }
+    (linktype, frames)
+}
+
+/// Writes a classic pcap file; frames longer than `snaplen` are cut, keeping
+/// their original length in the record header.
+pub fn write_pcap_frames(path: &Path, linktype: u32, frames: &[(u64, Vec<u8>)], snaplen: usize) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&(snaplen as u32).to_le_bytes());
+    out.extend_from_slice(&linktype.to_le_bytes());
+    for (ts, frame) in frames {
+        let kept = frame.len().min(snaplen);
+        out.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(kept as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame[..kept]);
+    }
+    std::fs::write(path, out).expect("capture written");
+}
+
+/// A scratch directory removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tlsaudit-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

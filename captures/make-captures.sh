@@ -145,6 +145,25 @@ openssl_session tls12-dhe-1024 4436 "$cert -tls1_2 -dhparam dh1024.pem -cipher D
 openssl_session tls12-mutual-auth 4437 "$cert -tls1_2 -Verify 1 -CAfile ca.pem" \
     "-tls1_2 -servername tlsaudit.test -cert client.pem -key client.key"
 openssl_session tls13-ipv6 4438 "$cert -tls1_3" "-tls1_3 -servername tlsaudit.test" ::1
+# A client that offers only TLS 1.0, refused by a TLS 1.2-only server with a
+# protocol_version alert.
+openssl_session tls10-refused 4442 "$cert -tls1_2" "-tls1 -servername tlsaudit.test -cipher DEFAULT:@SECLEVEL=0"
+
+# TLS 1.2 session resumption: a full handshake, then a second connection that
+# resumes it by session id (tickets off).
+start_tcpdump "$here/tls12-resumption.pcap" 4443
+# shellcheck disable=SC2086
+openssl s_server -accept 127.0.0.1:4443 -naccept 2 -www $cert -tls1_2 -no_ticket >"$work/resume.server.log" 2>&1 &
+resume_server=$!
+pids+=("$resume_server")
+wait_listen 4443
+printf '%s' "$request" | timeout 10 openssl s_client -connect 127.0.0.1:4443 -quiet -tls1_2 -no_ticket \
+    -servername tlsaudit.test -sess_out session.pem >"$work/resume1.log" 2>&1 || true
+printf '%s' "$request" | timeout 10 openssl s_client -connect 127.0.0.1:4443 -quiet -tls1_2 -no_ticket \
+    -servername tlsaudit.test -sess_in session.pem >"$work/resume2.log" 2>&1 || true
+wait "$resume_server" 2>/dev/null || true
+stop_tcpdump
+echo "captures/tls12-resumption.pcap"
 
 # name port "priority" [client args]: gnutls on both ends.
 gnutls_session() {

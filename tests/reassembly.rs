@@ -125,9 +125,15 @@ impl Case {
     }
 
     fn run(&self, name: &str, segs: &[Seg]) -> common::Run {
+        self.run_with(name, segs, &[])
+    }
+
+    fn run_with(&self, name: &str, segs: &[Seg], extra: &[&str]) -> common::Run {
         let path = self.0.path(&format!("{name}.pcap"));
         write_pcap(&path, segs);
-        let run = run_jsonl(&["-r", path.to_str().expect("UTF-8")]);
+        let mut args = vec!["-r", path.to_str().expect("UTF-8")];
+        args.extend_from_slice(extra);
+        let run = run_jsonl(&args);
         assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
         run
     }
@@ -262,4 +268,53 @@ fn every_back_to_back_connection_on_a_reused_port_is_reported() {
     assert_eq!(ports.len(), 1, "all connections share one 4-tuple");
     assert!(run.sessions.iter().all(|s| s["tls"]["established"] == true));
     assert_eq!(stat(&run, "flows_port_reused"), 11);
+}
+
+#[test]
+fn the_out_of_order_buffer_cap_is_counted_and_the_stream_goes_on() {
+    let original = read_pcap(&captures_dir().join("tls12-mutual-auth.pcap"));
+    let case = Case::new("cap");
+    // Every packet's pieces in reverse order: all but the first wait in the
+    // out-of-order buffer, capped at 1 KiB here: the ClientHello fits, the
+    // server's certificate flight does not.
+    let reversed: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 50, 50).into_iter().rev()).collect();
+    let run = case.run_with("reversed", &reversed, &["--max-buffered", "1024"]);
+    assert!(stat(&run, "tcp_buffer_cap_hits") > 0, "cap not hit");
+    assert!(stat(&run, "tcp_gaps") > 0, "bytes skipped at the cap are gaps");
+    assert_eq!(run.sessions.len(), 1, "the connection is still reported");
+    let s = &run.sessions[0];
+    assert_eq!(s["tls"]["client"]["server_name"], "tlsaudit.test");
+    assert_eq!(s["tlsaudit"]["incomplete"], true, "{s}\n{}", run.stats);
+    // A cap smaller than any flight loses the hellos themselves: nothing to
+    // report, but the loss is counted.
+    let run = case.run_with("reversed-tiny", &reversed, &["--max-buffered", "64"]);
+    assert!(stat(&run, "tcp_buffer_cap_hits") > 0);
+    // With the default cap the same capture is whole.
+    let run = case.run("reversed-default", &reversed);
+    assert_eq!(stat(&run, "tcp_buffer_cap_hits"), 0);
+    assert!(run.sessions[0]["tlsaudit"]["incomplete"].is_null());
+}
+
+#[test]
+fn the_flow_table_cap_evicts_the_quietest_flow() {
+    // Interleave the handshakes of three captures so that three flows are
+    // open at once, with room for one.
+    let mut all: Vec<Seg> = Vec::new();
+    for name in ["tls12-ecdhe-rsa-aes128gcm.pcap", "tls12-dhe-1024.pcap", "tls10-rsa-aes128.pcap"] {
+        let segs = read_pcap(&captures_dir().join(name));
+        let base = segs[0].ts;
+        all.extend(segs.into_iter().map(|mut s| {
+            s.ts = 1_700_000_000_000_000 + (s.ts - base);
+            s
+        }));
+    }
+    all.sort_by_key(|s| s.ts);
+    let case = Case::new("flows");
+    let run = case.run_with("interleaved", &all, &["--threads", "1", "--max-flows", "1"]);
+    assert!(stat(&run, "flows_evicted") > 0, "no eviction");
+    assert!(!run.sessions.is_empty());
+    let run = case.run_with("interleaved-roomy", &all, &["--threads", "1"]);
+    assert_eq!(stat(&run, "flows_evicted"), 0);
+    assert_eq!(run.sessions.len(), 3);
+    assert!(run.sessions.iter().all(|s| s["tls"]["established"] == true));
 }

@@ -27,7 +27,7 @@ pub struct CertificateFacts {
     /// "RSA", "EC", "Ed25519", "Ed448", "DSA", or the algorithm's OID.
     pub public_key_algorithm: String,
     pub public_key_bits: u32,
-    /// Named curve of an EC key ("prime256v1", "secp384r1", ...).
+    /// Named curve of an EC key, spelled as in `tls.curve` ("secp256r1", "secp384r1", ...).
     pub public_key_curve: Option<String>,
     /// Signature algorithm name, e.g. "sha256WithRSAEncryption".
     pub signature_algorithm: String,
@@ -82,7 +82,7 @@ pub fn parse_certificate(der: &[u8]) -> Option<CertificateFacts> {
                 .parameters
                 .as_ref()
                 .and_then(|p| p.as_oid().ok())
-                .map(|oid| oid_name(&oid));
+                .map(|oid| sec_curve_name(oid_name(&oid)));
             ("EC".to_string(), ec_bits(curve.as_deref(), point.key_size() as u32), curve)
         }
         Ok(PublicKey::DSA(y)) => ("DSA".to_string(), (y.len() * 8) as u32, None),
@@ -147,6 +147,16 @@ pub fn parse_certificate(der: &[u8]) -> Option<CertificateFacts> {
         }
     }
     Some(f)
+}
+
+/// The SEC 2 name of a curve that the OID registry knows by its X9.62 name,
+/// so that certificates and key exchange spell curves alike.
+fn sec_curve_name(name: String) -> String {
+    match name.as_str() {
+        "prime256v1" => "secp256r1".to_string(),
+        "prime192v1" => "secp192r1".to_string(),
+        _ => name,
+    }
 }
 
 /// Bits of an EC key: the curve's size when the curve is known, else from the point.

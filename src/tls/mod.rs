@@ -93,9 +93,8 @@ impl TlsConnection {
         stream.tls13 |= tls13;
         match event {
             StreamEvent::Gap(_) => {
-                if stream.found_tls() {
-                    analysis.facts.incomplete = true;
-                }
+                // Reported only if TLS is found in the connection at all.
+                analysis.facts.incomplete = true;
                 stream.gap();
             }
             StreamEvent::Data(bytes) => {

@@ -134,6 +134,19 @@ fn valid_header(b: &[u8]) -> Option<(u8, usize)> {
     ok.then_some((typ, len))
 }
 
+/// Whether a chunk (which starts at a TCP segment boundary) starts with a
+/// record header trustworthy enough to resynchronise on: a plausible header
+/// whose record either runs past the chunk or is followed by another
+/// plausible header.
+fn resync_point(chunk: &[u8]) -> bool {
+    let Some((_, len)) = (chunk.len() >= 5).then(|| valid_header(chunk)).flatten() else { return false };
+    match chunk.get(5 + len..) {
+        None | Some([]) => true,
+        Some(rest) if rest.len() < 5 => true,
+        Some(rest) => valid_header(rest).is_some(),
+    }
+}
+
 /// SSLv2 record with a 2-byte header carrying a ClientHello (1) or ServerHello (4).
 fn sslv2_record(b: &[u8]) -> Option<(usize, u8)> {
     if b.len() < 5 || b[0] & 0x80 == 0 {
@@ -199,6 +212,10 @@ impl RecordStream {
                 self.counters.resyncs += 1;
                 self.mode = Mode::Resync;
             }
+            // The start of the stream was lost: what follows is not a
+            // clear-text preamble but the middle of something; look for the
+            // next record header.
+            Mode::Detect => self.mode = Mode::Resync,
             _ => {}
         }
     }
@@ -210,7 +227,7 @@ impl RecordStream {
             Mode::NotTls | Mode::Stopped => {}
             Mode::Detect => self.detect(chunk, on_event),
             Mode::Resync => {
-                if chunk.len() >= 5 && valid_header(chunk).is_some() {
+                if resync_point(chunk) {
                     self.mode = Mode::Records;
                     self.records(chunk, on_event);
                 }

@@ -258,3 +258,49 @@ fn live_capture_on_loopback_reports_a_handshake() {
     let stats = records.iter().find(|r| r["event"]["dataset"] == "tlsaudit.stats").expect("stats record");
     assert_eq!(stats["tlsaudit"]["stats"]["reader"]["dropped_by_analyzer"], 0);
 }
+
+/// Replaces every occurrence of `from` with `to` (same length) in a file.
+fn patch_bytes(data: &mut [u8], from: &[u8], to: &[u8]) -> usize {
+    assert_eq!(from.len(), to.len());
+    let mut count = 0;
+    let mut i = 0;
+    while i + from.len() <= data.len() {
+        if &data[i..i + from.len()] == from {
+            data[i..i + from.len()].copy_from_slice(to);
+            count += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn hostile_server_names_are_escaped_on_the_terminal_and_valid_in_json() {
+    // A real handshake whose SNI is replaced, byte for byte, by an ANSI
+    // escape sequence, a bell and a byte that is not UTF-8.
+    let mut bytes = std::fs::read(captures_dir().join("tls10-rsa-3des.pcap")).unwrap();
+    let hostile = b"\x1b[31mEVIL\x07\xff\x1b]0;\x07\x00x.t";
+    let original = b"legacy.tlsaudit.test";
+    assert_eq!(hostile.len(), original.len());
+    assert_eq!(patch_bytes(&mut bytes, original, hostile), 1, "the SNI appears once");
+    let dir = temp_dir("hostile");
+    let path = dir.join("hostile.pcap");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let out = tlsaudit(&["-r", path_str(&path), "--format", "text"]);
+    assert!(out.status.success());
+    assert!(!out.stdout.iter().any(|b| *b == 0x1b || *b == 0x07 || *b == 0), "control bytes reached the terminal");
+    let text = String::from_utf8(out.stdout).expect("text output is UTF-8");
+    assert!(text.contains(r"sni=\x1b[31mEVIL\x07\xff\x1b]0;\x07\x00x.t"), "{text}");
+
+    let run = run_jsonl(&["-r", path_str(&path)]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run.sessions.len(), 1);
+    let client = &run.sessions[0]["tls"]["client"];
+    // Not UTF-8: the lossy string for search, and the exact bytes in hex.
+    assert_eq!(client["server_name"], "\u{1b}[31mEVIL\u{7}\u{fffd}\u{1b}]0;\u{7}\u{0}x.t");
+    let hex: String = hostile.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(client["server_name_hex"].as_str().map(str::to_ascii_lowercase), Some(hex));
+}

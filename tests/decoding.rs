@@ -7,37 +7,11 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 
 const ETHERNET_HEADER: usize = 14;
 
 /// Captures to re-encapsulate: IPv4 and IPv6.
 const CAPTURES: &[&str] = &["tls12-mutual-auth.pcap", "tls13-ipv6.pcap"];
-
-fn essentials(sessions: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = sessions
-        .iter()
-        .map(|s| {
-            let tls = &s["tls"];
-            format!(
-                "{} {} {} {} v={} c={} sni={} ja4={} ja3s={} leaf={} est={}",
-                s["source"]["ip"],
-                s["source"]["port"],
-                s["destination"]["ip"],
-                s["destination"]["port"],
-                tls["version"],
-                tls["cipher"],
-                tls["client"]["server_name"],
-                tls["client"]["ja4"],
-                tls["server"]["ja3s"],
-                tls["server"]["hash"]["sha256"],
-                tls["established"]
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 fn ether_type(frame: &[u8]) -> [u8; 2] {
     [frame[12], frame[13]]
@@ -61,7 +35,7 @@ fn re_encapsulated_handshakes_give_the_same_sessions() {
         let scratch = Scratch::new(&format!("decoding-{name}"));
         let (linktype, frames) = read_pcap_frames(&captures_dir().join(name));
         assert_eq!(linktype, 1);
-        let want = essentials(&sessions_of(&captures_dir().join(name), &[]));
+        let want = session_essentials(&sessions_of(&captures_dir().join(name), &[]));
         assert_eq!(want.len(), 1);
 
         let vlan = |tags: &[(u16, u16)]| -> Vec<(u64, Vec<u8>)> {
@@ -79,10 +53,10 @@ fn re_encapsulated_handshakes_give_the_same_sessions() {
                 .collect()
         };
         let run = run_frames(&scratch, "vlan", 1, &vlan(&[(0x8100, 100)]), 262_144);
-        assert_eq!(essentials(&run.sessions), want, "{name}: 802.1Q");
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: 802.1Q");
         assert_eq!(run.sessions[0]["network"]["vlan"]["id"], 100);
         let run = run_frames(&scratch, "qinq", 1, &vlan(&[(0x88a8, 200), (0x8100, 100)]), 262_144);
-        assert_eq!(essentials(&run.sessions), want, "{name}: QinQ");
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: QinQ");
         assert_eq!(run.sessions[0]["network"]["vlan"]["id"], 200, "the outermost tag is reported");
 
         let sll: Vec<(u64, Vec<u8>)> = frames
@@ -96,7 +70,7 @@ fn re_encapsulated_handshakes_give_the_same_sessions() {
                 (*ts, out)
             })
             .collect();
-        assert_eq!(essentials(&run_frames(&scratch, "sll", 113, &sll, 262_144).sessions), want, "{name}: SLL");
+        assert_eq!(session_essentials(&run_frames(&scratch, "sll", 113, &sll, 262_144).sessions), want, "{name}: SLL");
 
         let sll2: Vec<(u64, Vec<u8>)> = frames
             .iter()
@@ -109,10 +83,10 @@ fn re_encapsulated_handshakes_give_the_same_sessions() {
                 (*ts, out)
             })
             .collect();
-        assert_eq!(essentials(&run_frames(&scratch, "sll2", 276, &sll2, 262_144).sessions), want, "{name}: SLL2");
+        assert_eq!(session_essentials(&run_frames(&scratch, "sll2", 276, &sll2, 262_144).sessions), want, "{name}: SLL2");
 
         let raw: Vec<(u64, Vec<u8>)> = frames.iter().map(|(ts, f)| (*ts, f[ETHERNET_HEADER..].to_vec())).collect();
-        assert_eq!(essentials(&run_frames(&scratch, "raw", 101, &raw, 262_144).sessions), want, "{name}: raw IP");
+        assert_eq!(session_essentials(&run_frames(&scratch, "raw", 101, &raw, 262_144).sessions), want, "{name}: raw IP");
 
         // BSD loopback: address family in host byte order (AF_INET6 is 30 on macOS).
         let null: Vec<(u64, Vec<u8>)> = frames
@@ -124,7 +98,7 @@ fn re_encapsulated_handshakes_give_the_same_sessions() {
                 (*ts, out)
             })
             .collect();
-        assert_eq!(essentials(&run_frames(&scratch, "null", 0, &null, 262_144).sessions), want, "{name}: NULL");
+        assert_eq!(session_essentials(&run_frames(&scratch, "null", 0, &null, 262_144).sessions), want, "{name}: NULL");
     }
 }
 
@@ -180,7 +154,7 @@ fn ip_fragments_are_reassembled_in_any_order() {
     for name in CAPTURES {
         let scratch = Scratch::new(&format!("fragments-{name}"));
         let (_, frames) = read_pcap_frames(&captures_dir().join(name));
-        let want = essentials(&sessions_of(&captures_dir().join(name), &[]));
+        let want = session_essentials(&sessions_of(&captures_dir().join(name), &[]));
         for reversed in [false, true] {
             let mut out = Vec::new();
             let mut fragmented = 0;
@@ -207,7 +181,7 @@ fn ip_fragments_are_reassembled_in_any_order() {
             }
             assert!(fragmented >= 3, "{name}: too few large packets to fragment");
             let run = run_frames(&scratch, "fragments", 1, &out, 262_144);
-            assert_eq!(essentials(&run.sessions), want, "{name}: fragments (reversed: {reversed})");
+            assert_eq!(session_essentials(&run.sessions), want, "{name}: fragments (reversed: {reversed})");
             assert_eq!(reader_stat(&run, "ip_datagrams_reassembled"), fragmented, "{name}");
             assert_eq!(reader_stat(&run, "ip_fragments_evicted"), 0);
         }
@@ -218,7 +192,7 @@ fn ip_fragments_are_reassembled_in_any_order() {
 fn frames_cut_by_the_snap_length_are_counted_not_fatal() {
     let scratch = Scratch::new("snaplen");
     let (_, frames) = read_pcap_frames(&captures_dir().join("tls12-mutual-auth.pcap"));
-    let want = essentials(&sessions_of(&captures_dir().join("tls12-mutual-auth.pcap"), &[]));
+    let want = session_essentials(&sessions_of(&captures_dir().join("tls12-mutual-auth.pcap"), &[]));
     let long = frames.iter().filter(|(_, f)| f.len() > 200).count() as u64;
     assert!(long > 3);
     // 200 bytes keep the ClientHello's start but not the certificates.
@@ -236,5 +210,5 @@ fn frames_cut_by_the_snap_length_are_counted_not_fatal() {
         assert!(snaplen > 40 || truncated > 0, "snaplen {snaplen}: truncation not counted");
     }
     // Full frames again: the same session as the original capture.
-    assert_eq!(essentials(&run_frames(&scratch, "full", 1, &frames, 262_144).sessions), want);
+    assert_eq!(session_essentials(&run_frames(&scratch, "full", 1, &frames, 262_144).sessions), want);
 }

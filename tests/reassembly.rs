@@ -11,7 +11,6 @@ use std::path::Path;
 
 use common::*;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpHeader, TransportSlice};
-use serde_json::Value;
 
 /// One TCP segment of a capture.
 #[derive(Clone)]
@@ -87,36 +86,6 @@ fn pieces(s: &Seg, step: usize, size: usize) -> Vec<Seg> {
     out
 }
 
-/// The facts the transformations must not change.
-fn essentials(sessions: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = sessions
-        .iter()
-        .map(|s| {
-            let tls = &s["tls"];
-            format!(
-                "{}:{} {}:{} v={} c={} curve={} sni={} ja4={} ja3s={} leaf={} chain={} client_leaf={} est={} dh={}",
-                s["source"]["ip"],
-                s["source"]["port"],
-                s["destination"]["ip"],
-                s["destination"]["port"],
-                tls["version"],
-                tls["cipher"],
-                tls["curve"],
-                tls["client"]["server_name"],
-                tls["client"]["ja4"],
-                tls["server"]["ja3s"],
-                tls["server"]["hash"]["sha256"],
-                tls["server"]["certificate_chain"],
-                tls["client"]["hash"]["sha256"],
-                tls["established"],
-                s["tlsaudit"]["kex"]["dh_bits"],
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 struct Case(Scratch);
 
 impl Case {
@@ -153,7 +122,7 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
         let original = read_pcap(&original_path);
         let case = Case::new(name.trim_end_matches(".pcap"));
         let baseline = run_jsonl(&["-r", original_path.to_str().expect("UTF-8")]);
-        let want = essentials(&baseline.sessions);
+        let want = session_essentials(&baseline.sessions);
         assert_eq!(want.len(), 1, "{name}: one session expected");
         assert!(want[0].contains("est=true"), "{name}: {}", want[0]);
 
@@ -161,27 +130,27 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
         let small: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 7, 7)).collect();
         assert!(small.len() > original.len() * 10, "{name}: the capture carries too little data");
         let run = case.run("small", &small);
-        assert_eq!(essentials(&run.sessions), want, "{name}: 7-byte segments");
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: 7-byte segments");
 
         // One-byte segments.
         let tiny: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 1, 1)).collect();
-        assert_eq!(essentials(&case.run("tiny", &tiny).sessions), want, "{name}: 1-byte segments");
+        assert_eq!(session_essentials(&case.run("tiny", &tiny).sessions), want, "{name}: 1-byte segments");
 
         // The pieces of every packet delivered in reverse order.
         let reversed: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 9, 9).into_iter().rev()).collect();
         let run = case.run("reversed", &reversed);
-        assert_eq!(essentials(&run.sessions), want, "{name}: out of order");
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: out of order");
 
         // Every piece twice (retransmissions).
         let doubled: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 11, 11)).flat_map(|p| [p.clone(), p]).collect();
         let run = case.run("doubled", &doubled);
-        assert_eq!(essentials(&run.sessions), want, "{name}: duplicated");
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: duplicated");
         assert!(stat(&run, "tcp_retransmitted_bytes") > 0, "{name}: retransmissions not counted");
 
         // Overlapping pieces: 16 bytes every 10 bytes, same bytes.
         let overlapping: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 10, 16)).collect();
         let run = case.run("overlapping", &overlapping);
-        assert_eq!(essentials(&run.sessions), want, "{name}: overlapping");
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: overlapping");
         assert!(stat(&run, "tcp_overlap_bytes") > 0, "{name}: overlaps not counted");
         assert_eq!(stat(&run, "tcp_overlap_inconsistent"), 0, "{name}: consistent overlaps reported as conflicts");
 
@@ -205,14 +174,14 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
             })
             .collect();
         let run = case.run("conflicting", &conflicting);
-        assert_eq!(essentials(&run.sessions), want, "{name}: conflicting overlaps");
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: conflicting overlaps");
         assert!(stat(&run, "tcp_overlap_inconsistent") > 0, "{name}: conflicting overlap not counted");
 
         // Picked up mid-stream: without SYN and SYN-ACK the handshake is
         // still found, since it starts at a record boundary.
         let midstream: Vec<Seg> = original.iter().filter(|s| !s.tcp.syn).cloned().collect();
         let run = case.run("midstream", &midstream);
-        assert_eq!(essentials(&run.sessions), want, "{name}: mid-stream");
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: mid-stream");
         assert!(stat(&run, "flows_midstream") > 0, "{name}: mid-stream flow not counted");
     }
 }

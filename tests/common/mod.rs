@@ -319,3 +319,34 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The facts of each session that re-cutting or re-encapsulating a capture
+/// must not change, one line per session, sorted.
+pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = sessions
+        .iter()
+        .map(|s| {
+            let tls = &s["tls"];
+            format!(
+                "{}:{} {}:{} v={} c={} curve={} sni={} ja4={} ja3s={} leaf={} chain={} client_leaf={} est={} dh={}",
+                s["source"]["ip"],
+                s["source"]["port"],
+                s["destination"]["ip"],
+                s["destination"]["port"],
+                tls["version"],
+                tls["cipher"],
+                tls["curve"],
+                tls["client"]["server_name"],
+                tls["client"]["ja4"],
+                tls["server"]["ja3s"],
+                tls["server"]["hash"]["sha256"],
+                tls["server"]["certificate_chain"],
+                tls["client"]["hash"]["sha256"],
+                tls["established"],
+                s["tlsaudit"]["kex"]["dh_bits"],
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}

@@ -301,6 +301,12 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         _ => None,
     };
     let live = matches!(config.source, Source::Live(_));
+    // Open the interface first: a missing device or a missing privilege is
+    // reported before any output is written.
+    let mut live_capture = match &config.source {
+        Source::Live(opts) => Some(live::open(opts).map_err(RunError::Fatal)?),
+        Source::Files(_) => None,
+    };
     let (sink_tx, sink_rx) = bounded::<Vec<SessionFacts>>(1024);
     let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
     let mut worker_txs = Vec::new();
@@ -343,7 +349,8 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         Source::Files(paths) => read_files(&mut reader, paths, config.progress, &mut input_errors),
         Source::Live(opts) => {
             let stop = reader.stop;
-            match live::capture(opts, stop, &mut reader) {
+            let opened = live_capture.take().ok_or_else(|| RunError::Fatal("live capture not opened".into()))?;
+            match live::capture(opened, opts, stop, &mut reader) {
                 Ok(s) => {
                     reader.stats.dropped_by_kernel = s.dropped_by_kernel;
                     reader.stats.dropped_by_interface = s.dropped_by_interface;

@@ -55,11 +55,31 @@ pub trait PacketHandler {
     fn idle(&mut self, now: i64);
 }
 
-/// Captures until `stop` is set, the duration ends, or the interface fails.
-pub fn capture(opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHandler) -> Result<LiveStats, String> {
+/// An opened live capture, ready to run.
+pub struct LiveCapture {
+    cap: pcap::Capture<pcap::Active>,
+    linktype: u32,
+}
+
+/// Why opening an interface failed, with what the user can do about it.
+fn open_error(iface: &str, e: pcap::Error) -> String {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    let hint = if lower.contains("permission") || lower.contains("not permitted") {
+        " (capturing needs root or the CAP_NET_RAW capability)"
+    } else if lower.contains("no such device") {
+        " (tlsaudit -D lists the interfaces)"
+    } else {
+        ""
+    };
+    format!("{}: cannot start capture: {text}{hint}", crate::output::escape_terminal(iface.as_bytes()))
+}
+
+/// Opens the interface and applies the filter, before anything else starts.
+pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
     let iface = &opts.interface;
     let cap = pcap::Capture::from_device(iface.as_str())
-        .map_err(|e| format!("{iface}: {e}"))?
+        .map_err(|e| open_error(iface, e))?
         .promisc(opts.promiscuous)
         .snaplen(opts.snaplen)
         .buffer_size(opts.buffer_size)
@@ -69,10 +89,7 @@ pub fn capture(opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHa
     // timeout while no packet arrives, and the loop would never see the stop
     // flag or the end of --duration. When nothing is ready the loop sleeps
     // for IDLE_SLEEP instead.
-    let mut cap = cap
-        .open()
-        .and_then(|c| c.setnonblock())
-        .map_err(|e| format!("{iface}: cannot start capture: {e} (capturing needs root or CAP_NET_RAW)"))?;
+    let mut cap = cap.open().and_then(|c| c.setnonblock()).map_err(|e| open_error(iface, e))?;
     if let Some(expr) = &opts.filter {
         cap.filter(expr, true).map_err(|e| format!("invalid filter expression {expr:?}: {e}"))?;
     }
@@ -83,6 +100,13 @@ pub fn capture(opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHa
         linktype,
         opts.snaplen
     );
+    Ok(LiveCapture { cap, linktype })
+}
+
+/// Captures until `stop` is set, the duration ends, or the interface fails.
+pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHandler) -> Result<LiveStats, String> {
+    let LiveCapture { mut cap, linktype } = live;
+    let iface = crate::output::escape_terminal(opts.interface.as_bytes());
     let started = Instant::now();
     let mut last_idle = Instant::now();
     while !stop.load(Ordering::Relaxed) {

@@ -287,3 +287,46 @@ fn the_flow_table_cap_evicts_the_quietest_flow() {
     assert_eq!(run.sessions.len(), 3);
     assert!(run.sessions.iter().all(|s| s["tls"]["established"] == true));
 }
+
+#[test]
+fn a_connection_quiet_for_longer_than_the_idle_timeout_ends() {
+    let original = read_pcap(&captures_dir().join("tls12-ecdhe-rsa-aes128gcm.pcap"));
+    let case = Case::new("idle");
+    // Everything after the ClientHello arrives five minutes later.
+    let client_port = original[0].tcp.source_port;
+    let hello = original
+        .iter()
+        .position(|s| s.tcp.source_port == client_port && !s.payload.is_empty())
+        .expect("ClientHello");
+    let delayed: Vec<Seg> = original
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut s = s.clone();
+            if i > hello {
+                s.ts += 300_000_000;
+            }
+            s
+        })
+        .collect();
+    let run = case.run_with("idle", &delayed, &["--idle-timeout", "60"]);
+    assert_eq!(stat(&run, "flows_timed_out"), 1);
+    assert_eq!(stat(&run, "flows"), 2, "the rest starts a new flow");
+    let first = run.sessions.iter().find(|s| s["tls"]["client"]["ja4"].is_string()).expect("the ClientHello's session");
+    assert!(first["tls"]["version"].is_null(), "the ServerHello came after the timeout");
+    assert_eq!(first["tls"]["established"], false);
+    // Within the default timeout (120 s) a 100 s pause is just a pause.
+    let paused: Vec<Seg> = delayed
+        .into_iter()
+        .map(|mut s| {
+            if s.ts > original[hello].ts + 1_000_000 {
+                s.ts -= 200_000_000;
+            }
+            s
+        })
+        .collect();
+    let run = case.run("paused", &paused);
+    assert_eq!(stat(&run, "flows_timed_out"), 0);
+    assert_eq!(run.sessions.len(), 1);
+    assert_eq!(run.sessions[0]["tls"]["established"], true);
+}

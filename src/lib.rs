@@ -10,6 +10,7 @@ pub mod decode;
 pub mod flow;
 pub mod output;
 pub mod pipeline;
+pub mod policy;
 pub mod stats;
 pub mod tls;
 

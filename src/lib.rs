@@ -53,6 +53,8 @@ pub struct Config {
     pub max_ip_fragments: usize,
     /// Show a progress bar on stderr while reading files.
     pub progress: bool,
+    /// The policy sessions are judged against.
+    pub profile: policy::Profile,
 }
 
 /// Why a run could not go on.
@@ -80,6 +82,10 @@ pub struct RunSummary {
     pub reader: ReaderStats,
     pub workers: WorkerStats,
     pub sessions: u64,
+    /// Sessions without a finding at or above the profile's failing severity.
+    pub sessions_compliant: u64,
+    /// Findings by severity, Info to Critical.
+    pub findings_by_severity: [u64; 5],
     pub threads: usize,
     pub wall_time: Duration,
     /// One line per input that could not be read in full: "path: reason".
@@ -87,6 +93,11 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Whether any finding is at or above `severity`.
+    pub fn has_finding_at_least(&self, severity: policy::Severity) -> bool {
+        self.findings_by_severity[severity as usize..].iter().any(|n| *n > 0)
+    }
+
     /// Decode errors of the reader and all workers together.
     pub fn decode_errors(&self) -> DecodeErrors {
         let mut all = self.reader.decode_errors.clone();

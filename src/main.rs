@@ -8,12 +8,17 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use tlsaudit::capture::live::{self, LiveOptions};
 use tlsaudit::flow::FlowLimits;
 use tlsaudit::output::escape_terminal;
+use tlsaudit::policy::rules::{self, PROFILES, RULES};
+use tlsaudit::policy::{Profile, Severity};
 use tlsaudit::{pipeline, Config, OutputFormat, RunError, Source};
+
+/// Exit code when --fail-on finds a finding at or above its severity.
+const EXIT_FINDINGS: u8 = 1;
 
 /// Exit code for bad usage and unreadable input.
 const EXIT_USAGE: u8 = 2;
@@ -36,11 +41,19 @@ EXAMPLES:
   tlsaudit -r captures/ --format jsonl -o sessions.jsonl
   tcpdump -i eth0 -w - | tlsaudit -r -
   tlsaudit -i eth1 --format jsonl -o /var/log/tlsaudit.jsonl
+  tlsaudit -r weekly.pcap --policy pci-dss-4 --fail-on high
+  tlsaudit rules
+  tlsaudit explain cipher.3des
 
 EXIT STATUS:
   0  success
+  1  --fail-on: a finding at or above the given severity
   2  bad usage, or an input that could not be read (one line per file on stderr)")]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Read packets from pcap/pcapng files (also .gz and .zst compressed), in
     /// the order given; a directory reads the captures inside it; '-' reads
     /// standard input.
@@ -105,9 +118,99 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     max_ip_fragments: usize,
 
+    /// Policy profile the sessions are judged against.
+    #[arg(long, value_name = "PROFILE", default_value = "hipaa", value_parser = clap::builder::PossibleValuesParser::new(PROFILES))]
+    policy: String,
+
+    /// Exit with status 1 when any finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY", value_parser = clap::builder::PossibleValuesParser::new(["info", "low", "medium", "high", "critical"]))]
+    fail_on: Option<String>,
+
+    /// Flag certificates that expire within this many days of the session.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    cert_expiry_warn: u32,
+
+    /// Accept the PSK suites of NIST SP 800-52r2 App. C (closed networks only).
+    #[arg(long)]
+    allow_psk: bool,
+
     /// BPF filter expression, as in tcpdump (e.g. 'tcp port 443').
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
     filter: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every rule with its severity in each profile.
+    Rules,
+    /// Explain a rule: what it flags, which standards require it, how to fix it.
+    Explain {
+        /// A rule id, e.g. cipher.3des (see `tlsaudit rules`).
+        rule: String,
+    },
+}
+
+/// Writes to standard output, ending quietly when the reader has gone away
+/// (`tlsaudit rules | head`).
+fn print_lines(lines: impl IntoIterator<Item = String>) {
+    let mut out = io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+}
+
+fn print_rules() {
+    let mut lines =
+        vec![format!("{:<28} {}", "RULE", PROFILES.iter().map(|p| format!("{:<9}", short_profile(p))).collect::<String>())];
+    for r in RULES {
+        let cells: String = (0..PROFILES.len())
+            .map(|i| format!("{:<9}", r.severity(i).map(|s| s.as_str()).unwrap_or("-")))
+            .collect();
+        let note = if r.evaluated { "" } else { "  (not evaluated yet)" };
+        lines.push(format!("{:<28} {}{note}", r.id, cells.trim_end()));
+        lines.push(format!("{:<28} {}", "", r.flags));
+    }
+    print_lines(lines);
+}
+
+fn short_profile(p: &str) -> &str {
+    match p {
+        "nist-800-52r2" => "nist",
+        "pci-dss-4" => "pci",
+        "mozilla-modern" => "moz-mod",
+        "mozilla-intermediate" => "moz-int",
+        "mozilla-old" => "moz-old",
+        other => other,
+    }
+}
+
+fn explain(id: &str) -> ExitCode {
+    let Some(r) = rules::rule(id) else {
+        return usage_error(&format!("unknown rule {id:?}; `tlsaudit rules` lists them"));
+    };
+    let severities = PROFILES
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{p} {}", r.severity(i).map(|s| s.as_str()).unwrap_or("off")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut lines = vec![
+        r.id.to_string(),
+        String::new(),
+        format!("Flags:        {}", r.flags),
+        format!("Required by:  {}", r.required_by),
+        format!("Observed in:  {}", r.observable),
+        format!("Fix:          {}", r.remediation),
+        format!("Severity:     {severities}"),
+    ];
+    if !r.evaluated {
+        lines.push(String::new());
+        lines.push("This version of tlsaudit does not evaluate this rule yet.".into());
+    }
+    print_lines(lines);
+    ExitCode::SUCCESS
 }
 
 /// Words that can start a BPF expression (pcap-filter(7)).
@@ -149,12 +252,18 @@ fn usage_error(message: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Rules) => {
+            print_rules();
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Explain { rule }) => return explain(rule),
+        None => {}
+    }
     if cli.list_interfaces {
         return match live::list_interfaces() {
             Ok(list) => {
-                for line in list {
-                    println!("{line}");
-                }
+                print_lines(list);
                 ExitCode::SUCCESS
             }
             Err(e) => usage_error(&format!("cannot list interfaces: {e}")),
@@ -201,7 +310,14 @@ fn main() -> ExitCode {
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let defaults = FlowLimits::default();
+    let Some(mut profile) = Profile::builtin(&cli.policy) else {
+        return usage_error(&format!("unknown policy {:?}", cli.policy));
+    };
+    profile.allow_psk = cli.allow_psk;
+    profile.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
+    let fail_on = cli.fail_on.as_deref().and_then(Severity::from_name);
     let config = Config {
+        profile,
         progress: matches!(source, Source::Files(_)) && !cli.no_progress && io::stderr().is_terminal(),
         source,
         filter,
@@ -228,10 +344,12 @@ fn main() -> ExitCode {
             for line in &summary.input_errors {
                 eprintln!("tlsaudit: {}", escape_terminal(line.as_bytes()));
             }
-            if summary.input_errors.is_empty() {
-                ExitCode::SUCCESS
-            } else {
+            if !summary.input_errors.is_empty() {
                 ExitCode::from(EXIT_USAGE)
+            } else if fail_on.is_some_and(|s| summary.has_finding_at_least(s)) {
+                ExitCode::from(EXIT_FINDINGS)
+            } else {
+                ExitCode::SUCCESS
             }
         }
         Err(e @ (RunError::Usage(_) | RunError::Fatal(_))) => usage_error(&e.to_string()),

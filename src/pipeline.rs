@@ -16,6 +16,7 @@ use crate::decode::{linktype, Decoded, Decoder};
 use crate::flow::{FlowKey, FlowLimits, FlowTable, Segment};
 use crate::output::{json, text};
 use crate::stats::{DecodeErrorKind, ReaderStats, WorkerStats};
+use crate::policy::{self, Profile, Verdict};
 use crate::tls::facts::{Endpoint, SessionFacts};
 use crate::{Config, OutputFormat, RunError, Source};
 
@@ -109,7 +110,29 @@ impl Dispatcher {
     }
 }
 
-fn worker(rx: Receiver<Batch>, sink: Sender<Vec<SessionFacts>>, pool: Sender<Batch>, limits: FlowLimits) -> WorkerStats {
+/// A finished session and its judgement.
+pub struct Judged {
+    pub facts: SessionFacts,
+    pub verdict: Verdict,
+}
+
+fn judge(sessions: Vec<SessionFacts>, profile: &Profile) -> Vec<Judged> {
+    sessions
+        .into_iter()
+        .map(|facts| {
+            let verdict = policy::evaluate(&facts, profile);
+            Judged { facts, verdict }
+        })
+        .collect()
+}
+
+fn worker(
+    rx: Receiver<Batch>,
+    sink: Sender<Vec<Judged>>,
+    pool: Sender<Batch>,
+    limits: FlowLimits,
+    profile: Arc<Profile>,
+) -> WorkerStats {
     let mut table = FlowTable::new(limits);
     for mut batch in rx {
         if batch.clock_reset {
@@ -132,7 +155,7 @@ fn worker(rx: Receiver<Batch>, sink: Sender<Vec<SessionFacts>>, pool: Sender<Bat
         table.expire(batch.now);
         let done = table.take_sessions();
         if !done.is_empty() {
-            let _ = sink.send(done);
+            let _ = sink.send(judge(done, &profile));
         }
         batch.segments.clear();
         batch.data.clear();
@@ -141,7 +164,7 @@ fn worker(rx: Receiver<Batch>, sink: Sender<Vec<SessionFacts>>, pool: Sender<Bat
     table.finish_all();
     let done = table.take_sessions();
     if !done.is_empty() {
-        let _ = sink.send(done);
+        let _ = sink.send(judge(done, &profile));
     }
     table.stats
 }
@@ -150,26 +173,41 @@ fn worker(rx: Receiver<Batch>, sink: Sender<Vec<SessionFacts>>, pool: Sender<Bat
 struct SinkResult {
     out: Box<dyn Write + Send>,
     sessions: u64,
+    compliant: u64,
+    /// Findings by severity (Info..Critical).
+    findings: [u64; 5],
     by_version: BTreeMap<String, u64>,
     error: Option<io::Error>,
 }
 
-fn sink(rx: Receiver<Vec<SessionFacts>>, format: OutputFormat, mut out: Box<dyn Write + Send>, flush_each: bool) -> SinkResult {
+fn sink(
+    rx: Receiver<Vec<Judged>>,
+    format: OutputFormat,
+    mut out: Box<dyn Write + Send>,
+    flush_each: bool,
+    policy_name: String,
+) -> SinkResult {
     let mut sessions = 0;
+    let mut compliant = 0;
+    let mut findings = [0u64; 5];
     let mut by_version = BTreeMap::new();
     let mut error = None;
     for batch in rx {
-        for f in batch {
+        for Judged { facts: f, verdict } in batch {
             sessions += 1;
+            compliant += u64::from(verdict.compliant);
+            for finding in &verdict.findings {
+                findings[finding.severity as usize] += 1;
+            }
             *by_version.entry(text::version_label(&f)).or_insert(0) += 1;
             if error.is_some() {
                 continue; // keep draining so that workers never block
             }
             let written = match format {
-                OutputFormat::Jsonl => serde_json::to_writer(&mut out, &json::session(&f))
+                OutputFormat::Jsonl => serde_json::to_writer(&mut out, &json::session(&f, &verdict, &policy_name))
                     .map_err(io::Error::from)
                     .and_then(|_| out.write_all(b"\n")),
-                OutputFormat::Text => writeln!(out, "{}", text::session_line(&f)),
+                OutputFormat::Text => writeln!(out, "{}", text::session_line(&f, &verdict)),
             };
             if let Err(e) = written {
                 error = Some(e);
@@ -181,7 +219,7 @@ fn sink(rx: Receiver<Vec<SessionFacts>>, format: OutputFormat, mut out: Box<dyn 
             }
         }
     }
-    SinkResult { out, sessions, by_version, error }
+    SinkResult { out, sessions, compliant, findings, by_version, error }
 }
 
 /// Compiled BPF programs for file input, one per link type met.
@@ -307,16 +345,17 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         Source::Live(opts) => Some(live::open(opts).map_err(RunError::Fatal)?),
         Source::Files(_) => None,
     };
-    let (sink_tx, sink_rx) = bounded::<Vec<SessionFacts>>(1024);
+    let (sink_tx, sink_rx) = bounded::<Vec<Judged>>(1024);
+    let profile = Arc::new(config.profile.clone());
     let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
     let mut worker_txs = Vec::new();
     let mut worker_handles = Vec::new();
     for i in 0..threads {
         let (tx, rx) = bounded::<Batch>(64);
-        let (sink, pool, limits) = (sink_tx.clone(), pool_tx.clone(), config.limits);
+        let (sink, pool, limits, profile) = (sink_tx.clone(), pool_tx.clone(), config.limits, Arc::clone(&profile));
         let handle = thread::Builder::new()
             .name(format!("tlsaudit-worker-{i}"))
-            .spawn(move || worker(rx, sink, pool, limits))
+            .spawn(move || worker(rx, sink, pool, limits, profile))
             .map_err(|e| RunError::Fatal(format!("cannot start a worker thread: {e}")))?;
         worker_txs.push(tx);
         worker_handles.push(handle);
@@ -324,9 +363,10 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     drop(sink_tx);
     drop(pool_tx);
     let format = config.format;
+    let policy_name = config.profile.name.clone();
     let sink_handle = thread::Builder::new()
         .name("tlsaudit-sink".into())
-        .spawn(move || sink(sink_rx, format, out, live))
+        .spawn(move || sink(sink_rx, format, out, live, policy_name))
         .map_err(|e| RunError::Fatal(format!("cannot start the output thread: {e}")))?;
 
     let mut reader = Reader {
@@ -375,6 +415,8 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         reader: reader_stats,
         workers,
         sessions: result.sessions,
+        sessions_compliant: result.compliant,
+        findings_by_severity: result.findings,
         threads,
         wall_time: started.elapsed(),
         input_errors,

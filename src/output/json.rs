@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::{rfc3339_micros, rfc3339_secs};
 use crate::cert::CertificateFacts;
+use crate::policy::Verdict;
 use crate::tls::facts::{ClientHelloFacts, SessionFacts};
 use crate::tls::fingerprint;
 use crate::tls::names::{self, cipher_name, group_name, is_grease};
@@ -140,7 +141,7 @@ fn client_hello(root: &mut Map<String, Value>, ch: &ClientHelloFacts) {
 }
 
 /// The `tlsaudit.session` record of one connection.
-pub fn session(f: &SessionFacts) -> Value {
+pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str) -> Value {
     let mut r = Map::new();
     put(&mut r, "@timestamp", json!(rfc3339_micros(f.first_seen)));
     put(&mut r, "event.dataset", json!("tlsaudit.session"));
@@ -239,6 +240,14 @@ pub fn session(f: &SessionFacts) -> Value {
     if f.client_hello_count > 1 {
         put(&mut r, "tlsaudit.client_hello_count", json!(f.client_hello_count));
     }
+    let findings: Vec<Value> = verdict
+        .findings
+        .iter()
+        .map(|x| json!({"rule": x.rule, "severity": x.severity.as_str(), "party": x.party.as_str(), "message": x.message}))
+        .collect();
+    put(&mut r, "tlsaudit.findings", Value::Array(findings));
+    put(&mut r, "tlsaudit.compliant", json!(verdict.compliant));
+    put(&mut r, "tlsaudit.policy", json!(policy));
     Value::Object(r)
 }
 
@@ -251,6 +260,14 @@ pub fn stats(summary: &crate::RunSummary) -> Value {
     put(&mut r, "tlsaudit.stats.flows", serde_json::to_value(&summary.workers).unwrap_or(Value::Null));
     put(&mut r, "tlsaudit.stats.sessions", json!(summary.sessions));
     put(&mut r, "tlsaudit.stats.sessions_established", json!(summary.workers.tls_established));
+    put(&mut r, "tlsaudit.stats.sessions_compliant", json!(summary.sessions_compliant));
+    put(&mut r, "tlsaudit.stats.sessions_non_compliant", json!(summary.sessions - summary.sessions_compliant));
+    let [info, low, medium, high, critical] = summary.findings_by_severity;
+    put(
+        &mut r,
+        "tlsaudit.stats.findings",
+        json!({"info": info, "low": low, "medium": medium, "high": high, "critical": critical}),
+    );
     put(&mut r, "tlsaudit.stats.decode_errors_total", json!(summary.decode_errors().total()));
     put(&mut r, "tlsaudit.stats.decode_errors", serde_json::to_value(summary.decode_errors()).unwrap_or(Value::Null));
     put(&mut r, "tlsaudit.stats.threads", json!(summary.threads));

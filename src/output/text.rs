@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{escape_terminal, rfc3339_micros};
+use crate::policy::{Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{self, cipher_name, group_name};
 
@@ -15,7 +16,7 @@ fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
 }
 
 /// One line describing a session.
-pub fn session_line(f: &SessionFacts) -> String {
+pub fn session_line(f: &SessionFacts, verdict: &Verdict) -> String {
     let mut parts = vec![
         rfc3339_micros(f.first_seen),
         format!("{} -> {}", endpoint(f.client.ip, f.client.port), endpoint(f.server.ip, f.server.port)),
@@ -48,7 +49,22 @@ pub fn session_line(f: &SessionFacts) -> String {
         "not established"
     };
     parts.push(state.to_string());
-    parts.join("  ")
+    let mut line = parts.join("  ");
+    if !verdict.compliant {
+        line.push_str("  NON-COMPLIANT");
+    }
+    for finding in &verdict.findings {
+        if finding.severity >= Severity::Low {
+            line.push_str(&format!(
+                "\n    [{}] {} ({}): {}",
+                finding.severity,
+                finding.rule,
+                finding.party.as_str(),
+                escape_terminal(finding.message.as_bytes())
+            ));
+        }
+    }
+    line
 }
 
 /// The closing summary of a run.
@@ -65,6 +81,12 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
     for (v, n) in by_version {
         out.push_str(&format!("  {v}: {n}\n"));
     }
+    let failing = run.sessions - run.sessions_compliant;
+    let [_, low, medium, high, critical] = run.findings_by_severity;
+    out.push_str(&format!(
+        "  {failing} of {} sessions non-compliant; findings: {critical} critical, {high} high, {medium} medium, {low} low\n",
+        run.sessions
+    ));
     let errors = run.decode_errors().total();
     if errors > 0 {
         out.push_str(&format!("  decode errors: {errors} (details in the jsonl stats record)\n"));

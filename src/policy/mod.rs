@@ -1,4 +1,111 @@
 //! Compliance judgement: turns the facts of a session into findings under a
-//! policy profile. Parsers produce facts; this module only reads them.
+//! policy profile. Parsers produce facts; this module only reads them, so one
+//! capture can be judged under any profile.
 
+pub mod evaluate;
+pub mod profile;
+pub mod rules;
 pub mod suite;
+
+use std::fmt;
+
+pub use evaluate::evaluate;
+pub use profile::Profile;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// Reads a severity letter of COMPLIANCE.md's tables ('-' is none).
+    pub fn from_letter(s: &str) -> Option<Severity> {
+        match s {
+            "I" => Some(Severity::Info),
+            "L" => Some(Severity::Low),
+            "M" => Some(Severity::Medium),
+            "H" => Some(Severity::High),
+            "C" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
+    /// Reads a severity name as given on the command line or in a policy file.
+    pub fn from_name(s: &str) -> Option<Severity> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" | "i" => Some(Severity::Info),
+            "low" | "l" => Some(Severity::Low),
+            "medium" | "m" => Some(Severity::Medium),
+            "high" | "h" => Some(Severity::High),
+            "critical" | "c" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who could have avoided a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Party {
+    /// The server chose or sent the weak thing although the client offered better.
+    Server,
+    /// The client offered nothing better (or the server refused it).
+    Client,
+    /// Either side could have refused.
+    Both,
+}
+
+impl Party {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Party::Server => "server",
+            Party::Client => "client",
+            Party::Both => "both",
+        }
+    }
+}
+
+/// One rule broken by one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub party: Party,
+    /// The concrete values, e.g. "negotiated TLS_RSA_WITH_3DES_EDE_CBC_SHA: ...".
+    pub message: String,
+}
+
+/// The judgement of one session.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub findings: Vec<Finding>,
+    /// No finding at or above the profile's failing severity.
+    pub compliant: bool,
+}
+
+impl Verdict {
+    /// The most severe finding's severity.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}

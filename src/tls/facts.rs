@@ -77,6 +77,9 @@ pub struct ServerHelloFacts {
     pub heartbeat_mode: Option<u8>,
     pub pre_shared_key: bool,
     pub ec_point_formats: Vec<u8>,
+    /// The random ends with RFC 8446's downgrade sentinel: Some(1) for
+    /// "DOWNGRD\x01" (TLS 1.2 chosen), Some(0) for "DOWNGRD\x00" (older).
+    pub downgrade_sentinel: Option<u8>,
 }
 
 impl ServerHelloFacts {

@@ -247,6 +247,11 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloKind> {
             server_extension(&mut f, &mut retry_group, typ, data);
         });
     }
+    if let Some(tail) = random.get(24..32) {
+        if &tail[..7] == b"DOWNGRD" && tail[7] <= 1 {
+            f.downgrade_sentinel = Some(tail[7]);
+        }
+    }
     if random == HELLO_RETRY_RANDOM {
         return Some(ServerHelloKind::Retry(HelloRetryFacts { cipher: f.cipher, selected_group: retry_group }));
     }

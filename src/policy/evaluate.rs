@@ -1,0 +1,524 @@
+//! The rules themselves: each reads the facts of one session and, when it is
+//! broken, produces a finding with the concrete values and the party who could
+//! have avoided it. Nothing here touches bytes.
+
+use std::net::IpAddr;
+
+use super::profile::{CertKeys, Profile};
+use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
+use super::{Finding, Party, Severity, Verdict};
+use crate::cert::CertificateFacts;
+use crate::tls::facts::{ClientHelloFacts, SessionFacts};
+use crate::tls::names::{alert_description, group_name, version_name};
+
+const TLS10: u16 = 0x0301;
+const TLS12: u16 = 0x0303;
+const TLS13: u16 = 0x0304;
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Collects findings, applying the profile's severities.
+struct Judge<'a> {
+    profile: &'a Profile,
+    findings: Vec<Finding>,
+}
+
+impl Judge<'_> {
+    fn flag(&mut self, rule: &'static str, party: Party, message: String) {
+        self.flag_variant(rule, 0, party, message);
+    }
+
+    fn flag_variant(&mut self, rule: &'static str, variant: usize, party: Party, message: String) {
+        if let Some(severity) = self.profile.severity(rule, variant) {
+            self.findings.push(Finding { rule, severity, party, message });
+        }
+    }
+
+    /// A finding whose severity rises to critical for the worst cases (e.g. a
+    /// DH prime under 1024 bits), unless the profile turned the rule off.
+    fn flag_critical(&mut self, rule: &'static str, party: Party, message: String) {
+        if self.profile.severity(rule, 0).is_some() {
+            self.findings.push(Finding { rule, severity: Severity::Critical, party, message });
+        }
+    }
+}
+
+fn version_label(v: u16) -> String {
+    match version_name(v) {
+        Some("2.0") => "SSL 2.0".into(),
+        Some("3.0") => "SSL 3.0".into(),
+        Some(n) => format!("TLS {n}"),
+        None => format!("version 0x{v:04X}"),
+    }
+}
+
+/// The versions a client offered, highest first, without GREASE.
+fn offered_versions(ch: &ClientHelloFacts) -> Vec<u16> {
+    let mut v = ch.offered_versions();
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    v
+}
+
+fn max_offered(ch: &ClientHelloFacts) -> Option<u16> {
+    offered_versions(ch).into_iter().filter(|v| *v != 0x0002).max().or(if ch.sslv2_format { Some(0x0002) } else { None })
+}
+
+/// The traits of the suites a client offered.
+fn offered_suites(ch: &ClientHelloFacts) -> Vec<SuiteTraits> {
+    ch.ciphers.iter().filter_map(|c| suite::traits(*c)).collect()
+}
+
+/// Server, when the client offered a suite without the weakness; else client.
+fn suite_party(offered: &[SuiteTraits], weak: impl Fn(&SuiteTraits) -> bool) -> Party {
+    if offered.iter().any(|s| !weak(s)) {
+        Party::Server
+    } else {
+        Party::Client
+    }
+}
+
+/// Judges one session under a profile.
+pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
+    let mut j = Judge { profile, findings: Vec::new() };
+    if let Some(ch) = &f.client_hello {
+        client_offer(&mut j, f, ch);
+    }
+    match f.version() {
+        Some(v) => {
+            protocol(&mut j, f, v);
+            if let Some(t) = f.server_hello.as_ref().and_then(|sh| suite::traits(sh.cipher)) {
+                cipher_suite(&mut j, f, &t, v);
+                key_exchange(&mut j, f, v);
+                if v < TLS13 {
+                    extensions(&mut j, f, &t);
+                }
+            }
+            if v >= TLS13 || crate::tls::names::is_tls13_draft(v) {
+                j.flag("cert.not_observable", Party::Both, "TLS 1.3: the certificate is encrypted and was not judged".into());
+            } else if !f.server_certificates.is_empty() {
+                certificates(&mut j, f);
+            }
+        }
+        None => refused(&mut j, f),
+    }
+    let mut findings = j.findings;
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    let compliant = findings.iter().all(|x| x.severity < profile.failing);
+    Verdict { findings, compliant }
+}
+
+/// Rules about what the client offered, whatever the server answered.
+fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts) {
+    if ch.sslv2_format {
+        j.flag("proto.sslv2_hello", Party::Client, "the ClientHello was sent in the SSLv2-compatible format".into());
+    }
+    let weak: Vec<String> = offered_suites(ch)
+        .iter()
+        .filter(|s| s.no_encryption() || s.anonymous() || s.export() || matches!(s.cipher, Cipher::Des | Cipher::Rc4))
+        .map(|s| s.name.to_string())
+        .collect();
+    if !weak.is_empty() {
+        let shown: Vec<&str> = weak.iter().take(5).map(String::as_str).collect();
+        let more = if weak.len() > 5 { format!(" and {} more", weak.len() - 5) } else { String::new() };
+        j.flag(
+            "cipher.client_offers_weak",
+            Party::Client,
+            format!("the client offers {} weak suites: {}{more}", weak.len(), shown.join(", ")),
+        );
+    }
+    if ch.early_data {
+        j.flag("ext.early_data", Party::Client, "the client sent early data (0-RTT), which can be replayed".into());
+    }
+    let offers_tls12 = max_offered(ch) == Some(TLS12);
+    if offers_tls12 && !ch.extensions.contains(&0x000D) {
+        j.flag("ext.no_sig_algs", Party::Client, "TLS 1.2 ClientHello without signature_algorithms".into());
+    }
+    let weak_sigs: Vec<String> = ch
+        .signature_algorithms
+        .iter()
+        .filter(|s| matches!(**s >> 8, 0x01 | 0x02) && matches!(**s & 0xff, 0x01..=0x03))
+        .map(|s| format!("0x{s:04X}"))
+        .collect();
+    if !weak_sigs.is_empty() {
+        j.flag(
+            "ext.sig_algs_sha1",
+            Party::Client,
+            format!("the client offers SHA-1/MD5 signature schemes {}", weak_sigs.join(", ")),
+        );
+    }
+    if ch.server_name.is_none() && f.version().is_some() {
+        j.flag("ext.no_sni", Party::Client, "the client sent no server name (SNI)".into());
+    }
+}
+
+/// A handshake with no ServerHello: when the server refused it with an alert,
+/// what the client offered is the client's finding, and the server is fine.
+fn refused(j: &mut Judge<'_>, f: &SessionFacts) {
+    let (Some(ch), Some(alert)) = (&f.client_hello, &f.alert) else { return };
+    if alert.from != crate::tls::facts::Party::Server {
+        return;
+    }
+    let Some(best) = max_offered(ch) else { return };
+    let why = format!("the server refused it ({} alert)", alert_description(alert.description));
+    let message = format!("the client offered at most {}; {why}", version_label(best));
+    match best {
+        0x0002 => j.flag("proto.sslv2", Party::Client, message),
+        0x0300 => j.flag("proto.sslv3", Party::Client, message),
+        TLS10 => j.flag("proto.tls10", Party::Client, message),
+        0x0302 => j.flag("proto.tls11", Party::Client, message),
+        _ => {}
+    }
+    let offered = offered_suites(ch);
+    if !offered.is_empty() && offered.iter().all(|s| s.no_encryption() || s.anonymous() || s.export()) {
+        j.flag("cipher.null", Party::Client, format!("the client offered only unencrypted, anonymous or export suites; {why}"));
+    }
+}
+
+fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
+    let ch = f.client_hello.as_ref();
+    let client_best = ch.and_then(max_offered);
+    let party = |better: bool| if better { Party::Server } else { Party::Client };
+    let offered_better = client_best.is_some_and(|b| b > v && b != 0x0002);
+    let offered = ch.map(|c| {
+        offered_versions(c).iter().map(|v| version_label(*v)).collect::<Vec<_>>().join(", ")
+    });
+    let detail = |label: String| match &offered {
+        Some(o) => format!("negotiated {label}; the client offered {o}"),
+        None => format!("negotiated {label}"),
+    };
+    match v {
+        0x0002 => j.flag("proto.sslv2", party(offered_better), detail("SSL 2.0".into())),
+        0x0300 => j.flag("proto.sslv3", party(offered_better), detail("SSL 3.0".into())),
+        TLS10 => j.flag("proto.tls10", party(offered_better), detail("TLS 1.0".into())),
+        0x0302 => j.flag("proto.tls11", party(offered_better), detail("TLS 1.1".into())),
+        TLS12 => j.flag("proto.tls12", party(offered_better), detail("TLS 1.2".into())),
+        _ => {}
+    }
+    let offered_13 = ch.is_some_and(|c| c.offered_versions().contains(&TLS13));
+    if offered_13 && v < TLS13 {
+        let sentinel = f.server_hello.as_ref().and_then(|sh| sh.downgrade_sentinel);
+        match sentinel {
+            Some(_) if f.established => j.flag(
+                "proto.downgrade",
+                Party::Client,
+                format!("the client offered TLS 1.3, the server chose {} with the downgrade sentinel, and the client went on", version_label(v)),
+            ),
+            Some(_) => {}
+            None => j.flag(
+                "proto.no_tls13",
+                Party::Server,
+                format!("the client offered TLS 1.3; the server chose {}", version_label(v)),
+            ),
+        }
+    }
+}
+
+fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
+    let offered = f.client_hello.as_ref().map(offered_suites).unwrap_or_default();
+    let name = t.name;
+    let neg = |what: &str| format!("negotiated {name}: {what}");
+    if t.no_encryption() {
+        j.flag("cipher.null", suite_party(&offered, |s| s.no_encryption()), neg("no encryption"));
+    }
+    if t.anonymous() {
+        j.flag("cipher.anon", suite_party(&offered, |s| s.anonymous()), neg("anonymous key exchange, the server is not authenticated"));
+    }
+    if t.export() {
+        j.flag("cipher.export", suite_party(&offered, |s| s.export()), neg(&format!("export grade, {}-bit key", t.key_bits)));
+    } else if t.cipher == Cipher::Des {
+        j.flag("cipher.des", suite_party(&offered, |s| s.cipher == Cipher::Des), neg("single DES, 56-bit key"));
+    }
+    if t.cipher == Cipher::Rc4 {
+        j.flag("cipher.rc4", suite_party(&offered, |s| s.cipher == Cipher::Rc4), neg("RC4 stream cipher"));
+    }
+    let no_fs = matches!(t.kx, KeyExchange::Rsa | KeyExchange::Dh | KeyExchange::Ecdh) && !t.anonymous();
+    if t.cipher == Cipher::TripleDes {
+        let fs = if no_fs { ", no forward secrecy" } else { "" };
+        j.flag(
+            "cipher.3des",
+            suite_party(&offered, |s| s.cipher == Cipher::TripleDes),
+            neg(&format!("3DES with a 64-bit block{fs}")),
+        );
+    }
+    if t.mac == Mac::Md5 {
+        j.flag("cipher.weak_mac", suite_party(&offered, |s| s.mac == Mac::Md5), neg("MD5 record MAC"));
+    }
+    if no_fs {
+        let (variant, what) = if t.kx == KeyExchange::Rsa {
+            (0, "RSA key transport, no forward secrecy")
+        } else {
+            (1, "static Diffie-Hellman, no forward secrecy")
+        };
+        j.flag_variant("cipher.no_fs", variant, suite_party(&offered, |s| !s.forward_secret()), neg(what));
+    }
+    if t.kx == KeyExchange::Dhe && v <= TLS12 {
+        j.flag("cipher.dhe", suite_party(&offered, |s| s.kx == KeyExchange::Dhe || !s.forward_secret()), neg("finite-field DHE"));
+    }
+    if t.mode == Mode::Cbc && t.forward_secret() {
+        j.flag("cipher.cbc", suite_party(&offered, |s| !s.aead()), neg("CBC mode rather than AEAD"));
+    }
+    let not_fips = matches!(
+        t.cipher,
+        Cipher::ChaCha20 | Cipher::Camellia | Cipher::Aria | Cipher::Seed | Cipher::Idea | Cipher::Gost | Cipher::Sm4 | Cipher::Aegis
+    );
+    if not_fips {
+        j.flag(
+            "cipher.not_fips",
+            suite_party(&offered, |s| !s.nist_algorithms()),
+            neg("uses an algorithm NIST does not approve"),
+        );
+    }
+    if !j.profile.suite_allowed(t.id) {
+        let party = suite_party(&offered, |s| !j.profile.suite_allowed(s.id));
+        j.flag("cipher.not_approved", party, format!("negotiated {name}, which the {} profile does not list", j.profile.name));
+    }
+}
+
+/// Security of named groups in bits of curve size (RFC 8422 and 7919 registry order).
+fn group_bits(group: u16) -> Option<u32> {
+    Some(match group {
+        1..=3 => 163,
+        4 | 5 => 193,
+        6 | 7 => 233,
+        8 => 239,
+        9 | 10 => 283,
+        11 | 12 => 409,
+        13 | 14 => 571,
+        15..=17 => 160,
+        18 | 19 => 192,
+        20 | 21 => 224,
+        22 | 23 | 26 => 256,
+        24 | 27 => 384,
+        25 => 521,
+        28 => 512,
+        0x001D => 255,
+        0x001E => 448,
+        _ => return None,
+    })
+}
+
+fn key_exchange(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
+    if let Some(bits) = f.key_exchange.as_ref().and_then(|k| k.dh_bits) {
+        if bits < 2048 {
+            let message = format!("the server's Diffie-Hellman prime has {bits} bits");
+            if bits < 1024 {
+                j.flag_critical("kex.dh_lt_2048", Party::Server, message);
+            } else {
+                j.flag("kex.dh_lt_2048", Party::Server, message);
+            }
+        }
+    }
+    let group = f.group();
+    if let Some(g) = group {
+        let explicit = matches!(g, 0xFF01 | 0xFF02);
+        let small = group_bits(g).is_some_and(|b| b < 224);
+        if explicit || small {
+            let what = if explicit { "explicit curve parameters".to_string() } else { format!("the curve {}", group_name(g)) };
+            j.flag("kex.ec_curve_weak", Party::Server, format!("key exchange on {what}"));
+        }
+        let is_ffdhe = (0x0100..=0x01FF).contains(&g);
+        if !j.profile.groups.is_empty() && !j.profile.groups.contains(&g) && !(is_ffdhe && v < TLS13) {
+            j.flag(
+                "kex.group_not_listed",
+                Party::Server,
+                format!("key exchange on {}, which the {} profile does not list", group_name(g), j.profile.name),
+            );
+        }
+        if matches!(g, 0x11EB..=0x11ED) {
+            j.flag("kex.pq_hybrid", Party::Both, format!("post-quantum hybrid key exchange {}", group_name(g)));
+        }
+    }
+    if let Some(scheme) = f.key_exchange.as_ref().and_then(|k| k.signature_scheme) {
+        let hash = scheme >> 8;
+        let legacy_sig = matches!(scheme & 0xff, 0x01..=0x03);
+        if legacy_sig && hash == 0x02 {
+            j.flag("kex.sig_sha1", Party::Server, format!("ServerKeyExchange signed with SHA-1 (scheme 0x{scheme:04X})"));
+        } else if legacy_sig && hash == 0x01 {
+            j.flag("kex.sig_md5", Party::Server, format!("ServerKeyExchange signed with MD5 (scheme 0x{scheme:04X})"));
+        }
+    }
+}
+
+fn extensions(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits) {
+    let (Some(ch), Some(sh)) = (&f.client_hello, &f.server_hello) else { return };
+    let client_reneg = ch.renegotiation_info || ch.ciphers.contains(&suite::EMPTY_RENEGOTIATION_INFO_SCSV);
+    if !client_reneg {
+        j.flag("ext.no_secure_renegotiation", Party::Client, "the client sent neither renegotiation_info nor its SCSV".into());
+    } else if !sh.renegotiation_info {
+        j.flag("ext.no_secure_renegotiation", Party::Server, "the server did not answer renegotiation_info".into());
+    }
+    if !(ch.extended_master_secret && sh.extended_master_secret) {
+        let who = match (ch.extended_master_secret, sh.extended_master_secret) {
+            (false, _) => "the client did not offer extended master secret",
+            _ => "the server did not accept extended master secret",
+        };
+        j.flag("ext.no_ems", Party::Both, who.into());
+    }
+    if t.mode == Mode::Cbc && !sh.encrypt_then_mac {
+        let party = if ch.encrypt_then_mac { Party::Server } else { Party::Client };
+        j.flag("ext.no_etm_cbc", party, format!("{} (CBC) without encrypt-then-MAC", t.name));
+    }
+    if sh.compression_method != 0 {
+        j.flag("ext.compression", Party::Server, format!("compression method {} negotiated", sh.compression_method));
+    }
+    if sh.heartbeat_mode.is_some() {
+        j.flag("ext.heartbeat", Party::Server, "the heartbeat extension was negotiated".into());
+    }
+    if sh.extensions.contains(&0x0004) {
+        j.flag("ext.truncated_hmac", Party::Server, "truncated_hmac was negotiated".into());
+    }
+    if let Some(hint) = f.new_session_ticket_lifetime {
+        if i64::from(hint) > 7 * SECONDS_PER_DAY {
+            j.flag("ext.ticket_lifetime_long", Party::Server, format!("session ticket lifetime hint of {} days", hint / 86_400));
+        }
+    }
+}
+
+/// DNS name matching of RFC 6125 §6.4: case-insensitive, a wildcard only as
+/// the whole left-most label, matching exactly one label.
+pub fn name_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(rest) => match host.split_once('.') {
+            Some((first, host_rest)) => !first.is_empty() && host_rest == rest && rest.contains('.'),
+            None => false,
+        },
+        None => pattern == host,
+    }
+}
+
+fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
+    let chain = &f.server_certificates;
+    let Some(leaf) = chain.first() else { return };
+    let now = f.first_seen.div_euclid(1_000_000);
+    key(j, leaf);
+    for (i, c) in chain.iter().enumerate() {
+        // A trust anchor's self-signature is never judged.
+        if i > 0 && c.self_issued {
+            continue;
+        }
+        let sig = c.signature_algorithm.to_ascii_lowercase();
+        let who = if i == 0 { "the leaf certificate".to_string() } else { format!("chain certificate {} ({})", i, display_name(c)) };
+        if sig.contains("md5") {
+            j.flag("cert.sig_md5", Party::Server, format!("{who} is signed with {}", c.signature_algorithm));
+        } else if sig.contains("sha1") || sig == "dsawithsha1" {
+            j.flag("cert.sig_sha1", Party::Server, format!("{who} is signed with {}", c.signature_algorithm));
+        }
+    }
+    let date = |t: i64| crate::output::rfc3339_secs(t);
+    if leaf.not_after < now {
+        j.flag("cert.expired", Party::Server, format!("the certificate expired on {} ({} days before the session)", date(leaf.not_after), (now - leaf.not_after) / SECONDS_PER_DAY));
+    } else if leaf.not_before > now {
+        j.flag("cert.not_yet_valid", Party::Server, format!("the certificate is valid only from {}", date(leaf.not_before)));
+    } else if leaf.not_after - now < j.profile.cert_expiry_warn_days * SECONDS_PER_DAY {
+        j.flag("cert.expiring_soon", Party::Server, format!("the certificate expires on {} ({} days after the session)", date(leaf.not_after), (leaf.not_after - now) / SECONDS_PER_DAY));
+    }
+    if let Some(max) = j.profile.max_cert_lifetime_days {
+        let days = (leaf.not_after - leaf.not_before) / SECONDS_PER_DAY;
+        if days > max {
+            j.flag("cert.lifetime_too_long", Party::Server, format!("the certificate is valid for {days} days; the {} profile allows {max}", j.profile.name));
+        }
+    }
+    if leaf.self_issued {
+        j.flag("cert.self_signed", Party::Server, format!("the certificate of {} is self-signed", display_name(leaf)));
+    }
+    if leaf.dns_names.is_empty() && leaf.ip_addresses.is_empty() {
+        j.flag("cert.no_san", Party::Server, "the certificate has no subjectAltName".into());
+    }
+    let eku_ok = leaf.extended_key_usage.iter().any(|e| e == "serverAuth");
+    let any_eku = leaf.extended_key_usage.iter().any(|e| e == "anyExtendedKeyUsage");
+    if leaf.is_ca == Some(true) {
+        j.flag("cert.eku_not_server_auth", Party::Server, "the server's certificate is a CA certificate (CA:TRUE)".into());
+    } else if any_eku {
+        j.flag("cert.eku_not_server_auth", Party::Server, "the certificate allows any extended key usage".into());
+    } else if !eku_ok {
+        let have = if leaf.extended_key_usage.is_empty() { "none".to_string() } else { leaf.extended_key_usage.join(", ") };
+        j.flag("cert.eku_not_server_auth", Party::Server, format!("the certificate's extended key usage lacks serverAuth (has {have})"));
+    }
+    hostname(j, f, leaf);
+}
+
+fn display_name(c: &CertificateFacts) -> String {
+    let name = c.subject_cn.clone().unwrap_or_else(|| c.subject_dn.clone());
+    crate::output::escape_terminal(name.as_bytes())
+}
+
+fn key(j: &mut Judge<'_>, leaf: &CertificateFacts) {
+    let bits = leaf.public_key_bits;
+    match leaf.public_key_algorithm.as_str() {
+        "RSA" if bits < 1024 => j.flag_critical("cert.rsa_lt_2048", Party::Server, format!("RSA key of {bits} bits")),
+        "RSA" if bits < 2048 => j.flag("cert.rsa_lt_2048", Party::Server, format!("RSA key of {bits} bits")),
+        "EC" if bits < 224 => j.flag("cert.ec_lt_224", Party::Server, format!("EC key of {bits} bits")),
+        _ => {}
+    }
+    let curve = leaf.public_key_curve.as_deref();
+    let p256_p384 = leaf.public_key_algorithm == "EC" && matches!(curve, Some("secp256r1" | "secp384r1"));
+    let rsa = leaf.public_key_algorithm == "RSA";
+    let listed = match j.profile.cert_keys {
+        CertKeys::Any => true,
+        CertKeys::Rsa => rsa,
+        CertKeys::EcdsaP256P384 => p256_p384,
+        CertKeys::RsaOrEcdsaP256P384 => rsa || p256_p384,
+    };
+    if !listed {
+        let what = match curve {
+            Some(c) => format!("{} key on {c}", leaf.public_key_algorithm),
+            None => format!("{} key", leaf.public_key_algorithm),
+        };
+        j.flag("cert.key_not_listed", Party::Server, format!("{what}, which the {} profile does not list", j.profile.name));
+    }
+}
+
+fn hostname(j: &mut Judge<'_>, f: &SessionFacts, leaf: &CertificateFacts) {
+    let sni = f.client_hello.as_ref().and_then(|c| c.server_name.as_ref());
+    match sni {
+        Some(raw) => {
+            let Ok(name) = std::str::from_utf8(raw) else {
+                j.flag("cert.hostname_mismatch", Party::Server, "the SNI is not a valid host name".into());
+                return;
+            };
+            let names: Vec<&str> = if leaf.dns_names.is_empty() {
+                leaf.subject_cn.as_deref().into_iter().collect()
+            } else {
+                leaf.dns_names.iter().map(String::as_str).collect()
+            };
+            let ip_match = name.parse::<IpAddr>().is_ok_and(|ip| leaf.ip_addresses.iter().any(|a| a.parse::<IpAddr>().ok() == Some(ip)));
+            if !ip_match && !names.iter().any(|p| name_matches(p, name)) {
+                j.flag(
+                    "cert.hostname_mismatch",
+                    Party::Server,
+                    format!(
+                        "the client asked for {} but the certificate names {}",
+                        crate::output::escape_terminal(name.as_bytes()),
+                        if names.is_empty() { "nothing".to_string() } else { crate::output::escape_terminal(names.join(", ").as_bytes()) }
+                    ),
+                );
+            }
+        }
+        None => {
+            // Without SNI only an IP address name can be checked.
+            if !leaf.ip_addresses.is_empty() && leaf.dns_names.is_empty() {
+                let server = f.server.ip;
+                if !leaf.ip_addresses.iter().any(|a| a.parse::<IpAddr>().ok() == Some(server)) {
+                    j.flag("cert.hostname_mismatch", Party::Server, format!("the certificate does not name the server's address {server}"));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_one_left_most_label() {
+        assert!(name_matches("*.example.com", "www.example.com"));
+        assert!(name_matches("*.Example.com", "WWW.example.COM."));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.com", "example.com"));
+        assert!(!name_matches("w*.example.com", "www.example.com"));
+        assert!(name_matches("tlsaudit.test", "tlsaudit.test"));
+    }
+}

@@ -1,0 +1,143 @@
+//! Policy profiles: per rule the severity (or off), the failing severity,
+//! and the parameters some rules check (allow-lists, key-exchange groups,
+//! certificate keys and lifetimes), for the built-in profiles of
+//! COMPLIANCE.md.
+
+use std::collections::HashMap;
+
+use super::rules::{self, PROFILES, RULES};
+use super::Severity;
+
+/// Which certificate keys a profile lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertKeys {
+    /// RSA (2048+) or ECDSA on P-256/P-384.
+    RsaOrEcdsaP256P384,
+    /// ECDSA on P-256/P-384 only.
+    EcdsaP256P384,
+    /// RSA (2048+) only.
+    Rsa,
+    /// Any key (only the size rules apply).
+    Any,
+}
+
+/// A profile ready to judge sessions.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    /// Index of the built-in profile it derives from (into `PROFILES`).
+    base: usize,
+    /// A session with a finding at or above this severity is non-compliant.
+    pub failing: Severity,
+    /// Severity overrides: Some(severity), or None for a rule turned off.
+    overrides: HashMap<&'static str, Option<Severity>>,
+    /// Suites allowed, when the profile has a closed list.
+    pub allowed_suites: Option<Vec<u16>>,
+    /// Key-exchange groups the profile lists (empty: the rule is not applied).
+    pub groups: Vec<u16>,
+    pub cert_keys: CertKeys,
+    /// Longest certificate validity allowed, in days.
+    pub max_cert_lifetime_days: Option<i64>,
+    /// PSK suites are allowed (SP 800-52r2 App. C, closed networks only).
+    pub allow_psk: bool,
+    /// Warn this many days before a certificate expires.
+    pub cert_expiry_warn_days: i64,
+}
+
+/// SP 800-52r2 §3.3.1 suites (TLS 1.3 and 1.2 with ECDSA, RSA, DSA and static DH/ECDH certificates).
+const NIST_SUITES: &[u16] = &[
+    0x1301, 0x1302, 0x1304, 0x1305, // TLS 1.3
+    0xC02B, 0xC02C, 0xC0AC, 0xC0AD, 0xC0AE, 0xC0AF, 0xC023, 0xC024, 0xC009, 0xC00A, // ECDSA
+    0xC02F, 0xC030, 0x009E, 0x009F, 0xC09E, 0xC09F, 0xC0A2, 0xC0A3, 0xC027, 0xC028, 0x0067, 0x006B, 0xC013, 0xC014,
+    0x0033, 0x0039, // RSA
+    0x00A2, 0x00A3, 0x0040, 0x006A, 0x0032, 0x0038, // DSA
+    0x00A4, 0x00A5, 0x003E, 0x0068, 0x0030, 0x0036, 0x00A0, 0x00A1, 0x003F, 0x0069, 0x0031, 0x0037, // static DH
+    0xC02D, 0xC02E, 0xC025, 0xC026, 0xC004, 0xC005, 0xC031, 0xC032, 0xC029, 0xC02A, 0xC00E, 0xC00F, // static ECDH
+];
+
+/// SP 800-52r2 App. C PSK suites, allowed only with --allow-psk.
+pub const NIST_PSK_SUITES: &[u16] = &[
+    0x00AA, 0x00AB, 0xC037, 0xC038, 0xC0A6, 0xC0A7, 0xC0AA, 0xC0AB, 0x00B2, 0x00B3, 0x00A8, 0x00A9, 0xC0A4, 0xC0A5,
+    0xC0A8, 0xC0A9, 0x00AE, 0x00AF, 0xC035, 0xC036, 0x0090, 0x0091, 0x008C, 0x008D,
+];
+
+const MOZILLA_MODERN_SUITES: &[u16] = &[0x1301, 0x1302, 0x1303];
+const MOZILLA_INTERMEDIATE_SUITES: &[u16] = &[0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8];
+const MOZILLA_OLD_SUITES: &[u16] = &[
+    0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8, 0xC023, 0xC027, 0xC009, 0xC013, 0xC024,
+    0xC028, 0xC00A, 0xC014, 0x009C, 0x009D, 0x003C, 0x003D, 0x002F, 0x0035, 0x000A,
+];
+
+/// secp256r1, secp384r1, secp521r1, secp224r1, ffdhe2048..ffdhe8192.
+const NIST_GROUPS: &[u16] = &[0x0017, 0x0018, 0x0019, 0x0015, 0x0100, 0x0101, 0x0102, 0x0103, 0x0104];
+/// X25519MLKEM768, x25519, secp256r1, secp384r1.
+const MOZILLA_GROUPS: &[u16] = &[0x11EC, 0x001D, 0x0017, 0x0018];
+
+impl Profile {
+    /// A built-in profile by name.
+    pub fn builtin(name: &str) -> Option<Profile> {
+        let base = PROFILES.iter().position(|p| *p == name)?;
+        let (failing, allowed, groups, cert_keys, lifetime): (Severity, Option<&[u16]>, &[u16], CertKeys, Option<i64>) =
+            match name {
+                "hipaa" => (Severity::Medium, None, NIST_GROUPS, CertKeys::RsaOrEcdsaP256P384, Some(3 * 365 + 1)),
+                "nist-800-52r2" => {
+                    (Severity::Medium, Some(NIST_SUITES), NIST_GROUPS, CertKeys::RsaOrEcdsaP256P384, Some(3 * 365 + 1))
+                }
+                "pci-dss-4" => (Severity::High, None, &[], CertKeys::Any, None),
+                "mozilla-modern" => {
+                    (Severity::Medium, Some(MOZILLA_MODERN_SUITES), MOZILLA_GROUPS, CertKeys::EcdsaP256P384, Some(90))
+                }
+                "mozilla-intermediate" => (
+                    Severity::Medium,
+                    Some(MOZILLA_INTERMEDIATE_SUITES),
+                    MOZILLA_GROUPS,
+                    CertKeys::RsaOrEcdsaP256P384,
+                    Some(366),
+                ),
+                "mozilla-old" => (Severity::Medium, Some(MOZILLA_OLD_SUITES), MOZILLA_GROUPS, CertKeys::Rsa, Some(366)),
+                _ => (Severity::Medium, None, &[], CertKeys::Any, None), // bcp195
+            };
+        Some(Profile {
+            name: name.to_string(),
+            base,
+            failing,
+            overrides: HashMap::new(),
+            allowed_suites: allowed.map(<[u16]>::to_vec),
+            groups: groups.to_vec(),
+            cert_keys,
+            max_cert_lifetime_days: lifetime,
+            allow_psk: false,
+            cert_expiry_warn_days: 30,
+        })
+    }
+
+    /// The names of the built-in profiles.
+    pub fn builtin_names() -> &'static [&'static str] {
+        &PROFILES
+    }
+
+    /// The severity of a rule for a given cause (0: the first or only one), or
+    /// None when the profile turns the rule off.
+    pub fn severity(&self, rule_id: &'static str, variant: usize) -> Option<Severity> {
+        if let Some(o) = self.overrides.get(rule_id) {
+            return *o;
+        }
+        let rule = rules::rule(rule_id)?;
+        rules::severity_variant(rule, self.base, variant)
+    }
+
+    /// Changes a rule's severity (None turns it off).
+    pub fn set_severity(&mut self, rule_id: &str, severity: Option<Severity>) -> Result<(), String> {
+        let rule = RULES.iter().find(|r| r.id == rule_id).ok_or_else(|| format!("unknown rule {rule_id:?}"))?;
+        self.overrides.insert(rule.id, severity);
+        Ok(())
+    }
+
+    /// Whether a suite is on the profile's allow-list (true without a list).
+    pub fn suite_allowed(&self, id: u16) -> bool {
+        if self.allow_psk && NIST_PSK_SUITES.contains(&id) {
+            return true;
+        }
+        self.allowed_suites.as_ref().is_none_or(|list| list.contains(&id))
+    }
+}

@@ -31,6 +31,7 @@ serial = serial
 default_md = sha256
 policy = any
 copy_extensions = copy
+unique_subject = no
 [any]
 commonName = supplied
 [req]
@@ -42,7 +43,7 @@ CN = placeholder
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:tlsaudit.test, DNS:localhost, IP:127.0.0.1, IP:::1
+subjectAltName = DNS:tlsaudit.test, DNS:*.tlsaudit.test, DNS:localhost, IP:127.0.0.1, IP:::1
 [client_ext]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -74,6 +75,21 @@ q openssl ca -batch -config ca.cnf -selfsign -keyfile expired.key -in expired.cs
 # 1024-bit finite-field DH parameters (weak on purpose).
 q openssl dhparam -out dh1024.pem 1024
 cat server.pem ca.pem > server-chain.pem
+# Weak and odd certificates for the compliance matrix, all from the test CA.
+q openssl req -new -newkey rsa:1024 -nodes -keyout rsa1024.key -out rsa1024.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in rsa1024.csr -out rsa1024.pem \
+    -extensions server_ext -days 365 -notext
+q openssl req -new -newkey rsa:2048 -nodes -keyout sha1.key -out sha1.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in sha1.csr -out sha1.pem -md sha1 \
+    -extensions server_ext -days 365 -notext
+q openssl req -new -newkey rsa:2048 -nodes -keyout future.key -out future.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in future.csr -out future.pem \
+    -extensions server_ext -startdate 20300101000000Z -enddate 20310101000000Z -notext
+q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ecdsa.key -out ecdsa.csr \
+    -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in ecdsa.csr -out ecdsa.pem \
+    -extensions server_ext -days 365 -notext
+cp ca.pem "$here/test-ca.pem"
 
 # --- recording ----------------------------------------------------------
 wait_listen() { # port
@@ -218,3 +234,27 @@ PY
 wait "$reuse_server" 2>/dev/null || true
 stop_tcpdump
 echo "captures/port-reuse.pcap"
+
+# --- compliance matrix: one weakness per capture ---------------------------
+mkdir -p "$here/matrix" "$work/matrix"
+weak="@SECLEVEL=0"
+openssl_session matrix/tls11 4450 "$cert -tls1_1 -cipher ECDHE-RSA-AES128-SHA:$weak" \
+    "-tls1_1 -servername tlsaudit.test -cipher ECDHE-RSA-AES128-SHA:$weak"
+# The client offers AEAD suites and encrypt-then-MAC; the server picks CBC and refuses ETM.
+openssl_session matrix/tls12-cbc-no-etm 4451 "$cert -tls1_2 -no_etm -cipher ECDHE-RSA-AES128-SHA256" \
+    "-tls1_2 -servername tlsaudit.test"
+openssl_session matrix/tls12-null 4452 "$cert -tls1_2 -cipher NULL-SHA256:$weak" \
+    "-tls1_2 -servername tlsaudit.test -cipher NULL-SHA256:$weak"
+openssl_session matrix/tls12-anon 4453 "-nocert -tls1_2 -cipher ADH-AES128-GCM-SHA256:$weak" \
+    "-tls1_2 -servername tlsaudit.test -cipher ADH-AES128-GCM-SHA256:$weak"
+openssl_session matrix/tls12-rsa1024-cert 4454 "-cert rsa1024.pem -key rsa1024.key -cert_chain ca.pem -tls1_2 -cipher DEFAULT:$weak" \
+    "-tls1_2 -servername tlsaudit.test -cipher DEFAULT:$weak"
+openssl_session matrix/tls12-sha1-cert 4455 "-cert sha1.pem -key sha1.key -cert_chain ca.pem -tls1_2 -cipher DEFAULT:$weak" \
+    "-tls1_2 -servername tlsaudit.test -cipher DEFAULT:$weak"
+openssl_session matrix/tls12-not-yet-valid 4456 "-cert future.pem -key future.key -cert_chain ca.pem -tls1_2" \
+    "-tls1_2 -servername tlsaudit.test"
+openssl_session matrix/tls12-hostname-mismatch 4457 "$cert -tls1_2" "-tls1_2 -servername intranet.example.org"
+openssl_session matrix/tls12-ecdsa-compliant 4458 "-cert ecdsa.pem -key ecdsa.key -cert_chain ca.pem -tls1_2" \
+    "-tls1_2 -servername tlsaudit.test -cipher ECDHE-ECDSA-AES128-GCM-SHA256"
+openssl_session matrix/tls13-compliant 4459 "$cert -tls1_3" "-tls1_3 -servername tlsaudit.test -groups P-256"
+gnutls_session matrix/tls12-no-ems 4460 'NORMAL:-VERS-ALL:+VERS-TLS1.2:%NO_SESSION_HASH' "--sni-hostname tlsaudit.test"

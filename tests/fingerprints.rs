@@ -112,13 +112,7 @@ fn ja3_and_ja3s_match_tshark() {
         .filter(|r| r["tshark_readable"] == "yes" && r["tshark_hello_rows"].parse::<u32>().unwrap_or(0) > 0)
         .map(|r| dir.join(&r["local_path"]))
         .collect();
-    let mut bundled: Vec<_> = std::fs::read_dir(captures_dir())
-        .expect("captures/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
-        .collect();
-    bundled.sort();
+    let bundled = bundled_captures();
     paths.extend(bundled);
     let (mut ja3_count, mut ja3s_count) = (0, 0);
     let mut failures = Vec::new();

@@ -24,13 +24,7 @@ impl Lcg {
 #[test]
 fn mutated_frames_never_crash_the_analyzer() {
     let scratch = Scratch::new("mutated");
-    let mut captures: Vec<_> = std::fs::read_dir(captures_dir())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
-        .collect();
-    captures.sort();
+    let captures = bundled_captures();
     let mut rng = Lcg(0x7115_a0d1);
     let mut runs = 0;
     let mut sessions_seen = 0;
@@ -84,6 +78,6 @@ fn mutated_frames_never_crash_the_analyzer() {
             runs += 1;
         }
     }
-    assert!(runs >= 150, "only {runs} runs");
+    assert!(runs >= 250, "only {runs} runs");
     assert!(sessions_seen > 0, "the mutations destroyed every session: they test nothing beyond decoding");
 }

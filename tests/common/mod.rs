@@ -350,3 +350,14 @@ pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Every bundled capture: `captures/*.pcap` and `captures/matrix/*.pcap`, sorted.
+pub fn bundled_captures() -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for dir in [captures_dir(), captures_dir().join("matrix")] {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        all.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "pcap")));
+    }
+    all.sort();
+    all
+}

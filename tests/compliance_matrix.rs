@@ -1,0 +1,189 @@
+//! The compliance matrix: one capture per weakness, made with real openssl
+//! and gnutls on loopback (captures/make-captures.sh), each judged under
+//! `hipaa` and under other profiles; the exact set of findings (rule, party,
+//! severity) and the verdict are asserted. Also `--fail-on` exit codes and
+//! the `rules`/`explain` commands.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use common::*;
+
+type Expected = &'static [(&'static str, &'static str, &'static str)];
+
+fn capture(name: &str) -> PathBuf {
+    let dir = captures_dir();
+    let in_matrix = dir.join("matrix").join(name);
+    if in_matrix.is_file() {
+        in_matrix
+    } else {
+        dir.join(name)
+    }
+}
+
+/// The findings of the one session in `name` under `policy`, and its verdict.
+fn judge(name: &str, policy: &str) -> (BTreeSet<(String, String, String)>, bool) {
+    let path = capture(name);
+    let sessions = sessions_of(&path, &["--policy", policy]);
+    assert_eq!(sessions.len(), 1, "{name}: one session expected");
+    let s = &sessions[0];
+    assert_eq!(s["tlsaudit"]["policy"], policy);
+    let findings = s["tlsaudit"]["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: no findings array"))
+        .iter()
+        .map(|f| {
+            let text = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            assert!(!text("message").is_empty(), "{name}: finding without message: {f}");
+            (text("rule"), text("party"), text("severity"))
+        })
+        .collect();
+    (findings, s["tlsaudit"]["compliant"].as_bool().expect("compliant flag"))
+}
+
+fn check(name: &str, policy: &str, compliant: bool, expected: Expected) {
+    let (got, verdict) = judge(name, policy);
+    let want: BTreeSet<(String, String, String)> =
+        expected.iter().map(|(r, p, s)| (r.to_string(), p.to_string(), s.to_string())).collect();
+    assert_eq!(got, want, "{name} under {policy}");
+    assert_eq!(verdict, compliant, "{name} under {policy}: verdict");
+}
+
+const SHA1_SIGALGS: (&str, &str, &str) = ("ext.sig_algs_sha1", "client", "info");
+const X25519_NOT_NIST: (&str, &str, &str) = ("kex.group_not_listed", "server", "info");
+
+#[test]
+fn protocol_versions() {
+    check("tls11.pcap", "hipaa", false, &[("proto.tls11", "client", "medium"), ("cipher.cbc", "client", "low"), X25519_NOT_NIST]);
+    check("tls11.pcap", "pci-dss-4", false, &[("proto.tls11", "client", "high"), ("cipher.cbc", "client", "info")]);
+    check("tls11.pcap", "bcp195", false, &[("proto.tls11", "client", "high"), ("cipher.cbc", "client", "low")]);
+    // openssl was limited to TLS 1.0 with a static-RSA suite on both sides
+    // (CBC without forward secrecy is judged by cipher.no_fs alone; openssl
+    // negotiates encrypt-then-MAC).
+    check("tls10-rsa-aes128.pcap", "hipaa", false, &[("proto.tls10", "client", "high"), ("cipher.no_fs", "client", "medium")]);
+    check("tls10-rsa-aes128.pcap", "mozilla-intermediate", false, &[
+        ("proto.tls10", "client", "high"),
+        ("cipher.no_fs", "client", "medium"),
+        ("cipher.not_approved", "client", "medium"),
+        // The test server's certificate is valid for 825 days; Mozilla allows 366.
+        ("cert.lifetime_too_long", "server", "low"),
+    ]);
+}
+
+#[test]
+fn a_refused_legacy_client_is_a_client_finding() {
+    check("tls10-refused.pcap", "hipaa", false, &[("proto.tls10", "client", "high")]);
+    let (findings, _) = judge("tls10-refused.pcap", "pci-dss-4");
+    assert!(findings.iter().all(|(_, party, _)| party == "client"), "the server that refused is compliant: {findings:?}");
+}
+
+#[test]
+fn weak_cipher_suites() {
+    // GnuTLS negotiates encrypt-then-MAC, so the CBC record layer is sound.
+    check("tls10-rsa-3des.pcap", "hipaa", false, &[
+        ("proto.tls10", "client", "high"),
+        ("cipher.3des", "client", "high"),
+        ("cipher.no_fs", "client", "medium"),
+    ]);
+    check("tls10-rsa-3des.pcap", "bcp195", false, &[
+        ("proto.tls10", "client", "high"),
+        ("cipher.3des", "client", "medium"),
+        ("cipher.no_fs", "client", "medium"),
+    ]);
+    check("tls12-null.pcap", "hipaa", false, &[
+        ("cipher.null", "client", "critical"),
+        ("cipher.no_fs", "client", "medium"),
+        ("cipher.client_offers_weak", "client", "info"),
+        SHA1_SIGALGS,
+    ]);
+    check("tls12-anon.pcap", "hipaa", false, &[
+        ("cipher.anon", "client", "critical"),
+        ("kex.dh_lt_2048", "server", "high"),
+        ("cipher.client_offers_weak", "client", "info"),
+        SHA1_SIGALGS,
+    ]);
+    // The client offered AEAD suites and encrypt-then-MAC: the server chose worse.
+    check("tls12-cbc-no-etm.pcap", "hipaa", false, &[
+        ("cipher.cbc", "server", "low"),
+        ("ext.no_etm_cbc", "server", "medium"),
+        X25519_NOT_NIST,
+    ]);
+    check("tls12-cbc-no-etm.pcap", "pci-dss-4", true, &[("cipher.cbc", "server", "info"), ("ext.no_etm_cbc", "server", "info")]);
+}
+
+#[test]
+fn key_exchange() {
+    check("tls12-dhe-1024.pcap", "hipaa", false, &[("kex.dh_lt_2048", "server", "high"), SHA1_SIGALGS]);
+    check("tls12-dhe-1024.pcap", "bcp195", false, &[
+        ("kex.dh_lt_2048", "server", "high"),
+        ("cipher.dhe", "client", "medium"),
+        SHA1_SIGALGS,
+    ]);
+    check("tls12-no-ems.pcap", "hipaa", false, &[("ext.no_ems", "both", "medium"), SHA1_SIGALGS]);
+    check("tls12-no-ems.pcap", "bcp195", false, &[("ext.no_ems", "both", "high"), SHA1_SIGALGS]);
+    check("tls12-no-ems.pcap", "pci-dss-4", true, &[("ext.no_ems", "both", "medium"), SHA1_SIGALGS]);
+}
+
+#[test]
+fn certificates() {
+    check("tls12-rsa1024-cert.pcap", "hipaa", false, &[("cert.rsa_lt_2048", "server", "high"), SHA1_SIGALGS, X25519_NOT_NIST]);
+    check("tls12-sha1-cert.pcap", "hipaa", false, &[("cert.sig_sha1", "server", "high"), SHA1_SIGALGS, X25519_NOT_NIST]);
+    check("tls12-not-yet-valid.pcap", "hipaa", false, &[("cert.not_yet_valid", "server", "high"), X25519_NOT_NIST]);
+    check("tls12-hostname-mismatch.pcap", "hipaa", false, &[("cert.hostname_mismatch", "server", "high"), X25519_NOT_NIST]);
+    check("tls12-hostname-mismatch.pcap", "pci-dss-4", false, &[("cert.hostname_mismatch", "server", "high")]);
+    check("tls12-expired-selfsigned.pcap", "hipaa", false, &[
+        ("cert.expired", "server", "high"),
+        ("cert.self_signed", "server", "high"),
+        ("cert.eku_not_server_auth", "server", "medium"),
+        X25519_NOT_NIST,
+    ]);
+}
+
+#[test]
+fn compliant_sessions() {
+    check("tls13-compliant.pcap", "hipaa", true, &[("cert.not_observable", "both", "info")]);
+    check("tls13-compliant.pcap", "nist-800-52r2", true, &[("cert.not_observable", "both", "info")]);
+    check("tls12-ecdsa-compliant.pcap", "hipaa", true, &[X25519_NOT_NIST]);
+    // A 365-day certificate is within Mozilla's 366 days.
+    check("tls12-ecdsa-compliant.pcap", "mozilla-intermediate", true, &[]);
+    // Modern wants TLS 1.3 only.
+    let (findings, compliant) = judge("tls12-ecdsa-compliant.pcap", "mozilla-modern");
+    assert!(!compliant);
+    assert!(findings.contains(&("proto.tls12".into(), "client".into(), "medium".into())), "{findings:?}");
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let weak = capture("tls11.pcap");
+    let good = capture("tls13-compliant.pcap");
+    let code = |path: &PathBuf, extra: &[&str]| {
+        let mut args = vec!["-r", path.to_str().unwrap(), "--format", "jsonl"];
+        args.extend_from_slice(extra);
+        tlsaudit(&args).status.code()
+    };
+    assert_eq!(code(&weak, &[]), Some(0), "without --fail-on findings do not change the exit code");
+    assert_eq!(code(&weak, &["--fail-on", "medium"]), Some(1));
+    assert_eq!(code(&weak, &["--fail-on", "high"]), Some(0), "TLS 1.1 is medium under hipaa");
+    assert_eq!(code(&weak, &["--fail-on", "high", "--policy", "pci-dss-4"]), Some(1));
+    assert_eq!(code(&good, &["--fail-on", "low"]), Some(0));
+    assert_eq!(code(&good, &["--fail-on", "info"]), Some(1), "cert.not_observable is an info finding");
+    assert_eq!(code(&weak, &["--fail-on", "bogus"]), Some(2));
+    assert_eq!(code(&weak, &["--policy", "bogus"]), Some(2));
+}
+
+#[test]
+fn rules_and_explain() {
+    let out = tlsaudit(&["rules"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in ["proto.tls10", "cipher.3des", "kex.dh_lt_2048", "cert.hostname_mismatch", "ext.no_ems"] {
+        assert!(text.lines().any(|l| l.starts_with(id)), "{id} missing from `tlsaudit rules`");
+    }
+    let out = tlsaudit(&["explain", "cipher.3des"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("SP 800-52r2") && text.contains("hipaa high") && text.contains("bcp195 medium"), "{text}");
+    assert_eq!(tlsaudit(&["explain", "no.such.rule"]).status.code(), Some(2));
+}

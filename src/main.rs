@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use tlsaudit::capture::live::{self, LiveOptions};
+use tlsaudit::cert::trust::TrustStore;
 use tlsaudit::flow::FlowLimits;
 use tlsaudit::output::escape_terminal;
 use tlsaudit::policy::rules::{self, PROFILES, RULES};
@@ -133,6 +134,18 @@ struct Cli {
     /// Accept the PSK suites of NIST SP 800-52r2 App. C (closed networks only).
     #[arg(long)]
     allow_psk: bool,
+
+    /// Trust the CA certificates in this PEM file too (an internal PKI); repeatable.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Vec<PathBuf>,
+
+    /// Trust the CA certificates (.pem, .crt, .cer) in this directory too; repeatable.
+    #[arg(long, value_name = "DIR")]
+    ca_dir: Vec<PathBuf>,
+
+    /// Do not trust the system's CA bundle (only --ca-file/--ca-dir).
+    #[arg(long)]
+    no_system_ca: bool,
 
     /// BPF filter expression, as in tcpdump (e.g. 'tcp port 443').
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
@@ -314,6 +327,18 @@ fn main() -> ExitCode {
         return usage_error(&format!("unknown policy {:?}", cli.policy));
     };
     profile.allow_psk = cli.allow_psk;
+    let mut trust = if cli.no_system_ca { TrustStore::default() } else { TrustStore::system() };
+    for file in &cli.ca_file {
+        if let Err(e) = trust.add_file(file) {
+            return usage_error(&e);
+        }
+    }
+    for dir in &cli.ca_dir {
+        if let Err(e) = trust.add_dir(dir) {
+            return usage_error(&e);
+        }
+    }
+    profile.trust = Arc::new(trust);
     profile.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
     let fail_on = cli.fail_on.as_deref().and_then(Severity::from_name);
     let config = Config {

@@ -23,10 +23,22 @@ fn capture(name: &str) -> PathBuf {
     }
 }
 
-/// The findings of the one session in `name` under `policy`, and its verdict.
+/// The test CA that issued the bundled certificates.
+fn test_ca() -> String {
+    captures_dir().join("test-ca.pem").to_str().expect("UTF-8").to_string()
+}
+
+/// The findings of the one session in `name` under `policy` (the test CA
+/// trusted with --ca-file), and its verdict.
 fn judge(name: &str, policy: &str) -> (BTreeSet<(String, String, String)>, bool) {
+    judge_with(name, policy, &["--ca-file", &test_ca()])
+}
+
+fn judge_with(name: &str, policy: &str, extra: &[&str]) -> (BTreeSet<(String, String, String)>, bool) {
     let path = capture(name);
-    let sessions = sessions_of(&path, &["--policy", policy]);
+    let mut args = vec!["--policy", policy];
+    args.extend_from_slice(extra);
+    let sessions = sessions_of(&path, &args);
     assert_eq!(sessions.len(), 1, "{name}: one session expected");
     let s = &sessions[0];
     assert_eq!(s["tlsaudit"]["policy"], policy);
@@ -158,8 +170,9 @@ fn compliant_sessions() {
 fn fail_on_sets_the_exit_code() {
     let weak = capture("tls11.pcap");
     let good = capture("tls13-compliant.pcap");
+    let ca = test_ca();
     let code = |path: &PathBuf, extra: &[&str]| {
-        let mut args = vec!["-r", path.to_str().unwrap(), "--format", "jsonl"];
+        let mut args = vec!["-r", path.to_str().unwrap(), "--format", "jsonl", "--ca-file", &ca];
         args.extend_from_slice(extra);
         tlsaudit(&args).status.code()
     };
@@ -186,4 +199,37 @@ fn rules_and_explain() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("SP 800-52r2") && text.contains("hipaa high") && text.contains("bcp195 medium"), "{text}");
     assert_eq!(tlsaudit(&["explain", "no.such.rule"]).status.code(), Some(2));
+}
+
+#[test]
+fn chains_are_checked_against_the_trust_store() {
+    // Without the test CA the same chain leads nowhere.
+    let (findings, compliant) = judge_with("tls12-ecdsa-compliant.pcap", "hipaa", &["--no-system-ca"]);
+    assert!(!compliant);
+    assert!(findings.contains(&("cert.untrusted_chain".into(), "server".into(), "high".into())), "{findings:?}");
+    // A directory of CA files works as well as a file.
+    let dir = captures_dir();
+    let (findings, compliant) = judge_with("tls12-ecdsa-compliant.pcap", "hipaa", &["--no-system-ca", "--ca-dir", dir.to_str().unwrap()]);
+    assert!(compliant, "{findings:?}");
+    // A self-signed leaf is reported once, as self-signed.
+    let (findings, _) = judge_with("tls12-expired-selfsigned.pcap", "hipaa", &[]);
+    assert!(findings.iter().any(|f| f.0 == "cert.self_signed"));
+    assert!(!findings.iter().any(|f| f.0 == "cert.untrusted_chain"), "{findings:?}");
+    // Real public chains in the third-party captures lead to the system store.
+    let ja4 = thirdparty_dir().join("ja4/latest.pcapng");
+    let sessions = sessions_of(&ja4, &[]);
+    let with_certs: Vec<_> = sessions.iter().filter(|s| s["tls"]["server"]["x509"].is_object()).collect();
+    assert!(with_certs.len() >= 3);
+    for s in with_certs {
+        let rules: Vec<&str> = s["tlsaudit"]["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
+        assert!(!rules.contains(&"cert.untrusted_chain"), "public chain not trusted: {}", s["tls"]["client"]["server_name"]);
+    }
+    // An unreadable CA file is a usage error naming the file.
+    let out = tlsaudit(&["-r", capture("tls13-compliant.pcap").to_str().unwrap(), "--ca-file", "/nonexistent/ca.pem"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ca.pem"));
+    let not_pem = captures_dir().join("make-captures.sh");
+    let out = tlsaudit(&["-r", capture("tls13-compliant.pcap").to_str().unwrap(), "--ca-file", not_pem.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("make-captures.sh"));
 }

@@ -2,6 +2,8 @@
 //! contract and the certificate rules need, read with x509-parser. Strings
 //! taken from certificates are attacker-controlled and kept as data.
 
+pub mod trust;
+
 use sha2::{Digest as _, Sha256};
 use x509_parser::extensions::GeneralName;
 use x509_parser::oid_registry::{self, Oid};

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use super::profile::{CertKeys, Profile};
 use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
 use super::{Finding, Party, Severity, Verdict};
+use crate::cert::trust::ChainStatus;
 use crate::cert::CertificateFacts;
 use crate::tls::facts::{ClientHelloFacts, SessionFacts};
 use crate::tls::names::{alert_description, group_name, version_name};
@@ -419,8 +420,13 @@ fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
             j.flag("cert.lifetime_too_long", Party::Server, format!("the certificate is valid for {days} days; the {} profile allows {max}", j.profile.name));
         }
     }
-    if leaf.self_issued {
-        j.flag("cert.self_signed", Party::Server, format!("the certificate of {} is self-signed", display_name(leaf)));
+    let ders: Vec<&[u8]> = chain.iter().map(|c| c.der.as_slice()).collect();
+    match j.profile.trust.check(&ders) {
+        ChainStatus::Trusted | ChainStatus::LeafIsAnchor => {}
+        ChainStatus::Untrusted(_) if leaf.self_issued => {
+            j.flag("cert.self_signed", Party::Server, format!("the certificate of {} is self-signed", display_name(leaf)));
+        }
+        ChainStatus::Untrusted(why) => j.flag("cert.untrusted_chain", Party::Server, why),
     }
     if leaf.dns_names.is_empty() && leaf.ip_addresses.is_empty() {
         j.flag("cert.no_san", Party::Server, "the certificate has no subjectAltName".into());

@@ -4,6 +4,9 @@
 //! COMPLIANCE.md.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::cert::trust::TrustStore;
 
 use super::rules::{self, PROFILES, RULES};
 use super::Severity;
@@ -42,6 +45,8 @@ pub struct Profile {
     pub allow_psk: bool,
     /// Warn this many days before a certificate expires.
     pub cert_expiry_warn_days: i64,
+    /// The CA certificates chains must lead to.
+    pub trust: Arc<TrustStore>,
 }
 
 /// SP 800-52r2 §3.3.1 suites (TLS 1.3 and 1.2 with ECDSA, RSA, DSA and static DH/ECDH certificates).
@@ -108,6 +113,7 @@ impl Profile {
             max_cert_lifetime_days: lifetime,
             allow_psk: false,
             cert_expiry_warn_days: 30,
+            trust: Arc::new(TrustStore::default()),
         })
     }
 

@@ -192,7 +192,7 @@ pub const RULES: &[Rule] = rules![
     "the leaf certificate is self-signed and not a configured trust anchor",
     "NIST SP 800-52r2 §3.2.3, §4.5.1; PCI DSS 4 Req. 4.2.1",
     "the Certificate", "Use a certificate issued by a trusted CA.";
-    "cert.untrusted_chain", "H H H H H H H", false,
+    "cert.untrusted_chain", "H H H H H H H", true,
     "no path from the chain to a configured trust anchor, or a bad signature",
     "NIST SP 800-52r2 §4.5.1; PCI DSS 4 Req. 4.2.1",
     "the chain as sent; the client's real trust store is unknown", "Send the full chain from a trusted CA.";

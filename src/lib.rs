@@ -8,6 +8,7 @@ pub mod capture;
 pub mod cert;
 pub mod decode;
 pub mod flow;
+pub mod inventory;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
@@ -55,6 +56,10 @@ pub struct Config {
     pub progress: bool,
     /// The policy sessions are judged against.
     pub profile: policy::Profile,
+    /// Text format: print each session as it is found, before the report.
+    pub session_lines: bool,
+    /// Colour the text output (a terminal, and NO_COLOR unset).
+    pub color: bool,
 }
 
 /// Why a run could not go on.

@@ -103,6 +103,10 @@ struct Cli {
     #[arg(long)]
     no_progress: bool,
 
+    /// Text format: also print every session as it is found, before the report.
+    #[arg(long)]
+    sessions: bool,
+
     /// End a connection after this many seconds without a packet.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     idle_timeout: u32,
@@ -341,8 +345,11 @@ fn main() -> ExitCode {
     profile.trust = Arc::new(trust);
     profile.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
     let fail_on = cli.fail_on.as_deref().and_then(Severity::from_name);
+    let color = writes_to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let config = Config {
         profile,
+        session_lines: cli.sessions,
+        color,
         progress: matches!(source, Source::Files(_)) && !cli.no_progress && io::stderr().is_terminal(),
         source,
         filter,

@@ -14,6 +14,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use crate::capture::{self, live, RawPacket};
 use crate::decode::{linktype, Decoded, Decoder};
 use crate::flow::{FlowKey, FlowLimits, FlowTable, Segment};
+use crate::inventory::Inventory;
 use crate::output::{json, text};
 use crate::stats::{DecodeErrorKind, ReaderStats, WorkerStats};
 use crate::policy::{self, Profile, Verdict};
@@ -177,49 +178,61 @@ struct SinkResult {
     /// Findings by severity (Info..Critical).
     findings: [u64; 5],
     by_version: BTreeMap<String, u64>,
+    inventory: Inventory,
     error: Option<io::Error>,
 }
 
-fn sink(
-    rx: Receiver<Vec<Judged>>,
+/// What the sink needs to know besides the records.
+struct SinkOptions {
     format: OutputFormat,
-    mut out: Box<dyn Write + Send>,
     flush_each: bool,
     policy_name: String,
-) -> SinkResult {
+    failing: policy::Severity,
+    /// Text format: one line per session as it is found.
+    session_lines: bool,
+    color: bool,
+}
+
+fn sink(rx: Receiver<Vec<Judged>>, mut out: Box<dyn Write + Send>, opts: SinkOptions) -> SinkResult {
     let mut sessions = 0;
     let mut compliant = 0;
     let mut findings = [0u64; 5];
     let mut by_version = BTreeMap::new();
+    let mut inventory = Inventory::default();
     let mut error = None;
     for batch in rx {
-        for Judged { facts: f, verdict } in batch {
+        for judged in batch {
+            let Judged { facts: f, verdict } = &judged;
             sessions += 1;
             compliant += u64::from(verdict.compliant);
             for finding in &verdict.findings {
                 findings[finding.severity as usize] += 1;
             }
-            *by_version.entry(text::version_label(&f)).or_insert(0) += 1;
+            *by_version.entry(text::version_label(f)).or_insert(0) += 1;
+            inventory.add(&judged, opts.failing);
             if error.is_some() {
                 continue; // keep draining so that workers never block
             }
-            let written = match format {
-                OutputFormat::Jsonl => serde_json::to_writer(&mut out, &json::session(&f, &verdict, &policy_name))
+            let written = match opts.format {
+                OutputFormat::Jsonl => serde_json::to_writer(&mut out, &json::session(f, verdict, &opts.policy_name))
                     .map_err(io::Error::from)
                     .and_then(|_| out.write_all(b"\n")),
-                OutputFormat::Text => writeln!(out, "{}", text::session_line(&f, &verdict)),
+                OutputFormat::Text if opts.session_lines => {
+                    writeln!(out, "{}", text::session_line(f, verdict, opts.color))
+                }
+                OutputFormat::Text => Ok(()),
             };
             if let Err(e) = written {
                 error = Some(e);
             }
         }
-        if flush_each && error.is_none() {
+        if opts.flush_each && error.is_none() {
             if let Err(e) = out.flush() {
                 error = Some(e);
             }
         }
     }
-    SinkResult { out, sessions, compliant, findings, by_version, error }
+    SinkResult { out, sessions, compliant, findings, by_version, inventory, error }
 }
 
 /// Compiled BPF programs for file input, one per link type met.
@@ -362,11 +375,17 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     }
     drop(sink_tx);
     drop(pool_tx);
-    let format = config.format;
-    let policy_name = config.profile.name.clone();
+    let sink_opts = SinkOptions {
+        format: config.format,
+        flush_each: live,
+        policy_name: config.profile.name.clone(),
+        failing: config.profile.failing,
+        session_lines: config.session_lines,
+        color: config.color,
+    };
     let sink_handle = thread::Builder::new()
         .name("tlsaudit-sink".into())
-        .spawn(move || sink(sink_rx, format, out, live, policy_name))
+        .spawn(move || sink(sink_rx, out, sink_opts))
         .map_err(|e| RunError::Fatal(format!("cannot start the output thread: {e}")))?;
 
     let mut reader = Reader {
@@ -425,10 +444,21 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     let mut out = result.out;
     let write_error = result.error.or_else(|| {
         let r = match config.format {
-            OutputFormat::Jsonl => serde_json::to_writer(&mut out, &json::stats(&summary))
-                .map_err(io::Error::from)
-                .and_then(|_| out.write_all(b"\n")),
-            OutputFormat::Text => out.write_all(text::summary(&result.by_version, &summary).as_bytes()),
+            OutputFormat::Jsonl => {
+                let mut lines = Vec::new();
+                for service in result.inventory.services() {
+                    lines.push(json::service(service, &config.profile.name));
+                }
+                lines.push(json::stats(&summary, &result.inventory));
+                lines.iter().try_for_each(|v| {
+                    serde_json::to_writer(&mut out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
+                })
+            }
+            OutputFormat::Text => {
+                let report = text::report(&result.inventory, &summary, &config.profile, config.color);
+                out.write_all(report.as_bytes())
+                    .and_then(|_| out.write_all(text::summary(&result.by_version, &summary).as_bytes()))
+            }
         };
         r.and_then(|_| out.flush()).err()
     });

@@ -170,7 +170,7 @@ fn unreadable_inputs_are_named_and_exit_with_2_after_reading_the_rest() {
 
 #[test]
 fn text_output_reports_each_session_and_a_summary() {
-    let out = tlsaudit(&["-r", path_str(&captures_dir().join("tls10-rsa-3des.pcap")), "--format", "text"]);
+    let out = tlsaudit(&["-r", path_str(&captures_dir().join("tls10-rsa-3des.pcap")), "--format", "text", "--sessions"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let first = text.lines().next().unwrap();
@@ -289,7 +289,7 @@ fn hostile_server_names_are_escaped_on_the_terminal_and_valid_in_json() {
     let path = dir.join("hostile.pcap");
     std::fs::write(&path, &bytes).unwrap();
 
-    let out = tlsaudit(&["-r", path_str(&path), "--format", "text"]);
+    let out = tlsaudit(&["-r", path_str(&path), "--format", "text", "--sessions"]);
     assert!(out.status.success());
     assert!(!out.stdout.iter().any(|b| *b == 0x1b || *b == 0x07 || *b == 0), "control bytes reached the terminal");
     let text = String::from_utf8(out.stdout).expect("text output is UTF-8");

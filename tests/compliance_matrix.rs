@@ -233,3 +233,65 @@ fn chains_are_checked_against_the_trust_store() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("make-captures.sh"));
 }
+
+#[test]
+fn the_service_inventory_and_the_report() {
+    let dir = captures_dir();
+    let ca = test_ca();
+    let run = run_jsonl(&["-r", dir.to_str().unwrap(), "--ca-file", &ca]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // One record per server endpoint, counting its sessions.
+    let mut per_server = std::collections::BTreeMap::new();
+    for s in &run.sessions {
+        *per_server.entry((s["destination"]["ip"].to_string(), s["destination"]["port"].to_string())).or_insert(0u64) += 1;
+    }
+    assert_eq!(run.services.len(), per_server.len());
+    for svc in &run.services {
+        let key = (svc["destination"]["ip"].to_string(), svc["destination"]["port"].to_string());
+        assert_eq!(svc["tlsaudit"]["service"]["sessions"].as_u64(), per_server.get(&key).copied(), "{key:?}");
+        assert_eq!(svc["event"]["dataset"], "tlsaudit.service");
+        assert_eq!(svc["tlsaudit"]["policy"], "hipaa");
+    }
+    let service = |port: u64| {
+        run.services.iter().find(|s| s["destination"]["port"] == port).unwrap_or_else(|| panic!("no service on {port}"))
+    };
+    let reuse = &service(4440)["tlsaudit"]["service"];
+    assert_eq!(reuse["sessions"], 12);
+    assert_eq!(reuse["distinct_clients"], 1);
+    assert_eq!(reuse["server_names"].as_array().unwrap().len(), 12);
+    assert_eq!(reuse["versions"]["1.2"], 12);
+    // The server that refused a TLS 1.0-only client is compliant; the one
+    // that negotiated TLS 1.0 is not, whoever offered it.
+    let refused = service(4442);
+    assert_eq!(refused["tlsaudit"]["compliant"], true);
+    assert!(refused["tlsaudit"]["findings"].as_array().unwrap().is_empty());
+    let legacy = service(4433);
+    assert_eq!(legacy["tlsaudit"]["compliant"], false);
+    let rules: Vec<&str> = legacy["tlsaudit"]["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert!(rules.contains(&"proto.tls10"), "{rules:?}");
+    // Non-compliant services come first, worst first.
+    let order: Vec<(bool, String)> = run
+        .services
+        .iter()
+        .map(|s| (s["tlsaudit"]["compliant"].as_bool().unwrap(), s["tlsaudit"]["findings"][0]["severity"].to_string()))
+        .collect();
+    let first_compliant = order.iter().position(|(c, _)| *c).unwrap_or(order.len());
+    assert!(order[first_compliant..].iter().all(|(c, _)| *c), "compliant services are listed last: {order:?}");
+    assert_eq!(order[0].1, "\"critical\"", "the NULL/anon services lead: {order:?}");
+    let stats = &run.stats["tlsaudit"]["stats"];
+    assert_eq!(stats["services"].as_u64(), Some(run.services.len() as u64));
+    assert_eq!(stats["services_non_compliant"].as_u64(), Some(first_compliant as u64));
+
+    // The text report leads with the verdict; piped, it carries no colour.
+    let out = tlsaudit(&["-r", dir.to_str().unwrap(), "--ca-file", &ca, "--format", "text"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("Verdict: NON-COMPLIANT (hipaa policy"), "{text}");
+    assert!(!text.contains('\u{1b}'), "colour codes in piped output");
+    let noncompliant = text.find("Non-compliant services").expect("services section");
+    let clients = text.find("Clients whose own offers fail").expect("clients section");
+    let compliant = text.find("Compliant services:").expect("compliant section");
+    assert!(noncompliant < clients && clients < compliant);
+    let good = captures_dir().join("matrix/tls13-compliant.pcap");
+    let out = tlsaudit(&["-r", good.to_str().unwrap(), "--ca-file", &ca, "--format", "text"]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("Verdict: COMPLIANT"));
+}

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::{rfc3339_micros, rfc3339_secs};
 use crate::cert::CertificateFacts;
+use crate::inventory::{Inventory, Service};
 use crate::policy::Verdict;
 use crate::tls::facts::{ClientHelloFacts, SessionFacts};
 use crate::tls::fingerprint;
@@ -251,8 +252,38 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str) -> Value {
     Value::Object(r)
 }
 
+/// The `tlsaudit.service` record of one server endpoint.
+pub fn service(s: &Service, policy: &str) -> Value {
+    let mut r = Map::new();
+    put(&mut r, "@timestamp", json!(rfc3339_micros(s.last_seen)));
+    put(&mut r, "event.dataset", json!("tlsaudit.service"));
+    put(&mut r, "destination.ip", json!(s.ip.to_string()));
+    put(&mut r, "destination.port", json!(s.port));
+    put(&mut r, "tlsaudit.service.sessions", json!(s.sessions));
+    put(&mut r, "tlsaudit.service.distinct_clients", json!(s.distinct_clients()));
+    if s.clients_overflow {
+        put(&mut r, "tlsaudit.service.distinct_clients_capped", json!(true));
+    }
+    put(&mut r, "tlsaudit.service.versions", json!(s.versions));
+    put(&mut r, "tlsaudit.service.ciphers", json!(s.ciphers));
+    put(&mut r, "tlsaudit.service.server_names", json!(s.server_names));
+    put(&mut r, "tlsaudit.service.certificates", json!(s.certificates));
+    put(&mut r, "tlsaudit.service.first_seen", json!(rfc3339_micros(s.first_seen)));
+    put(&mut r, "tlsaudit.service.last_seen", json!(rfc3339_micros(s.last_seen)));
+    let mut findings: Vec<_> = s.findings.values().collect();
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    let findings: Vec<Value> = findings
+        .iter()
+        .map(|f| json!({"rule": f.rule, "severity": f.severity.as_str(), "count": f.count, "message": f.example}))
+        .collect();
+    put(&mut r, "tlsaudit.findings", Value::Array(findings));
+    put(&mut r, "tlsaudit.compliant", json!(s.compliant));
+    put(&mut r, "tlsaudit.policy", json!(policy));
+    Value::Object(r)
+}
+
 /// The `tlsaudit.stats` record closing a run.
-pub fn stats(summary: &crate::RunSummary) -> Value {
+pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
     let mut r = Map::new();
     put(&mut r, "@timestamp", json!(rfc3339_micros(crate::capture::live::now_micros())));
     put(&mut r, "event.dataset", json!("tlsaudit.stats"));
@@ -270,6 +301,10 @@ pub fn stats(summary: &crate::RunSummary) -> Value {
     );
     put(&mut r, "tlsaudit.stats.decode_errors_total", json!(summary.decode_errors().total()));
     put(&mut r, "tlsaudit.stats.decode_errors", serde_json::to_value(summary.decode_errors()).unwrap_or(Value::Null));
+    let services = inventory.services();
+    put(&mut r, "tlsaudit.stats.services", json!(services.len()));
+    put(&mut r, "tlsaudit.stats.services_non_compliant", json!(services.iter().filter(|s| !s.compliant).count()));
+    put(&mut r, "tlsaudit.stats.inventory_cap_hits", json!({"services": inventory.services_dropped, "clients": inventory.clients_dropped}));
     put(&mut r, "tlsaudit.stats.threads", json!(summary.threads));
     put(&mut r, "tlsaudit.stats.wall_time_seconds", json!(summary.wall_time.as_secs_f64()));
     Value::Object(r)

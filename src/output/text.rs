@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{escape_terminal, rfc3339_micros};
-use crate::policy::{Severity, Verdict};
+use crate::inventory::Inventory;
+use crate::policy::{Profile, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{self, cipher_name, group_name};
 
@@ -16,7 +17,7 @@ fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
 }
 
 /// One line describing a session.
-pub fn session_line(f: &SessionFacts, verdict: &Verdict) -> String {
+pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String {
     let mut parts = vec![
         rfc3339_micros(f.first_seen),
         format!("{} -> {}", endpoint(f.client.ip, f.client.port), endpoint(f.server.ip, f.server.port)),
@@ -51,13 +52,13 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict) -> String {
     parts.push(state.to_string());
     let mut line = parts.join("  ");
     if !verdict.compliant {
-        line.push_str("  NON-COMPLIANT");
+        line.push_str(&format!("  {}", paint(color, RED, "NON-COMPLIANT")));
     }
     for finding in &verdict.findings {
         if finding.severity >= Severity::Low {
             line.push_str(&format!(
-                "\n    [{}] {} ({}): {}",
-                finding.severity,
+                "\n    {} {} ({}): {}",
+                severity_tag(finding.severity, color),
                 finding.rule,
                 finding.party.as_str(),
                 escape_terminal(finding.message.as_bytes())
@@ -65,6 +66,129 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict) -> String {
         }
     }
     line
+}
+
+const RED: &str = "31";
+const YELLOW: &str = "33";
+const GREEN: &str = "32";
+const BOLD: &str = "1";
+
+/// Wraps text in an ANSI colour when colour is on.
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn severity_tag(s: Severity, color: bool) -> String {
+    let tag = format!("[{s}]");
+    match s {
+        Severity::Critical | Severity::High => paint(color, RED, &tag),
+        Severity::Medium => paint(color, YELLOW, &tag),
+        _ => tag,
+    }
+}
+
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = map.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter().map(|(k, n)| format!("{} ({n})", escape_terminal(k.as_bytes()))).collect::<Vec<_>>().join(", ")
+}
+
+fn versions(map: &BTreeMap<String, u64>) -> String {
+    let labelled: BTreeMap<String, u64> = map
+        .iter()
+        .map(|(v, n)| {
+            let label = match v.as_str() {
+                "2.0" => "SSL 2.0".to_string(),
+                "3.0" => "SSL 3.0".to_string(),
+                other => format!("TLS {other}"),
+            };
+            (label, *n)
+        })
+        .collect();
+    counts(&labelled)
+}
+
+/// The report that closes a text run: the verdict first, then the
+/// non-compliant services worst first, the clients whose own offers fail,
+/// and the compliant services in brief.
+pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color: bool) -> String {
+    let services = inv.services();
+    let failing_services: Vec<_> = services.iter().filter(|s| !s.compliant).collect();
+    let clients = inv.failing_clients(profile.failing);
+    let mut out = String::new();
+    let verdict = if failing_services.is_empty() && clients.is_empty() && run.sessions_compliant == run.sessions {
+        paint(color, GREEN, "COMPLIANT")
+    } else {
+        paint(color, RED, "NON-COMPLIANT")
+    };
+    out.push_str(&format!(
+        "{} ({} policy, failing at {} and above): {} of {} services and {} of {} sessions non-compliant; {} clients offer only weak options\n",
+        paint(color, BOLD, &format!("Verdict: {verdict}")),
+        profile.name,
+        profile.failing,
+        failing_services.len(),
+        services.len(),
+        run.sessions - run.sessions_compliant,
+        run.sessions,
+        clients.len()
+    ));
+    if !failing_services.is_empty() {
+        out.push_str("\nNon-compliant services, worst first:\n");
+        for s in &failing_services {
+            let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
+            out.push_str(&format!(
+                "  {}  {} session(s), {} client(s), {} .. {}\n    negotiated {}; {}\n",
+                paint(color, BOLD, &endpoint(s.ip, s.port)),
+                s.sessions,
+                clients,
+                rfc3339_micros(s.first_seen),
+                rfc3339_micros(s.last_seen),
+                versions(&s.versions),
+                counts(&s.ciphers)
+            ));
+            let mut findings: Vec<_> = s.findings.values().collect();
+            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+            for f in findings.iter().filter(|f| f.severity >= Severity::Low) {
+                out.push_str(&format!(
+                    "    {} {} x{}: {}\n",
+                    severity_tag(f.severity, color),
+                    f.rule,
+                    f.count,
+                    escape_terminal(f.example.as_bytes())
+                ));
+            }
+        }
+    }
+    if !clients.is_empty() {
+        out.push_str("\nClients whose own offers fail the policy:\n");
+        for c in &clients {
+            out.push_str(&format!("  {}  {} session(s)\n", paint(color, BOLD, &c.ip.to_string()), c.sessions));
+            let mut findings: Vec<_> = c.findings.values().filter(|f| f.severity >= profile.failing).collect();
+            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+            for f in findings {
+                out.push_str(&format!(
+                    "    {} {} x{}: {}\n",
+                    severity_tag(f.severity, color),
+                    f.rule,
+                    f.count,
+                    escape_terminal(f.example.as_bytes())
+                ));
+            }
+        }
+    }
+    let good: Vec<_> = services.iter().filter(|s| s.compliant).collect();
+    if !good.is_empty() {
+        out.push_str("\nCompliant services:\n");
+        for s in good {
+            let seen = if s.versions.is_empty() { "no handshake completed".to_string() } else { versions(&s.versions) };
+            out.push_str(&format!("  {}  {} session(s); {seen}\n", endpoint(s.ip, s.port), s.sessions));
+        }
+    }
+    out
 }
 
 /// The closing summary of a run.

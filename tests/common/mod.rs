@@ -54,6 +54,7 @@ pub const TSHARK_OUT_OF_ORDER: &[&str] =
 /// What one run of the binary produced.
 pub struct Run {
     pub sessions: Vec<Value>,
+    pub services: Vec<Value>,
     pub stats: Value,
     pub stderr: String,
     pub code: Option<i32>,
@@ -73,16 +74,18 @@ pub fn run_jsonl(args: &[&str]) -> Run {
     let out = tlsaudit(&all);
     let stdout = String::from_utf8(out.stdout).expect("JSON output is UTF-8");
     let mut sessions = Vec::new();
+    let mut services = Vec::new();
     let mut stats = Value::Null;
     for line in stdout.lines() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("invalid JSON line {line:?}: {e}"));
         match v["event"]["dataset"].as_str() {
             Some("tlsaudit.session") => sessions.push(v),
+            Some("tlsaudit.service") => services.push(v),
             Some("tlsaudit.stats") => stats = v,
             other => panic!("unexpected record kind {other:?}"),
         }
     }
-    Run { sessions, stats, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), code: out.status.code() }
+    Run { sessions, services, stats, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), code: out.status.code() }
 }
 
 /// Runs tlsaudit on one capture and insists that it succeeded.

@@ -127,6 +127,11 @@ struct Cli {
     #[arg(long, value_name = "PROFILE", default_value = "hipaa", value_parser = clap::builder::PossibleValuesParser::new(PROFILES))]
     policy: String,
 
+    /// A TOML policy file: a base profile with rules changed, allow-lists
+    /// extended and exceptions granted (README.md shows the format).
+    #[arg(long, value_name = "FILE")]
+    policy_file: Option<PathBuf>,
+
     /// Exit with status 1 when any finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", value_parser = clap::builder::PossibleValuesParser::new(["info", "low", "medium", "high", "critical"]))]
     fail_on: Option<String>,
@@ -327,8 +332,13 @@ fn main() -> ExitCode {
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let defaults = FlowLimits::default();
-    let Some(mut profile) = Profile::builtin(&cli.policy) else {
-        return usage_error(&format!("unknown policy {:?}", cli.policy));
+    let loaded = match &cli.policy_file {
+        Some(path) => tlsaudit::policy::custom::load(path, &cli.policy),
+        None => Profile::builtin(&cli.policy).ok_or_else(|| format!("unknown policy {:?}", cli.policy)),
+    };
+    let mut profile = match loaded {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e),
     };
     profile.allow_psk = cli.allow_psk;
     let mut trust = if cli.no_system_ca { TrustStore::default() } else { TrustStore::system() };

@@ -247,6 +247,17 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str) -> Value {
         .map(|x| json!({"rule": x.rule, "severity": x.severity.as_str(), "party": x.party.as_str(), "message": x.message}))
         .collect();
     put(&mut r, "tlsaudit.findings", Value::Array(findings));
+    if !verdict.exempted.is_empty() {
+        let exempted: Vec<Value> = verdict
+            .exempted
+            .iter()
+            .map(|x| {
+                json!({"rule": x.finding.rule, "severity": x.finding.severity.as_str(), "party": x.finding.party.as_str(),
+                       "message": x.finding.message, "justification": x.justification, "expires": x.expires})
+            })
+            .collect();
+        put(&mut r, "tlsaudit.exempted", Value::Array(exempted));
+    }
     put(&mut r, "tlsaudit.compliant", json!(verdict.compliant));
     put(&mut r, "tlsaudit.policy", json!(policy));
     Value::Object(r)

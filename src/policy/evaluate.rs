@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::profile::{CertKeys, Profile};
 use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
-use super::{Finding, Party, Severity, Verdict};
+use super::{Exempted, Finding, Party, Severity, Verdict};
 use crate::cert::trust::ChainStatus;
 use crate::cert::CertificateFacts;
 use crate::tls::facts::{ClientHelloFacts, SessionFacts};
@@ -101,10 +101,53 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
         }
         None => refused(&mut j, f),
     }
-    let mut findings = j.findings;
+    let (mut findings, exempted) = apply_exceptions(j.findings, f, profile);
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
     let compliant = findings.iter().all(|x| x.severity < profile.failing);
-    Verdict { findings, compliant }
+    Verdict { findings, exempted, compliant }
+}
+
+/// Sets aside the findings an exception covers at the time of the session;
+/// an exception that has expired no longer applies and is reported itself.
+fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile) -> (Vec<Finding>, Vec<Exempted>) {
+    if profile.exceptions.is_empty() {
+        return (findings, Vec::new());
+    }
+    let now = f.first_seen.div_euclid(1_000_000);
+    let mut kept = Vec::new();
+    let mut exempted = Vec::new();
+    let mut expired_notes = Vec::new();
+    for finding in findings {
+        let covering = profile.exceptions.iter().find(|e| e.covers(f.server.ip, f.server.port, finding.rule));
+        match covering {
+            Some(e) if !e.expired_at(now) => exempted.push(Exempted {
+                finding,
+                justification: e.justification.clone(),
+                expires: e.expires_text.clone(),
+            }),
+            Some(e) => {
+                if let Some(severity) = profile.severity("policy.exception_expired", 0) {
+                    expired_notes.push(Finding {
+                        rule: "policy.exception_expired",
+                        severity,
+                        party: Party::Server,
+                        message: format!(
+                            "the exception for {} on {} (policy file line {}) expired on {}: {}",
+                            e.rule,
+                            e.server_text,
+                            e.line,
+                            e.expires_text.as_deref().unwrap_or("?"),
+                            e.justification
+                        ),
+                    });
+                }
+                kept.push(finding);
+            }
+            None => kept.push(finding),
+        }
+    }
+    kept.extend(expired_notes);
+    (kept, exempted)
 }
 
 /// Rules about what the client offered, whatever the server answered.

@@ -2,6 +2,7 @@
 //! policy profile. Parsers produce facts; this module only reads them, so one
 //! capture can be judged under any profile.
 
+pub mod custom;
 pub mod evaluate;
 pub mod profile;
 pub mod rules;
@@ -95,10 +96,20 @@ pub struct Finding {
     pub message: String,
 }
 
+/// A finding set aside by a policy exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exempted {
+    pub finding: Finding,
+    pub justification: String,
+    pub expires: Option<String>,
+}
+
 /// The judgement of one session.
 #[derive(Debug, Clone, Default)]
 pub struct Verdict {
     pub findings: Vec<Finding>,
+    /// Findings an exception of the policy file set aside (they do not count).
+    pub exempted: Vec<Exempted>,
     /// No finding at or above the profile's failing severity.
     pub compliant: bool,
 }

@@ -47,6 +47,8 @@ pub struct Profile {
     pub cert_expiry_warn_days: i64,
     /// The CA certificates chains must lead to.
     pub trust: Arc<TrustStore>,
+    /// Exceptions granted by a policy file.
+    pub exceptions: Vec<super::custom::Exception>,
 }
 
 /// SP 800-52r2 §3.3.1 suites (TLS 1.3 and 1.2 with ECDSA, RSA, DSA and static DH/ECDH certificates).
@@ -114,6 +116,7 @@ impl Profile {
             allow_psk: false,
             cert_expiry_warn_days: 30,
             trust: Arc::new(TrustStore::default()),
+            exceptions: Vec::new(),
         })
     }
 

@@ -276,6 +276,10 @@ pub const RULES: &[Rule] = rules![
     "a TLS 1.2 session ticket lifetime hint over 7 days",
     "NIST SP 800-52r2 §3.6; RFC 9325 §3.4",
     "the NewSessionTicket (in clear in TLS 1.2)", "Use short ticket lifetimes and rotate ticket keys.";
+    "policy.exception_expired", "L L L L L L L", true,
+    "an exception of the policy file has expired and no longer applies",
+    "the policy file",
+    "the session time against the exception's expiry date", "Fix the finding, or renew the exception with a new justification.";
 ];
 
 /// The rule with this id.

@@ -1,0 +1,251 @@
+//! Custom policy files (TOML): start from a built-in profile, turn rules on
+//! or off, change severities, extend allow-lists, and grant exceptions for a
+//! server (IP or CIDR, optional port) and a rule, with a justification and an
+//! expiry date. Every error names the file and, where it can, the line.
+//!
+//! ```toml
+//! base = "hipaa"
+//! failing = "medium"
+//!
+//! [rules]
+//! "cipher.cbc" = "off"
+//! "proto.tls11" = "high"
+//!
+//! [allow]
+//! suites = ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "0xC027"]
+//! groups = ["x25519"]
+//!
+//! [[exception]]
+//! server = "10.20.0.0/16"
+//! port = 443
+//! rule = "proto.tls10"
+//! justification = "legacy PACS, replacement ordered (change 4711)"
+//! expires = "2027-03-31"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::profile::Profile;
+use super::rules;
+use super::Severity;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    base: Option<String>,
+    failing: Option<String>,
+    #[serde(default)]
+    rules: BTreeMap<String, String>,
+    #[serde(default)]
+    allow: Allow,
+    #[serde(default, rename = "exception")]
+    exceptions: Vec<ExceptionEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Allow {
+    #[serde(default)]
+    suites: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExceptionEntry {
+    server: toml::Spanned<String>,
+    port: Option<u16>,
+    rule: toml::Spanned<String>,
+    justification: String,
+    expires: Option<toml::Spanned<String>>,
+}
+
+/// A network: an address and a prefix length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Option<Network> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a = s.parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |a: IpAddr| -> (u128, u8) {
+            match a {
+                IpAddr::V4(v) => (u128::from(u32::from(v)) << 96, 32),
+                IpAddr::V6(v) => (u128::from(v), 128),
+            }
+        };
+        let ((net, width), (host, host_width)) = (bits(self.addr), bits(ip));
+        if width != host_width {
+            return false;
+        }
+        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+        net & mask == host & mask
+    }
+}
+
+/// A granted exception.
+#[derive(Debug, Clone)]
+pub struct Exception {
+    pub network: Network,
+    pub server_text: String,
+    pub port: Option<u16>,
+    pub rule: &'static str,
+    pub justification: String,
+    /// The last second (Unix time) the exception applies; None: no expiry.
+    pub expires: Option<i64>,
+    pub expires_text: Option<String>,
+    /// The line of the policy file that grants it.
+    pub line: usize,
+}
+
+impl Exception {
+    pub fn covers(&self, ip: IpAddr, port: u16, rule: &str) -> bool {
+        self.rule == rule && self.network.contains(ip) && self.port.is_none_or(|p| p == port)
+    }
+
+    pub fn expired_at(&self, unix_seconds: i64) -> bool {
+        self.expires.is_some_and(|e| unix_seconds > e)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+/// The line where `needle` first appears, for errors about values serde does not locate.
+fn line_with(text: &str, needle: &str) -> usize {
+    text.find(needle).map(|o| line_of(text, o)).unwrap_or(1)
+}
+
+fn parse_suite(s: &str) -> Option<u16> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u16::from_str_radix(hex, 16).ok();
+    }
+    tls_parser::TlsCipherSuite::from_name(s).map(|c| c.id.0)
+}
+
+fn parse_group(s: &str) -> Option<u16> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u16::from_str_radix(hex, 16).ok();
+    }
+    (0..=u16::MAX).find(|g| crate::tls::names::group_name(*g).eq_ignore_ascii_case(s) && !crate::tls::names::group_name(*g).starts_with("0x"))
+}
+
+/// The end of a date (YYYY-MM-DD) in Unix seconds, UTC.
+fn end_of_day(date: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let day = time::Date::parse(date, &format).ok()?;
+    Some(day.midnight().assume_utc().unix_timestamp() + 86_399)
+}
+
+/// Reads a policy file; `default_base` is used when the file names no base.
+pub fn load(path: &Path, default_base: &str) -> Result<Profile, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read the policy file: {e}"))?;
+    let file: PolicyFile = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(1);
+        format!("{shown}:{line}: {}", e.message().trim().replace('\n', "; "))
+    })?;
+    let base = file.base.as_deref().unwrap_or(default_base);
+    let mut profile = Profile::builtin(base).ok_or_else(|| {
+        format!(
+            "{shown}:{}: unknown base profile {base:?}; one of {}",
+            line_with(&text, "base"),
+            Profile::builtin_names().join(", ")
+        )
+    })?;
+    profile.name = format!("{base}+{}", path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default());
+    if let Some(f) = &file.failing {
+        profile.failing = Severity::from_name(f)
+            .ok_or_else(|| format!("{shown}:{}: unknown severity {f:?} (info, low, medium, high, critical)", line_with(&text, "failing")))?;
+    }
+    for (rule, value) in &file.rules {
+        let line = line_with(&text, rule);
+        let severity = match value.to_ascii_lowercase().as_str() {
+            "off" => None,
+            other => Some(Severity::from_name(other).ok_or_else(|| {
+                format!("{shown}:{line}: rule {rule}: unknown severity {value:?} (off, info, low, medium, high, critical)")
+            })?),
+        };
+        profile.set_severity(rule, severity).map_err(|e| format!("{shown}:{line}: {e}; `tlsaudit rules` lists them"))?;
+    }
+    for s in &file.allow.suites {
+        let id = parse_suite(s)
+            .ok_or_else(|| format!("{shown}:{}: unknown cipher suite {s:?} (an IANA name or 0xHHHH)", line_with(&text, s)))?;
+        match profile.allowed_suites.as_mut() {
+            Some(list) => list.push(id),
+            None => profile.allowed_suites = None, // no closed list: every suite is judged by its properties
+        }
+    }
+    for g in &file.allow.groups {
+        let id = parse_group(g)
+            .ok_or_else(|| format!("{shown}:{}: unknown group {g:?} (a name such as x25519, or 0xHHHH)", line_with(&text, g)))?;
+        profile.groups.push(id);
+    }
+    for e in &file.exceptions {
+        let line = line_of(&text, e.server.span().start);
+        let network = Network::parse(e.server.get_ref())
+            .ok_or_else(|| format!("{shown}:{line}: server {:?} is not an IP address or CIDR network", e.server.get_ref()))?;
+        let rule_line = line_of(&text, e.rule.span().start);
+        let rule = rules::rule(e.rule.get_ref())
+            .ok_or_else(|| format!("{shown}:{rule_line}: unknown rule {:?}; `tlsaudit rules` lists them", e.rule.get_ref()))?;
+        let expires = match &e.expires {
+            Some(d) => Some(end_of_day(d.get_ref()).ok_or_else(|| {
+                format!("{shown}:{}: expiry {:?} is not a date (YYYY-MM-DD)", line_of(&text, d.span().start), d.get_ref())
+            })?),
+            None => None,
+        };
+        profile.exceptions.push(Exception {
+            network,
+            server_text: e.server.get_ref().clone(),
+            port: e.port,
+            rule: rule.id,
+            justification: e.justification.clone(),
+            expires,
+            expires_text: e.expires.as_ref().map(|d| d.get_ref().clone()),
+            line,
+        });
+    }
+    Ok(profile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let n = Network::parse("10.20.0.0/16").unwrap();
+        assert!(n.contains("10.20.3.4".parse().unwrap()));
+        assert!(!n.contains("10.21.0.1".parse().unwrap()));
+        assert!(!n.contains("::1".parse().unwrap()));
+        assert!(Network::parse("127.0.0.1").unwrap().contains("127.0.0.1".parse().unwrap()));
+        assert!(Network::parse("2001:db8::/32").unwrap().contains("2001:db8:1::5".parse().unwrap()));
+        assert!(Network::parse("10.0.0.0/33").is_none());
+        assert!(Network::parse("host.example").is_none());
+    }
+
+    #[test]
+    fn dates_end_at_midnight_utc() {
+        assert_eq!(end_of_day("2021-01-01"), Some(1_609_545_599));
+        assert_eq!(end_of_day("2021-02-30"), None);
+    }
+}

@@ -44,6 +44,8 @@ basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
 subjectAltName = DNS:tlsaudit.test, DNS:*.tlsaudit.test, DNS:localhost, IP:127.0.0.1, IP:::1
+authorityInfoAccess = OCSP;URI:http://ocsp.tlsaudit.test/, caIssuers;URI:http://pki.tlsaudit.test/ca.crt
+crlDistributionPoints = URI:http://pki.tlsaudit.test/ca.crl
 [client_ext]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -51,6 +53,11 @@ extendedKeyUsage = clientAuth
 [selfsigned_ext]
 basicConstraints = critical, CA:FALSE
 subjectAltName = DNS:expired.tlsaudit.test
+[selfsigned_valid_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:tlsaudit.test
 EOF
 touch index.txt
 echo 1000 > serial
@@ -88,6 +95,16 @@ q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in future.csr -
 q openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ecdsa.key -out ecdsa.csr \
     -subj "/CN=tlsaudit.test"
 q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in ecdsa.csr -out ecdsa.pem \
+    -extensions server_ext -days 365 -notext
+# A valid self-signed certificate, and one from a CA nobody trusts.
+q openssl req -new -newkey rsa:2048 -nodes -keyout selfsigned.key -out selfsigned.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -selfsign -keyfile selfsigned.key -in selfsigned.csr -out selfsigned.pem \
+    -extensions selfsigned_valid_ext -days 365 -notext
+q openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue-ca.key -out rogue-ca.pem -days 3650 \
+    -subj "/O=Unknown Issuer/CN=Unknown Issuing CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign"
+q openssl req -new -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert rogue-ca.pem -keyfile rogue-ca.key -in rogue.csr -out rogue.pem \
     -extensions server_ext -days 365 -notext
 cp ca.pem "$here/test-ca.pem"
 
@@ -256,5 +273,9 @@ openssl_session matrix/tls12-not-yet-valid 4456 "-cert future.pem -key future.ke
 openssl_session matrix/tls12-hostname-mismatch 4457 "$cert -tls1_2" "-tls1_2 -servername intranet.example.org"
 openssl_session matrix/tls12-ecdsa-compliant 4458 "-cert ecdsa.pem -key ecdsa.key -cert_chain ca.pem -tls1_2" \
     "-tls1_2 -servername tlsaudit.test -cipher ECDHE-ECDSA-AES128-GCM-SHA256"
+openssl_session matrix/tls12-self-signed 4461 "-cert selfsigned.pem -key selfsigned.key -tls1_2" \
+    "-tls1_2 -servername tlsaudit.test"
+openssl_session matrix/tls12-untrusted-chain 4462 "-cert rogue.pem -key rogue.key -cert_chain rogue-ca.pem -tls1_2" \
+    "-tls1_2 -servername tlsaudit.test"
 openssl_session matrix/tls13-compliant 4459 "$cert -tls1_3" "-tls1_3 -servername tlsaudit.test -groups P-256"
 gnutls_session matrix/tls12-no-ems 4460 'NORMAL:-VERS-ALL:+VERS-TLS1.2:%NO_SESSION_HASH' "--sni-hostname tlsaudit.test"

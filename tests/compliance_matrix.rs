@@ -64,6 +64,8 @@ fn check(name: &str, policy: &str, compliant: bool, expected: Expected) {
 }
 
 const SHA1_SIGALGS: (&str, &str, &str) = ("ext.sig_algs_sha1", "client", "info");
+/// gnutls-cli asks for OCSP stapling; the test servers do not staple.
+const NO_STAPLE: (&str, &str, &str) = ("ext.no_ocsp_staple", "server", "low");
 const X25519_NOT_NIST: (&str, &str, &str) = ("kex.group_not_listed", "server", "info");
 
 #[test]
@@ -98,11 +100,13 @@ fn weak_cipher_suites() {
         ("proto.tls10", "client", "high"),
         ("cipher.3des", "client", "high"),
         ("cipher.no_fs", "client", "medium"),
+        NO_STAPLE,
     ]);
     check("tls10-rsa-3des.pcap", "bcp195", false, &[
         ("proto.tls10", "client", "high"),
         ("cipher.3des", "client", "medium"),
         ("cipher.no_fs", "client", "medium"),
+        ("ext.no_ocsp_staple", "server", "low"),
     ]);
     check("tls12-null.pcap", "hipaa", false, &[
         ("cipher.null", "client", "critical"),
@@ -133,8 +137,9 @@ fn key_exchange() {
         ("cipher.dhe", "client", "medium"),
         SHA1_SIGALGS,
     ]);
-    check("tls12-no-ems.pcap", "hipaa", false, &[("ext.no_ems", "both", "medium"), SHA1_SIGALGS]);
-    check("tls12-no-ems.pcap", "bcp195", false, &[("ext.no_ems", "both", "high"), SHA1_SIGALGS]);
+    check("tls12-no-ems.pcap", "hipaa", false, &[("ext.no_ems", "both", "medium"), SHA1_SIGALGS, NO_STAPLE]);
+    check("tls12-no-ems.pcap", "bcp195", false, &[("ext.no_ems", "both", "high"), SHA1_SIGALGS, NO_STAPLE]);
+    // PCI DSS does not judge OCSP stapling.
     check("tls12-no-ems.pcap", "pci-dss-4", true, &[("ext.no_ems", "both", "medium"), SHA1_SIGALGS]);
 }
 
@@ -149,8 +154,21 @@ fn certificates() {
         ("cert.expired", "server", "high"),
         ("cert.self_signed", "server", "high"),
         ("cert.eku_not_server_auth", "server", "medium"),
+        ("cert.no_revocation_info", "server", "low"),
         X25519_NOT_NIST,
     ]);
+    check("tls12-self-signed.pcap", "hipaa", false, &[
+        ("cert.self_signed", "server", "high"),
+        ("cert.no_revocation_info", "server", "low"),
+        X25519_NOT_NIST,
+    ]);
+    check("tls12-self-signed.pcap", "pci-dss-4", false, &[
+        ("cert.self_signed", "server", "high"),
+        ("cert.no_revocation_info", "server", "info"),
+    ]);
+    // Issued by a CA that neither the system nor --ca-file trusts.
+    check("tls12-untrusted-chain.pcap", "hipaa", false, &[("cert.untrusted_chain", "server", "high"), X25519_NOT_NIST]);
+    check("tls12-untrusted-chain.pcap", "bcp195", false, &[("cert.untrusted_chain", "server", "high")]);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 pub mod trust;
 
 use sha2::{Digest as _, Sha256};
-use x509_parser::extensions::GeneralName;
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{self, Oid};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
@@ -40,6 +40,10 @@ pub struct CertificateFacts {
     pub extended_key_usage: Vec<String>,
     /// Subject and issuer names are identical.
     pub self_issued: bool,
+    /// OCSP responder URLs (authorityInfoAccess id-ad-ocsp).
+    pub ocsp_urls: Vec<String>,
+    /// CRL distribution point URLs.
+    pub crl_urls: Vec<String>,
     /// The DER, kept so chains can be verified later.
     pub der: Vec<u8>,
 }
@@ -127,6 +131,30 @@ pub fn parse_certificate(der: &[u8]) -> Option<CertificateFacts> {
         ];
         f.extended_key_usage = pairs.iter().filter(|(on, _)| *on).map(|(_, n)| n.to_string()).collect();
         f.extended_key_usage.extend(e.other.iter().map(|o| o.to_id_string()));
+    }
+    for ext in tbs.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                for desc in &aia.accessdescs {
+                    if desc.access_method == oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP {
+                        if let GeneralName::URI(uri) = &desc.access_location {
+                            f.ocsp_urls.push(uri.to_string());
+                        }
+                    }
+                }
+            }
+            ParsedExtension::CRLDistributionPoints(points) => {
+                for point in points.iter() {
+                    if let Some(DistributionPointName::FullName(names)) = &point.distribution_point {
+                        f.crl_urls.extend(names.iter().filter_map(|n| match n {
+                            GeneralName::URI(uri) => Some(uri.to_string()),
+                            _ => None,
+                        }));
+                    }
+                }
+            }
+            _ => {}
+        }
     }
     if let Ok(Some(san)) = tbs.subject_alternative_name() {
         for name in &san.value.general_names {

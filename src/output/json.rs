@@ -93,6 +93,12 @@ fn certificate_detail(c: &CertificateFacts) -> Value {
         put(&mut m, "extended_key_usage", json!(c.extended_key_usage));
     }
     put(&mut m, "signature_algorithm_oid", json!(c.signature_algorithm_oid));
+    if !c.ocsp_urls.is_empty() {
+        put(&mut m, "ocsp_urls", json!(c.ocsp_urls));
+    }
+    if !c.crl_urls.is_empty() {
+        put(&mut m, "crl_urls", json!(c.crl_urls));
+    }
     Value::Object(m)
 }
 

@@ -410,6 +410,21 @@ fn extensions(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits) {
     if sh.extensions.contains(&0x0004) {
         j.flag("ext.truncated_hmac", Party::Server, "truncated_hmac was negotiated".into());
     }
+    if sh.server_certificate_type == Some(2) {
+        j.flag("ext.raw_public_key", Party::Server, "the server authenticated with a raw public key, not an X.509 certificate".into());
+    }
+    if f.client_false_start {
+        j.flag("proto.false_start", Party::Client, "the client sent application data before the server's Finished (False Start)".into());
+    }
+    if ch.status_request && !f.ocsp_stapled {
+        if let Some(leaf) = f.server_certificates.first().filter(|l| !l.ocsp_urls.is_empty()) {
+            j.flag(
+                "ext.no_ocsp_staple",
+                Party::Server,
+                format!("the client asked for a stapled OCSP response and the certificate names {}, but none was sent", crate::output::escape_terminal(leaf.ocsp_urls[0].as_bytes())),
+            );
+        }
+    }
     if let Some(hint) = f.new_session_ticket_lifetime {
         if i64::from(hint) > 7 * SECONDS_PER_DAY {
             j.flag("ext.ticket_lifetime_long", Party::Server, format!("session ticket lifetime hint of {} days", hint / 86_400));
@@ -483,6 +498,15 @@ fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
     } else if !eku_ok {
         let have = if leaf.extended_key_usage.is_empty() { "none".to_string() } else { leaf.extended_key_usage.join(", ") };
         j.flag("cert.eku_not_server_auth", Party::Server, format!("the certificate's extended key usage lacks serverAuth (has {have})"));
+    }
+    let revocation_missing = if j.profile.revocation_needs_ocsp {
+        leaf.ocsp_urls.is_empty()
+    } else {
+        leaf.ocsp_urls.is_empty() && leaf.crl_urls.is_empty()
+    };
+    if revocation_missing {
+        let what = if j.profile.revocation_needs_ocsp { "no OCSP responder URL" } else { "neither an OCSP URL nor a CRL distribution point" };
+        j.flag("cert.no_revocation_info", Party::Server, format!("the certificate has {what}"));
     }
     hostname(j, f, leaf);
 }

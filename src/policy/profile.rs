@@ -47,6 +47,8 @@ pub struct Profile {
     pub cert_expiry_warn_days: i64,
     /// The CA certificates chains must lead to.
     pub trust: Arc<TrustStore>,
+    /// Revocation information means an OCSP URL (NIST); otherwise OCSP or a CRL will do.
+    pub revocation_needs_ocsp: bool,
     /// Exceptions granted by a policy file.
     pub exceptions: Vec<super::custom::Exception>,
 }
@@ -116,6 +118,7 @@ impl Profile {
             allow_psk: false,
             cert_expiry_warn_days: 30,
             trust: Arc::new(TrustStore::default()),
+            revocation_needs_ocsp: matches!(name, "hipaa" | "nist-800-52r2"),
             exceptions: Vec::new(),
         })
     }

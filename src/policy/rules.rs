@@ -72,7 +72,7 @@ pub const RULES: &[Rule] = rules![
     "the server answered a TLS 1.3 offer with an older version carrying the downgrade sentinel, and the handshake went on",
     "RFC 8446 §4.1.3",
     "the last 8 bytes of ServerHello.random", "Find the middlebox that strips TLS 1.3; fix the client that ignores the sentinel.";
-    "proto.false_start", "L M - - - - -", false,
+    "proto.false_start", "L M - - - - -", true,
     "a TLS 1.2 client sent application data before the server's Finished",
     "NIST SP 800-52r2 §4.6",
     "the order of records", "Disable False Start in the client.";
@@ -212,7 +212,7 @@ pub const RULES: &[Rule] = rules![
     "the certificate's validity period is longer than the profile allows",
     "NIST SP 800-52r2 Table 3-1 (3 years); Mozilla maximum_certificate_lifespan; CA/B BR §6.3.2",
     "the leaf's dates", "Use shorter-lived certificates (ACME).";
-    "cert.no_revocation_info", "L L I I I I I", false,
+    "cert.no_revocation_info", "L L I I I I I", true,
     "no OCSP URL (nist) or neither OCSP nor CRL distribution point (others)",
     "NIST SP 800-52r2 §3.2, Table 3-1; RFC 9325 §7.5",
     "the leaf's extensions", "Use a CA that publishes revocation information.";
@@ -244,7 +244,7 @@ pub const RULES: &[Rule] = rules![
     "truncated_hmac negotiated",
     "RFC 9325 §4.6; RFC 8446 App. D.5; NIST SP 800-52r2 §3.4.2.8",
     "the ServerHello's extensions", "Disable truncated HMAC.";
-    "ext.no_ocsp_staple", "L M - L L L L", false,
+    "ext.no_ocsp_staple", "L M - L L L L", true,
     "the client asked for OCSP stapling, the leaf names an OCSP responder, and no CertificateStatus came",
     "NIST SP 800-52r2 §3.4.1.5, §4.4.1.5; RFC 9325 §7.5",
     "the hellos and CertificateStatus (TLS ≤ 1.2)", "Enable OCSP stapling.";
@@ -252,7 +252,7 @@ pub const RULES: &[Rule] = rules![
     "the client sent early data (0-RTT)",
     "NIST SP 800-52r2 §3.4.3.2, §3.6, §4.6; RFC 9325 §3.10",
     "the ClientHello's early_data extension; acceptance is invisible", "Disable 0-RTT.";
-    "ext.raw_public_key", "M M - - - - -", false,
+    "ext.raw_public_key", "M M - - - - -", true,
     "a raw public key certificate type negotiated",
     "NIST SP 800-52r2 §3.4.3.3",
     "server_certificate_type in the ServerHello (TLS ≤ 1.2)", "Use X.509 certificates.";

@@ -77,6 +77,8 @@ pub struct ServerHelloFacts {
     pub heartbeat_mode: Option<u8>,
     pub pre_shared_key: bool,
     pub ec_point_formats: Vec<u8>,
+    /// The certificate type the server chose (RFC 7250): 0 X.509, 2 raw public key.
+    pub server_certificate_type: Option<u8>,
     /// The random ends with RFC 8446's downgrade sentinel: Some(1) for
     /// "DOWNGRD\x01" (TLS 1.2 chosen), Some(0) for "DOWNGRD\x00" (older).
     pub downgrade_sentinel: Option<u8>,
@@ -174,6 +176,9 @@ pub struct SessionFacts {
     /// Encrypted records seen from the client and from the server, after the keys changed.
     pub encrypted_records: [u64; 2],
     pub established: bool,
+    /// TLS ≤ 1.2: the client sent application data before the server's
+    /// ChangeCipherSpec and Finished (False Start).
+    pub client_false_start: bool,
     /// Bytes of the handshake were lost (capture gaps), so facts may be incomplete.
     pub incomplete: bool,
     /// Handshake messages that could not be parsed, by type.
@@ -207,6 +212,7 @@ impl SessionFacts {
             change_cipher_spec: [false; 2],
             encrypted_records: [0; 2],
             established: false,
+            client_false_start: false,
             incomplete: false,
             malformed_messages: Vec::new(),
             client_hello_count: 0,

@@ -21,6 +21,7 @@ pub mod ext {
     pub const SIGNATURE_ALGORITHMS: u16 = 13;
     pub const HEARTBEAT: u16 = 15;
     pub const ALPN: u16 = 16;
+    pub const SERVER_CERTIFICATE_TYPE: u16 = 20;
     pub const ENCRYPT_THEN_MAC: u16 = 22;
     pub const EXTENDED_MASTER_SECRET: u16 = 23;
     pub const SESSION_TICKET: u16 = 35;
@@ -292,6 +293,7 @@ fn server_extension(f: &mut ServerHelloFacts, retry_group: &mut Option<u16>, typ
         }
         ext::EXTENDED_MASTER_SECRET => f.extended_master_secret = true,
         ext::ENCRYPT_THEN_MAC => f.encrypt_then_mac = true,
+        ext::SERVER_CERTIFICATE_TYPE => f.server_certificate_type = data.first().copied(),
         ext::RENEGOTIATION_INFO => f.renegotiation_info = true,
         ext::SESSION_TICKET => f.session_ticket = true,
         ext::STATUS_REQUEST => f.status_request = true,

@@ -214,7 +214,16 @@ impl Analysis {
                 Control::Continue
             }
             RecordEvent::ApplicationData | RecordEvent::EncryptedHandshake | RecordEvent::EncryptedAlert => {
-                let p = self.party(dir) as usize;
+                let party = self.party(dir);
+                let tls12 = self.facts.server_hello.as_ref().is_some_and(|sh| !sh.is_tls13());
+                if matches!(event, RecordEvent::ApplicationData)
+                    && party == Party::Client
+                    && tls12
+                    && !self.facts.change_cipher_spec[Party::Server as usize]
+                {
+                    self.facts.client_false_start = true;
+                }
+                let p = party as usize;
                 self.facts.encrypted_records[p] += 1;
                 Control::Continue
             }

@@ -16,6 +16,8 @@ pub const MAX_SERVICES: usize = 65_536;
 pub const MAX_CLIENTS: usize = 65_536;
 /// Distinct client addresses counted per service.
 const MAX_CLIENTS_PER_SERVICE: usize = 4_096;
+/// Ephemeral public values remembered per service (to notice reuse).
+const MAX_PUBLIC_VALUES: usize = 4_096;
 /// SNI names and certificates kept per service.
 const MAX_NAMES: usize = 64;
 const MAX_CERTS: usize = 16;
@@ -55,6 +57,10 @@ pub struct Service {
     pub clients_overflow: bool,
     pub first_seen: i64,
     pub last_seen: i64,
+    /// The sessions (client endpoint and start time, at most a few) each
+    /// ephemeral public value was seen in, and whether it was finite-field DH.
+    /// The same session read twice (one capture given twice) is not reuse.
+    public_values: HashMap<String, (Vec<(IpAddr, u16, i64)>, bool)>,
     /// Findings the server could have avoided (party server or both), by rule.
     pub findings: BTreeMap<&'static str, FindingCount>,
     pub compliant: bool,
@@ -115,6 +121,7 @@ impl Inventory {
                 certificates: BTreeSet::new(),
                 clients: HashSet::new(),
                 clients_overflow: false,
+                public_values: HashMap::new(),
                 first_seen: f.first_seen,
                 last_seen: f.last_seen,
                 findings: BTreeMap::new(),
@@ -137,6 +144,18 @@ impl Inventory {
             if let Some(leaf) = f.server_certificates.first() {
                 if s.certificates.len() < MAX_CERTS {
                     s.certificates.insert(leaf.sha256.clone());
+                }
+            }
+            if let Some(public) = f.server_public() {
+                let ffdh = f.key_exchange.as_ref().is_some_and(|k| k.dh_bits.is_some())
+                    || f.group().is_some_and(|g| (0x0100..=0x01FF).contains(&g));
+                let session = (f.client.ip, f.client.port, f.first_seen);
+                if let Some((sessions, _)) = s.public_values.get_mut(public) {
+                    if sessions.len() < 8 && !sessions.contains(&session) {
+                        sessions.push(session);
+                    }
+                } else if s.public_values.len() < MAX_PUBLIC_VALUES {
+                    s.public_values.insert(public.to_string(), (vec![session], ffdh));
                 }
             }
             if s.clients.len() < MAX_CLIENTS_PER_SERVICE {
@@ -169,6 +188,34 @@ impl Inventory {
         c.sessions += 1;
         for x in client_findings {
             add_finding(&mut c.findings, x.rule, x.severity, &x.message);
+        }
+    }
+
+    /// Judges what only shows across sessions: the same ephemeral public
+    /// value used again (kex.dh_reuse). Call once, after the last session.
+    pub fn finish(&mut self, profile: &crate::policy::Profile) {
+        for s in self.services.values_mut() {
+            let reused: Vec<(u64, bool)> = s
+                .public_values
+                .values()
+                .filter(|(sessions, _)| sessions.len() > 1)
+                .map(|(sessions, ffdh)| (sessions.len() as u64, *ffdh))
+                .collect();
+            if reused.is_empty() {
+                continue;
+            }
+            let sessions: u64 = reused.iter().map(|(n, _)| n).sum();
+            let ffdh = reused.iter().any(|(_, ff)| *ff);
+            let Some(severity) = profile.severity("kex.dh_reuse", usize::from(!ffdh)) else { continue };
+            let kind = if ffdh { "finite-field DH" } else { "elliptic-curve DH" };
+            let message = format!(
+                "{} {kind} public value(s) used in {sessions} sessions instead of a fresh one each time",
+                reused.len()
+            );
+            s.findings.insert("kex.dh_reuse", FindingCount { rule: "kex.dh_reuse", severity, count: sessions, example: message });
+            if severity >= profile.failing {
+                s.compliant = false;
+            }
         }
     }
 

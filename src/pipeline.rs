@@ -442,20 +442,22 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     };
     summary.wall_time = started.elapsed();
     let mut out = result.out;
+    let mut inventory = result.inventory;
+    inventory.finish(&config.profile);
     let write_error = result.error.or_else(|| {
         let r = match config.format {
             OutputFormat::Jsonl => {
                 let mut lines = Vec::new();
-                for service in result.inventory.services() {
+                for service in inventory.services() {
                     lines.push(json::service(service, &config.profile.name));
                 }
-                lines.push(json::stats(&summary, &result.inventory));
+                lines.push(json::stats(&summary, &inventory));
                 lines.iter().try_for_each(|v| {
                     serde_json::to_writer(&mut out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
                 })
             }
             OutputFormat::Text => {
-                let report = text::report(&result.inventory, &summary, &config.profile, config.color);
+                let report = text::report(&inventory, &summary, &config.profile, config.color);
                 out.write_all(report.as_bytes())
                     .and_then(|_| out.write_all(text::summary(&result.by_version, &summary).as_bytes()))
             }

@@ -313,3 +313,48 @@ fn the_service_inventory_and_the_report() {
     let out = tlsaudit(&["-r", good.to_str().unwrap(), "--ca-file", &ca, "--format", "text"]);
     assert!(String::from_utf8(out.stdout).unwrap().starts_with("Verdict: COMPLIANT"));
 }
+
+#[test]
+fn reuse_of_ephemeral_keys_matches_tshark() {
+    // tshark's view: the server's ECDHE point or DH public value per ServerKeyExchange.
+    let capture = thirdparty_dir().join("suricata-verify/tls-subjectaltname/input.pcap");
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&capture)
+        .args(["-Y", "tls.handshake.type == 12", "-T", "fields", "-e", "ip.src", "-e", "tcp.srcport"])
+        .args(["-e", "tls.handshake.server_point", "-e", "tls.handshake.ys"])
+        .args(["-o", "tcp.reassemble_out_of_order:TRUE"])
+        .output()
+        .expect("tshark runs");
+    let mut values: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let c: Vec<&str> = line.split('\t').collect();
+        let value = format!("{}{}", c.get(2).unwrap_or(&""), c.get(3).unwrap_or(&""));
+        if !value.is_empty() {
+            values.entry((c[0].to_string(), c[1].to_string())).or_default().push(value);
+        }
+    }
+    assert!(values.len() > 3, "tshark found too few key exchanges: {values:?}");
+    let want: BTreeSet<String> = values
+        .iter()
+        .filter(|(_, v)| v.iter().collect::<BTreeSet<_>>().len() < v.len())
+        .map(|((ip, port), _)| format!("{ip}:{port}"))
+        .collect();
+    assert!(!want.is_empty(), "the capture is expected to hold a reused key");
+    let run = run_jsonl(&["-r", capture.to_str().unwrap()]);
+    let got: BTreeSet<String> = run
+        .services
+        .iter()
+        .filter(|s| s["tlsaudit"]["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "kex.dh_reuse"))
+        .map(|s| format!("{}:{}", s["destination"]["ip"].as_str().unwrap(), s["destination"]["port"]))
+        .collect();
+    assert_eq!(got, want);
+    // The same capture read twice is not reuse.
+    let twice = run_jsonl(&["-r", capture.to_str().unwrap(), capture.to_str().unwrap()]);
+    let flagged = twice
+        .services
+        .iter()
+        .filter(|s| s["tlsaudit"]["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "kex.dh_reuse"))
+        .count();
+    assert_eq!(flagged, want.len());
+}

@@ -148,8 +148,8 @@ pub const RULES: &[Rule] = rules![
     "a TLS 1.2 ServerKeyExchange signed with MD5",
     "RFC 9155",
     "the ServerKeyExchange signature scheme", "Sign with SHA-256 or stronger schemes.";
-    "kex.dh_reuse", "L L I L L L M/L", false,
-    "the same server (EC)DH public value in several sessions",
+    "kex.dh_reuse", "L L I L L L M/L", true,
+    "the same server (EC)DH public value in several sessions (judged per service)",
     "RFC 9325 §7.4",
     "the ServerKeyExchange values across sessions", "Generate fresh ephemeral keys.";
     "kex.pq_hybrid", "I I I I I I I", true,

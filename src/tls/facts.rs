@@ -69,6 +69,8 @@ pub struct ServerHelloFacts {
     pub extensions: Vec<u16>,
     pub alpn: Option<Vec<u8>>,
     pub key_share_group: Option<u16>,
+    /// A digest of the server's key share (see KeyExchangeFacts::server_public).
+    pub key_share_public: Option<String>,
     pub extended_master_secret: bool,
     pub encrypt_then_mac: bool,
     pub renegotiation_info: bool,
@@ -112,6 +114,15 @@ pub struct KeyExchangeFacts {
     pub curve: Option<u16>,
     /// The signature scheme the server used to sign the parameters (TLS 1.2).
     pub signature_scheme: Option<u16>,
+    /// A digest of the server's ephemeral public value, to notice reuse
+    /// across sessions (SHA-256, first 8 bytes, hex).
+    pub server_public: Option<String>,
+}
+
+/// A short digest of a public key value, for comparing values across sessions.
+pub fn public_value_digest(value: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(value).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Which side sent something.
@@ -229,6 +240,15 @@ impl SessionFacts {
 
     pub fn is_tls13(&self) -> bool {
         self.server_hello.as_ref().is_some_and(|sh| sh.is_tls13())
+    }
+
+    /// A digest of the server's ephemeral public value, from the
+    /// ServerKeyExchange (TLS <= 1.2) or the key share (TLS 1.3).
+    pub fn server_public(&self) -> Option<&str> {
+        self.key_exchange
+            .as_ref()
+            .and_then(|k| k.server_public.as_deref())
+            .or_else(|| self.server_hello.as_ref().and_then(|sh| sh.key_share_public.as_deref()))
     }
 
     /// The negotiated key-exchange group: the 1.3 key share, else the ECDHE curve, else

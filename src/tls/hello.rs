@@ -284,6 +284,9 @@ fn server_extension(f: &mut ServerHelloFacts, retry_group: &mut Option<u16>, typ
         ext::KEY_SHARE | ext::KEY_SHARE_DRAFT => {
             // ServerHello: group + key; HelloRetryRequest: group only.
             f.key_share_group = first_u16();
+            if let Some(key) = data.get(4..).filter(|k| !k.is_empty()) {
+                f.key_share_public = Some(super::facts::public_value_digest(key));
+            }
             *retry_group = first_u16();
         }
         ext::ALPN => {

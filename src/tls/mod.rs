@@ -343,6 +343,7 @@ impl Analysis {
         let rest = match suite.kx {
             TlsCipherKx::Dhe | TlsCipherKx::Dh => match tls_parser::parse_dh_params(body) {
                 Ok((rest, p)) => {
+                    kx.server_public = Some(facts::public_value_digest(p.dh_ys));
                     let prime = p.dh_p;
                     let lead = prime.iter().position(|b| *b != 0).unwrap_or(prime.len());
                     let significant = &prime[lead..];
@@ -356,6 +357,7 @@ impl Analysis {
             },
             TlsCipherKx::Ecdhe | TlsCipherKx::Ecdh | TlsCipherKx::Aecdh => match tls_parser::parse_ecdh_params(body) {
                 Ok((rest, p)) => {
+                    kx.server_public = Some(facts::public_value_digest(p.public.point));
                     if let tls_parser::ECParametersContent::NamedGroup(g) = p.curve_params.params_content {
                         kx.curve = Some(g.0);
                     } else {

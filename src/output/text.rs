@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{escape_terminal, rfc3339_micros};
-use crate::inventory::Inventory;
+use crate::inventory::{FindingCount, Inventory};
 use crate::policy::{Profile, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{self, cipher_name, group_name};
@@ -112,6 +112,24 @@ fn versions(map: &BTreeMap<String, u64>) -> String {
     counts(&labelled)
 }
 
+/// One line per finding kind at or above `min`, worst first.
+fn finding_lines(findings: &BTreeMap<&'static str, FindingCount>, min: Severity, color: bool) -> String {
+    let mut sorted: Vec<&FindingCount> = findings.values().filter(|f| f.severity >= min).collect();
+    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    sorted
+        .iter()
+        .map(|f| {
+            format!(
+                "    {} {} x{}: {}\n",
+                severity_tag(f.severity, color),
+                f.rule,
+                f.count,
+                escape_terminal(f.example.as_bytes())
+            )
+        })
+        .collect()
+}
+
 /// The report that closes a text run: the verdict first, then the
 /// non-compliant services worst first, the clients whose own offers fail,
 /// and the compliant services in brief.
@@ -150,34 +168,14 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
                 versions(&s.versions),
                 counts(&s.ciphers)
             ));
-            let mut findings: Vec<_> = s.findings.values().collect();
-            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
-            for f in findings.iter().filter(|f| f.severity >= Severity::Low) {
-                out.push_str(&format!(
-                    "    {} {} x{}: {}\n",
-                    severity_tag(f.severity, color),
-                    f.rule,
-                    f.count,
-                    escape_terminal(f.example.as_bytes())
-                ));
-            }
+            out.push_str(&finding_lines(&s.findings, Severity::Low, color));
         }
     }
     if !clients.is_empty() {
         out.push_str("\nClients whose own offers fail the policy:\n");
         for c in &clients {
             out.push_str(&format!("  {}  {} session(s)\n", paint(color, BOLD, &c.ip.to_string()), c.sessions));
-            let mut findings: Vec<_> = c.findings.values().filter(|f| f.severity >= profile.failing).collect();
-            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
-            for f in findings {
-                out.push_str(&format!(
-                    "    {} {} x{}: {}\n",
-                    severity_tag(f.severity, color),
-                    f.rule,
-                    f.count,
-                    escape_terminal(f.example.as_bytes())
-                ));
-            }
+            out.push_str(&finding_lines(&c.findings, profile.failing, color));
         }
     }
     let good: Vec<_> = services.iter().filter(|s| s.compliant).collect();

@@ -4,19 +4,10 @@
 //! anonymity, export grade, bulk cipher, mode and MAC. GREASE values are not
 //! suites; the two SCSVs are signals.
 
-use tlsaudit::policy::suite::{classify, Authentication, Cipher, KeyExchange, Mac, Mode, SuiteClass};
+mod common;
 
-fn registry() -> Vec<(u16, String)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/iana-tls-cipher-suites.txt"))
-        .expect("registry file");
-    text.lines()
-        .filter(|l| l.starts_with("0x"))
-        .map(|l| {
-            let (code, name) = l.split_once(' ').expect("code and name");
-            (u16::from_str_radix(&code[2..], 16).expect("hex code"), name.to_string())
-        })
-        .collect()
-}
+use common::iana_suites as registry;
+use tlsaudit::policy::suite::{classify, Authentication, Cipher, KeyExchange, Mac, Mode, SuiteClass};
 
 /// What the registry name says about the key exchange.
 fn kx_from_name(name: &str) -> Option<KeyExchange> {

@@ -254,6 +254,20 @@ pub fn by_connection(sessions: &[Value]) -> BTreeMap<(EndpointKey, EndpointKey),
     map
 }
 
+/// The IANA cipher suite registry (tests/data/iana-tls-cipher-suites.txt):
+/// every assigned code with its name.
+pub fn iana_suites() -> Vec<(u16, String)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/iana-tls-cipher-suites.txt"))
+        .expect("registry file");
+    text.lines()
+        .filter(|l| l.starts_with("0x"))
+        .map(|l| {
+            let (code, name) = l.split_once(' ').expect("code and name");
+            (u16::from_str_radix(&code[2..], 16).expect("hex code"), name.to_string())
+        })
+        .collect()
+}
+
 /// Reads the third-party MANIFEST.tsv as one map per row.
 pub fn manifest() -> Vec<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(thirdparty_dir().join("MANIFEST.tsv")).expect("MANIFEST.tsv readable");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Records the bundled captures: real TLS stacks (openssl s_server/s_client,
 # gnutls-serv/gnutls-cli, curl) talking over loopback while tcpdump records.
-# Needs root (tcpdump on lo) and: openssl tcpdump gnutls-bin curl iproute2.
+# Needs root (tcpdump on lo) and: openssl tcpdump gnutls-bin iproute2 python3,
+# and a C compiler with libgnutls28-dev (the False Start client in tools/).
 #
 #   bash captures/make-captures.sh            # rewrites captures/*.pcap
 #
@@ -106,7 +107,18 @@ q openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue-ca.key -out rogue-ca.p
 q openssl req -new -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.csr -subj "/CN=tlsaudit.test"
 q openssl ca -batch -config ca.cnf -cert rogue-ca.pem -keyfile rogue-ca.key -in rogue.csr -out rogue.pem \
     -extensions server_ext -days 365 -notext
+# An expired certificate and one that expires ten days after the recording,
+# both from the test CA.
+q openssl req -new -newkey rsa:2048 -nodes -keyout lapsed.key -out lapsed.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in lapsed.csr -out lapsed.pem \
+    -extensions server_ext -startdate 20230101000000Z -enddate 20240101000000Z -notext
+q openssl req -new -newkey rsa:2048 -nodes -keyout expiring.key -out expiring.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in expiring.csr -out expiring.pem \
+    -extensions server_ext -enddate "$(date -u -d '+10 days' +%Y%m%d%H%M%SZ)" -notext
+# The server key as a bare SubjectPublicKeyInfo, for raw public key authentication.
+q openssl pkey -in server.key -pubout -out server-spki.pem
 cp ca.pem "$here/test-ca.pem"
+cc -O2 -o false-start-client "$here/tools/false-start-client.c" -lgnutls
 
 # --- recording ----------------------------------------------------------
 wait_listen() { # port
@@ -198,12 +210,13 @@ wait "$resume_server" 2>/dev/null || true
 stop_tcpdump
 echo "captures/tls12-resumption.pcap"
 
-# name port "priority" [client args]: gnutls on both ends.
+# name port "priority" [client args] [server credentials]: gnutls on both ends.
 gnutls_session() {
     local name=$1 port=$2 priority=$3 client_args=${4:-}
+    local credentials=${5:-"--x509certfile server-chain.pem --x509keyfile server.key"}
     start_tcpdump "$here/$name.pcap" "$port"
-    gnutls-serv --port "$port" --x509certfile server-chain.pem --x509keyfile server.key \
-        --priority "$priority" --http >"$work/$name.server.log" 2>&1 &
+    # shellcheck disable=SC2086
+    gnutls-serv --port "$port" $credentials --priority "$priority" --http >"$work/$name.server.log" 2>&1 &
     local server=$!
     pids+=("$server")
     wait_listen "$port"
@@ -279,3 +292,36 @@ openssl_session matrix/tls12-untrusted-chain 4462 "-cert rogue.pem -key rogue.ke
     "-tls1_2 -servername tlsaudit.test"
 openssl_session matrix/tls13-compliant 4459 "$cert -tls1_3" "-tls1_3 -servername tlsaudit.test -groups P-256"
 gnutls_session matrix/tls12-no-ems 4460 'NORMAL:-VERS-ALL:+VERS-TLS1.2:%NO_SESSION_HASH' "--sni-hostname tlsaudit.test"
+openssl_session matrix/tls12-static-rsa 4463 "$cert -tls1_2 -cipher AES128-GCM-SHA256" \
+    "-tls1_2 -servername tlsaudit.test"
+openssl_session matrix/tls12-expired 4464 "-cert lapsed.pem -key lapsed.key -cert_chain ca.pem -tls1_2" \
+    "-tls1_2 -servername tlsaudit.test"
+openssl_session matrix/tls12-expiring-soon 4465 "-cert expiring.pem -key expiring.key -cert_chain ca.pem -tls1_2" \
+    "-tls1_2 -servername tlsaudit.test"
+openssl_session matrix/tls12-weak-curve 4466 "$cert -tls1_2 -groups secp192r1 -cipher DEFAULT:$weak" \
+    "-tls1_2 -servername tlsaudit.test -groups secp192r1 -cipher DEFAULT:$weak"
+# The client accepts only SHA-1 signatures, so the ServerKeyExchange is signed with RSA+SHA1.
+openssl_session matrix/tls12-ske-sha1 4467 "$cert -tls1_2 -cipher DEFAULT:$weak" \
+    "-tls1_2 -servername tlsaudit.test -sigalgs RSA+SHA1 -cipher DEFAULT:$weak"
+openssl_session matrix/tls12-null-md5 4468 "$cert -tls1_2 -cipher NULL-MD5:$weak" \
+    "-tls1_2 -servername tlsaudit.test -cipher NULL-MD5:$weak"
+gnutls_session matrix/tls10-rc4-md5 4469 'NONE:+VERS-TLS1.0:+ARCFOUR-128:+RSA:+MD5:+COMP-NULL:+SIGN-ALL:+CTYPE-X509' \
+    "--sni-hostname tlsaudit.test"
+# RFC 7250: the server authenticates with a bare public key instead of a certificate.
+gnutls_session matrix/tls12-raw-public-key 4470 'NORMAL:-VERS-ALL:+VERS-TLS1.2:+CTYPE-SRV-RAWPK:-CTYPE-SRV-X509' \
+    "--sni-hostname tlsaudit.test" "--rawpkfile server-spki.pem --rawpkkeyfile server.key"
+
+# TLS False Start: a GnuTLS client sends its request right after its own
+# Finished. A relay holds the server's replies for 200 ms, a long round
+# trip, so the early request is visible ahead of the server's Finished.
+start_tcpdump "$here/matrix/tls12-false-start.pcap" 4471
+# shellcheck disable=SC2086
+openssl s_server -accept 127.0.0.1:4571 -naccept 1 -www $cert -tls1_2 >"$work/false-start.server.log" 2>&1 &
+pids+=("$!")
+wait_listen 4571
+python3 "$here/tools/delay-proxy.py" 4471 4571 0.2 >"$work/false-start.proxy.log" 2>&1 &
+pids+=("$!")
+wait_listen 4471
+timeout 10 ./false-start-client 127.0.0.1 4471 tlsaudit.test >"$work/false-start.client.log" 2>&1
+stop_tcpdump
+echo "captures/matrix/tls12-false-start.pcap"

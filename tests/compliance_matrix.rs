@@ -127,6 +127,35 @@ fn weak_cipher_suites() {
         X25519_NOT_NIST,
     ]);
     check("tls12-cbc-no-etm.pcap", "pci-dss-4", true, &[("cipher.cbc", "server", "info"), ("ext.no_etm_cbc", "server", "info")]);
+    // The client offers ECDHE suites; the server allows only RSA key transport.
+    check("tls12-static-rsa.pcap", "hipaa", false, &[("cipher.no_fs", "server", "medium")]);
+    check("tls12-static-rsa.pcap", "pci-dss-4", true, &[("cipher.no_fs", "server", "info")]);
+    check("tls12-static-rsa.pcap", "nist-800-52r2", false, &[
+        ("cipher.no_fs", "server", "medium"),
+        ("cipher.not_approved", "server", "medium"),
+    ]);
+    check("tls12-null-md5.pcap", "hipaa", false, &[
+        ("cipher.null", "client", "critical"),
+        ("cipher.weak_mac", "client", "high"),
+        ("cipher.no_fs", "client", "medium"),
+        ("cipher.client_offers_weak", "client", "info"),
+        SHA1_SIGALGS,
+    ]);
+    check("tls10-rc4-md5.pcap", "hipaa", false, &[
+        ("cipher.rc4", "client", "critical"),
+        ("cipher.weak_mac", "client", "high"),
+        ("proto.tls10", "client", "high"),
+        ("cipher.no_fs", "client", "medium"),
+        ("cipher.client_offers_weak", "client", "info"),
+        NO_STAPLE,
+    ]);
+    check("tls10-rc4-md5.pcap", "pci-dss-4", false, &[
+        ("cipher.rc4", "client", "critical"),
+        ("cipher.weak_mac", "client", "high"),
+        ("proto.tls10", "client", "high"),
+        ("cipher.no_fs", "client", "info"),
+        ("cipher.client_offers_weak", "client", "info"),
+    ]);
 }
 
 #[test]
@@ -141,6 +170,28 @@ fn key_exchange() {
     check("tls12-no-ems.pcap", "bcp195", false, &[("ext.no_ems", "both", "high"), SHA1_SIGALGS, NO_STAPLE]);
     // PCI DSS does not judge OCSP stapling.
     check("tls12-no-ems.pcap", "pci-dss-4", true, &[("ext.no_ems", "both", "medium"), SHA1_SIGALGS]);
+    check("tls12-weak-curve.pcap", "hipaa", false, &[("kex.ec_curve_weak", "server", "high"), SHA1_SIGALGS, ("kex.group_not_listed", "server", "info")]);
+    check("tls12-weak-curve.pcap", "pci-dss-4", false, &[("kex.ec_curve_weak", "server", "high"), SHA1_SIGALGS]);
+    // The client accepted only SHA-1 signatures.
+    check("tls12-ske-sha1.pcap", "hipaa", false, &[("kex.sig_sha1", "server", "medium"), SHA1_SIGALGS, X25519_NOT_NIST]);
+    check("tls12-ske-sha1.pcap", "pci-dss-4", false, &[("kex.sig_sha1", "server", "high"), SHA1_SIGALGS]);
+}
+
+#[test]
+fn raw_public_keys_and_false_start() {
+    // The GnuTLS client accepted only a raw public key (RFC 7250).
+    check("tls12-raw-public-key.pcap", "hipaa", false, &[("ext.raw_public_key", "client", "medium"), SHA1_SIGALGS]);
+    check("tls12-raw-public-key.pcap", "pci-dss-4", true, &[SHA1_SIGALGS]);
+    // A GnuTLS client with False Start sent its request before the server's Finished.
+    check("tls12-false-start.pcap", "hipaa", true, &[("proto.false_start", "client", "low"), NO_STAPLE, SHA1_SIGALGS]);
+    check("tls12-false-start.pcap", "nist-800-52r2", false, &[
+        ("proto.false_start", "client", "medium"),
+        ("ext.no_ocsp_staple", "server", "medium"),
+        SHA1_SIGALGS,
+    ]);
+    // An ordinary TLS 1.2 handshake from the same server is not False Start.
+    let (findings, _) = judge("tls12-ecdhe-rsa-aes128gcm.pcap", "hipaa");
+    assert!(!findings.iter().any(|(rule, ..)| rule == "proto.false_start"), "{findings:?}");
 }
 
 #[test]
@@ -166,6 +217,16 @@ fn certificates() {
         ("cert.self_signed", "server", "high"),
         ("cert.no_revocation_info", "server", "info"),
     ]);
+    check("tls12-expired.pcap", "hipaa", false, &[("cert.expired", "server", "high"), X25519_NOT_NIST]);
+    check("tls12-expired.pcap", "pci-dss-4", false, &[("cert.expired", "server", "high")]);
+    // Recorded ten days before the certificate expires: within the default
+    // 30-day warning, outside a 5-day one.
+    check("tls12-expiring-soon.pcap", "hipaa", true, &[("cert.expiring_soon", "server", "low"), X25519_NOT_NIST]);
+    check("tls12-expiring-soon.pcap", "pci-dss-4", true, &[("cert.expiring_soon", "server", "info")]);
+    let (findings, _) = judge_with("tls12-expiring-soon.pcap", "hipaa", &["--ca-file", &test_ca(), "--cert-expiry-warn", "5"]);
+    assert!(!findings.iter().any(|(rule, ..)| rule == "cert.expiring_soon"), "{findings:?}");
+    let (findings, _) = judge_with("tls12-expiring-soon.pcap", "hipaa", &["--ca-file", &test_ca(), "--cert-expiry-warn", "11"]);
+    assert!(findings.iter().any(|(rule, ..)| rule == "cert.expiring_soon"), "{findings:?}");
     // Issued by a CA that neither the system nor --ca-file trusts.
     check("tls12-untrusted-chain.pcap", "hipaa", false, &[("cert.untrusted_chain", "server", "high"), X25519_NOT_NIST]);
     check("tls12-untrusted-chain.pcap", "bcp195", false, &[("cert.untrusted_chain", "server", "high")]);
@@ -250,6 +311,39 @@ fn chains_are_checked_against_the_trust_store() {
     let out = tlsaudit(&["-r", capture("tls13-compliant.pcap").to_str().unwrap(), "--ca-file", not_pem.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("make-captures.sh"));
+}
+
+/// A post-quantum hybrid group: the one corner case without a real stack
+/// here (openssl 3.0 and GnuTLS 3.7 have no ML-KEM), made by renaming the
+/// X25519 key share of a real TLS 1.3 handshake to X25519MLKEM768 in both
+/// hellos. tlsaudit judges the group id, not the key bytes.
+#[test]
+fn post_quantum_hybrid_groups_are_recognised() {
+    let (linktype, mut frames) = read_pcap_frames(&captures_dir().join("tls13-x25519.pcap"));
+    // key_share entry: group 0x001D, key length 32.
+    let x25519_share = [0x00, 0x1d, 0x00, 0x20];
+    let mut renamed = 0;
+    for (_, frame) in &mut frames {
+        if let Some(at) = frame.windows(4).position(|w| w == x25519_share) {
+            frame[at..at + 2].copy_from_slice(&[0x11, 0xec]);
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2, "one key share in each hello");
+    let scratch = Scratch::new("pq-hybrid");
+    let path = scratch.path("x25519mlkem768.pcap");
+    write_pcap_frames(&path, linktype, &frames, 262_144);
+    let sessions = sessions_of(&path, &["--policy", "hipaa"]);
+    assert_eq!(sessions.len(), 1);
+    let rules: Vec<&str> =
+        sessions[0]["tlsaudit"]["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert!(rules.contains(&"kex.pq_hybrid"), "{rules:?}");
+    assert_eq!(sessions[0]["tls"]["curve"], "X25519MLKEM768");
+    // The same handshake unmodified is not post-quantum.
+    let plain = sessions_of(&captures_dir().join("tls13-x25519.pcap"), &["--policy", "hipaa"]);
+    let rules: Vec<&str> =
+        plain[0]["tlsaudit"]["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert!(!rules.contains(&"kex.pq_hybrid"), "{rules:?}");
 }
 
 #[test]

@@ -367,7 +367,8 @@ fn key_exchange(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
                 format!("key exchange on {}, which the {} profile does not list", group_name(g), j.profile.name),
             );
         }
-        if matches!(g, 0x11EB..=0x11ED) {
+        // The ML-KEM hybrids, and the Kyber drafts deployed before them.
+        if matches!(g, 0x11EB..=0x11ED | 0x6399 | 0x639A) {
             j.flag("kex.pq_hybrid", Party::Both, format!("post-quantum hybrid key exchange {}", group_name(g)));
         }
     }
@@ -411,7 +412,14 @@ fn extensions(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits) {
         j.flag("ext.truncated_hmac", Party::Server, "truncated_hmac was negotiated".into());
     }
     if sh.server_certificate_type == Some(2) {
-        j.flag("ext.raw_public_key", Party::Server, "the server authenticated with a raw public key, not an X.509 certificate".into());
+        // The client is to blame when it accepted nothing but a raw key.
+        let client_only_raw = !ch.server_certificate_types.is_empty() && !ch.server_certificate_types.contains(&0);
+        let (party, what) = if client_only_raw {
+            (Party::Client, "the client accepted only a raw public key, and the server authenticated with one")
+        } else {
+            (Party::Server, "the server authenticated with a raw public key, not an X.509 certificate")
+        };
+        j.flag("ext.raw_public_key", party, what.into());
     }
     if f.client_false_start {
         j.flag("proto.false_start", Party::Client, "the client sent application data before the server's Finished (False Start)".into());

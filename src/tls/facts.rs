@@ -35,6 +35,9 @@ pub struct ClientHelloFacts {
     pub heartbeat_mode: Option<u8>,
     pub pre_shared_key: bool,
     pub early_data: bool,
+    /// server_certificate_type (RFC 7250): the kinds of server credential the
+    /// client accepts (0 X.509, 2 raw public key); empty when not sent.
+    pub server_certificate_types: Vec<u8>,
     /// Extensions whose bodies were malformed.
     pub malformed_extensions: Vec<u16>,
 }

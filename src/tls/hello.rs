@@ -198,6 +198,13 @@ fn client_extension(f: &mut ClientHelloFacts, typ: u16, data: &[u8]) -> bool {
             f.early_data = true;
             true
         }
+        ext::SERVER_CERTIFICATE_TYPE => match data.split_first() {
+            Some((len, types)) if usize::from(*len) == types.len() && !types.is_empty() => {
+                f.server_certificate_types = types.to_vec();
+                true
+            }
+            _ => false,
+        },
         _ => true,
     }
 }

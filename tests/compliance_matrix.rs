@@ -89,6 +89,7 @@ fn protocol_versions() {
 #[test]
 fn a_refused_legacy_client_is_a_client_finding() {
     check("tls10-refused.pcap", "hipaa", false, &[("proto.tls10", "client", "high")]);
+    check("tls10-refused.pcap", "bcp195", false, &[("proto.tls10", "client", "high")]);
     let (findings, _) = judge("tls10-refused.pcap", "pci-dss-4");
     assert!(findings.iter().all(|(_, party, _)| party == "client"), "the server that refused is compliant: {findings:?}");
 }
@@ -133,6 +134,26 @@ fn weak_cipher_suites() {
     check("tls12-static-rsa.pcap", "nist-800-52r2", false, &[
         ("cipher.no_fs", "server", "medium"),
         ("cipher.not_approved", "server", "medium"),
+    ]);
+    check("tls12-null.pcap", "bcp195", false, &[
+        ("cipher.null", "client", "critical"),
+        ("cipher.no_fs", "client", "medium"),
+        ("cipher.client_offers_weak", "client", "low"),
+        SHA1_SIGALGS,
+    ]);
+    check("tls12-anon.pcap", "mozilla-intermediate", false, &[
+        ("cipher.anon", "client", "critical"),
+        ("kex.dh_lt_2048", "server", "high"),
+        ("cipher.not_approved", "client", "medium"),
+        ("cipher.client_offers_weak", "client", "low"),
+        SHA1_SIGALGS,
+    ]);
+    check("tls12-null-md5.pcap", "bcp195", false, &[
+        ("cipher.null", "client", "critical"),
+        ("cipher.weak_mac", "client", "high"),
+        ("cipher.no_fs", "client", "medium"),
+        ("cipher.client_offers_weak", "client", "low"),
+        SHA1_SIGALGS,
     ]);
     check("tls12-null-md5.pcap", "hipaa", false, &[
         ("cipher.null", "client", "critical"),
@@ -197,8 +218,11 @@ fn raw_public_keys_and_false_start() {
 #[test]
 fn certificates() {
     check("tls12-rsa1024-cert.pcap", "hipaa", false, &[("cert.rsa_lt_2048", "server", "high"), SHA1_SIGALGS, X25519_NOT_NIST]);
+    check("tls12-rsa1024-cert.pcap", "bcp195", false, &[("cert.rsa_lt_2048", "server", "high"), SHA1_SIGALGS]);
     check("tls12-sha1-cert.pcap", "hipaa", false, &[("cert.sig_sha1", "server", "high"), SHA1_SIGALGS, X25519_NOT_NIST]);
+    check("tls12-sha1-cert.pcap", "mozilla-intermediate", false, &[("cert.sig_sha1", "server", "high"), SHA1_SIGALGS]);
     check("tls12-not-yet-valid.pcap", "hipaa", false, &[("cert.not_yet_valid", "server", "high"), X25519_NOT_NIST]);
+    check("tls12-not-yet-valid.pcap", "bcp195", false, &[("cert.not_yet_valid", "server", "high")]);
     check("tls12-hostname-mismatch.pcap", "hipaa", false, &[("cert.hostname_mismatch", "server", "high"), X25519_NOT_NIST]);
     check("tls12-hostname-mismatch.pcap", "pci-dss-4", false, &[("cert.hostname_mismatch", "server", "high")]);
     check("tls12-expired-selfsigned.pcap", "hipaa", false, &[
@@ -207,6 +231,12 @@ fn certificates() {
         ("cert.eku_not_server_auth", "server", "medium"),
         ("cert.no_revocation_info", "server", "low"),
         X25519_NOT_NIST,
+    ]);
+    check("tls12-expired-selfsigned.pcap", "bcp195", false, &[
+        ("cert.expired", "server", "high"),
+        ("cert.self_signed", "server", "high"),
+        ("cert.eku_not_server_auth", "server", "medium"),
+        ("cert.no_revocation_info", "server", "info"),
     ]);
     check("tls12-self-signed.pcap", "hipaa", false, &[
         ("cert.self_signed", "server", "high"),

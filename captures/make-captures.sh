@@ -115,6 +115,16 @@ q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in lapsed.csr -
 q openssl req -new -newkey rsa:2048 -nodes -keyout expiring.key -out expiring.csr -subj "/CN=tlsaudit.test"
 q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in expiring.csr -out expiring.pem \
     -extensions server_ext -enddate "$(date -u -d '+10 days' +%Y%m%d%H%M%SZ)" -notext
+# A server certificate signed by another server certificate (CA:FALSE) that
+# the test CA issued: the chain verifies signature by signature, but its
+# middle link may not issue certificates.
+q openssl req -new -newkey rsa:2048 -nodes -keyout notca.key -out notca.csr -subj "/CN=not-a-ca.tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in notca.csr -out notca.pem \
+    -extensions server_ext -days 365 -notext
+q openssl req -new -newkey rsa:2048 -nodes -keyout underleaf.key -out underleaf.csr -subj "/CN=tlsaudit.test"
+q openssl ca -batch -config ca.cnf -cert notca.pem -keyfile notca.key -in underleaf.csr -out underleaf.pem \
+    -extensions server_ext -days 365 -notext
+cat notca.pem ca.pem > notca-chain.pem
 # The server key as a bare SubjectPublicKeyInfo, for raw public key authentication.
 q openssl pkey -in server.key -pubout -out server-spki.pem
 cp ca.pem "$here/test-ca.pem"
@@ -310,6 +320,9 @@ gnutls_session matrix/tls10-rc4-md5 4469 'NONE:+VERS-TLS1.0:+ARCFOUR-128:+RSA:+M
 # RFC 7250: the server authenticates with a bare public key instead of a certificate.
 gnutls_session matrix/tls12-raw-public-key 4470 'NORMAL:-VERS-ALL:+VERS-TLS1.2:+CTYPE-SRV-RAWPK:-CTYPE-SRV-X509' \
     "--sni-hostname tlsaudit.test" "--rawpkfile server-spki.pem --rawpkkeyfile server.key"
+
+openssl_session matrix/tls12-issuer-not-ca 4472 "-cert underleaf.pem -key underleaf.key -cert_chain notca-chain.pem -tls1_2" \
+    "-tls1_2 -servername tlsaudit.test"
 
 # TLS False Start: a GnuTLS client sends its request right after its own
 # Finished. A relay holds the server's replies for 200 ms, a long round

@@ -257,6 +257,12 @@ fn certificates() {
     assert!(!findings.iter().any(|(rule, ..)| rule == "cert.expiring_soon"), "{findings:?}");
     let (findings, _) = judge_with("tls12-expiring-soon.pcap", "hipaa", &["--ca-file", &test_ca(), "--cert-expiry-warn", "11"]);
     assert!(findings.iter().any(|(rule, ..)| rule == "cert.expiring_soon"), "{findings:?}");
+    // Signed by a certificate the test CA issued, but one that is not a CA.
+    check("tls12-issuer-not-ca.pcap", "hipaa", false, &[("cert.untrusted_chain", "server", "high"), X25519_NOT_NIST]);
+    check("tls12-issuer-not-ca.pcap", "bcp195", false, &[("cert.untrusted_chain", "server", "high")]);
+    let sessions = sessions_of(&capture("tls12-issuer-not-ca.pcap"), &["--ca-file", &test_ca()]);
+    let message = sessions[0]["tlsaudit"]["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "cert.untrusted_chain").unwrap()["message"].clone();
+    assert!(message.as_str().unwrap().contains("not-a-ca.tlsaudit.test") && message.as_str().unwrap().contains("not a CA"), "{message}");
     // Issued by a CA that neither the system nor --ca-file trusts.
     check("tls12-untrusted-chain.pcap", "hipaa", false, &[("cert.untrusted_chain", "server", "high"), X25519_NOT_NIST]);
     check("tls12-untrusted-chain.pcap", "bcp195", false, &[("cert.untrusted_chain", "server", "high")]);

@@ -99,7 +99,10 @@ impl TrustStore {
         Ok(added)
     }
 
-    /// Checks the chain as the server sent it, leaf first.
+    /// Checks the chain as the server sent it, leaf first: each certificate
+    /// must be signed by the next one up, every issuer below the anchor must
+    /// be a CA allowed to sign certificates (basicConstraints, keyUsage,
+    /// pathLenConstraint), and the path must end at a trust anchor.
     pub fn check(&self, chain_der: &[&[u8]]) -> ChainStatus {
         let parsed: Vec<X509Certificate<'_>> =
             chain_der.iter().filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
@@ -110,7 +113,8 @@ impl TrustStore {
         let anchors: Vec<X509Certificate<'_>> =
             self.anchors.iter().filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
         let mut current = leaf;
-        for _ in 0..MAX_DEPTH {
+        // Intermediates between the leaf and the certificate being climbed to.
+        for depth in 0..MAX_DEPTH {
             let issuer = current.issuer().as_raw();
             // An anchor that issued the current certificate ends the path.
             for anchor in anchors.iter().filter(|a| a.subject().as_raw() == issuer) {
@@ -122,6 +126,15 @@ impl TrustStore {
             let next = parsed.iter().skip(1).find(|c| {
                 c.subject().as_raw() == issuer && !std::ptr::eq(*c, current) && current.verify_signature(Some(c.public_key())).is_ok()
             });
+            if let Some(c) = next {
+                if let Some(why) = not_an_issuer(c, depth) {
+                    return ChainStatus::Untrusted(format!(
+                        "\"{}\" signed \"{}\" but {why}",
+                        crate::output::escape_terminal(c.subject().to_string().as_bytes()),
+                        crate::output::escape_terminal(current.subject().to_string().as_bytes())
+                    ));
+                }
+            }
             match next {
                 Some(c) if c.subject().as_raw() == c.issuer().as_raw() => {
                     return ChainStatus::Untrusted(format!(
@@ -143,4 +156,30 @@ impl TrustStore {
         }
         ChainStatus::Untrusted(format!("no trust anchor within {MAX_DEPTH} certificates"))
     }
+}
+
+/// Why a certificate of the sent chain may not issue the one below it
+/// (RFC 5280 §4.2.1.9, §4.2.1.3), `intermediates_below` being how many
+/// intermediate CAs already sit between it and the leaf.
+fn not_an_issuer(issuer: &X509Certificate<'_>, intermediates_below: usize) -> Option<String> {
+    let constraints = issuer.basic_constraints().ok().flatten().map(|e| e.value.clone());
+    match constraints {
+        None => return Some("it has no basicConstraints extension, so it is not a CA".into()),
+        Some(bc) if !bc.ca => return Some("its basicConstraints say it is not a CA".into()),
+        Some(bc) => {
+            if let Some(limit) = bc.path_len_constraint {
+                if intermediates_below > limit as usize {
+                    return Some(format!(
+                        "its pathLenConstraint of {limit} allows fewer intermediates than the {intermediates_below} below it"
+                    ));
+                }
+            }
+        }
+    }
+    if let Ok(Some(usage)) = issuer.key_usage() {
+        if !usage.value.key_cert_sign() {
+            return Some("its keyUsage lacks keyCertSign".into());
+        }
+    }
+    None
 }

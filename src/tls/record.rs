@@ -148,15 +148,39 @@ fn resync_point(chunk: &[u8]) -> bool {
 }
 
 /// SSLv2 record with a 2-byte header carrying a ClientHello (1) or ServerHello (4).
+/// The lengths inside the message must add up to the record length, so that
+/// arbitrary bytes of another protocol are not taken for SSL 2.0.
 fn sslv2_record(b: &[u8]) -> Option<(usize, u8)> {
-    if b.len() < 5 || b[0] & 0x80 == 0 {
+    if b.len() < 11 || b[0] & 0x80 == 0 {
         return None;
     }
     let len = (((b[0] & 0x7f) as usize) << 8) | b[1] as usize;
-    let version = u16::from_be_bytes([b[3], b[4]]);
+    let u16_at = |i: usize| b.get(i..i + 2).map(|x| usize::from(u16::from_be_bytes([x[0], x[1]])));
     match b[2] {
-        1 if matches!(version, 0x0002 | 0x0300..=0x0303) && len >= 9 => Some((2 + len, 1)),
-        4 if len >= 11 => Some((2 + len, 4)),
+        // CLIENT-HELLO: version, cipher-specs length, session-id length, challenge length.
+        1 => {
+            let version = u16_at(3)? as u16;
+            let (specs, session_id, challenge) = (u16_at(5)?, u16_at(7)?, u16_at(9)?);
+            let plausible = matches!(version, 0x0002 | 0x0300..=0x0303)
+                && specs > 0
+                && specs % 3 == 0
+                && matches!(session_id, 0 | 16 | 32)
+                && (16..=32).contains(&challenge)
+                && len == 9 + specs + session_id + challenge;
+            plausible.then_some((2 + len, 1))
+        }
+        // SERVER-HELLO: session-id-hit, certificate type, version, certificate,
+        // cipher-specs and connection-id lengths.
+        4 => {
+            let (hit, version) = (b[3], u16_at(5)?);
+            let (certificate, specs, connection_id) = (u16_at(7)?, u16_at(9)?, u16_at(11)?);
+            let plausible = hit <= 1
+                && version == 0x0002
+                && specs % 3 == 0
+                && (16..=32).contains(&connection_id)
+                && len == 11 + certificate + specs + connection_id;
+            plausible.then_some((2 + len, 4))
+        }
         _ => None,
     }
 }
@@ -461,6 +485,24 @@ impl RecordStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sslv2_needs_consistent_lengths() {
+        // A real SSLv2 SERVER-HELLO header: 1 + 1 + 2 + 2 + 2 + 2 + 2 bytes,
+        // then a 100-byte certificate, one cipher spec and a 16-byte connection id.
+        let mut hello = vec![0x80, 11 + 100 + 3 + 16, 4, 0, 1, 0x00, 0x02, 0, 100, 0, 3, 0, 16];
+        hello.resize(2 + 11 + 100 + 3 + 16, 0xaa);
+        assert_eq!(sslv2_record(&hello), Some((hello.len(), 4)));
+        // The same first three bytes in the middle of an HTTP body or any
+        // other protocol are not SSL 2.0 (random data matched one flow in
+        // five hundred before the lengths were checked).
+        let mut noise = hello.clone();
+        noise[8] = 99;
+        assert_eq!(sslv2_record(&noise), None);
+        noise = hello.clone();
+        noise[6] = 0x03;
+        assert_eq!(sslv2_record(&noise), None);
+    }
 
     fn handshake_record(msgs: &[(u8, Vec<u8>)]) -> Vec<u8> {
         let mut body = Vec::new();

@@ -5,7 +5,7 @@
 //! recognised by its magic bytes, not the file name.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +19,8 @@ use super::{CaptureError, RawPacket};
 /// corrupt record.
 pub const MAX_FRAME: u32 = 256 * 1024;
 const READ_BUFFER: usize = 1 << 20;
+/// Bytes read first to recognise the file's format.
+const HEAD_BYTES: usize = 64 * 1024;
 
 /// Counts bytes read from the underlying file (before decompression), for the
 /// progress bar.
@@ -47,17 +49,32 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Box<dyn Read + Send
         }
         Box::new(file)
     };
-    let mut buffered = BufReader::with_capacity(READ_BUFFER, CountingReader { inner: raw, count: progress });
-    let magic = buffered.fill_buf().map_err(CaptureError::Open)?;
-    if magic.is_empty() {
+    // Sniff the magic from the first bytes and put them back in front, so
+    // that an uncompressed file is then read straight into the parser's
+    // buffer, with no copy through an intermediate one. The head is large
+    // enough for the parser's first look at the file header.
+    let mut counted = CountingReader { inner: raw, count: progress };
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut counted).take(HEAD_BYTES as u64).read_to_end(&mut head).map_err(CaptureError::Open)?;
+    if head.is_empty() {
         return Err(CaptureError::Empty);
     }
-    Ok(match magic {
-        [0x1f, 0x8b, ..] => Box::new(BufReader::with_capacity(READ_BUFFER, flate2::bufread::MultiGzDecoder::new(buffered))),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
-            Box::new(BufReader::with_capacity(READ_BUFFER, zstd::stream::read::Decoder::with_buffer(buffered).map_err(CaptureError::Open)?))
-        }
-        _ => Box::new(buffered),
+    let compressed = match head.as_slice() {
+        [0x1f, 0x8b, ..] => Some(false),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(true),
+        _ => None,
+    };
+    let stream = io::Cursor::new(head).chain(counted);
+    Ok(match compressed {
+        Some(false) => Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, stream)),
+        )),
+        Some(true) => Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            zstd::stream::read::Decoder::new(stream).map_err(CaptureError::Open)?,
+        )),
+        None => Box::new(stream),
     })
 }
 

@@ -19,10 +19,17 @@ const SYSTEM_BUNDLES: &[&str] = &[
 /// Longest chain followed from the leaf.
 const MAX_DEPTH: usize = 10;
 
+/// A trusted CA certificate: its DER, and its subject's DER to find it by.
+#[derive(Debug, Clone)]
+struct Anchor {
+    der: Vec<u8>,
+    subject: Vec<u8>,
+}
+
 /// CA certificates trusted as chain anchors, kept as DER.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
-    anchors: Vec<Vec<u8>>,
+    anchors: Vec<Anchor>,
     /// Where the anchors came from, for messages.
     pub sources: Vec<PathBuf>,
 }
@@ -36,6 +43,13 @@ pub enum ChainStatus {
     LeafIsAnchor,
     /// No path; the reason says where it broke.
     Untrusted(String),
+}
+
+impl Anchor {
+    fn new(der: Vec<u8>) -> Option<Anchor> {
+        let subject = X509Certificate::from_der(&der).ok()?.1.subject().as_raw().to_vec();
+        Some(Anchor { der, subject })
+    }
 }
 
 impl TrustStore {
@@ -66,15 +80,17 @@ impl TrustStore {
             if pem.label != "CERTIFICATE" && pem.label != "TRUSTED CERTIFICATE" {
                 continue;
             }
-            if X509Certificate::from_der(&pem.contents).is_err() {
+            let Some(anchor) = Anchor::new(pem.contents) else {
                 return Err(format!("{}: a certificate in the file is not valid X.509", path.display()));
-            }
-            self.anchors.push(pem.contents);
+            };
+            self.anchors.push(anchor);
             added += 1;
         }
-        if added == 0 && X509Certificate::from_der(&bytes).is_ok() {
-            self.anchors.push(bytes);
-            added = 1;
+        if added == 0 {
+            if let Some(anchor) = Anchor::new(bytes) {
+                self.anchors.push(anchor);
+                added = 1;
+            }
         }
         if added == 0 {
             return Err(format!("{}: no certificate found (PEM or DER expected)", path.display()));
@@ -107,17 +123,17 @@ impl TrustStore {
         let parsed: Vec<X509Certificate<'_>> =
             chain_der.iter().filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
         let Some(leaf) = parsed.first() else { return ChainStatus::Untrusted("no certificate could be parsed".into()) };
-        if chain_der.first().is_some_and(|leaf_der| self.anchors.iter().any(|a| a.as_slice() == *leaf_der)) {
+        if chain_der.first().is_some_and(|leaf_der| self.anchors.iter().any(|a| a.der.as_slice() == *leaf_der)) {
             return ChainStatus::LeafIsAnchor;
         }
-        let anchors: Vec<X509Certificate<'_>> =
-            self.anchors.iter().filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
         let mut current = leaf;
         // Intermediates between the leaf and the certificate being climbed to.
         for depth in 0..MAX_DEPTH {
             let issuer = current.issuer().as_raw();
             // An anchor that issued the current certificate ends the path.
-            for anchor in anchors.iter().filter(|a| a.subject().as_raw() == issuer) {
+            // Only the anchors named as issuer are parsed.
+            for anchor in self.anchors.iter().filter(|a| a.subject.as_slice() == issuer) {
+                let Ok((_, anchor)) = X509Certificate::from_der(&anchor.der) else { continue };
                 if current.verify_signature(Some(anchor.public_key())).is_ok() {
                     return ChainStatus::Trusted;
                 }

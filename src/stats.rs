@@ -137,6 +137,8 @@ pub struct WorkerStats {
     /// Packets of flows whose handshake was over, counted but not parsed.
     pub bypassed_packets: u64,
     pub bypassed_bytes: u64,
+    /// Certificates whose facts came from the per-thread cache of parsed ones.
+    pub certificate_cache_hits: u64,
     pub decode_errors: DecodeErrors,
 }
 
@@ -160,6 +162,7 @@ impl WorkerStats {
         self.tls_resyncs += o.tls_resyncs;
         self.bypassed_packets += o.bypassed_packets;
         self.bypassed_bytes += o.bypassed_bytes;
+        self.certificate_cache_hits += o.certificate_cache_hits;
         self.decode_errors.add(&o.decode_errors);
     }
 }

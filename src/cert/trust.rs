@@ -26,9 +26,28 @@ struct Anchor {
     subject: Vec<u8>,
 }
 
+/// Chain verdicts each worker thread remembers, by a digest of the store and
+/// the chain: a server sends the same chain in every handshake, and checking
+/// it means verifying signatures.
+const VERDICT_CACHE_ENTRIES: usize = 1024;
+
+thread_local! {
+    static VERDICTS: std::cell::RefCell<hashlink::LruCache<[u8; 32], ChainStatus>> =
+        std::cell::RefCell::new(hashlink::LruCache::new(VERDICT_CACHE_ENTRIES));
+}
+
+/// Tells stores apart in the verdict cache; a store gets a new id whenever
+/// its anchors change.
+static NEXT_STORE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn new_store_id() -> u64 {
+    NEXT_STORE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// CA certificates trusted as chain anchors, kept as DER.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
+    id: u64,
     anchors: Vec<Anchor>,
     /// Where the anchors came from, for messages.
     pub sources: Vec<PathBuf>,
@@ -84,11 +103,13 @@ impl TrustStore {
                 return Err(format!("{}: a certificate in the file is not valid X.509", path.display()));
             };
             self.anchors.push(anchor);
+            self.id = new_store_id();
             added += 1;
         }
         if added == 0 {
             if let Some(anchor) = Anchor::new(bytes) {
                 self.anchors.push(anchor);
+                self.id = new_store_id();
                 added = 1;
             }
         }
@@ -120,6 +141,23 @@ impl TrustStore {
     /// be a CA allowed to sign certificates (basicConstraints, keyUsage,
     /// pathLenConstraint), and the path must end at a trust anchor.
     pub fn check(&self, chain_der: &[&[u8]]) -> ChainStatus {
+        use sha2::{Digest, Sha256};
+        let mut key = Sha256::new();
+        key.update(self.id.to_be_bytes());
+        for der in chain_der {
+            key.update((der.len() as u64).to_be_bytes());
+            key.update(der);
+        }
+        let key: [u8; 32] = key.finalize().into();
+        if let Some(hit) = VERDICTS.with(|c| c.borrow_mut().get(&key).cloned()) {
+            return hit;
+        }
+        let verdict = self.check_uncached(chain_der);
+        VERDICTS.with(|c| c.borrow_mut().insert(key, verdict.clone()));
+        verdict
+    }
+
+    fn check_uncached(&self, chain_der: &[&[u8]]) -> ChainStatus {
         let parsed: Vec<X509Certificate<'_>> =
             chain_der.iter().filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
         let Some(leaf) = parsed.first() else { return ChainStatus::Untrusted("no certificate could be parsed".into()) };

@@ -317,7 +317,11 @@ impl Analysis {
         let max = self.limits.max_chain;
         let mut parsed = Vec::new();
         for raw in chain.iter().take(max) {
-            match cert::parse_certificate(raw.data) {
+            let (facts, cached) = cert::parse_certificate_cached(raw.data);
+            if cached {
+                stats.certificate_cache_hits += 1;
+            }
+            match facts {
                 Some(c) => parsed.push(c),
                 None => stats.decode_errors.count(DecodeErrorKind::Certificate),
             }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use hashlink::{LinkedHashMap, LruCache};
 
 use crate::capture::{self, live, RawPacket};
 use crate::decode::{linktype, Decoded, Decoder};
@@ -27,6 +28,9 @@ const BATCH_SEGMENTS: usize = 256;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Packets between clock ticks sent to every worker.
 const TICK_PACKETS: u64 = 65_536;
+/// SYNs the reader remembers, to tell a bypass notice that arrives after
+/// the 5-tuple was reused from one that still holds.
+const RECENT_SYNS: usize = 65_536;
 
 struct SegmentMeta {
     ts: i64,
@@ -45,6 +49,8 @@ struct SegmentMeta {
 /// reader's packet clock.
 #[derive(Default)]
 struct Batch {
+    /// The batch's place in its worker's sequence.
+    number: u64,
     now: i64,
     /// Packet time went back by more than the idle timeout (the next file
     /// is older than the last one): end every flow before these segments.
@@ -55,6 +61,26 @@ struct Batch {
 
 struct Dispatcher {
     workers: Vec<Sender<Batch>>,
+    /// Flows the workers have bypassed, with the time of their last packet:
+    /// their payload is not copied into batches any more (only its length is
+    /// passed on). Bounded; a SYN on the 5-tuple removes the entry, since it
+    /// starts a new connection.
+    bypassed: LruCache<FlowKey, i64>,
+    /// The flows' idle timeout in microseconds.
+    idle_timeout: i64,
+    /// Bypass notices from the workers.
+    bypass_notices: Receiver<BypassNotice>,
+    /// Batches handed to each worker so far (the number of its pending batch).
+    batches_sent: Vec<u64>,
+    /// The 5-tuples of recent SYNs and the number of the batch each went
+    /// into: a notice about a flow whose 5-tuple saw a SYN in a later batch
+    /// speaks of the connection before it and is ignored.
+    recent_syns: LinkedHashMap<FlowKey, u64>,
+    /// Per worker, the highest batch number among forgotten SYNs: notices
+    /// from before it cannot be checked and are ignored.
+    syns_forgotten_up_to: Vec<Option<u64>>,
+    /// Per worker, the first batch after the last clock reset.
+    notices_valid_from: Vec<u64>,
     pending: Vec<Batch>,
     pool: Receiver<Batch>,
     /// Live capture: drop rather than wait when a worker falls behind.
@@ -66,10 +92,32 @@ impl Dispatcher {
     fn push(&mut self, seg: &crate::decode::TcpSegment<'_>, ts: i64, stats: &mut ReaderStats) {
         let src = Endpoint { ip: seg.src, port: seg.src_port };
         let dst = Endpoint { ip: seg.dst, port: seg.dst_port };
-        let w = (FlowKey::new(src, dst, seg.vlan).dispatch_hash() % self.workers.len() as u64) as usize;
+        let key = FlowKey::new(src, dst, seg.vlan);
+        let w = (key.dispatch_hash() % self.workers.len() as u64) as usize;
+        let mut skip_payload = false;
+        if seg.flags & crate::decode::tcp_flags::SYN != 0 {
+            // A new connection on the 5-tuple: the worker looks again.
+            self.bypassed.remove(&key);
+            self.remember_syn(key, w);
+        } else if let Some(last_seen) = self.bypassed.get_mut(&key) {
+            // A flow quiet for half the idle timeout may have ended in the
+            // worker (which then starts a fresh one): copy again.
+            if ts.saturating_sub(*last_seen) >= self.idle_timeout / 2 {
+                self.bypassed.remove(&key);
+            } else {
+                *last_seen = (*last_seen).max(ts);
+                skip_payload = !seg.payload.is_empty();
+            }
+        }
         let batch = &mut self.pending[w];
         let start = batch.data.len();
-        batch.data.extend_from_slice(seg.payload);
+        let (len, missing) = if skip_payload {
+            stats.payload_bytes_not_copied += seg.payload.len() as u64;
+            (0, seg.missing.saturating_add(seg.payload.len() as u32))
+        } else {
+            batch.data.extend_from_slice(seg.payload);
+            (seg.payload.len(), seg.missing)
+        };
         batch.segments.push(SegmentMeta {
             ts,
             src,
@@ -79,19 +127,65 @@ impl Dispatcher {
             ack: seg.ack,
             flags: seg.flags,
             start,
-            len: seg.payload.len(),
-            missing: seg.missing,
+            len,
+            missing,
         });
         if batch.segments.len() >= BATCH_SEGMENTS || batch.data.len() >= BATCH_BYTES {
             self.send(w, stats);
         }
     }
 
+    fn remember_syn(&mut self, key: FlowKey, worker: usize) {
+        let number = self.batches_sent[worker];
+        self.recent_syns.remove(&key);
+        if self.recent_syns.len() >= RECENT_SYNS {
+            if let Some((old, old_number)) = self.recent_syns.pop_front() {
+                let w = (old.dispatch_hash() % self.workers.len() as u64) as usize;
+                let forgotten = &mut self.syns_forgotten_up_to[w];
+                *forgotten = Some(forgotten.map_or(old_number, |f| f.max(old_number)));
+            }
+        }
+        self.recent_syns.insert(key, number);
+    }
+
+    /// Takes in the flows the workers have bypassed since the last call.
+    fn learn_bypassed(&mut self, stats: &mut ReaderStats) {
+        while let Ok(notice) = self.bypass_notices.try_recv() {
+            // SYNs that went into later batches than the notice's cannot be
+            // ruled out: ignore the notice (the payload is copied as before).
+            let before_reset = notice.batch < self.notices_valid_from[notice.worker];
+            if before_reset || self.syns_forgotten_up_to[notice.worker].is_some_and(|f| f > notice.batch) {
+                stats.bypass_notices_ignored += notice.flows.len() as u64;
+                continue;
+            }
+            for (key, last_seen) in notice.flows {
+                if self.recent_syns.get(&key).is_some_and(|&syn_batch| syn_batch > notice.batch) {
+                    stats.bypass_notices_ignored += 1;
+                    continue;
+                }
+                if self.bypassed.len() >= self.bypassed.capacity() && !self.bypassed.contains_key(&key) {
+                    stats.bypass_table_evictions += 1;
+                }
+                self.bypassed.insert(key, last_seen);
+            }
+        }
+    }
+
+    /// The clock went back and the workers end every flow before their next
+    /// batch: forget the bypassed flows, and the notices still on their way.
+    fn forget_bypassed(&mut self) {
+        self.bypassed.clear();
+        self.notices_valid_from.clone_from(&self.batches_sent);
+    }
+
     fn send(&mut self, w: usize, stats: &mut ReaderStats) {
+        self.learn_bypassed(stats);
         let mut fresh = self.pool.try_recv().unwrap_or_default();
         fresh.clock_reset = false;
         let mut batch = std::mem::replace(&mut self.pending[w], fresh);
         batch.now = self.now;
+        batch.number = self.batches_sent[w];
+        self.batches_sent[w] += 1;
         if self.drop_when_full {
             match self.workers[w].try_send(batch) {
                 Ok(()) => {}
@@ -109,6 +203,14 @@ impl Dispatcher {
             self.send(w, stats);
         }
     }
+}
+
+/// Flows a worker bypassed while it processed one batch (and that were still
+/// bypassed at its end).
+struct BypassNotice {
+    worker: usize,
+    batch: u64,
+    flows: Vec<(FlowKey, i64)>,
 }
 
 /// A finished session and its judgement.
@@ -130,6 +232,8 @@ fn judge(sessions: Vec<SessionFacts>, profile: &Profile) -> Vec<Judged> {
 fn worker(
     rx: Receiver<Batch>,
     sink: Sender<Vec<Judged>>,
+    worker_index: usize,
+    bypass_notices: Sender<BypassNotice>,
     pool: Sender<Batch>,
     limits: FlowLimits,
     profile: Arc<Profile>,
@@ -154,6 +258,11 @@ fn worker(
             table.process(&seg);
         }
         table.expire(batch.now);
+        let flows = table.take_bypassed();
+        if !flows.is_empty() {
+            // A lost notice only means the reader keeps copying that payload.
+            let _ = bypass_notices.try_send(BypassNotice { worker: worker_index, batch: batch.number, flows });
+        }
         let done = table.take_sessions();
         if !done.is_empty() {
             let _ = sink.send(judge(done, &profile));
@@ -323,6 +432,7 @@ impl Reader<'_> {
         for batch in &mut self.dispatch.pending {
             batch.clock_reset = true;
         }
+        self.dispatch.forget_bypassed();
         self.decoder.expire(i64::MAX);
     }
 
@@ -361,20 +471,23 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     let (sink_tx, sink_rx) = bounded::<Vec<Judged>>(1024);
     let profile = Arc::new(config.profile.clone());
     let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
+    let (bypass_tx, bypass_rx) = bounded::<BypassNotice>(threads * 64);
     let mut worker_txs = Vec::new();
     let mut worker_handles = Vec::new();
     for i in 0..threads {
         let (tx, rx) = bounded::<Batch>(64);
         let (sink, pool, limits, profile) = (sink_tx.clone(), pool_tx.clone(), config.limits, Arc::clone(&profile));
+        let notices = bypass_tx.clone();
         let handle = thread::Builder::new()
             .name(format!("tlsaudit-worker-{i}"))
-            .spawn(move || worker(rx, sink, pool, limits, profile))
+            .spawn(move || worker(rx, sink, i, notices, pool, limits, profile))
             .map_err(|e| RunError::Fatal(format!("cannot start a worker thread: {e}")))?;
         worker_txs.push(tx);
         worker_handles.push(handle);
     }
     drop(sink_tx);
     drop(pool_tx);
+    drop(bypass_tx);
     let sink_opts = SinkOptions {
         format: config.format,
         flush_each: live,
@@ -393,6 +506,13 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         idle_timeout: config.limits.idle_timeout_micros,
         dispatch: Dispatcher {
             workers: worker_txs,
+            bypassed: LruCache::new(config.limits.max_flows.max(1)),
+            idle_timeout: config.limits.idle_timeout_micros,
+            batches_sent: vec![0; threads],
+            recent_syns: LinkedHashMap::new(),
+            syns_forgotten_up_to: vec![None; threads],
+            notices_valid_from: vec![0; threads],
+            bypass_notices: bypass_rx,
             pending: (0..threads).map(|_| Batch::default()).collect(),
             pool: pool_rx,
             drop_when_full: live,

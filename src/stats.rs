@@ -102,6 +102,14 @@ pub struct ReaderStats {
     pub dropped_by_interface: u64,
     /// Packets the analyzer dropped because its workers fell behind (live capture).
     pub dropped_by_analyzer: u64,
+    /// Payload bytes of bypassed flows passed to the workers as a length only.
+    pub payload_bytes_not_copied: u64,
+    /// Bypassed flows the reader forgot because its table of them was full
+    /// (their payload is copied again; nothing is lost).
+    pub bypass_table_evictions: u64,
+    /// Bypass notices about a connection that had already given way to a
+    /// new one on the same 5-tuple (or that could not be checked): ignored.
+    pub bypass_notices_ignored: u64,
     /// Frames the decoder could not read, by kind (TLS kinds are counted by the workers).
     pub decode_errors: DecodeErrors,
 }

@@ -106,11 +106,20 @@ pub struct FlowTable {
     limits: FlowLimits,
     pub stats: WorkerStats,
     finished: Vec<SessionFacts>,
+    /// Flows whose payload is no longer looked at, since the last call to
+    /// `take_bypassed` (the reader may stop copying their payload).
+    bypassed: Vec<(FlowKey, i64)>,
 }
 
 impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
-        FlowTable { flows: LinkedHashMap::new(), limits, stats: WorkerStats::default(), finished: Vec::new() }
+        FlowTable {
+            flows: LinkedHashMap::new(),
+            limits,
+            stats: WorkerStats::default(),
+            finished: Vec::new(),
+            bypassed: Vec::new(),
+        }
     }
 
     /// Flows held right now.
@@ -125,6 +134,21 @@ impl FlowTable {
     /// Sessions reported since the last call.
     pub fn take_sessions(&mut self) -> Vec<SessionFacts> {
         std::mem::take(&mut self.finished)
+    }
+
+    /// Flows bypassed since the last call that are still bypassed now (not
+    /// ended, nor replaced by a new connection on the same 5-tuple), with
+    /// the time of their last packet.
+    pub fn take_bypassed(&mut self) -> Vec<(FlowKey, i64)> {
+        let mut keys = std::mem::take(&mut self.bypassed);
+        keys.retain_mut(|(key, last_seen)| match self.flows.get(key) {
+            Some(flow) if flow.tls.is_none() => {
+                *last_seen = flow.last_seen;
+                true
+            }
+            _ => false,
+        });
+        keys
     }
 
     pub fn process(&mut self, seg: &Segment<'_>) {
@@ -193,8 +217,9 @@ impl FlowTable {
         let Some(flow) = self.flows.to_back(&key) else { return };
         flow.last_seen = flow.last_seen.max(seg.ts);
         let Some(tls) = flow.tls.as_mut() else {
+            // The reader may already leave the payload out (counted as missing).
             self.stats.bypassed_packets += 1;
-            self.stats.bypassed_bytes += seg.payload.len() as u64;
+            self.stats.bypassed_bytes += seg.payload.len() as u64 + u64::from(seg.missing);
             return;
         };
         let dir = usize::from(flow.initiator != seg.src);
@@ -233,6 +258,7 @@ impl FlowTable {
                 if let Some(flow) = self.flows.get_mut(&key) {
                     flow.tls = None;
                     release(flow, &mut self.stats);
+                    self.bypassed.push((key, flow.last_seen));
                 }
             }
             Progress::Inspecting if closed => self.bypass(&key),
@@ -244,9 +270,11 @@ impl FlowTable {
     /// the table so that its later packets are recognised and skipped.
     fn bypass(&mut self, key: &FlowKey) {
         let Some(flow) = self.flows.get_mut(key) else { return };
+        let last_seen = flow.last_seen;
         if let Some(facts) = conclude(flow, &mut self.stats) {
             self.report(facts);
         }
+        self.bypassed.push((*key, last_seen));
     }
 
     fn report(&mut self, facts: SessionFacts) {

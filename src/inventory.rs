@@ -134,7 +134,7 @@ impl Inventory {
                 *s.versions.entry(version_name(v).map(str::to_string).unwrap_or_else(|| format!("0x{v:04X}"))).or_insert(0) += 1;
             }
             if let Some(sh) = &f.server_hello {
-                *s.ciphers.entry(cipher_name(sh.cipher)).or_insert(0) += 1;
+                *s.ciphers.entry(cipher_name(sh.cipher).into_owned()).or_insert(0) += 1;
             }
             if let Some(sni) = f.client_hello.as_ref().and_then(|c| c.server_name.as_ref()) {
                 if s.server_names.len() < MAX_NAMES {

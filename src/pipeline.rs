@@ -217,27 +217,58 @@ struct BypassNotice {
 pub struct Judged {
     pub facts: SessionFacts,
     pub verdict: Verdict,
+    /// The session's output line (newline included), or nothing when the
+    /// output has no line per session. Rendered by the worker, so that the
+    /// one sink thread only writes.
+    pub line: Vec<u8>,
 }
 
-fn judge(sessions: Vec<SessionFacts>, profile: &Profile) -> Vec<Judged> {
+/// How the workers render each session's line.
+#[derive(Clone)]
+struct RenderOptions {
+    format: OutputFormat,
+    /// Text format: one line per session as it is found.
+    session_lines: bool,
+    color: bool,
+    policy_name: String,
+}
+
+fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions) -> Vec<Judged> {
     sessions
         .into_iter()
         .map(|facts| {
             let verdict = policy::evaluate(&facts, profile);
-            Judged { facts, verdict }
+            let mut line = Vec::new();
+            match render.format {
+                OutputFormat::Jsonl => {
+                    json::session(&facts, &verdict, &render.policy_name, &mut line);
+                    line.push(b'\n');
+                }
+                OutputFormat::Text if render.session_lines => {
+                    line.extend_from_slice(text::session_line(&facts, &verdict, render.color).as_bytes());
+                    line.push(b'\n');
+                }
+                OutputFormat::Text => {}
+            }
+            Judged { facts, verdict, line }
         })
         .collect()
 }
 
-fn worker(
-    rx: Receiver<Batch>,
+/// What a worker thread is given besides its batches.
+struct WorkerContext {
+    index: usize,
     sink: Sender<Vec<Judged>>,
-    worker_index: usize,
     bypass_notices: Sender<BypassNotice>,
+    /// Where emptied batches go back to the reader.
     pool: Sender<Batch>,
     limits: FlowLimits,
     profile: Arc<Profile>,
-) -> WorkerStats {
+    render: Arc<RenderOptions>,
+}
+
+fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
+    let WorkerContext { index: worker_index, sink, bypass_notices, pool, limits, profile, render } = cx;
     let mut table = FlowTable::new(limits);
     for mut batch in rx {
         if batch.clock_reset {
@@ -265,7 +296,7 @@ fn worker(
         }
         let done = table.take_sessions();
         if !done.is_empty() {
-            let _ = sink.send(judge(done, &profile));
+            let _ = sink.send(judge(done, &profile, &render));
         }
         batch.segments.clear();
         batch.data.clear();
@@ -274,7 +305,7 @@ fn worker(
     table.finish_all();
     let done = table.take_sessions();
     if !done.is_empty() {
-        let _ = sink.send(judge(done, &profile));
+        let _ = sink.send(judge(done, &profile, &render));
     }
     table.stats
 }
@@ -293,13 +324,8 @@ struct SinkResult {
 
 /// What the sink needs to know besides the records.
 struct SinkOptions {
-    format: OutputFormat,
     flush_each: bool,
-    policy_name: String,
     failing: policy::Severity,
-    /// Text format: one line per session as it is found.
-    session_lines: bool,
-    color: bool,
 }
 
 fn sink(rx: Receiver<Vec<Judged>>, mut out: Box<dyn Write + Send>, opts: SinkOptions) -> SinkResult {
@@ -311,7 +337,7 @@ fn sink(rx: Receiver<Vec<Judged>>, mut out: Box<dyn Write + Send>, opts: SinkOpt
     let mut error = None;
     for batch in rx {
         for judged in batch {
-            let Judged { facts: f, verdict } = &judged;
+            let Judged { facts: f, verdict, line } = &judged;
             sessions += 1;
             compliant += u64::from(verdict.compliant);
             for finding in &verdict.findings {
@@ -322,16 +348,7 @@ fn sink(rx: Receiver<Vec<Judged>>, mut out: Box<dyn Write + Send>, opts: SinkOpt
             if error.is_some() {
                 continue; // keep draining so that workers never block
             }
-            let written = match opts.format {
-                OutputFormat::Jsonl => serde_json::to_writer(&mut out, &json::session(f, verdict, &opts.policy_name))
-                    .map_err(io::Error::from)
-                    .and_then(|_| out.write_all(b"\n")),
-                OutputFormat::Text if opts.session_lines => {
-                    writeln!(out, "{}", text::session_line(f, verdict, opts.color))
-                }
-                OutputFormat::Text => Ok(()),
-            };
-            if let Err(e) = written {
+            if let Err(e) = out.write_all(line) {
                 error = Some(e);
             }
         }
@@ -470,17 +487,30 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     };
     let (sink_tx, sink_rx) = bounded::<Vec<Judged>>(1024);
     let profile = Arc::new(config.profile.clone());
+    let render = Arc::new(RenderOptions {
+        format: config.format,
+        session_lines: config.session_lines,
+        color: config.color,
+        policy_name: config.profile.name.clone(),
+    });
     let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
     let (bypass_tx, bypass_rx) = bounded::<BypassNotice>(threads * 64);
     let mut worker_txs = Vec::new();
     let mut worker_handles = Vec::new();
     for i in 0..threads {
         let (tx, rx) = bounded::<Batch>(64);
-        let (sink, pool, limits, profile) = (sink_tx.clone(), pool_tx.clone(), config.limits, Arc::clone(&profile));
-        let notices = bypass_tx.clone();
+        let cx = WorkerContext {
+            index: i,
+            sink: sink_tx.clone(),
+            bypass_notices: bypass_tx.clone(),
+            pool: pool_tx.clone(),
+            limits: config.limits,
+            profile: Arc::clone(&profile),
+            render: Arc::clone(&render),
+        };
         let handle = thread::Builder::new()
             .name(format!("tlsaudit-worker-{i}"))
-            .spawn(move || worker(rx, sink, i, notices, pool, limits, profile))
+            .spawn(move || worker(rx, cx))
             .map_err(|e| RunError::Fatal(format!("cannot start a worker thread: {e}")))?;
         worker_txs.push(tx);
         worker_handles.push(handle);
@@ -488,14 +518,7 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     drop(sink_tx);
     drop(pool_tx);
     drop(bypass_tx);
-    let sink_opts = SinkOptions {
-        format: config.format,
-        flush_each: live,
-        policy_name: config.profile.name.clone(),
-        failing: config.profile.failing,
-        session_lines: config.session_lines,
-        color: config.color,
-    };
+    let sink_opts = SinkOptions { flush_each: live, failing: config.profile.failing };
     let sink_handle = thread::Builder::new()
         .name("tlsaudit-sink".into())
         .spawn(move || sink(sink_rx, out, sink_opts))

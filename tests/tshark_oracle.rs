@@ -22,7 +22,7 @@ struct Facts {
 }
 
 fn names(ids: &[u16]) -> Vec<String> {
-    ids.iter().filter(|c| !is_grease(**c)).map(|c| cipher_name(*c)).collect()
+    ids.iter().filter(|c| !is_grease(**c)).map(|c| cipher_name(*c).into_owned()).collect()
 }
 
 fn tshark_facts(hellos: &[TsharkHello]) -> BTreeMap<(EndpointKey, EndpointKey), Facts> {
@@ -37,7 +37,7 @@ fn tshark_facts(hellos: &[TsharkHello]) -> BTreeMap<(EndpointKey, EndpointKey), 
             }
         } else {
             let version = h.version.map(version_spelling).unwrap_or_default();
-            let cipher = h.ciphers.first().map(|c| cipher_name(*c)).unwrap_or_default();
+            let cipher = h.ciphers.first().map(|c| cipher_name(*c).into_owned()).unwrap_or_default();
             f.server_hellos.push((version, cipher));
         }
     }

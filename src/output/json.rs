@@ -1,9 +1,11 @@
 //! JSON records: `tlsaudit.session` and `tlsaudit.stats`, nested objects with
 //! ECS field names (SCHEMA.md). Fields that were not observed are omitted.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{rfc3339_micros, rfc3339_secs};
+use super::json_writer::{JsonWriter, Text};
+use super::{rfc3339_micros, Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
 use crate::inventory::{Inventory, Service};
 use crate::policy::Verdict;
@@ -31,242 +33,355 @@ fn put(root: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
-fn put_opt<T: Into<Value>>(root: &mut Map<String, Value>, path: &str, value: Option<T>) {
-    if let Some(v) = value {
-        put(root, path, v.into());
-    }
-}
-
-/// Text of attacker-supplied bytes: as-is when valid UTF-8 (JSON escaping
-/// makes control characters harmless), else with replacement characters and
-/// a hex copy beside it.
-fn wire_string(root: &mut Map<String, Value>, path: &str, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => put(root, path, json!(s)),
-        Err(_) => {
-            put(root, path, json!(String::from_utf8_lossy(bytes)));
-            put(root, &format!("{path}_hex"), json!(hex(bytes)));
-        }
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn versions(v: &[u16]) -> Value {
-    Value::Array(v.iter().filter_map(|v| names::version_name(*v)).map(|s| json!(s)).collect())
+fn versions(v: &[u16]) -> Vec<&'static str> {
+    v.iter().filter_map(|v| names::version_name(*v)).collect()
 }
 
-fn x509(prefix: &str, root: &mut Map<String, Value>, c: &CertificateFacts) {
-    put_opt(root, &format!("{prefix}.subject.common_name"), c.subject_cn.clone());
-    put(root, &format!("{prefix}.subject.distinguished_name"), json!(c.subject_dn));
-    put_opt(root, &format!("{prefix}.issuer.common_name"), c.issuer_cn.clone());
-    put(root, &format!("{prefix}.issuer.distinguished_name"), json!(c.issuer_dn));
-    put(root, &format!("{prefix}.not_before"), json!(rfc3339_secs(c.not_before)));
-    put(root, &format!("{prefix}.not_after"), json!(rfc3339_secs(c.not_after)));
-    put(root, &format!("{prefix}.serial_number"), json!(c.serial_hex));
-    let mut alt: Vec<Value> = c.dns_names.iter().map(|n| json!(n)).collect();
-    alt.extend(c.ip_addresses.iter().map(|n| json!(n)));
-    if !alt.is_empty() {
-        put(root, &format!("{prefix}.alternative_names"), Value::Array(alt));
+/// The ECS x509 fields of one certificate, in the innermost object.
+fn x509(w: &mut JsonWriter<'_>, c: &CertificateFacts) {
+    w.object("subject");
+    w.field_opt("common_name", c.subject_cn.as_deref());
+    w.field("distinguished_name", &c.subject_dn);
+    w.close();
+    w.object("issuer");
+    w.field_opt("common_name", c.issuer_cn.as_deref());
+    w.field("distinguished_name", &c.issuer_dn);
+    w.close();
+    w.field("not_before", &Text(Rfc3339Secs(c.not_before)));
+    w.field("not_after", &Text(Rfc3339Secs(c.not_after)));
+    w.field("serial_number", &c.serial_hex);
+    if !c.dns_names.is_empty() || !c.ip_addresses.is_empty() {
+        w.array("alternative_names");
+        for name in c.dns_names.iter().chain(&c.ip_addresses) {
+            w.element(name);
+        }
+        w.close();
     }
-    put(root, &format!("{prefix}.public_key_algorithm"), json!(c.public_key_algorithm));
-    put(root, &format!("{prefix}.public_key_size"), json!(c.public_key_bits));
-    put_opt(root, &format!("{prefix}.public_key_curve"), c.public_key_curve.clone());
-    put(root, &format!("{prefix}.signature_algorithm"), json!(c.signature_algorithm));
-    put(root, &format!("{prefix}.version_number"), json!(c.version.to_string()));
+    w.field("public_key_algorithm", &c.public_key_algorithm);
+    w.field("public_key_size", &c.public_key_bits);
+    w.field_opt("public_key_curve", c.public_key_curve.as_deref());
+    w.field("signature_algorithm", &c.signature_algorithm);
+    w.field("version_number", &Text(c.version));
 }
 
-/// Facts of one certificate beyond the ECS x509 fields (for the chain list).
-fn certificate_detail(c: &CertificateFacts) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "sha256", json!(c.sha256));
-    x509("x509", &mut m, c);
-    put(&mut m, "self_issued", json!(c.self_issued));
-    put_opt(&mut m, "basic_constraints.ca", c.is_ca);
-    put_opt(&mut m, "basic_constraints.path_len", c.path_len);
+/// `x509` and `hash.sha256` of a party's leaf certificate, in the innermost
+/// object (`tls.server` or `tls.client`).
+fn leaf_certificate(w: &mut JsonWriter<'_>, leaf: &CertificateFacts) {
+    w.object("x509");
+    x509(w, leaf);
+    w.close();
+    w.object("hash");
+    w.field("sha256", &leaf.sha256);
+    w.close();
+}
+
+/// Facts of one certificate beyond the ECS x509 fields (for the chain list),
+/// as the next element of the innermost array.
+fn certificate_detail(w: &mut JsonWriter<'_>, c: &CertificateFacts) {
+    w.element_object();
+    w.field("sha256", &c.sha256);
+    w.object("x509");
+    x509(w, c);
+    w.close();
+    w.field("self_issued", &c.self_issued);
+    w.object("basic_constraints");
+    w.field_opt("ca", c.is_ca);
+    w.field_opt("path_len", c.path_len);
+    w.close();
     if !c.key_usage.is_empty() {
-        put(&mut m, "key_usage", json!(c.key_usage));
+        w.field("key_usage", &c.key_usage);
     }
     if !c.extended_key_usage.is_empty() {
-        put(&mut m, "extended_key_usage", json!(c.extended_key_usage));
+        w.field("extended_key_usage", &c.extended_key_usage);
     }
-    put(&mut m, "signature_algorithm_oid", json!(c.signature_algorithm_oid));
+    w.field("signature_algorithm_oid", &c.signature_algorithm_oid);
     if !c.ocsp_urls.is_empty() {
-        put(&mut m, "ocsp_urls", json!(c.ocsp_urls));
+        w.field("ocsp_urls", &c.ocsp_urls);
     }
     if !c.crl_urls.is_empty() {
-        put(&mut m, "crl_urls", json!(c.crl_urls));
+        w.field("crl_urls", &c.crl_urls);
     }
-    Value::Object(m)
+    w.close();
 }
 
-fn client_hello(root: &mut Map<String, Value>, ch: &ClientHelloFacts) {
-    let ciphers: Vec<Value> = ch.ciphers.iter().filter(|c| !is_grease(**c)).map(|c| json!(cipher_name(*c))).collect();
-    put(root, "tls.client.supported_ciphers", Value::Array(ciphers));
+/// Text of attacker-supplied bytes: as-is when valid UTF-8 (JSON escaping
+/// makes control characters harmless), else with replacement characters and
+/// a hex copy beside it under `hex_key`.
+fn wire_string(w: &mut JsonWriter<'_>, key: &'static str, hex_key: &'static str, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => w.field(key, s),
+        Err(_) => {
+            w.field(key, &String::from_utf8_lossy(bytes));
+            w.field(hex_key, &hex(bytes));
+        }
+    }
+}
+
+/// "0x" and four uppercase hex digits.
+struct Hex16(u16);
+
+impl std::fmt::Display for Hex16 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "0x{:04X}", self.0)
+    }
+}
+
+fn without_grease(v: &[u16]) -> impl Iterator<Item = u16> + '_ {
+    v.iter().copied().filter(|x| !is_grease(*x))
+}
+
+/// `tls.client` fields of the ClientHello, in the innermost object.
+fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: Option<&str>) {
+    w.array("supported_ciphers");
+    for c in without_grease(&ch.ciphers) {
+        w.element(&cipher_name(c));
+    }
+    w.close();
     if let Some(sni) = &ch.server_name {
-        wire_string(root, "tls.client.server_name", sni);
+        wire_string(w, "server_name", "server_name_hex", sni);
     }
-    if !ch.sslv2_format {
-        put(root, "tls.client.ja3", json!(fingerprint::ja3(ch)));
-        put(root, "tlsaudit.client.ja3_string", json!(fingerprint::ja3_string(ch)));
+    if let Some(ja3_string) = ja3_string {
+        w.field("ja3", &fingerprint::ja3_digest(ja3_string));
     }
-    put(root, "tls.client.ja4", json!(fingerprint::ja4(ch)));
-    put(root, "tlsaudit.client.offered_versions", versions(&ch.offered_versions()));
-    put(root, "tlsaudit.client.legacy_version", json!(format!("0x{:04X}", ch.legacy_version)));
-    let strip = |v: &[u16]| -> Vec<u16> { v.iter().copied().filter(|x| !is_grease(*x)).collect() };
-    let groups: Vec<String> = strip(&ch.supported_groups).into_iter().map(group_name).collect();
+    w.field("ja4", &fingerprint::ja4(ch));
+}
+
+/// `tlsaudit.client` fields of the ClientHello, in the innermost object.
+fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: Option<&str>) {
+    w.field_opt("ja3_string", ja3_string);
+    w.field("offered_versions", &versions(&ch.offered_versions()));
+    w.field("legacy_version", &Text(Hex16(ch.legacy_version)));
+    let groups: Vec<_> = without_grease(&ch.supported_groups).map(group_name).collect();
     if !groups.is_empty() {
-        put(root, "tlsaudit.client.supported_groups", json!(groups));
+        w.field("supported_groups", &groups);
     }
-    let shares: Vec<String> = strip(&ch.key_share_groups).into_iter().map(group_name).collect();
+    let shares: Vec<_> = without_grease(&ch.key_share_groups).map(group_name).collect();
     if !shares.is_empty() {
-        put(root, "tlsaudit.client.key_share_groups", json!(shares));
+        w.field("key_share_groups", &shares);
     }
     if !ch.signature_algorithms.is_empty() {
-        let sigs: Vec<String> = strip(&ch.signature_algorithms).iter().map(|s| format!("0x{s:04X}")).collect();
-        put(root, "tlsaudit.client.signature_algorithms", json!(sigs));
+        w.array("signature_algorithms");
+        for sig in without_grease(&ch.signature_algorithms) {
+            w.element(&Text(Hex16(sig)));
+        }
+        w.close();
     }
     if !ch.alpn.is_empty() {
-        let alpn: Vec<String> = ch.alpn.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        put(root, "tlsaudit.client.alpn", json!(alpn));
+        let alpn: Vec<_> = ch.alpn.iter().map(|a| String::from_utf8_lossy(a)).collect();
+        w.field("alpn", &alpn);
     }
-    put(root, "tlsaudit.client.compression_methods", json!(ch.compression_methods));
-    put(root, "tlsaudit.client.extensions", json!(strip(&ch.extensions)));
-    put(root, "tlsaudit.client.extended_master_secret", json!(ch.extended_master_secret));
-    put(root, "tlsaudit.client.encrypt_then_mac", json!(ch.encrypt_then_mac));
-    put(root, "tlsaudit.client.renegotiation_info", json!(ch.renegotiation_info || ch.ciphers.contains(&0x00ff)));
-    put(root, "tlsaudit.client.fallback_scsv", json!(ch.ciphers.contains(&0x5600)));
-    put(root, "tlsaudit.client.session_ticket", json!(ch.session_ticket.is_some()));
-    put(root, "tlsaudit.client.status_request", json!(ch.status_request));
-    put_opt(root, "tlsaudit.client.heartbeat_mode", ch.heartbeat_mode);
-    put(root, "tlsaudit.client.sslv2_hello", json!(ch.sslv2_format));
+    w.field("compression_methods", &ch.compression_methods);
+    let extensions: Vec<u16> = without_grease(&ch.extensions).collect();
+    w.field("extensions", &extensions);
+    w.field("extended_master_secret", &ch.extended_master_secret);
+    w.field("encrypt_then_mac", &ch.encrypt_then_mac);
+    w.field("renegotiation_info", &(ch.renegotiation_info || ch.ciphers.contains(&0x00ff)));
+    w.field("fallback_scsv", &ch.ciphers.contains(&0x5600));
+    w.field("session_ticket", &ch.session_ticket.is_some());
+    w.field("status_request", &ch.status_request);
+    w.field_opt("heartbeat_mode", ch.heartbeat_mode);
+    w.field("sslv2_hello", &ch.sslv2_format);
     if !ch.malformed_extensions.is_empty() {
-        put(root, "tlsaudit.client.malformed_extensions", json!(ch.malformed_extensions));
+        w.field("malformed_extensions", &ch.malformed_extensions);
     }
 }
 
-/// The `tlsaudit.session` record of one connection.
-pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str) -> Value {
-    let mut r = Map::new();
-    put(&mut r, "@timestamp", json!(rfc3339_micros(f.first_seen)));
-    put(&mut r, "event.dataset", json!("tlsaudit.session"));
-    put(&mut r, "event.start", json!(rfc3339_micros(f.first_seen)));
-    put(&mut r, "event.end", json!(rfc3339_micros(f.last_seen)));
-    put(&mut r, "source.ip", json!(f.client.ip.to_string()));
-    put(&mut r, "source.port", json!(f.client.port));
-    put(&mut r, "destination.ip", json!(f.server.ip.to_string()));
-    put(&mut r, "destination.port", json!(f.server.port));
-    put(&mut r, "network.transport", json!("tcp"));
-    put(&mut r, "network.protocol", json!(f.outer_protocol.unwrap_or("tls")));
-    put_opt(&mut r, "network.vlan.id", f.vlan);
-    if let Some(v) = f.version() {
-        put_opt(&mut r, "tls.version", names::version_name(v));
-        put(&mut r, "tls.version_protocol", json!(names::version_protocol(v)));
-        if names::is_tls13_draft(v) {
-            put(&mut r, "tlsaudit.tls13_draft", json!(v & 0xff));
-        }
-        put(&mut r, "tlsaudit.cert_observable", json!(!f.is_tls13()));
+#[derive(Serialize)]
+struct FindingRecord<'a> {
+    rule: &'a str,
+    severity: &'a str,
+    party: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct ExemptedRecord<'a> {
+    rule: &'a str,
+    severity: &'a str,
+    party: &'a str,
+    message: &'a str,
+    justification: &'a str,
+    expires: Option<&'a str>,
+}
+
+/// Appends the `tlsaudit.session` record of one connection to `buf` (one
+/// JSON object, no newline).
+pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<u8>) {
+    let mut w = JsonWriter::new(buf);
+    let version = f.version();
+    // SSL 2.0 hellos have no JA3.
+    let ja3_string = f.client_hello.as_ref().filter(|c| !c.sslv2_format).map(fingerprint::ja3_string);
+    let ja3s_string = f.server_hello.as_ref().map(fingerprint::ja3s_string);
+    w.field("@timestamp", &Text(Rfc3339Micros(f.first_seen)));
+    w.object("event");
+    w.field("dataset", "tlsaudit.session");
+    w.field("start", &Text(Rfc3339Micros(f.first_seen)));
+    w.field("end", &Text(Rfc3339Micros(f.last_seen)));
+    w.close();
+    w.object("source");
+    w.field("ip", &Text(f.client.ip));
+    w.field("port", &f.client.port);
+    w.close();
+    w.object("destination");
+    w.field("ip", &Text(f.server.ip));
+    w.field("port", &f.server.port);
+    w.close();
+    w.object("network");
+    w.field("transport", "tcp");
+    w.field("protocol", f.outer_protocol.unwrap_or("tls"));
+    w.object("vlan");
+    w.field_opt("id", f.vlan);
+    w.close();
+    w.close();
+
+    w.object("tls");
+    if let Some(v) = version {
+        w.field_opt("version", names::version_name(v));
+        w.field("version_protocol", names::version_protocol(v));
     }
     if let Some(sh) = &f.server_hello {
-        put(&mut r, "tls.cipher", json!(cipher_name(sh.cipher)));
+        w.field("cipher", &cipher_name(sh.cipher));
         if let Some(alpn) = &sh.alpn {
-            wire_string(&mut r, "tls.next_protocol", alpn);
+            wire_string(&mut w, "next_protocol", "next_protocol_hex", alpn);
         }
-        put(&mut r, "tls.server.ja3s", json!(fingerprint::ja3s(sh)));
-        put(&mut r, "tlsaudit.server.ja3s_string", json!(fingerprint::ja3s_string(sh)));
-        put(&mut r, "tlsaudit.server.legacy_version", json!(format!("0x{:04X}", sh.legacy_version)));
-        put(&mut r, "tlsaudit.server.compression_method", json!(sh.compression_method));
-        put(&mut r, "tlsaudit.server.extensions", json!(sh.extensions));
-        put(&mut r, "tlsaudit.server.extended_master_secret", json!(sh.extended_master_secret));
-        put(&mut r, "tlsaudit.server.encrypt_then_mac", json!(sh.encrypt_then_mac));
-        put(&mut r, "tlsaudit.server.renegotiation_info", json!(sh.renegotiation_info));
-        put(&mut r, "tlsaudit.server.session_ticket", json!(sh.session_ticket));
-        put_opt(&mut r, "tlsaudit.server.heartbeat_mode", sh.heartbeat_mode);
     }
-    put_opt(&mut r, "tls.curve", f.group().map(group_name));
+    w.field_opt("curve", f.group().map(group_name));
     if f.server_hello.is_some() || f.sslv2_server_hello {
-        put(&mut r, "tls.established", json!(f.established));
-        put(&mut r, "tls.resumed", json!(f.resumed()));
+        w.field("established", &f.established);
+        w.field("resumed", &f.resumed());
     } else {
-        put(&mut r, "tls.established", json!(false));
+        w.field("established", &false);
     }
+    w.object("server");
+    w.field_opt("ja3s", ja3s_string.as_deref().map(fingerprint::ja3_digest));
+    if let Some(leaf) = f.server_certificates.first() {
+        leaf_certificate(&mut w, leaf);
+        w.array("certificate_chain");
+        for c in &f.server_certificates {
+            w.element(&c.sha256);
+        }
+        w.close();
+    }
+    w.close();
+    w.object("client");
     if let Some(ch) = &f.client_hello {
-        client_hello(&mut r, ch);
+        client_hello_ecs(&mut w, ch, ja3_string.as_deref());
+    }
+    if let Some(leaf) = f.client_certificates.first() {
+        leaf_certificate(&mut w, leaf);
+    }
+    w.close();
+    w.close();
+
+    w.object("tlsaudit");
+    if let Some(v) = version {
+        if names::is_tls13_draft(v) {
+            w.field("tls13_draft", &(v & 0xff));
+        }
+        w.field("cert_observable", &!f.is_tls13());
+    }
+    w.object("server");
+    if let Some(sh) = &f.server_hello {
+        w.field_opt("ja3s_string", ja3s_string.as_deref());
+        w.field("legacy_version", &Text(Hex16(sh.legacy_version)));
+        w.field("compression_method", &sh.compression_method);
+        w.field("extensions", &sh.extensions);
+        w.field("extended_master_secret", &sh.extended_master_secret);
+        w.field("encrypt_then_mac", &sh.encrypt_then_mac);
+        w.field("renegotiation_info", &sh.renegotiation_info);
+        w.field("session_ticket", &sh.session_ticket);
+        w.field_opt("heartbeat_mode", sh.heartbeat_mode);
     }
     if let Some(hrr) = &f.hello_retry {
-        put(&mut r, "tlsaudit.server.hello_retry_request.cipher", json!(cipher_name(hrr.cipher)));
-        put_opt(&mut r, "tlsaudit.server.hello_retry_request.group", hrr.selected_group.map(group_name));
+        w.object("hello_retry_request");
+        w.field("cipher", &cipher_name(hrr.cipher));
+        w.field_opt("group", hrr.selected_group.map(group_name));
+        w.close();
+    }
+    if !f.server_certificates.is_empty() {
+        w.array("certificates");
+        for c in &f.server_certificates {
+            certificate_detail(&mut w, c);
+        }
+        w.close();
+    }
+    if f.certificate_chain_truncated {
+        w.field("certificate_chain_truncated", &true);
+    }
+    if f.ocsp_stapled {
+        w.field("ocsp_stapled", &true);
+    }
+    if f.client_certificate_requested {
+        w.field("client_certificate_requested", &true);
+    }
+    w.field_opt("ticket_lifetime_hint", f.new_session_ticket_lifetime);
+    w.close();
+    w.object("client");
+    if let Some(ch) = &f.client_hello {
+        client_hello_detail(&mut w, ch, ja3_string.as_deref());
     }
     if let Some(retried) = &f.retried_client_hello {
         // The ClientHello sent again after the HelloRetryRequest.
-        put(&mut r, "tlsaudit.client.retried_hello.ja4", json!(fingerprint::ja4(retried)));
-        put(&mut r, "tlsaudit.client.retried_hello.ja3", json!(fingerprint::ja3(retried)));
-        let shares: Vec<String> = retried.key_share_groups.iter().map(|g| group_name(*g)).collect();
-        put(&mut r, "tlsaudit.client.retried_hello.key_share_groups", json!(shares));
+        w.object("retried_hello");
+        w.field("ja4", &fingerprint::ja4(retried));
+        w.field("ja3", &fingerprint::ja3(retried));
+        let shares: Vec<_> = retried.key_share_groups.iter().map(|g| group_name(*g)).collect();
+        w.field("key_share_groups", &shares);
+        w.close();
     }
-    if let Some(leaf) = f.server_certificates.first() {
-        x509("tls.server.x509", &mut r, leaf);
-        put(&mut r, "tls.server.hash.sha256", json!(leaf.sha256));
-        let chain: Vec<Value> = f.server_certificates.iter().map(|c| json!(c.sha256)).collect();
-        put(&mut r, "tls.server.certificate_chain", Value::Array(chain));
-        let detail: Vec<Value> = f.server_certificates.iter().map(certificate_detail).collect();
-        put(&mut r, "tlsaudit.server.certificates", Value::Array(detail));
-    }
-    if let Some(leaf) = f.client_certificates.first() {
-        x509("tls.client.x509", &mut r, leaf);
-        put(&mut r, "tls.client.hash.sha256", json!(leaf.sha256));
-    }
-    if f.certificate_chain_truncated {
-        put(&mut r, "tlsaudit.server.certificate_chain_truncated", json!(true));
-    }
-    if f.ocsp_stapled {
-        put(&mut r, "tlsaudit.server.ocsp_stapled", json!(true));
-    }
-    if f.client_certificate_requested {
-        put(&mut r, "tlsaudit.server.client_certificate_requested", json!(true));
-    }
-    put_opt(&mut r, "tlsaudit.server.ticket_lifetime_hint", f.new_session_ticket_lifetime);
+    w.close();
     if let Some(kx) = &f.key_exchange {
-        put_opt(&mut r, "tlsaudit.kex.dh_bits", kx.dh_bits);
-        put_opt(&mut r, "tlsaudit.kex.curve", kx.curve.map(group_name));
-        put_opt(&mut r, "tlsaudit.kex.signature_scheme", kx.signature_scheme.map(|s| format!("0x{s:04X}")));
+        w.object("kex");
+        w.field_opt("dh_bits", kx.dh_bits);
+        w.field_opt("curve", kx.curve.map(group_name));
+        w.field_opt("signature_scheme", kx.signature_scheme.map(|s| Text(Hex16(s))));
+        w.close();
     }
     if let Some(a) = &f.alert {
-        put(&mut r, "tlsaudit.alert.level", json!(names::alert_level(a.level)));
-        put(&mut r, "tlsaudit.alert.description", json!(names::alert_description(a.description)));
-        put(&mut r, "tlsaudit.alert.from", json!(a.from.as_str()));
+        w.object("alert");
+        w.field("level", &names::alert_level(a.level));
+        w.field("description", &names::alert_description(a.description));
+        w.field("from", a.from.as_str());
+        w.close();
     }
     if f.incomplete {
-        put(&mut r, "tlsaudit.incomplete", json!(true));
+        w.field("incomplete", &true);
     }
     if !f.malformed_messages.is_empty() {
-        put(&mut r, "tlsaudit.malformed_messages", json!(f.malformed_messages));
+        w.field("malformed_messages", &f.malformed_messages);
     }
     if f.client_hello_count > 1 {
-        put(&mut r, "tlsaudit.client_hello_count", json!(f.client_hello_count));
+        w.field("client_hello_count", &f.client_hello_count);
     }
-    let findings: Vec<Value> = verdict
+    let findings: Vec<FindingRecord<'_>> = verdict
         .findings
         .iter()
-        .map(|x| json!({"rule": x.rule, "severity": x.severity.as_str(), "party": x.party.as_str(), "message": x.message}))
+        .map(|x| FindingRecord { rule: x.rule, severity: x.severity.as_str(), party: x.party.as_str(), message: &x.message })
         .collect();
-    put(&mut r, "tlsaudit.findings", Value::Array(findings));
+    w.field("findings", &findings);
     if !verdict.exempted.is_empty() {
-        let exempted: Vec<Value> = verdict
+        let exempted: Vec<ExemptedRecord<'_>> = verdict
             .exempted
             .iter()
-            .map(|x| {
-                json!({"rule": x.finding.rule, "severity": x.finding.severity.as_str(), "party": x.finding.party.as_str(),
-                       "message": x.finding.message, "justification": x.justification, "expires": x.expires})
+            .map(|x| ExemptedRecord {
+                rule: x.finding.rule,
+                severity: x.finding.severity.as_str(),
+                party: x.finding.party.as_str(),
+                message: &x.finding.message,
+                justification: &x.justification,
+                expires: x.expires.as_deref(),
             })
             .collect();
-        put(&mut r, "tlsaudit.exempted", Value::Array(exempted));
+        w.field("exempted", &exempted);
     }
-    put(&mut r, "tlsaudit.compliant", json!(verdict.compliant));
-    put(&mut r, "tlsaudit.policy", json!(policy));
-    Value::Object(r)
+    w.field("compliant", &verdict.compliant);
+    w.field("policy", policy);
+    w.close();
+    w.finish();
 }
 
 /// The `tlsaudit.service` record of one server endpoint.

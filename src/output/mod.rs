@@ -2,43 +2,66 @@
 //! for people. Everything taken from the wire is escaped for the terminal.
 
 pub mod json;
+pub mod json_writer;
 pub mod text;
+
+use std::fmt;
 
 use time::OffsetDateTime;
 
-/// RFC 3339 UTC with microseconds, e.g. "2024-05-01T12:00:00.123456Z".
-pub fn rfc3339_micros(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
-    match OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            t.year(),
-            t.month() as u8,
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            frac
-        ),
-        Err(_) => format!("@{micros}us"),
+/// RFC 3339 UTC with microseconds, e.g. "2024-05-01T12:00:00.123456Z";
+/// "@<n>us" for a time outside the calendar's range.
+pub struct Rfc3339Micros(pub i64);
+
+impl fmt::Display for Rfc3339Micros {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let micros = self.0;
+        match OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000)) {
+            Ok(t) => write!(
+                out,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                micros.rem_euclid(1_000_000)
+            ),
+            Err(_) => write!(out, "@{micros}us"),
+        }
     }
 }
 
-/// RFC 3339 UTC to the second, for certificate validity dates.
-pub fn rfc3339_secs(secs: i64) -> String {
-    match OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            t.month() as u8,
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => format!("@{secs}s"),
+/// RFC 3339 UTC to the second, for certificate validity dates; "@<n>s" for
+/// a time outside the calendar's range.
+pub struct Rfc3339Secs(pub i64);
+
+impl fmt::Display for Rfc3339Secs {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0;
+        match OffsetDateTime::from_unix_timestamp(secs) {
+            Ok(t) => write!(
+                out,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+            Err(_) => write!(out, "@{secs}s"),
+        }
     }
+}
+
+pub fn rfc3339_micros(micros: i64) -> String {
+    Rfc3339Micros(micros).to_string()
+}
+
+pub fn rfc3339_secs(secs: i64) -> String {
+    Rfc3339Secs(secs).to_string()
 }
 
 /// Makes attacker-controlled bytes safe to print on a terminal: printable

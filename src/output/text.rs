@@ -24,10 +24,10 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
     ];
     parts.push(version_label(f));
     if let Some(sh) = &f.server_hello {
-        parts.push(cipher_name(sh.cipher));
+        parts.push(cipher_name(sh.cipher).into_owned());
     }
     if let Some(g) = f.group() {
-        parts.push(group_name(g));
+        parts.push(group_name(g).into_owned());
     }
     if let Some(bits) = f.key_exchange.as_ref().and_then(|k| k.dh_bits) {
         parts.push(format!("DH {bits} bits"));

@@ -2,6 +2,8 @@
 //! (FoxIO, BSD-3). The other JA4+ methods (JA4S, JA4X, ...) are under a
 //! non-commercial license and deliberately not implemented.
 
+use std::fmt::Write as _;
+
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
@@ -9,47 +11,64 @@ use super::facts::{ClientHelloFacts, ServerHelloFacts};
 use super::hello::ext;
 use super::names::is_grease;
 
-fn join<T: ToString>(items: impl IntoIterator<Item = T>, sep: &str) -> String {
-    items.into_iter().map(|v| v.to_string()).collect::<Vec<_>>().join(sep)
-}
-
-fn md5_hex(s: &str) -> String {
-    hex_lower(&Md5::digest(s.as_bytes()))
+/// Writes the values, decimal or as four lowercase hex digits, separated by `sep`.
+fn push_list(out: &mut String, values: impl IntoIterator<Item = u16>, sep: char, hex4: bool) {
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        // Writing into a String cannot fail.
+        let _ = if hex4 { write!(out, "{v:04x}") } else { write!(out, "{v}") };
+    }
 }
 
 fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
+fn without_grease(v: &[u16]) -> impl Iterator<Item = u16> + '_ {
+    v.iter().copied().filter(|x| !is_grease(*x))
 }
 
 /// The JA3 string: version,ciphers,extensions,groups,point formats (decimal, GREASE removed).
 pub fn ja3_string(ch: &ClientHelloFacts) -> String {
-    let keep = |v: &&u16| !is_grease(**v);
-    format!(
-        "{},{},{},{},{}",
-        ch.legacy_version,
-        join(ch.ciphers.iter().filter(keep), "-"),
-        join(ch.extensions.iter().filter(keep), "-"),
-        join(ch.supported_groups.iter().filter(keep), "-"),
-        join(ch.ec_point_formats.iter(), "-"),
-    )
+    let mut s = String::with_capacity(16 + 6 * (ch.ciphers.len() + ch.extensions.len() + ch.supported_groups.len()));
+    let _ = write!(s, "{},", ch.legacy_version);
+    push_list(&mut s, without_grease(&ch.ciphers), '-', false);
+    s.push(',');
+    push_list(&mut s, without_grease(&ch.extensions), '-', false);
+    s.push(',');
+    push_list(&mut s, without_grease(&ch.supported_groups), '-', false);
+    s.push(',');
+    push_list(&mut s, ch.ec_point_formats.iter().map(|f| u16::from(*f)), '-', false);
+    s
+}
+
+/// The JA3 or JA3S hash of a JA3 or JA3S string.
+pub fn ja3_digest(ja3_string: &str) -> String {
+    hex_lower(&Md5::digest(ja3_string.as_bytes()))
 }
 
 pub fn ja3(ch: &ClientHelloFacts) -> String {
-    md5_hex(&ja3_string(ch))
+    ja3_digest(&ja3_string(ch))
 }
 
 /// The JA3S string: version,cipher,extensions.
 pub fn ja3s_string(sh: &ServerHelloFacts) -> String {
-    format!(
-        "{},{},{}",
-        sh.legacy_version,
-        sh.cipher,
-        join(sh.extensions.iter().filter(|v| !is_grease(**v)), "-")
-    )
+    let mut s = String::with_capacity(16 + 6 * sh.extensions.len());
+    let _ = write!(s, "{},{},", sh.legacy_version, sh.cipher);
+    push_list(&mut s, without_grease(&sh.extensions), '-', false);
+    s
 }
 
 pub fn ja3s(sh: &ServerHelloFacts) -> String {
-    md5_hex(&ja3s_string(sh))
+    ja3_digest(&ja3s_string(sh))
 }
 
 fn ja4_version(v: u16) -> &'static str {
@@ -90,55 +109,53 @@ fn ja4_alpn(alpn: &[Vec<u8>]) -> String {
     format!("{}{}", bytes[0] as char, bytes[bytes.len() - 1] as char)
 }
 
+/// The first 12 hex digits of the SHA-256 of `s`.
 fn sha256_12(s: &str) -> String {
-    let mut h = hex_lower(&Sha256::digest(s.as_bytes()));
-    h.truncate(12);
-    h
+    hex_lower(&Sha256::digest(s.as_bytes())[..6])
 }
 
 /// JA4 of a ClientHello seen over TCP.
 pub fn ja4(ch: &ClientHelloFacts) -> String {
-    let ciphers: Vec<u16> = ch.ciphers.iter().copied().filter(|v| !is_grease(*v)).collect();
-    let extensions: Vec<u16> = ch.extensions.iter().copied().filter(|v| !is_grease(*v)).collect();
-    let version = ch
-        .supported_versions
-        .iter()
-        .copied()
-        .filter(|v| !is_grease(*v))
+    let mut ciphers: Vec<u16> = without_grease(&ch.ciphers).collect();
+    let extension_count = without_grease(&ch.extensions).count();
+    let version = without_grease(&ch.supported_versions)
         .max()
         .unwrap_or(if ch.sslv2_format { 0x0002 } else { ch.legacy_version });
     let sni = if ch.extensions.contains(&ext::SERVER_NAME) { 'd' } else { 'i' };
-    let a = format!(
-        "t{}{}{:02}{:02}{}",
+    let mut out = String::with_capacity(36);
+    let _ = write!(
+        out,
+        "t{}{}{:02}{:02}{}_",
         ja4_version(version),
         sni,
         ciphers.len().min(99),
-        extensions.len().min(99),
+        extension_count.min(99),
         ja4_alpn(&ch.alpn)
     );
-    let mut sorted_ciphers = ciphers.clone();
-    sorted_ciphers.sort_unstable();
-    let b = if sorted_ciphers.is_empty() {
-        "000000000000".to_string()
+    let mut text = String::with_capacity(5 * (ch.ciphers.len() + ch.extensions.len() + ch.signature_algorithms.len()));
+    ciphers.sort_unstable();
+    if ciphers.is_empty() {
+        out.push_str("000000000000");
     } else {
-        sha256_12(&join(sorted_ciphers.iter().map(|c| format!("{c:04x}")), ","))
-    };
+        push_list(&mut text, ciphers, ',', true);
+        out.push_str(&sha256_12(&text));
+    }
+    out.push('_');
     let mut sorted_ext: Vec<u16> =
-        extensions.iter().copied().filter(|e| *e != ext::SERVER_NAME && *e != ext::ALPN).collect();
+        without_grease(&ch.extensions).filter(|e| *e != ext::SERVER_NAME && *e != ext::ALPN).collect();
     sorted_ext.sort_unstable();
-    let c = if sorted_ext.is_empty() {
-        "000000000000".to_string()
+    if sorted_ext.is_empty() {
+        out.push_str("000000000000");
     } else {
-        let mut s = join(sorted_ext.iter().map(|e| format!("{e:04x}")), ",");
-        let sigs: Vec<String> =
-            ch.signature_algorithms.iter().filter(|v| !is_grease(**v)).map(|v| format!("{v:04x}")).collect();
-        if !sigs.is_empty() {
-            s.push('_');
-            s.push_str(&sigs.join(","));
+        text.clear();
+        push_list(&mut text, sorted_ext, ',', true);
+        if without_grease(&ch.signature_algorithms).next().is_some() {
+            text.push('_');
+            push_list(&mut text, without_grease(&ch.signature_algorithms), ',', true);
         }
-        sha256_12(&s)
-    };
-    format!("{a}_{b}_{c}")
+        out.push_str(&sha256_12(&text));
+    }
+    out
 }
 
 #[cfg(test)]

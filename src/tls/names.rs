@@ -2,6 +2,8 @@
 //! versions, cipher suites (from tls-parser's IANA table), key-exchange groups
 //! and alert descriptions. GREASE values (RFC 8701) are recognised here.
 
+use std::borrow::Cow;
+
 /// Whether a 16-bit code point is a GREASE value (0x0A0A, 0x1A1A, ... 0xFAFA).
 pub fn is_grease(v: u16) -> bool {
     (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff)
@@ -36,15 +38,15 @@ pub fn version_protocol(v: u16) -> &'static str {
 }
 
 /// IANA name of a cipher suite, or "0x1A2B" for a code tls-parser does not know.
-pub fn cipher_name(id: u16) -> String {
+pub fn cipher_name(id: u16) -> Cow<'static, str> {
     match tls_parser::TlsCipherSuite::from_id(id) {
-        Some(cs) => cs.name.to_string(),
-        None => format!("0x{id:04X}"),
+        Some(cs) => Cow::Borrowed(cs.name),
+        None => Cow::Owned(format!("0x{id:04X}")),
     }
 }
 
 /// IANA name of a supported group (TLS Supported Groups registry), or "0x1A2B".
-pub fn group_name(id: u16) -> String {
+pub fn group_name(id: u16) -> Cow<'static, str> {
     let name = match id {
         1 => "sect163k1",
         2 => "sect163r1",
@@ -102,9 +104,9 @@ pub fn group_name(id: u16) -> String {
         0x639A => "SecP256r1Kyber768Draft00",
         0xFF01 => "arbitrary_explicit_prime_curves",
         0xFF02 => "arbitrary_explicit_char2_curves",
-        _ => return format!("0x{id:04X}"),
+        _ => return Cow::Owned(format!("0x{id:04X}")),
     };
-    name.to_string()
+    Cow::Borrowed(name)
 }
 
 /// Alert description names (TLS Alerts registry).

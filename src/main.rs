@@ -87,6 +87,11 @@ struct Cli {
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
 
+    /// Live capture: print a status line (packets, sessions, drops) on
+    /// standard error this often; 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    status_interval: f64,
+
     /// Output format [default: text on a terminal, jsonl otherwise].
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
@@ -304,6 +309,9 @@ fn main() -> ExitCode {
             promiscuous: !cli.no_promiscuous,
             filter: filter.clone(),
             duration: cli.duration.filter(|d| d.is_finite() && *d >= 0.0).map(Duration::from_secs_f64),
+            status_interval: Some(cli.status_interval)
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64),
         }),
         (None, false) => Source::Files(files),
         (None, true) => {

@@ -326,6 +326,8 @@ struct SinkResult {
 struct SinkOptions {
     flush_each: bool,
     failing: policy::Severity,
+    /// Counts the sessions taken in, for whoever reports progress.
+    sessions_reported: Arc<AtomicU64>,
 }
 
 fn sink(rx: Receiver<Vec<Judged>>, mut out: Box<dyn Write + Send>, opts: SinkOptions) -> SinkResult {
@@ -336,6 +338,7 @@ fn sink(rx: Receiver<Vec<Judged>>, mut out: Box<dyn Write + Send>, opts: SinkOpt
     let mut inventory = Inventory::default();
     let mut error = None;
     for batch in rx {
+        opts.sessions_reported.fetch_add(batch.len() as u64, Ordering::Relaxed);
         for judged in batch {
             let Judged { facts: f, verdict, line } = &judged;
             sessions += 1;
@@ -402,6 +405,8 @@ struct Reader<'a> {
     stats: ReaderStats,
     filter: Option<FileFilter>,
     stop: &'a AtomicBool,
+    /// Sessions the sink has taken in so far (for the status line).
+    sessions_reported: Arc<AtomicU64>,
 }
 
 impl Reader<'_> {
@@ -518,7 +523,12 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     drop(sink_tx);
     drop(pool_tx);
     drop(bypass_tx);
-    let sink_opts = SinkOptions { flush_each: live, failing: config.profile.failing };
+    let sessions_reported = Arc::new(AtomicU64::new(0));
+    let sink_opts = SinkOptions {
+        flush_each: live,
+        failing: config.profile.failing,
+        sessions_reported: Arc::clone(&sessions_reported),
+    };
     let sink_handle = thread::Builder::new()
         .name("tlsaudit-sink".into())
         .spawn(move || sink(sink_rx, out, sink_opts))
@@ -544,6 +554,7 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         stats: ReaderStats::default(),
         filter,
         stop: &stop,
+        sessions_reported,
     };
     let mut input_errors = Vec::new();
     let mut fatal = None;
@@ -626,6 +637,19 @@ impl live::PacketHandler for Reader<'_> {
     fn idle(&mut self, now: i64) {
         self.tick(now);
     }
+
+    fn status(&mut self, pcap: live::LiveStats) {
+        let s = &self.stats;
+        eprintln!(
+            "tlsaudit: status: {} packets, {} bytes, {} TLS sessions reported; dropped: {} by the kernel, {} by the interface, {} segments by the analyzer",
+            s.packets,
+            s.bytes,
+            self.sessions_reported.load(Ordering::Relaxed),
+            pcap.dropped_by_kernel,
+            pcap.dropped_by_interface,
+            s.dropped_by_analyzer
+        );
+    }
 }
 
 fn read_files(reader: &mut Reader<'_>, paths: &[std::path::PathBuf], progress: bool, errors: &mut Vec<String>) {
@@ -679,5 +703,80 @@ fn read_files(reader: &mut Reader<'_>, paths: &[std::path::PathBuf], progress: b
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// A dispatcher for one worker whose queue holds `queue` batches.
+    fn dispatcher(queue: usize, drop_when_full: bool) -> (Dispatcher, Receiver<Batch>) {
+        let (tx, rx) = bounded::<Batch>(queue);
+        let (_pool_tx, pool_rx) = bounded::<Batch>(1);
+        let (_notice_tx, notice_rx) = bounded::<BypassNotice>(1);
+        let d = Dispatcher {
+            workers: vec![tx],
+            bypassed: LruCache::new(16),
+            idle_timeout: 60_000_000,
+            bypass_notices: notice_rx,
+            batches_sent: vec![0],
+            recent_syns: LinkedHashMap::new(),
+            syns_forgotten_up_to: vec![None],
+            notices_valid_from: vec![0],
+            pending: vec![Batch::default()],
+            pool: pool_rx,
+            drop_when_full,
+            now: 0,
+        };
+        (d, rx)
+    }
+
+    fn segment(payload: &[u8], seq: u32) -> crate::decode::TcpSegment<'_> {
+        crate::decode::TcpSegment {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            src_port: 40000,
+            dst_port: 443,
+            vlan: None,
+            seq,
+            ack: 1,
+            flags: crate::decode::tcp_flags::ACK,
+            payload,
+            missing: 0,
+        }
+    }
+
+    #[test]
+    fn live_reader_drops_and_counts_batches_a_full_worker_cannot_take() {
+        let (mut d, rx) = dispatcher(1, true);
+        let mut stats = ReaderStats::default();
+        let payload = [0x17u8; 100];
+        // Three full batches for a worker whose queue holds one and who
+        // never reads: the first is queued, the other two are dropped.
+        for i in 0..3 * BATCH_SEGMENTS as u32 {
+            d.push(&segment(&payload, i * 100), 0, &mut stats);
+        }
+        assert_eq!(stats.dropped_by_analyzer, 2 * BATCH_SEGMENTS as u64);
+        let queued = rx.try_recv().expect("the first batch is queued");
+        assert_eq!(queued.segments.len(), BATCH_SEGMENTS);
+        assert!(rx.try_recv().is_err(), "dropped batches must not be queued");
+        // Batch numbers go on counting the dropped ones.
+        assert_eq!(d.batches_sent[0], 3);
+    }
+
+    #[test]
+    fn file_reader_waits_instead_of_dropping() {
+        let (mut d, rx) = dispatcher(1, false);
+        let reader = std::thread::spawn(move || rx.iter().map(|b| b.segments.len()).sum::<usize>());
+        let mut stats = ReaderStats::default();
+        let payload = [0x17u8; 100];
+        for i in 0..3 * BATCH_SEGMENTS as u32 {
+            d.push(&segment(&payload, i * 100), 0, &mut stats);
+        }
+        drop(d);
+        assert_eq!(reader.join().unwrap(), 3 * BATCH_SEGMENTS);
+        assert_eq!(stats.dropped_by_analyzer, 0);
     }
 }

@@ -20,6 +20,8 @@ pub struct LiveOptions {
     pub filter: Option<String>,
     /// Stop after this long.
     pub duration: Option<Duration>,
+    /// Report a status line this often.
+    pub status_interval: Option<Duration>,
 }
 
 /// Drop counters reported by libpcap.
@@ -53,6 +55,8 @@ pub trait PacketHandler {
     /// Called at least every 100 ms with the wall clock (microseconds), so
     /// that buffered packets move on and idle flows time out.
     fn idle(&mut self, now: i64);
+    /// Called every status interval with libpcap's counters so far.
+    fn status(&mut self, pcap: LiveStats);
 }
 
 /// An opened live capture, ready to run.
@@ -109,13 +113,16 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
     let iface = crate::output::escape_terminal(opts.interface.as_bytes());
     let started = Instant::now();
     let mut last_idle = Instant::now();
+    let mut last_status = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
         match cap.next_packet() {
             Ok(p) => {
-                let ts = p.header.ts.tv_sec as i64 * 1_000_000 + p.header.ts.tv_usec as i64;
+                // time_t and suseconds_t are narrower than i64 on 32-bit targets.
+                #[allow(clippy::useless_conversion)]
+                let ts = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
                 handler.packet(RawPacket { ts, linktype, data: p.data, orig_len: p.header.len });
             }
             Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
@@ -124,12 +131,20 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
         if last_idle.elapsed() >= Duration::from_millis(100) {
             handler.idle(now_micros());
             last_idle = Instant::now();
+            if opts.status_interval.is_some_and(|every| last_status.elapsed() >= every) {
+                handler.status(pcap_stats(&mut cap, &iface)?);
+                last_status = Instant::now();
+            }
         }
     }
+    pcap_stats(&mut cap, &iface)
+}
+
+fn pcap_stats(cap: &mut pcap::Capture<pcap::Active>, iface: &str) -> Result<LiveStats, String> {
     let s = cap.stats().map_err(|e| format!("{iface}: cannot read capture statistics: {e}"))?;
     Ok(LiveStats {
-        received: s.received as u64,
-        dropped_by_kernel: s.dropped as u64,
-        dropped_by_interface: s.if_dropped as u64,
+        received: u64::from(s.received),
+        dropped_by_kernel: u64::from(s.dropped),
+        dropped_by_interface: u64::from(s.if_dropped),
     })
 }

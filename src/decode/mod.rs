@@ -189,10 +189,11 @@ fn tcp_from_ip_payload<'a>(
 ) -> Decoded<'a> {
     match TcpSlice::from_slice(bytes) {
         Ok(tcp) => {
-            let flags = (tcp.fin() as u8) * tcp_flags::FIN
-                | (tcp.syn() as u8) * tcp_flags::SYN
-                | (tcp.rst() as u8) * tcp_flags::RST
-                | (tcp.ack() as u8) * tcp_flags::ACK;
+            let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+            let flags = flag(tcp.fin(), tcp_flags::FIN)
+                | flag(tcp.syn(), tcp_flags::SYN)
+                | flag(tcp.rst(), tcp_flags::RST)
+                | flag(tcp.ack(), tcp_flags::ACK);
             Decoded::Tcp(TcpSegment {
                 src,
                 dst,

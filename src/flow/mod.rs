@@ -194,8 +194,13 @@ impl FlowTable {
                 }
             }
             let syn_ack = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK);
-            let (initiator, responder) = if syn_ack { (seg.dst, seg.src) } else { (seg.src, seg.dst) };
-            if !syn_only && !syn_ack {
+            let midstream = !syn_only && !syn_ack;
+            // Picked up mid-stream, the first packet may come from either
+            // side: until a hello says otherwise, the side with the lower
+            // port (the service, not the ephemeral port) is the server.
+            let first_from_server = syn_ack || (midstream && seg.src.port < seg.dst.port);
+            let (initiator, responder) = if first_from_server { (seg.dst, seg.src) } else { (seg.src, seg.dst) };
+            if midstream {
                 self.stats.flows_midstream += 1;
             }
             self.stats.flows += 1;

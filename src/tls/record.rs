@@ -68,6 +68,9 @@ pub enum Mode {
     Records,
     /// Lost alignment after a gap or a bad header: looking for the next record.
     Resync,
+    /// The start of the stream was lost before any TLS was seen: looking for
+    /// a first record header; the stream is not TLS until one is found.
+    Hunt,
     NotTls,
     Stopped,
 }
@@ -89,6 +92,9 @@ pub struct RecordStream {
     encrypted: bool,
     pub tls13: bool,
     detect_chunks: u32,
+    /// Chunks and bytes searched for a first record after a lost start.
+    hunted_chunks: u32,
+    hunted_bytes: usize,
     detect_bytes: usize,
     /// First bytes sent in clear before TLS started (to name STARTTLS protocols).
     pub preamble: Vec<u8>,
@@ -195,6 +201,8 @@ impl RecordStream {
             encrypted: false,
             tls13: false,
             detect_chunks: 0,
+            hunted_chunks: 0,
+            hunted_bytes: 0,
             detect_bytes: 0,
             preamble: Vec::new(),
             bytes_seen: 0,
@@ -239,7 +247,7 @@ impl RecordStream {
             // The start of the stream was lost: what follows is not a
             // clear-text preamble but the middle of something; look for the
             // next record header.
-            Mode::Detect => self.mode = Mode::Resync,
+            Mode::Detect => self.mode = Mode::Hunt,
             _ => {}
         }
     }
@@ -254,6 +262,18 @@ impl RecordStream {
                 if resync_point(chunk) {
                     self.mode = Mode::Records;
                     self.records(chunk, on_event);
+                }
+            }
+            Mode::Hunt => {
+                if resync_point(chunk) {
+                    self.mode = Mode::Records;
+                    self.records(chunk, on_event);
+                } else {
+                    self.hunted_chunks += 1;
+                    self.hunted_bytes += chunk.len();
+                    if self.hunted_chunks >= DETECT_MAX_CHUNKS || self.hunted_bytes >= DETECT_MAX_BYTES {
+                        self.mode = Mode::NotTls;
+                    }
                 }
             }
             Mode::SslV2 { total } => self.sslv2(total, chunk, on_event),
@@ -591,5 +611,33 @@ mod tests {
         seen.extend(collect(&mut s, &[&a[60..], &b]));
         assert_eq!(seen, vec![(2, 20)]);
         assert_eq!(s.counters.resyncs, 1);
+    }
+
+    #[test]
+    fn lost_start_of_a_non_tls_stream_is_not_tls() {
+        // The first segments of a bulk transfer were lost: what follows is
+        // the middle of something, and only a record header makes it TLS.
+        let mut s = RecordStream::new(1 << 16);
+        s.gap();
+        let noise: Vec<u8> = (0..1460u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for _ in 0..DETECT_MAX_CHUNKS - 1 {
+            s.feed(&noise, &mut |_| Control::Continue);
+            assert!(!s.found_tls(), "noise after a gap taken for TLS");
+        }
+        s.feed(&noise, &mut |_| Control::Continue);
+        assert_eq!(s.mode(), Mode::NotTls);
+        assert!(!s.had_preamble(), "bytes after a lost start are no clear-text preamble");
+    }
+
+    #[test]
+    fn lost_start_of_a_tls_stream_finds_the_next_record() {
+        let mut s = RecordStream::new(1 << 16);
+        s.gap();
+        let mut app = vec![23, 3, 3, 0, 32];
+        app.extend_from_slice(&[0xab; 32]);
+        app.extend_from_slice(&[23, 3, 3, 0, 200]);
+        s.feed(&app, &mut |_| Control::Continue);
+        assert!(s.found_tls());
+        assert_eq!(s.mode(), Mode::Records);
     }
 }

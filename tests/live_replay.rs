@@ -1,0 +1,308 @@
+//! Live capture under load: a generated capture is replayed at top speed
+//! (`tcpreplay`) into one end of a veth pair inside a network namespace this
+//! test creates, while tlsaudit listens on the other end. tlsaudit must
+//! account for every packet (received, or dropped by the kernel or the
+//! interface), print periodic status lines, and report every handshake it
+//! received whole, just as reading the same file offline does.
+//!
+//! Needs root (CAP_NET_ADMIN and CAP_NET_RAW), `ip` and `tcpreplay`, as CI has.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "../benches/e2e/generate.rs"]
+mod generate;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{captures_dir, session_essentials, Scratch};
+use serde_json::Value;
+
+/// A network namespace holding the veth pair `replay0` (tcpreplay's end) and
+/// `listen0` (tlsaudit's end); deleted, with the pair, when dropped.
+struct Namespace {
+    name: String,
+}
+
+impl Namespace {
+    fn create() -> Namespace {
+        let name = format!("tlsaudit-replay-{}", std::process::id());
+        let made = Command::new("ip").args(["netns", "add", &name]).output().expect("`ip` runs (apt-get install iproute2)");
+        assert!(
+            made.status.success(),
+            "cannot create network namespace {name} (the test needs root): {}",
+            String::from_utf8_lossy(&made.stderr).trim()
+        );
+        let ns = Namespace { name };
+        // No IPv6 in the namespace: no router solicitations or duplicate
+        // address probes join the replayed packets on the wire.
+        ns.run(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ns.run(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        ns.run(&["ip", "link", "add", "replay0", "mtu", "9000", "type", "veth", "peer", "name", "listen0", "mtu", "9000"]);
+        ns.run(&["ip", "link", "set", "replay0", "up"]);
+        ns.run(&["ip", "link", "set", "listen0", "up"]);
+        ns
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args[0]).args(&args[1..]).output().expect("`ip netns exec` runs");
+        assert!(
+            out.status.success(),
+            "in namespace {}: {} failed: {}",
+            self.name,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Ends a child process this test started, by its PID, if it still runs.
+struct Started(Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// What a live run printed.
+struct LiveRun {
+    records: Vec<Value>,
+    status_lines: Vec<String>,
+    stderr: Vec<String>,
+}
+
+/// The facts compared when packets were lost: a field a live session has
+/// must match the capture; a field it lacks may have been in a lost packet.
+const FACTS: &[&[&str]] = &[
+    &["tls", "version"],
+    &["tls", "cipher"],
+    &["tls", "client", "server_name"],
+    &["tls", "client", "ja4"],
+    &["tls", "server", "ja3s"],
+    &["tls", "server", "hash", "sha256"],
+];
+
+fn field<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(v, |v, p| &v[*p])
+}
+
+fn four_tuple(s: &Value) -> String {
+    format!("{}:{} {}:{}", s["source"]["ip"], s["source"]["port"], s["destination"]["ip"], s["destination"]["port"])
+}
+
+/// True when everything `live` reports agrees with `whole`.
+fn consistent_with(live: &Value, whole: &Value) -> bool {
+    FACTS.iter().all(|path| {
+        let l = field(live, path);
+        l.is_null() || l == field(whole, path)
+    })
+}
+
+fn sessions(records: &[Value]) -> Vec<&Value> {
+    records.iter().filter(|r| r["event"]["dataset"] == "tlsaudit.session").collect()
+}
+
+fn stats(records: &[Value]) -> &Value {
+    let all: Vec<&Value> = records.iter().filter(|r| r["event"]["dataset"] == "tlsaudit.stats").collect();
+    assert_eq!(all.len(), 1, "one tlsaudit.stats record expected");
+    &all[0]["tlsaudit"]["stats"]
+}
+
+fn counter(stats: &Value, path: &[&str]) -> u64 {
+    let mut v = stats;
+    for p in path {
+        v = &v[*p];
+    }
+    v.as_u64().unwrap_or_else(|| panic!("stats field {} missing: {stats}", path.join(".")))
+}
+
+/// Reads the capture offline: the reference.
+fn offline(capture: &Path) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .arg("-r")
+        .arg(capture)
+        .args(["--format", "jsonl"])
+        .output()
+        .expect("tlsaudit runs");
+    assert_eq!(out.status.code(), Some(0), "offline run failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Starts tlsaudit on `listen0`, replays the capture into `replay0` at top
+/// speed, and stops tlsaudit with SIGTERM once the replay is over.
+/// Returns the run's output and the number of packets tcpreplay sent.
+fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str]) -> (LiveRun, u64) {
+    let output = scratch.path(&format!("live{}.jsonl", extra.len()));
+    // `ip netns exec` execs the program, so the PID is tlsaudit's own.
+    let mut child = ns.command(env!("CARGO_BIN_EXE_tlsaudit"));
+    child
+        .args(["-i", "listen0", "--duration", "120", "--status-interval", "0.3", "--format", "jsonl", "-o"])
+        .arg(&output)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut tlsaudit = Started(child.spawn().expect("tlsaudit starts"));
+    let (lines_tx, lines_rx) = mpsc::channel();
+    let stderr = BufReader::new(tlsaudit.0.stderr.take().unwrap());
+    let collector = std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut stderr_lines = Vec::new();
+    let listening = loop {
+        match lines_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => {
+                let found = line.contains("listening on listen0");
+                stderr_lines.push(line);
+                if found {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    assert!(listening, "tlsaudit did not start listening: {stderr_lines:?}");
+
+    let replayed = ns.run(&["tcpreplay", "--topspeed", "-i", "replay0", capture.to_str().unwrap()]);
+    let sent: u64 = replayed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Successful packets:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no packet count in tcpreplay's report: {replayed}"));
+    // Let the last packets through and at least two status lines out.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = tlsaudit.0.id().to_string();
+    let term = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(term.success(), "could not signal tlsaudit (pid {pid})");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = tlsaudit.0.try_wait().expect("wait for tlsaudit") {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "tlsaudit did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    collector.join().unwrap();
+    stderr_lines.extend(lines_rx.try_iter());
+    assert!(matches!(code, Some(0) | Some(1)), "tlsaudit failed ({code:?}): {stderr_lines:?}");
+    let records = std::fs::read_to_string(&output)
+        .expect("tlsaudit wrote its output file")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
+        .collect();
+    let status_lines = stderr_lines.iter().filter(|l| l.starts_with("tlsaudit: status: ")).cloned().collect();
+    (LiveRun { records, status_lines, stderr: stderr_lines }, sent)
+}
+
+/// Checks one live run against the offline reference; returns the drops.
+fn check_run(label: &str, run: &LiveRun, sent: u64, reference: &[Value]) -> u64 {
+    let st = stats(&run.records);
+    let received = counter(st, &["reader", "packets"]);
+    let by_kernel = counter(st, &["reader", "dropped_by_kernel"]);
+    let by_interface = counter(st, &["reader", "dropped_by_interface"]);
+    let by_analyzer = counter(st, &["reader", "dropped_by_analyzer"]);
+    eprintln!(
+        "{label}: tcpreplay sent {sent}; tlsaudit received {received}, dropped {by_kernel} in the kernel, \
+         {by_interface} at the interface, {by_analyzer} segments in the analyzer; {} sessions",
+        sessions(&run.records).len()
+    );
+    assert_eq!(
+        received + by_kernel + by_interface,
+        sent,
+        "{label}: every packet sent must be received or counted as dropped"
+    );
+    assert!(received > 0, "{label}: nothing received");
+
+    // Periodic status lines, with the same counters, growing.
+    assert!(run.status_lines.len() >= 2, "{label}: status lines expected: {:?}", run.stderr);
+    let packets_in = |l: &str| -> u64 {
+        l.strip_prefix("tlsaudit: status: ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unreadable status line {l:?}"))
+    };
+    let counts: Vec<u64> = run.status_lines.iter().map(|l| packets_in(l)).collect();
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{label}: status counts go backwards: {counts:?}");
+    assert!(counts.last().is_some_and(|&n| n <= received && n > 0), "{label}: status {counts:?} vs {received}");
+    assert!(run.status_lines.iter().all(|l| l.contains(" by the kernel") && l.contains(" segments by the analyzer")));
+
+    let live = sessions(&run.records);
+    let reference_sessions = sessions(reference);
+    if by_kernel + by_interface + by_analyzer == 0 {
+        // Nothing lost: exactly the handshakes of the offline run.
+        let owned = |v: &[&Value]| v.iter().map(|s| (*s).clone()).collect::<Vec<Value>>();
+        assert_eq!(
+            session_essentials(&owned(&live)),
+            session_essentials(&owned(&reference_sessions)),
+            "{label}: live sessions differ from the offline run although nothing was dropped"
+        );
+        assert_eq!(counter(st, &["sessions"]), counter(stats(reference), &["sessions"]));
+    } else {
+        // Some packets lost: every session reported is one of the capture's,
+        // oriented the same way, with no fact the capture does not hold.
+        let mut by_tuple: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+        for s in &reference_sessions {
+            by_tuple.entry(four_tuple(s)).or_default().push(s);
+        }
+        for s in &live {
+            let candidates = by_tuple.get(&four_tuple(s)).map(Vec::as_slice).unwrap_or_default();
+            assert!(
+                candidates.iter().any(|whole| consistent_with(s, whole)),
+                "{label}: session not in the capture: {} {:?}",
+                four_tuple(s),
+                FACTS.iter().map(|path| field(s, path)).collect::<Vec<_>>()
+            );
+        }
+    }
+    by_kernel + by_interface + by_analyzer
+}
+
+#[test]
+fn replay_at_top_speed_into_a_veth_pair() {
+    let scratch = Scratch::new("live-replay");
+    let capture = scratch.path("replay.pcap");
+    let captures = captures_dir();
+    let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
+    let summary = generate::Generator::new(&capture, 7, templates)
+        .and_then(|g| g.run(8 << 20, 256))
+        .expect("generate the capture");
+    let reference = offline(&capture);
+    let reference_sessions = sessions(&reference).len() as u64;
+    assert!(reference_sessions > 100, "the generated capture holds few handshakes: {summary:?}");
+    assert_eq!(counter(stats(&reference), &["reader", "packets"]), summary.packets);
+
+    let ns = Namespace::create();
+    // Default settings: the handshakes must come through whole.
+    let (run, sent) = replay(&ns, &capture, &scratch, &[]);
+    assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
+    check_run("default buffer", &run, sent, &reference);
+
+    // A 64 KiB capture buffer and one worker: the kernel may drop, and
+    // whatever it drops must be counted.
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--buffer-size", "64", "--threads", "1"]);
+    let dropped = check_run("64 KiB buffer", &run, sent, &reference);
+    eprintln!("64 KiB buffer: {dropped} dropped");
+}

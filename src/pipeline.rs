@@ -59,6 +59,18 @@ struct Batch {
     data: Vec<u8>,
 }
 
+impl Batch {
+    /// An empty batch with room for a full one (a typical frame past the
+    /// byte limit included), so that filling it never reallocates.
+    fn with_capacity() -> Batch {
+        Batch {
+            segments: Vec::with_capacity(BATCH_SEGMENTS),
+            data: Vec::with_capacity(BATCH_BYTES + 2048),
+            ..Batch::default()
+        }
+    }
+}
+
 struct Dispatcher {
     workers: Vec<Sender<Batch>>,
     /// Flows the workers have bypassed, with the time of their last packet:
@@ -180,7 +192,7 @@ impl Dispatcher {
 
     fn send(&mut self, w: usize, stats: &mut ReaderStats) {
         self.learn_bypassed(stats);
-        let mut fresh = self.pool.try_recv().unwrap_or_default();
+        let mut fresh = self.pool.try_recv().unwrap_or_else(|_| Batch::with_capacity());
         fresh.clock_reset = false;
         let mut batch = std::mem::replace(&mut self.pending[w], fresh);
         batch.now = self.now;
@@ -546,7 +558,7 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
             syns_forgotten_up_to: vec![None; threads],
             notices_valid_from: vec![0; threads],
             bypass_notices: bypass_rx,
-            pending: (0..threads).map(|_| Batch::default()).collect(),
+            pending: (0..threads).map(|_| Batch::with_capacity()).collect(),
             pool: pool_rx,
             drop_when_full: live,
             now: 0,

@@ -515,7 +515,8 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     let mut worker_txs = Vec::new();
     let mut worker_handles = Vec::new();
     for i in 0..threads {
-        let (tx, rx) = bounded::<Batch>(64);
+        // 16 batches of at most 256 KiB: 4 MiB in flight per worker.
+        let (tx, rx) = bounded::<Batch>(16);
         let cx = WorkerContext {
             index: i,
             sink: sink_tx.clone(),
@@ -613,14 +614,16 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     let write_error = result.error.or_else(|| {
         let r = match config.format {
             OutputFormat::Jsonl => {
-                let mut lines = Vec::new();
-                for service in inventory.services() {
-                    lines.push(json::service(service, &config.profile.name));
-                }
-                lines.push(json::stats(&summary, &inventory));
-                lines.iter().try_for_each(|v| {
+                // One record at a time: the inventory can hold tens of
+                // thousands of services.
+                let mut write_line = |v: &serde_json::Value| {
                     serde_json::to_writer(&mut out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
-                })
+                };
+                inventory
+                    .services()
+                    .iter()
+                    .try_for_each(|service| write_line(&json::service(service, &config.profile.name)))
+                    .and_then(|_| write_line(&json::stats(&summary, &inventory)))
             }
             OutputFormat::Text => {
                 let report = text::report(&inventory, &summary, &config.profile, config.color);

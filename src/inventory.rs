@@ -38,8 +38,10 @@ pub struct FindingCount {
     pub rule: &'static str,
     pub severity: Severity,
     pub count: u64,
-    /// The message of the first occurrence.
+    /// The message of the earliest occurrence (by session start, then by
+    /// text), whatever order the workers delivered the sessions in.
     pub example: String,
+    example_at: i64,
 }
 
 /// What one server endpoint negotiated.
@@ -94,13 +96,33 @@ pub struct Inventory {
     pub clients_dropped: u64,
 }
 
-fn add_finding(map: &mut BTreeMap<&'static str, FindingCount>, rule: &'static str, severity: Severity, message: &str) {
+fn add_finding(
+    map: &mut BTreeMap<&'static str, FindingCount>,
+    rule: &'static str,
+    severity: Severity,
+    message: &str,
+    at: i64,
+) {
     map.entry(rule)
         .and_modify(|f| {
             f.count += 1;
             f.severity = f.severity.max(severity);
+            if (at, message) < (f.example_at, f.example.as_str()) {
+                f.example = message.to_string();
+                f.example_at = at;
+            }
         })
-        .or_insert_with(|| FindingCount { rule, severity, count: 1, example: message.to_string() });
+        .or_insert_with(|| FindingCount { rule, severity, count: 1, example: message.to_string(), example_at: at });
+}
+
+/// Adds to a capped set; when full, keeps the smallest values, so that the
+/// set does not depend on the order sessions arrive in.
+fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, value: T, cap: usize) {
+    if set.len() < cap {
+        set.insert(value);
+    } else if set.last().is_some_and(|largest| value < *largest) && set.insert(value) {
+        set.pop_last();
+    }
 }
 
 impl Inventory {
@@ -137,14 +159,10 @@ impl Inventory {
                 *s.ciphers.entry(cipher_name(sh.cipher).into_owned()).or_insert(0) += 1;
             }
             if let Some(sni) = f.client_hello.as_ref().and_then(|c| c.server_name.as_ref()) {
-                if s.server_names.len() < MAX_NAMES {
-                    s.server_names.insert(String::from_utf8_lossy(sni).into_owned());
-                }
+                insert_capped(&mut s.server_names, String::from_utf8_lossy(sni).into_owned(), MAX_NAMES);
             }
             if let Some(leaf) = f.server_certificates.first() {
-                if s.certificates.len() < MAX_CERTS {
-                    s.certificates.insert(leaf.sha256.clone());
-                }
+                insert_capped(&mut s.certificates, leaf.sha256.clone(), MAX_CERTS);
             }
             if let Some(public) = f.server_public() {
                 let ffdh = f.key_exchange.as_ref().is_some_and(|k| k.dh_bits.is_some())
@@ -170,7 +188,7 @@ impl Inventory {
             let counts_for_service =
                 |x: &&crate::policy::Finding| x.party != Party::Client || (negotiated && !CLIENT_OFFER_RULES.contains(&x.rule));
             for x in j.verdict.findings.iter().filter(counts_for_service) {
-                add_finding(&mut s.findings, x.rule, x.severity, &x.message);
+                add_finding(&mut s.findings, x.rule, x.severity, &x.message, f.first_seen);
                 if x.severity >= failing {
                     s.compliant = false;
                 }
@@ -187,7 +205,7 @@ impl Inventory {
         let c = self.clients.entry(f.client.ip).or_insert_with(|| Client { ip: f.client.ip, sessions: 0, findings: BTreeMap::new() });
         c.sessions += 1;
         for x in client_findings {
-            add_finding(&mut c.findings, x.rule, x.severity, &x.message);
+            add_finding(&mut c.findings, x.rule, x.severity, &x.message, f.first_seen);
         }
     }
 
@@ -212,7 +230,7 @@ impl Inventory {
                 "{} {kind} public value(s) used in {sessions} sessions instead of a fresh one each time",
                 reused.len()
             );
-            s.findings.insert("kex.dh_reuse", FindingCount { rule: "kex.dh_reuse", severity, count: sessions, example: message });
+            s.findings.insert("kex.dh_reuse", FindingCount { rule: "kex.dh_reuse", severity, count: sessions, example: message, example_at: 0 });
             if severity >= profile.failing {
                 s.compliant = false;
             }

@@ -54,6 +54,8 @@ pub struct Config {
     pub max_ip_fragments: usize,
     /// Show a progress bar on stderr while reading files.
     pub progress: bool,
+    /// Read capture files in a thread of their own, ahead of decoding.
+    pub read_ahead: bool,
     /// The policy sessions are judged against.
     pub profile: policy::Profile,
     /// Text format: print each session as it is found, before the report.

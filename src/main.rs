@@ -25,6 +25,14 @@ const EXIT_FINDINGS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReadAheadArg {
+    /// When the machine has a core to spare beyond the workers.
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormatArg {
     /// One line per session and a summary, for people.
     Text,
@@ -103,6 +111,11 @@ struct Cli {
     /// Worker threads [default: the number of available cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
+
+    /// Read capture files in a thread of their own, ahead of decoding
+    /// (auto: when there are at least two cores more than worker threads).
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    read_ahead: ReadAheadArg,
 
     /// Never show a progress bar (it is shown on stderr when stderr is a terminal).
     #[arg(long)]
@@ -335,10 +348,14 @@ fn main() -> ExitCode {
         None if writes_to_terminal => OutputFormat::Text,
         None => OutputFormat::Jsonl,
     };
-    let threads = cli
-        .threads
-        .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = cli.threads.map(usize::from).unwrap_or(cores);
+    // The file thread and the reader each want a core of their own.
+    let read_ahead = match cli.read_ahead {
+        ReadAheadArg::Auto => cores >= threads + 2,
+        ReadAheadArg::On => true,
+        ReadAheadArg::Off => false,
+    };
     let defaults = FlowLimits::default();
     let loaded = match &cli.policy_file {
         Some(path) => tlsaudit::policy::custom::load(path, &cli.policy),
@@ -369,6 +386,7 @@ fn main() -> ExitCode {
         session_lines: cli.sessions,
         color,
         progress: matches!(source, Source::Files(_)) && !cli.no_progress && io::stderr().is_terminal(),
+        read_ahead,
         source,
         filter,
         format,

@@ -572,7 +572,7 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     let mut input_errors = Vec::new();
     let mut fatal = None;
     match &config.source {
-        Source::Files(paths) => read_files(&mut reader, paths, config.progress, &mut input_errors),
+        Source::Files(paths) => read_files(&mut reader, paths, config.progress, config.read_ahead, &mut input_errors),
         Source::Live(opts) => {
             let stop = reader.stop;
             let opened = live_capture.take().ok_or_else(|| RunError::Fatal("live capture not opened".into()))?;
@@ -667,45 +667,22 @@ impl live::PacketHandler for Reader<'_> {
     }
 }
 
-fn read_files(reader: &mut Reader<'_>, paths: &[std::path::PathBuf], progress: bool, errors: &mut Vec<String>) {
-    let (files, dir_errors) = capture::expand_inputs(paths);
-    for (p, e) in dir_errors {
-        errors.push(format!("{}: {e}", p.display()));
-        reader.stats.files_failed += 1;
+/// Where the frames of capture files go, file after file.
+trait FrameSink {
+    /// One frame; false stops reading.
+    fn frame(&mut self, p: RawPacket<'_>) -> bool;
+    /// A file is over; false stops reading.
+    fn file_done(&mut self, path: &std::path::Path, result: Result<u64, capture::CaptureError>) -> bool;
+}
+
+impl FrameSink for (&mut Reader<'_>, &mut Vec<String>) {
+    fn frame(&mut self, p: RawPacket<'_>) -> bool {
+        self.0.packet(p);
+        true
     }
-    let total: u64 = files.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
-    let bar = progress.then(|| {
-        let bar = indicatif::ProgressBar::new(total.max(1));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:40} {eta} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let done_before = Arc::new(AtomicU64::new(0));
-    for path in &files {
-        if reader.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let counter = Arc::new(AtomicU64::new(0));
-        if let Some(b) = &bar {
-            b.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        }
-        let result = capture::file::open(path, counter.clone()).and_then(|input| {
-            let mut n = 0u64;
-            capture::file::read_packets(input, &mut |p| {
-                reader.packet(p);
-                n += 1;
-                if n % 4096 == 0 {
-                    if let Some(b) = &bar {
-                        b.set_position(done_before.load(Ordering::Relaxed) + counter.load(Ordering::Relaxed));
-                    }
-                    return !reader.stop.load(Ordering::Relaxed);
-                }
-                true
-            })
-        });
-        done_before.fetch_add(counter.load(Ordering::Relaxed), Ordering::Relaxed);
+
+    fn file_done(&mut self, path: &std::path::Path, result: Result<u64, capture::CaptureError>) -> bool {
+        let (reader, errors) = self;
         match result {
             Ok(_) => reader.stats.files_read += 1,
             Err(e) => {
@@ -715,6 +692,190 @@ fn read_files(reader: &mut Reader<'_>, paths: &[std::path::PathBuf], progress: b
         }
         // Hand this file's last packets to the workers.
         reader.tick(reader.dispatch.now);
+        true
+    }
+}
+
+/// Frames copied out of a capture file, in file order, for the reader.
+struct FrameBlock {
+    data: Vec<u8>,
+    frames: Vec<FrameMeta>,
+}
+
+struct FrameMeta {
+    ts: i64,
+    linktype: u32,
+    start: usize,
+    len: usize,
+    orig_len: u32,
+}
+
+/// Frames per block, and frame bytes, before a block is handed over.
+const BLOCK_FRAMES: usize = 4096;
+const BLOCK_BYTES: usize = 1 << 20;
+/// Blocks on their way from the file thread to the reader.
+const BLOCKS_IN_FLIGHT: usize = 4;
+
+/// What the file thread tells the reader.
+enum FileEvent {
+    Frames(FrameBlock),
+    /// A file is over (all of its frames were sent before this).
+    Done { path: std::path::PathBuf, result: Result<u64, capture::CaptureError> },
+}
+
+/// The file thread's side of read-ahead: frames gathered into blocks.
+struct BlockSender<'a> {
+    events: Sender<FileEvent>,
+    spare: &'a Receiver<FrameBlock>,
+    block: FrameBlock,
+}
+
+impl BlockSender<'_> {
+    fn fresh_block(&self) -> FrameBlock {
+        match self.spare.try_recv() {
+            Ok(mut used) => {
+                used.data.clear();
+                used.frames.clear();
+                used
+            }
+            Err(_) => FrameBlock {
+                data: Vec::with_capacity(BLOCK_BYTES + capture::file::MAX_FRAME as usize),
+                frames: Vec::with_capacity(BLOCK_FRAMES),
+            },
+        }
+    }
+
+    /// Sends the frames gathered so far; false when the reader is gone.
+    fn send_block(&mut self) -> bool {
+        if self.block.frames.is_empty() {
+            return true;
+        }
+        let fresh = self.fresh_block();
+        let full = std::mem::replace(&mut self.block, fresh);
+        self.events.send(FileEvent::Frames(full)).is_ok()
+    }
+}
+
+impl FrameSink for BlockSender<'_> {
+    fn frame(&mut self, p: RawPacket<'_>) -> bool {
+        let start = self.block.data.len();
+        self.block.data.extend_from_slice(p.data);
+        self.block.frames.push(FrameMeta { ts: p.ts, linktype: p.linktype, start, len: p.data.len(), orig_len: p.orig_len });
+        if self.block.frames.len() < BLOCK_FRAMES && self.block.data.len() < BLOCK_BYTES {
+            return true;
+        }
+        self.send_block()
+    }
+
+    fn file_done(&mut self, path: &std::path::Path, result: Result<u64, capture::CaptureError>) -> bool {
+        self.send_block() && self.events.send(FileEvent::Done { path: path.to_path_buf(), result }).is_ok()
+    }
+}
+
+/// Reads the capture files in order. With `read_ahead`, a thread of its
+/// own reads and parses the files (what a libpcap-only reader also does)
+/// and hands over blocks of frames, while this thread decodes and
+/// dispatches them: two cores share the work, and the frames are taken in
+/// the same order as by one thread.
+fn read_files(
+    reader: &mut Reader<'_>,
+    paths: &[std::path::PathBuf],
+    progress: bool,
+    read_ahead: bool,
+    errors: &mut Vec<String>,
+) {
+    let (files, dir_errors) = capture::expand_inputs(paths);
+    for (p, e) in dir_errors {
+        errors.push(format!("{}: {e}", p.display()));
+        reader.stats.files_failed += 1;
+    }
+    let stop = reader.stop;
+    if !read_ahead {
+        read_file_frames(&files, progress, stop, &mut (reader, errors));
+        return;
+    }
+    let (events_tx, events_rx) = bounded::<FileEvent>(BLOCKS_IN_FLIGHT);
+    let (spare_tx, spare_rx) = bounded::<FrameBlock>(BLOCKS_IN_FLIGHT + 2);
+    let files = &files;
+    thread::scope(|scope| {
+        let spare = &spare_rx;
+        let file_thread = thread::Builder::new().name("tlsaudit-file".into()).spawn_scoped(scope, move || {
+            let mut sender = BlockSender {
+                events: events_tx,
+                spare,
+                block: FrameBlock { data: Vec::new(), frames: Vec::new() },
+            };
+            sender.block = sender.fresh_block();
+            read_file_frames(files, progress, stop, &mut sender);
+        });
+        if let Err(e) = file_thread {
+            errors.push(format!("cannot start the file reading thread: {e}"));
+            return;
+        }
+        let mut direct = (reader, errors);
+        for event in &events_rx {
+            match event {
+                FileEvent::Frames(block) => {
+                    for f in &block.frames {
+                        direct.frame(RawPacket {
+                            ts: f.ts,
+                            linktype: f.linktype,
+                            data: &block.data[f.start..f.start + f.len],
+                            orig_len: f.orig_len,
+                        });
+                    }
+                    let _ = spare_tx.try_send(block);
+                }
+                FileEvent::Done { path, result } => {
+                    direct.file_done(&path, result);
+                }
+            }
+        }
+    });
+}
+
+/// Reads every file in turn into `sink`, with a progress bar when asked.
+fn read_file_frames(files: &[std::path::PathBuf], progress: bool, stop: &AtomicBool, sink: &mut dyn FrameSink) {
+    let total: u64 = files.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::new(total.max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:40} {eta} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut done_before = 0;
+    for path in files {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let counter = Arc::new(AtomicU64::new(0));
+        if let Some(b) = &bar {
+            b.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        }
+        let mut sink_gone = false;
+        let result = capture::file::open(path, counter.clone()).and_then(|input| {
+            let mut n = 0u64;
+            capture::file::read_packets(input, &mut |p| {
+                if !sink.frame(p) {
+                    sink_gone = true;
+                    return false;
+                }
+                n += 1;
+                if n % 4096 == 0 {
+                    if let Some(b) = &bar {
+                        b.set_position(done_before + counter.load(Ordering::Relaxed));
+                    }
+                    return !stop.load(Ordering::Relaxed);
+                }
+                true
+            })
+        });
+        done_before += counter.load(Ordering::Relaxed);
+        if sink_gone || !sink.file_done(path, result) {
+            break;
+        }
     }
     if let Some(b) = bar {
         b.finish_and_clear();

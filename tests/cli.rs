@@ -47,12 +47,53 @@ fn thread_count_does_not_change_the_records() {
     assert_eq!(a.stats["tlsaudit"]["stats"]["threads"], 1);
     assert_eq!(b.stats["tlsaudit"]["stats"]["threads"], 4);
     assert_eq!(canonical(&a.sessions), canonical(&b.sessions));
+    // Services too: their examples and capped sets do not depend on the
+    // order in which the workers delivered the sessions.
+    assert_eq!(canonical(&a.services), canonical(&b.services));
     let counters = |r: &common::Run| {
         let mut flows = r.stats["tlsaudit"]["stats"]["flows"].clone();
         flows.as_object_mut().map(|m| m.retain(|k, _| k.starts_with("tcp_") || k.starts_with("tls_")));
         flows
     };
     assert_eq!(counters(&a), counters(&b), "reassembly and TLS counters differ");
+}
+
+/// Reading files in a thread of their own changes nothing: the same
+/// sessions, services and counters, and the same errors in the same order.
+#[test]
+fn read_ahead_does_not_change_the_records() {
+    let dir = temp_dir("read-ahead");
+    let broken = dir.join("broken.pcap");
+    let whole = std::fs::read(captures_dir().join("tls12-resumption.pcap")).unwrap();
+    std::fs::write(&broken, &whole[..whole.len() / 2]).unwrap();
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let third = thirdparty_dir();
+    let captures = captures_dir();
+    let base = ["-r", path_str(&captures), path_str(&broken), path_str(&third), path_str(&empty), "--threads", "2"];
+    let run = |mode: &str| {
+        let mut args = base.to_vec();
+        args.extend(["--read-ahead", mode]);
+        run_jsonl(&args)
+    };
+    let (on, off) = (run("on"), run("off"));
+    assert_eq!(on.code, Some(2), "{}", on.stderr);
+    assert_eq!(off.code, Some(2), "{}", off.stderr);
+    assert!(on.sessions.len() > 300, "only {} sessions", on.sessions.len());
+    assert_eq!(canonical(&on.sessions), canonical(&off.sessions));
+    assert_eq!(canonical(&on.services), canonical(&off.services));
+    let errors = |r: &common::Run| r.stderr.lines().filter(|l| l.contains(".pcap:")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(errors(&on).len(), 2, "{}", on.stderr);
+    assert_eq!(errors(&on), errors(&off));
+    let counters = |r: &common::Run| {
+        let mut stats = r.stats["tlsaudit"]["stats"].clone();
+        stats.as_object_mut().map(|m| m.remove("wall_time_seconds"));
+        stats["reader"].as_object_mut().map(|m| m.remove("payload_bytes_not_copied"));
+        stats["reader"].as_object_mut().map(|m| m.remove("bypass_notices_ignored"));
+        stats
+    };
+    assert_eq!(counters(&on), counters(&off));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -146,6 +146,8 @@ pub fn load_templates(dirs: &[&Path]) -> Vec<Template> {
 }
 
 const MSS: usize = 1460;
+/// Largest bulk transfer after a handshake, by default.
+pub const DEFAULT_MAX_BULK: u64 = 1_000_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -191,6 +193,9 @@ pub struct Generator {
     /// Recently closed TLS flows whose client port may be reused.
     closed: Vec<((IpAddr, u16), (IpAddr, u16), Option<u16>)>,
     next_port: u16,
+    /// Largest bulk transfer after a handshake, and in a plain TCP flow
+    /// (0: handshakes only, and short plain flows).
+    pub max_bulk: u64,
 }
 
 fn ip_of(rng: &mut Rng, v6: bool, server: bool) -> IpAddr {
@@ -227,6 +232,7 @@ impl Generator {
             summary: Summary::default(),
             closed: Vec::new(),
             next_port: 32768,
+            max_bulk: DEFAULT_MAX_BULK,
         })
     }
 
@@ -281,7 +287,7 @@ impl Generator {
                 }
                 // Bulk application data: TLS records of up to 16 KiB, mostly
                 // from the server.
-                let mut bulk = self.rng.log_uniform(1_000, 1_000_000) as usize;
+                let mut bulk = if self.max_bulk > 1_000 { self.rng.log_uniform(1_000, self.max_bulk) as usize } else { 0 };
                 while bulk > 0 {
                     let len = bulk.min(16_384);
                     bulk -= len;
@@ -298,7 +304,7 @@ impl Generator {
             Kind::PlainTcp => {
                 flow.server.1 = [80, 445, 3306, 8080][self.rng.below(4) as usize];
                 self.summary.plain_tcp_flows += 1;
-                let mut bulk = self.rng.log_uniform(200, 500_000) as usize;
+                let mut bulk = self.rng.log_uniform(200, (self.max_bulk / 2).max(400)) as usize;
                 while bulk > 0 {
                     let len = bulk.min(MSS);
                     bulk -= len;

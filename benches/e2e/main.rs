@@ -4,7 +4,7 @@
 //! prints packets/s, Gbit/s, the ratios and peak RSS; and checks that
 //! tlsaudit found every handshake tshark found.
 //!
-//!   cargo bench --bench e2e -- [--size 1G] [--seed 1] [--repeat 3] [--threads 1,2]
+//!   cargo bench --bench e2e -- [--size 1G] [--seed 1] [--bulk 1M] [--repeat 3] [--threads 1,2]
 //!                              [--file PATH] [--no-tshark]
 //!   cargo bench --bench e2e -- generate --size 4G --seed 1 --out FILE
 //!
@@ -21,8 +21,8 @@ use serde_json::Value;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: e2e [--size N[K|M|G]] [--seed S] [--repeat R] [--threads LIST] [--file PATH] [--no-tshark]\n       \
-         e2e generate --size N --seed S --out FILE"
+        "usage: e2e [--size N[K|M|G]] [--seed S] [--bulk N[K|M]] [--repeat R] [--threads LIST] [--file PATH] [--no-tshark]\n       \
+         e2e generate --size N --seed S [--bulk N] --out FILE"
     );
     std::process::exit(2)
 }
@@ -46,6 +46,7 @@ struct Options {
     file: Option<PathBuf>,
     tshark: bool,
     out: Option<PathBuf>,
+    max_bulk: u64,
 }
 
 fn options(args: &[String]) -> Options {
@@ -58,6 +59,7 @@ fn options(args: &[String]) -> Options {
         file: None,
         tshark: true,
         out: None,
+        max_bulk: generate::DEFAULT_MAX_BULK,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -76,6 +78,7 @@ fn options(args: &[String]) -> Options {
             "--file" => o.file = Some(PathBuf::from(value())),
             "--out" => o.out = Some(PathBuf::from(value())),
             "--no-tshark" => o.tshark = false,
+            "--bulk" => o.max_bulk = parse_size(&value()),
             _ => usage(),
         }
     }
@@ -86,7 +89,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn generate(path: &Path, size: u64, seed: u64) {
+fn generate(path: &Path, size: u64, seed: u64, max_bulk: u64) {
     let captures = repo().join("captures");
     let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
     let handshakes: usize = templates.iter().map(|t| t.client_hellos).sum();
@@ -95,7 +98,10 @@ fn generate(path: &Path, size: u64, seed: u64) {
     let started = Instant::now();
     let tmp = path.with_extension("partial");
     let summary = generate::Generator::new(&tmp, seed, templates)
-        .and_then(|g| g.run(size, 256))
+        .and_then(|mut g| {
+            g.max_bulk = max_bulk;
+            g.run(size, 256)
+        })
         .unwrap_or_else(|e| panic!("writing {}: {e}", tmp.display()));
     std::fs::rename(&tmp, path).expect("rename the finished capture");
     eprintln!("wrote {} in {:.1} s: {summary:?}", path.display(), started.elapsed().as_secs_f64());
@@ -241,7 +247,7 @@ fn main() {
         Some("generate") => {
             let o = options(&args[1..]);
             let out = o.out.unwrap_or_else(|| usage());
-            generate(&out, o.size, o.seed);
+            generate(&out, o.size, o.seed, o.max_bulk);
             return;
         }
         _ => {}
@@ -250,9 +256,10 @@ fn main() {
     let file = o.file.clone().unwrap_or_else(|| {
         let dir = repo().join("target/bench-captures");
         std::fs::create_dir_all(&dir).expect("target/bench-captures");
-        let path = dir.join(format!("gen-{}-seed{}.pcap", o.size_label, o.seed));
+        let bulk = if o.max_bulk == generate::DEFAULT_MAX_BULK { String::new() } else { format!("-bulk{}", o.max_bulk) };
+        let path = dir.join(format!("gen-{}-seed{}{bulk}.pcap", o.size_label, o.seed));
         if !path.is_file() {
-            generate(&path, o.size, o.seed);
+            generate(&path, o.size, o.seed, o.max_bulk);
         }
         path
     });

@@ -268,9 +268,19 @@ fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions)
 }
 
 /// What a worker thread is given besides its batches.
+/// Sessions judged by one worker, on their way to the sink.
+struct JudgedBatch {
+    worker: usize,
+    sessions: Vec<Judged>,
+}
+
 struct WorkerContext {
     index: usize,
-    sink: Sender<Vec<Judged>>,
+    sink: Sender<JudgedBatch>,
+    /// Sessions the sink is done with, back to be freed here: memory is
+    /// best freed by the thread that allocated it (the system allocator
+    /// takes a lock to free another thread's memory).
+    spent: Receiver<Vec<Judged>>,
     bypass_notices: Sender<BypassNotice>,
     /// Where emptied batches go back to the reader.
     pool: Sender<Batch>,
@@ -280,9 +290,10 @@ struct WorkerContext {
 }
 
 fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
-    let WorkerContext { index: worker_index, sink, bypass_notices, pool, limits, profile, render } = cx;
+    let WorkerContext { index: worker_index, sink, spent, bypass_notices, pool, limits, profile, render } = cx;
     let mut table = FlowTable::new(limits);
     for mut batch in rx {
+        spent.try_iter().for_each(drop);
         if batch.clock_reset {
             table.finish_all();
         }
@@ -308,7 +319,7 @@ fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
         }
         let done = table.take_sessions();
         if !done.is_empty() {
-            let _ = sink.send(judge(done, &profile, &render));
+            let _ = sink.send(JudgedBatch { worker: worker_index, sessions: judge(done, &profile, &render) });
         }
         batch.segments.clear();
         batch.data.clear();
@@ -317,7 +328,7 @@ fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
     table.finish_all();
     let done = table.take_sessions();
     if !done.is_empty() {
-        let _ = sink.send(judge(done, &profile, &render));
+        let _ = sink.send(JudgedBatch { worker: worker_index, sessions: judge(done, &profile, &render) });
     }
     table.stats
 }
@@ -340,26 +351,28 @@ struct SinkOptions {
     failing: policy::Severity,
     /// Counts the sessions taken in, for whoever reports progress.
     sessions_reported: Arc<AtomicU64>,
+    /// Per worker, where its sessions go back to be freed.
+    spent: Vec<Sender<Vec<Judged>>>,
 }
 
-fn sink(rx: Receiver<Vec<Judged>>, mut out: Box<dyn Write + Send>, opts: SinkOptions) -> SinkResult {
+fn sink(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>, opts: SinkOptions) -> SinkResult {
     let mut sessions = 0;
     let mut compliant = 0;
     let mut findings = [0u64; 5];
     let mut by_version = BTreeMap::new();
     let mut inventory = Inventory::default();
     let mut error = None;
-    for batch in rx {
+    for JudgedBatch { worker, sessions: batch } in rx {
         opts.sessions_reported.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        for judged in batch {
-            let Judged { facts: f, verdict, line } = &judged;
+        for judged in &batch {
+            let Judged { facts: f, verdict, line } = judged;
             sessions += 1;
             compliant += u64::from(verdict.compliant);
             for finding in &verdict.findings {
                 findings[finding.severity as usize] += 1;
             }
             *by_version.entry(text::version_label(f)).or_insert(0) += 1;
-            inventory.add(&judged, opts.failing);
+            inventory.add(judged, opts.failing);
             if error.is_some() {
                 continue; // keep draining so that workers never block
             }
@@ -371,6 +384,10 @@ fn sink(rx: Receiver<Vec<Judged>>, mut out: Box<dyn Write + Send>, opts: SinkOpt
             if let Err(e) = out.flush() {
                 error = Some(e);
             }
+        }
+        // Freed here only when the worker's queue for them is full or gone.
+        if let Some(back) = opts.spent.get(worker) {
+            let _ = back.try_send(batch);
         }
     }
     SinkResult { out, sessions, compliant, findings, by_version, inventory, error }
@@ -502,7 +519,7 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         Source::Live(opts) => Some(live::open(opts).map_err(RunError::Fatal)?),
         Source::Files(_) => None,
     };
-    let (sink_tx, sink_rx) = bounded::<Vec<Judged>>(1024);
+    let (sink_tx, sink_rx) = bounded::<JudgedBatch>(1024);
     let profile = Arc::new(config.profile.clone());
     let render = Arc::new(RenderOptions {
         format: config.format,
@@ -514,12 +531,16 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
     let (bypass_tx, bypass_rx) = bounded::<BypassNotice>(threads * 64);
     let mut worker_txs = Vec::new();
     let mut worker_handles = Vec::new();
+    let mut spent_txs = Vec::new();
     for i in 0..threads {
+        let (spent_tx, spent_rx) = bounded::<Vec<Judged>>(64);
+        spent_txs.push(spent_tx);
         // 16 batches of at most 256 KiB: 4 MiB in flight per worker.
         let (tx, rx) = bounded::<Batch>(16);
         let cx = WorkerContext {
             index: i,
             sink: sink_tx.clone(),
+            spent: spent_rx,
             bypass_notices: bypass_tx.clone(),
             pool: pool_tx.clone(),
             limits: config.limits,
@@ -541,6 +562,7 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         flush_each: live,
         failing: config.profile.failing,
         sessions_reported: Arc::clone(&sessions_reported),
+        spent: spent_txs,
     };
     let sink_handle = thread::Builder::new()
         .name("tlsaudit-sink".into())

@@ -111,14 +111,20 @@ impl Dispatcher {
             // A new connection on the 5-tuple: the worker looks again.
             self.bypassed.remove(&key);
             self.remember_syn(key, w);
-        } else if let Some(last_seen) = self.bypassed.get_mut(&key) {
-            // A flow quiet for half the idle timeout may have ended in the
-            // worker (which then starts a fresh one): copy again.
-            if ts.saturating_sub(*last_seen) >= self.idle_timeout / 2 {
-                self.bypassed.remove(&key);
-            } else {
-                *last_seen = (*last_seen).max(ts);
-                skip_payload = !seg.payload.is_empty();
+        } else if !seg.payload.is_empty() {
+            // Only segments with payload are looked up (a pure ACK has
+            // nothing to copy), and a hit does not reorder the table: when
+            // it is full, the flow bypassed longest ago is forgotten and
+            // its payload copied again, which loses nothing.
+            if let Some(last_seen) = self.bypassed.peek_mut(&key) {
+                // A flow quiet for half the idle timeout may have ended in
+                // the worker (which then starts a fresh one): copy again.
+                if ts.saturating_sub(*last_seen) >= self.idle_timeout / 2 {
+                    self.bypassed.remove(&key);
+                } else {
+                    *last_seen = (*last_seen).max(ts);
+                    skip_payload = true;
+                }
             }
         }
         let batch = &mut self.pending[w];

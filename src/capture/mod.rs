@@ -27,10 +27,15 @@ pub enum CaptureError {
     IsDirectory,
     Empty,
     NotACapture,
-    /// Reading or decompressing the stream failed.
-    Read,
+    /// Reading or decompressing the stream failed after `offset` bytes
+    /// (of the decompressed stream, when the file is compressed).
+    Read { offset: u64, detail: String },
+    /// The file ends inside its file header.
+    TruncatedHeader,
     Truncated { offset: u64 },
     Corrupt { offset: u64, detail: &'static str },
+    /// A packet record claims more bytes than any frame may have.
+    Oversized { offset: u64, claimed: u64 },
 }
 
 impl fmt::Display for CaptureError {
@@ -42,11 +47,18 @@ impl fmt::Display for CaptureError {
             CaptureError::NotACapture => {
                 write!(f, "not a pcap or pcapng capture (nor a gzip/zstd-compressed one)")
             }
-            CaptureError::Read => write!(f, "read error (I/O error or corrupt compressed stream)"),
+            CaptureError::Read { offset, detail } => {
+                write!(f, "read error after byte offset {offset}: {detail} (an I/O error, or a corrupt compressed stream)")
+            }
+            CaptureError::TruncatedHeader => write!(f, "truncated: the file ends inside its file header"),
             CaptureError::Truncated { offset } => {
                 write!(f, "truncated: the capture ends inside the record at byte offset {offset}")
             }
             CaptureError::Corrupt { offset, detail } => write!(f, "corrupt record at byte offset {offset}: {detail}"),
+            CaptureError::Oversized { offset, claimed } => write!(
+                f,
+                "corrupt record at byte offset {offset}: it claims {claimed} bytes, more than the 256 KiB a frame may have"
+            ),
         }
     }
 }

@@ -144,18 +144,13 @@ impl Decoder {
             LaxNetSlice::Ipv6(v6) => {
                 let h = v6.header();
                 let claimed = (h.payload_length() as usize).saturating_sub(v6.extensions().slice().len());
-                let mut frag = None;
-                if v6.is_payload_fragmented() {
-                    for ext in v6.extensions().clone().into_iter() {
-                        if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
-                            frag = Some((
-                                FragmentKey::v6(src, dst, v6.payload().ip_number.0, f.identification(), vlan),
-                                f.fragment_offset().value() as usize * 8,
-                                f.more_fragments(),
-                            ));
-                        }
-                    }
-                }
+                let frag = if v6.is_payload_fragmented() {
+                    ipv6_fragment_header(h.next_header().0, v6.extensions().slice()).map(|(id, offset, more)| {
+                        (FragmentKey::v6(src, dst, v6.payload().ip_number.0, id, vlan), offset, more)
+                    })
+                } else {
+                    None
+                };
                 (v6.payload(), claimed, frag)
             }
             LaxNetSlice::Arp(_) => return Decoded::NotTcp,
@@ -219,6 +214,31 @@ fn tcp_from_ip_payload<'a>(
         }
         Err(etherparse::err::tcp::HeaderSliceError::Len(_)) => Decoded::Error(DecodeErrorKind::Truncated),
         Err(etherparse::err::tcp::HeaderSliceError::Content(_)) => Decoded::Error(DecodeErrorKind::BadTcpHeader),
+    }
+}
+
+/// The fragment header among IPv6 extension headers: identification, offset
+/// in bytes, more-fragments flag. Walks the headers with every length
+/// checked: etherparse's own iterator trusts the chain to be complete and
+/// reads past the slice when a lax parse cut it short (found by fuzzing).
+fn ipv6_fragment_header(first: u8, mut exts: &[u8]) -> Option<(u32, usize, bool)> {
+    let mut next = first;
+    loop {
+        let len = match next {
+            // Hop-by-hop, routing, destination options: 8-byte units after the first 8.
+            0 | 43 | 60 => (usize::from(*exts.get(1)?) + 1) * 8,
+            44 => {
+                let f = exts.get(..8)?;
+                let offset = usize::from(u16::from_be_bytes([f[2], f[3]]) >> 3) * 8;
+                let id = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+                return Some((id, offset, f[3] & 1 == 1));
+            }
+            // Authentication header: 4-byte units after the first 8.
+            51 => (usize::from(*exts.get(1)?) + 2) * 4,
+            _ => return None,
+        };
+        next = *exts.first()?;
+        exts = exts.get(len..)?;
     }
 }
 
@@ -468,5 +488,31 @@ mod tests {
             }
         }
         assert!(damaged > 100_000, "few damaged frames took the fast path: {damaged}");
+    }
+
+    /// The IPv6 frame the decode fuzz target found: the payload length
+    /// claims more than the frame holds and the next header is a fragment
+    /// header; etherparse's extension iterator read past its slice on it
+    /// (undefined behaviour; an abort with debug assertions).
+    #[test]
+    fn ipv6_fragment_with_a_cut_extension_chain() {
+        let frame: [u8; 94] = [
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x86, 0xdd, 0x60, 0x03,
+            0x5b, 0x45, 0x20, 0x28, 0x2c, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xd3, 0xd3,
+            0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0x2b, 0x2c, 0x2c, 0x2c, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3,
+            0xd3, 0xd3, 0xd3, 0xd3, 0x26, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3,
+            0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3,
+        ];
+        let mut d = Decoder::new(16, 30_000_000);
+        let decoded = format!("{:?}", d.decode(linktype::ETHERNET, &frame, 0));
+        assert!(matches!(d.decode(linktype::ETHERNET, &frame, 0), Decoded::Error(_) | Decoded::NotTcp | Decoded::FragmentHeld), "{decoded}");
+        // A fragment header read by hand: identification, offset, more flag.
+        let exts = [6, 0, 0x01, 0x01, 0, 0, 0x12, 0x34];
+        assert_eq!(ipv6_fragment_header(44, &exts), Some((0x1234, 256, true)));
+        let hop_then_frag = [44, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0x10, 0, 0, 0, 9];
+        assert_eq!(ipv6_fragment_header(0, &hop_then_frag), Some((9, 16, false)));
+        assert_eq!(ipv6_fragment_header(0, &hop_then_frag[..12]), None);
+        assert_eq!(ipv6_fragment_header(0, &[44, 200, 0, 0]), None);
     }
 }

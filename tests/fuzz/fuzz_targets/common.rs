@@ -1,0 +1,83 @@
+//! What every fuzz target shares: a connection built from fuzz bytes, and
+//! the end of the line for the sessions found (policy, JSON that must parse).
+
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+
+use tlsaudit::flow::{FlowLimits, FlowTable, Segment};
+use tlsaudit::output::json;
+use tlsaudit::policy::evaluate::evaluate;
+use tlsaudit::policy::profile::Profile;
+use tlsaudit::tls::facts::Endpoint;
+
+pub const SYN: u8 = 0x02;
+pub const ACK: u8 = 0x10;
+pub const FIN: u8 = 0x01;
+pub const RST: u8 = 0x04;
+
+pub fn endpoints(flow: u8) -> (Endpoint, Endpoint) {
+    let client = Endpoint { ip: IpAddr::from([10, 0, 0, 1]), port: 40000 + u16::from(flow) };
+    let server = Endpoint { ip: IpAddr::from([10, 0, 0, 2]), port: 443 };
+    (client, server)
+}
+
+/// Small caps, so that the fuzzer reaches them.
+pub fn table() -> FlowTable {
+    let mut limits = FlowLimits { max_flows: 4, max_buffered: 4096, ..FlowLimits::default() };
+    limits.tls.max_handshake = 16 * 1024;
+    FlowTable::new(limits)
+}
+
+/// Judges and renders every session the table reported; the JSON must parse
+/// whatever bytes the session came from.
+pub fn finish(mut table: FlowTable) {
+    static PROFILE: std::sync::OnceLock<Profile> = std::sync::OnceLock::new();
+    table.finish_all();
+    let profile = PROFILE.get_or_init(|| Profile::builtin("hipaa").expect("hipaa profile"));
+    let mut line = Vec::new();
+    for facts in table.take_sessions() {
+        let verdict = evaluate(&facts, profile);
+        line.clear();
+        json::session(&facts, &verdict, "hipaa", &mut line);
+        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&line) {
+            panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(&line));
+        }
+    }
+}
+
+/// One segment of a connection between the two endpoints of `flow`.
+pub struct Sender {
+    pub next_seq: [u32; 2],
+    pub ts: i64,
+}
+
+impl Sender {
+    pub fn new() -> Self {
+        Sender { next_seq: [1_000, 500_000], ts: 1_700_000_000_000_000 }
+    }
+
+    /// Sends `payload` in direction `dir` (0: client to server) at
+    /// `seq_offset` from where that direction stands.
+    pub fn send(&mut self, table: &mut FlowTable, flow: u8, dir: usize, flags: u8, seq_offset: i32, payload: &[u8], missing: u32) {
+        let (client, server) = endpoints(flow);
+        let (src, dst) = if dir == 0 { (client, server) } else { (server, client) };
+        let seq = self.next_seq[dir].wrapping_add_signed(seq_offset);
+        self.ts += 10;
+        table.process(&Segment {
+            ts: self.ts,
+            src,
+            dst,
+            vlan: None,
+            seq,
+            ack: self.next_seq[1 - dir],
+            flags,
+            payload,
+            missing,
+        });
+        let end = seq.wrapping_add(payload.len() as u32).wrapping_add(missing).wrapping_add(u32::from(flags & SYN != 0));
+        if end.wrapping_sub(self.next_seq[dir]) < 1 << 30 {
+            self.next_seq[dir] = end;
+        }
+    }
+}

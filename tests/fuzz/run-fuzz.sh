@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a fixed time (default 60 s each) from seed
+# corpora made from captures/, keeping what the fuzzer learns under
+# target/fuzz-corpus/. Needs the nightly toolchain and cargo-fuzz:
+#   rustup toolchain install nightly && cargo install cargo-fuzz
+# Crashes land in tests/fuzz/artifacts/<target>/; turn each into a
+# regression test before fixing it.
+set -euo pipefail
+seconds="${1:-60}"
+cd "$(dirname "$0")"
+corpus="$(cd ../.. && pwd)/target/fuzz-corpus"
+cargo +nightly run --quiet --release --bin seed -- "$corpus"
+for target in decode reassembly tls_stream certificate capture_file; do
+    echo "== $target: ${seconds}s"
+    cargo +nightly fuzz run --fuzz-dir . "$target" "$corpus/$target" -- \
+        -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 2>&1 \
+        | grep -E "^(stat::|Done|==|INFO: seed corpus|#[0-9]+ +DONE)" || true
+done

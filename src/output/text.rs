@@ -1,9 +1,10 @@
 //! The text report: one line per TLS session, then a summary of the run.
-//! Attacker-controlled strings pass through `escape_terminal`.
+//! Attacker-controlled strings pass through `escape_terminal` (finding messages,
+//! built from escaped values, through `escape_message`).
 
 use std::collections::BTreeMap;
 
-use super::{escape_terminal, rfc3339_micros};
+use super::{escape_message, escape_terminal, rfc3339_micros};
 use crate::inventory::{FindingCount, Inventory};
 use crate::policy::{Profile, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
@@ -61,7 +62,7 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
                 severity_tag(finding.severity, color),
                 finding.rule,
                 finding.party.as_str(),
-                escape_terminal(finding.message.as_bytes())
+                escape_message(&finding.message)
             ));
         }
     }
@@ -124,7 +125,7 @@ fn finding_lines(findings: &BTreeMap<&'static str, FindingCount>, min: Severity,
                 severity_tag(f.severity, color),
                 f.rule,
                 f.count,
-                escape_terminal(f.example.as_bytes())
+                escape_message(&f.example)
             )
         })
         .collect()

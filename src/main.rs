@@ -104,7 +104,8 @@ struct Cli {
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
 
-    /// Write records to this file instead of standard output.
+    /// Write records to this file instead of standard output (SIGHUP opens it
+    /// again, for logrotate).
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
 
@@ -407,7 +408,20 @@ fn main() -> ExitCode {
         }
     }
 
-    match pipeline::run(&config, out, stop) {
+    // SIGHUP reopens the output file (logrotate renames it, then signals).
+    let reopen_requested = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen_requested)) {
+        eprintln!("tlsaudit: warning: cannot handle SIGHUP: {e}");
+    }
+    let reopen = cli.output.clone().map(|path| pipeline::OutputReopen {
+        requested: reopen_requested,
+        open: Box::new(move || {
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            Ok(Box::new(io::BufWriter::with_capacity(1 << 16, file)) as Box<dyn Write + Send>)
+        }),
+    });
+
+    match pipeline::run(&config, out, stop, reopen) {
         Ok(summary) => {
             for line in &summary.input_errors {
                 eprintln!("tlsaudit: {}", escape_terminal(line.as_bytes()));

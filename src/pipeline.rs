@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
+use std::time::Duration;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -359,16 +360,53 @@ struct SinkOptions {
     sessions_reported: Arc<AtomicU64>,
     /// Per worker, where its sessions go back to be freed.
     spent: Vec<Sender<Vec<Judged>>>,
+    reopen: Option<OutputReopen>,
 }
 
-fn sink(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>, opts: SinkOptions) -> SinkResult {
+/// Opens the output file again on request (SIGHUP, after logrotate renamed
+/// it): what is written afterwards goes to a file by the old name.
+pub struct OutputReopen {
+    pub requested: Arc<AtomicBool>,
+    pub open: Box<dyn FnMut() -> io::Result<Box<dyn Write + Send>> + Send>,
+}
+
+impl OutputReopen {
+    /// Reopens if asked to since the last call; on failure keeps writing to
+    /// the old file, with a warning.
+    fn check(&mut self, out: &mut Box<dyn Write + Send>) {
+        if !self.requested.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = out.flush() {
+            eprintln!("tlsaudit: warning: cannot flush the output file before reopening it: {e}");
+        }
+        match (self.open)() {
+            Ok(fresh) => {
+                *out = fresh;
+                eprintln!("tlsaudit: reopened the output file");
+            }
+            Err(e) => eprintln!("tlsaudit: warning: cannot reopen the output file ({e}); writing on to the old one"),
+        }
+    }
+}
+
+fn sink(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>, mut opts: SinkOptions) -> SinkResult {
     let mut sessions = 0;
     let mut compliant = 0;
     let mut findings = [0u64; 5];
     let mut by_version = BTreeMap::new();
     let mut inventory = Inventory::default();
     let mut error = None;
-    for JudgedBatch { worker, sessions: batch } in rx {
+    loop {
+        if let Some(reopen) = opts.reopen.as_mut() {
+            reopen.check(&mut out);
+        }
+        // Wake now and then to see whether the output is to be reopened.
+        let JudgedBatch { worker, sessions: batch } = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(b) => b,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
         opts.sessions_reported.fetch_add(batch.len() as u64, Ordering::Relaxed);
         for judged in &batch {
             let Judged { facts: f, verdict, line } = judged;
@@ -511,7 +549,12 @@ impl Reader<'_> {
 }
 
 /// Runs the whole pipeline; session records go to `out` as they are found.
-pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -> Result<crate::RunSummary, RunError> {
+pub fn run(
+    config: &Config,
+    out: Box<dyn Write + Send>,
+    stop: Arc<AtomicBool>,
+    reopen: Option<OutputReopen>,
+) -> Result<crate::RunSummary, RunError> {
     let started = std::time::Instant::now();
     let threads = config.threads.max(1);
     let filter = match (&config.source, &config.filter) {
@@ -569,6 +612,7 @@ pub fn run(config: &Config, out: Box<dyn Write + Send>, stop: Arc<AtomicBool>) -
         failing: config.profile.failing,
         sessions_reported: Arc::clone(&sessions_reported),
         spent: spent_txs,
+        reopen,
     };
     let sink_handle = thread::Builder::new()
         .name("tlsaudit-sink".into())

@@ -220,15 +220,44 @@ fn text_output_reports_each_session_and_a_summary() {
     assert!(text.contains("1 TLS sessions"), "{text}");
 }
 
-/// Starts an openssl server and client on loopback while tlsaudit captures
-/// on `lo`, and checks that the handshake is reported.
-#[test]
-fn live_capture_on_loopback_reports_a_handshake() {
-    let dir = temp_dir("live");
+/// One openssl handshake on 127.0.0.1:`port` (TLS 1.2, the given SNI and
+/// certificate); true when the client got through.
+fn openssl_handshake(port: u16, sni: &str, cert: &Path, key: &Path) -> bool {
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-naccept", "1", "-www", "-tls1_2"])
+        .arg("-cert")
+        .arg(cert)
+        .arg("-key")
+        .arg(key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_server starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client_ok = false;
+    while Instant::now() < deadline && !client_ok {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut client = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", sni, "-quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_client starts");
+        let _ = client.stdin.take().unwrap().write_all(b"GET / HTTP/1.0\r\n\r\n");
+        client_ok = client.wait().map(|s| s.success()).unwrap_or(false);
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    client_ok
+}
+
+/// A self-signed certificate and key for `cn` in `dir`.
+fn test_certificate(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=live.tlsaudit.test"])
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", &format!("/CN={cn}")])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -237,6 +266,89 @@ fn live_capture_on_loopback_reports_a_handshake() {
         .status()
         .expect("openssl runs");
     assert!(status.success());
+    (cert, key)
+}
+
+/// logrotate's way: the output file is renamed, then SIGHUP makes tlsaudit
+/// open a new one by the old name; nothing is lost or written twice.
+#[test]
+fn sighup_reopens_the_output_file_for_logrotate() {
+    let dir = temp_dir("sighup");
+    let (cert, key) = test_certificate(&dir, "rotate.tlsaudit.test");
+    let output = dir.join("tlsaudit.jsonl");
+    let rotated = dir.join("tlsaudit.jsonl.1");
+    let port = 20000 + ((std::process::id() + 7) % 20000) as u16;
+    let filter = format!("tcp port {port}");
+    let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .args(["-i", "lo", "--duration", "40", "--format", "jsonl", "-o"])
+        .arg(&output)
+        .arg(&filter)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tlsaudit starts");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(capture.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) {
+                if line.contains(what) {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    assert!(wait_for("listening on lo"), "tlsaudit could not capture");
+    let sessions_in = |path: &Path| -> Vec<Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("whole JSON lines"))
+            .filter(|r| r["event"]["dataset"] == "tlsaudit.session")
+            .collect()
+    };
+    let wait_for_sessions = |path: &Path, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && sessions_in(path).len() < n {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    assert!(openssl_handshake(port, "first.tlsaudit.test", &cert, &key));
+    wait_for_sessions(&output, 1);
+    std::fs::rename(&output, &rotated).unwrap();
+    let pid = capture.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(wait_for("reopened the output file"), "no reopen reported");
+    assert!(openssl_handshake(port, "second.tlsaudit.test", &cert, &key));
+    wait_for_sessions(&output, 1);
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let status = capture.wait().expect("tlsaudit ends");
+    reader.join().unwrap();
+    assert!(status.success(), "tlsaudit failed: {status:?}");
+
+    let names = |v: Vec<Value>| v.iter().map(|s| s["tls"]["client"]["server_name"].to_string()).collect::<Vec<_>>();
+    assert_eq!(names(sessions_in(&rotated)), vec!["\"first.tlsaudit.test\""]);
+    assert_eq!(names(sessions_in(&output)), vec!["\"second.tlsaudit.test\""]);
+    // The run's closing records go to the new file.
+    let closing = std::fs::read_to_string(&output).unwrap();
+    assert!(closing.contains("\"tlsaudit.stats\""), "{closing}");
+    assert!(!std::fs::read_to_string(&rotated).unwrap().contains("\"tlsaudit.stats\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts an openssl server and client on loopback while tlsaudit captures
+/// on `lo`, and checks that the handshake is reported.
+#[test]
+fn live_capture_on_loopback_reports_a_handshake() {
+    let dir = temp_dir("live");
+    let (cert, key) = test_certificate(&dir, "live.tlsaudit.test");
     let port = 20000 + (std::process::id() % 20000) as u16;
     let filter = format!("tcp port {port}");
     let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
@@ -251,33 +363,7 @@ fn live_capture_on_loopback_reports_a_handshake() {
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     assert!(line.contains("listening on lo"), "tlsaudit could not capture: {line}");
 
-    let mut server = Command::new("openssl")
-        .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-naccept", "1", "-www", "-tls1_2"])
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl s_server starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut client_ok = false;
-    while Instant::now() < deadline && !client_ok {
-        std::thread::sleep(Duration::from_millis(200));
-        let mut client = Command::new("openssl")
-            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "live.tlsaudit.test", "-quiet"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_client starts");
-        let _ = client.stdin.take().unwrap().write_all(b"GET / HTTP/1.0\r\n\r\n");
-        client_ok = client.wait().map(|s| s.success()).unwrap_or(false);
-    }
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(client_ok, "openssl could not connect on loopback");
+    assert!(openssl_handshake(port, "live.tlsaudit.test", &cert, &key), "openssl could not connect on loopback");
     // tlsaudit stops by itself after --duration; a SIGTERM ends it sooner,
     // flushing open sessions.
     std::thread::sleep(Duration::from_millis(500));

@@ -43,10 +43,14 @@ impl Namespace {
         // address probes join the replayed packets on the wire.
         ns.run(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
         ns.run(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
-        ns.run(&["ip", "link", "add", "replay0", "mtu", "9000", "type", "veth", "peer", "name", "listen0", "mtu", "9000"]);
-        ns.run(&["ip", "link", "set", "replay0", "up"]);
-        ns.run(&["ip", "link", "set", "listen0", "up"]);
+        ns.add_veth_pair();
         ns
+    }
+
+    fn add_veth_pair(&self) {
+        self.run(&["ip", "link", "add", "replay0", "mtu", "9000", "type", "veth", "peer", "name", "listen0", "mtu", "9000"]);
+        self.run(&["ip", "link", "set", "replay0", "up"]);
+        self.run(&["ip", "link", "set", "listen0", "up"]);
     }
 
     fn command(&self, program: &str) -> Command {
@@ -153,7 +157,10 @@ fn offline(capture: &Path) -> Vec<Value> {
 /// Starts tlsaudit on `listen0`, replays the capture into `replay0` at top
 /// speed, and stops tlsaudit with SIGTERM once the replay is over.
 /// Returns the run's output and the number of packets tcpreplay sent.
-fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str]) -> (LiveRun, u64) {
+/// With `flap`, the veth pair is deleted once tlsaudit listens, and made
+/// again once tlsaudit has said that its interface failed; the replay starts
+/// when tlsaudit captures again.
+fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], flap: bool) -> (LiveRun, u64) {
     let output = scratch.path(&format!("live{}.jsonl", extra.len()));
     // `ip netns exec` execs the program, so the PID is tlsaudit's own.
     let mut child = ns.command(env!("CARGO_BIN_EXE_tlsaudit"));
@@ -172,10 +179,10 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str]) -> 
         }
     });
     let mut stderr_lines = Vec::new();
-    let listening = loop {
+    let mut wait_for = |what: &str| loop {
         match lines_rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => {
-                let found = line.contains("listening on listen0");
+                let found = line.contains(what);
                 stderr_lines.push(line);
                 if found {
                     break true;
@@ -184,7 +191,13 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str]) -> 
             Err(_) => break false,
         }
     };
-    assert!(listening, "tlsaudit did not start listening: {stderr_lines:?}");
+    assert!(wait_for("listening on listen0"), "tlsaudit did not start listening");
+    if flap {
+        ns.run(&["ip", "link", "del", "replay0"]);
+        assert!(wait_for("capture failed"), "tlsaudit did not notice its interface disappear");
+        ns.add_veth_pair();
+        assert!(wait_for("capturing again"), "tlsaudit did not open its interface again");
+    }
 
     let replayed = ns.run(&["tcpreplay", "--topspeed", "-i", "replay0", capture.to_str().unwrap()]);
     let sent: u64 = replayed
@@ -206,6 +219,7 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str]) -> 
         std::thread::sleep(Duration::from_millis(50));
     };
     collector.join().unwrap();
+    drop(wait_for);
     stderr_lines.extend(lines_rx.try_iter());
     assert!(matches!(code, Some(0) | Some(1)), "tlsaudit failed ({code:?}): {stderr_lines:?}");
     let records = std::fs::read_to_string(&output)
@@ -296,13 +310,22 @@ fn replay_at_top_speed_into_a_veth_pair() {
 
     let ns = Namespace::create();
     // Default settings: the handshakes must come through whole.
-    let (run, sent) = replay(&ns, &capture, &scratch, &[]);
+    let (run, sent) = replay(&ns, &capture, &scratch, &[], false);
     assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
     check_run("default buffer", &run, sent, &reference);
 
+    // The interface disappears and comes back (a NIC reset, a VM's link
+    // re-plugged): tlsaudit says so, opens it again, and misses nothing sent
+    // after.
+    let (run, sent) = replay(&ns, &capture, &scratch, &[], true);
+    assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
+    let warning = run.stderr.iter().find(|l| l.contains("capture failed")).expect("a warning");
+    assert!(warning.starts_with("tlsaudit: warning: listen0: capture failed ("), "{warning}");
+    check_run("interface gone and back", &run, sent, &reference);
+
     // A 64 KiB capture buffer and one worker: the kernel may drop, and
     // whatever it drops must be counted.
-    let (run, sent) = replay(&ns, &capture, &scratch, &["--buffer-size", "64", "--threads", "1"]);
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--buffer-size", "64", "--threads", "1"], false);
     let dropped = check_run("64 KiB buffer", &run, sent, &reference);
     eprintln!("64 KiB buffer: {dropped} dropped");
 }

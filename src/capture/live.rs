@@ -32,6 +32,16 @@ pub struct LiveStats {
     pub dropped_by_interface: u64,
 }
 
+impl LiveStats {
+    fn add(self, other: LiveStats) -> LiveStats {
+        LiveStats {
+            received: self.received + other.received,
+            dropped_by_kernel: self.dropped_by_kernel + other.dropped_by_kernel,
+            dropped_by_interface: self.dropped_by_interface + other.dropped_by_interface,
+        }
+    }
+}
+
 /// Lists the interfaces libpcap can open, one line each.
 pub fn list_interfaces() -> Result<Vec<String>, pcap::Error> {
     Ok(pcap::Device::list()?
@@ -81,6 +91,17 @@ fn open_error(iface: &str, e: pcap::Error) -> String {
 
 /// Opens the interface and applies the filter, before anything else starts.
 pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
+    let live = open_handle(opts)?;
+    eprintln!(
+        "tlsaudit: listening on {}, link type {}, snapshot length {} bytes",
+        crate::output::escape_terminal(opts.interface.as_bytes()),
+        live.linktype,
+        opts.snaplen
+    );
+    Ok(live)
+}
+
+fn open_handle(opts: &LiveOptions) -> Result<LiveCapture, String> {
     let iface = &opts.interface;
     let cap = pcap::Capture::from_device(iface.as_str())
         .map_err(|e| open_error(iface, e))?
@@ -98,18 +119,19 @@ pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
         cap.filter(expr, true).map_err(|e| format!("invalid filter expression {expr:?}: {e}"))?;
     }
     let linktype = cap.get_datalink().0 as u32;
-    eprintln!(
-        "tlsaudit: listening on {}, link type {}, snapshot length {} bytes",
-        crate::output::escape_terminal(iface.as_bytes()),
-        linktype,
-        opts.snaplen
-    );
     Ok(LiveCapture { cap, linktype })
 }
 
-/// Captures until `stop` is set, the duration ends, or the interface fails.
+/// How often a failed interface is tried again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// Captures until `stop` is set or the duration ends. An interface that
+/// fails (goes down, disappears) is opened again every second, with a
+/// warning; libpcap's counters of every handle opened are added up.
 pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHandler) -> Result<LiveStats, String> {
-    let LiveCapture { mut cap, linktype } = live;
+    let LiveCapture { mut cap, mut linktype } = live;
+    // Counters of the handles closed so far.
+    let mut before = LiveStats::default();
     let iface = crate::output::escape_terminal(opts.interface.as_bytes());
     let started = Instant::now();
     let mut last_idle = Instant::now();
@@ -126,18 +148,41 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
                 handler.packet(RawPacket { ts, linktype, data: p.data, orig_len: p.header.len });
             }
             Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
-            Err(e) => return Err(format!("{iface}: capture failed: {e}")),
+            Err(e) => {
+                if let Ok(s) = pcap_stats(&mut cap, &iface) {
+                    before = before.add(s);
+                }
+                eprintln!("tlsaudit: warning: {iface}: capture failed ({e}); opening it again every second");
+                let mut tried = Instant::now();
+                loop {
+                    if stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| started.elapsed() >= d) {
+                        return Ok(before);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    handler.idle(now_micros());
+                    if tried.elapsed() < REOPEN_EVERY {
+                        continue;
+                    }
+                    tried = Instant::now();
+                    if let Ok(fresh) = open_handle(opts) {
+                        cap = fresh.cap;
+                        linktype = fresh.linktype;
+                        eprintln!("tlsaudit: {iface}: capturing again");
+                        break;
+                    }
+                }
+            }
         }
         if last_idle.elapsed() >= Duration::from_millis(100) {
             handler.idle(now_micros());
             last_idle = Instant::now();
             if opts.status_interval.is_some_and(|every| last_status.elapsed() >= every) {
-                handler.status(pcap_stats(&mut cap, &iface)?);
+                handler.status(before.add(pcap_stats(&mut cap, &iface)?));
                 last_status = Instant::now();
             }
         }
     }
-    pcap_stats(&mut cap, &iface)
+    Ok(before.add(pcap_stats(&mut cap, &iface)?))
 }
 
 fn pcap_stats(cap: &mut pcap::Capture<pcap::Active>, iface: &str) -> Result<LiveStats, String> {

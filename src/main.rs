@@ -95,6 +95,11 @@ struct Cli {
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
 
+    /// Live capture: run as this user once the interface is open, giving up
+    /// root (tlsaudit must be started as root).
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+
     /// Live capture: print a status line (packets, sessions, drops) on
     /// standard error this often; 0 turns it off.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
@@ -323,6 +328,7 @@ fn main() -> ExitCode {
             promiscuous: !cli.no_promiscuous,
             filter: filter.clone(),
             duration: cli.duration.filter(|d| d.is_finite() && *d >= 0.0).map(Duration::from_secs_f64),
+            user: cli.user.clone(),
             status_interval: Some(cli.status_interval)
                 .filter(|s| s.is_finite() && *s > 0.0)
                 .map(Duration::from_secs_f64),

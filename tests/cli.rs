@@ -343,6 +343,52 @@ fn sighup_reopens_the_output_file_for_logrotate() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// --user: root is given up once the interface is open, and capture goes on.
+#[test]
+fn user_gives_up_root_once_the_interface_is_open() {
+    let id = Command::new("id").args(["-u", "nobody"]).output().expect("id runs");
+    let nobody: u32 = String::from_utf8_lossy(&id.stdout).trim().parse().expect("a user called nobody");
+    let dir = temp_dir("user");
+    let (cert, key) = test_certificate(&dir, "user.tlsaudit.test");
+    let output = dir.join("sessions.jsonl");
+    let port = 20000 + ((std::process::id() + 13) % 20000) as u16;
+    let filter = format!("tcp port {port}");
+    let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .args(["-i", "lo", "--user", "nobody", "--duration", "20", "--format", "jsonl", "-o"])
+        .arg(&output)
+        .arg(&filter)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tlsaudit starts");
+    let mut stderr = std::io::BufReader::new(capture.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("listening on lo") && line.contains("running as nobody"), "{line}");
+    // Real, effective, saved and file-system user ids: all nobody's.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", capture.id())).unwrap();
+    let uids: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .expect("a Uid line")
+        .split_whitespace()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    assert_eq!(uids, vec![nobody; 4], "{status}");
+    assert!(openssl_handshake(port, "user.tlsaudit.test", &cert, &key));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();
+    assert!(capture.wait().expect("tlsaudit ends").success());
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(written.contains("\"server_name\":\"user.tlsaudit.test\""), "{written}");
+    assert!(written.contains("\"tlsaudit.stats\""), "{written}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let unknown = tlsaudit(&["-i", "lo", "--user", "no-such-user-here", "--duration", "1"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(err.contains("--user no-such-user-here: no such user"), "{err}");
+}
+
 /// Starts an openssl server and client on loopback while tlsaudit captures
 /// on `lo`, and checks that the handshake is reported.
 #[test]

@@ -22,6 +22,8 @@ pub struct LiveOptions {
     pub duration: Option<Duration>,
     /// Report a status line this often.
     pub status_interval: Option<Duration>,
+    /// Run as this user once the capture is open (root is dropped).
+    pub user: Option<String>,
 }
 
 /// Drop counters reported by libpcap.
@@ -92,13 +94,37 @@ fn open_error(iface: &str, e: pcap::Error) -> String {
 /// Opens the interface and applies the filter, before anything else starts.
 pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
     let live = open_handle(opts)?;
+    if let Some(user) = &opts.user {
+        drop_privileges(user)?;
+    }
     eprintln!(
-        "tlsaudit: listening on {}, link type {}, snapshot length {} bytes",
+        "tlsaudit: listening on {}, link type {}, snapshot length {} bytes{}",
         crate::output::escape_terminal(opts.interface.as_bytes()),
         live.linktype,
-        opts.snaplen
+        opts.snaplen,
+        opts.user.as_ref().map(|u| format!(", running as {}", crate::output::escape_terminal(u.as_bytes()))).unwrap_or_default()
     );
     Ok(live)
+}
+
+/// Gives up root for `name`: its groups, then its group, then its user id,
+/// and checks that root cannot be had back. The open capture handle stays
+/// usable; opening the interface again after a failure will need the
+/// capabilities the user has (CAP_NET_RAW).
+fn drop_privileges(name: &str) -> Result<(), String> {
+    use nix::unistd::{setgid, setgroups, setuid, Uid, User};
+    let shown = crate::output::escape_terminal(name.as_bytes());
+    let user = User::from_name(name)
+        .map_err(|e| format!("--user {shown}: cannot look the user up: {e}"))?
+        .ok_or_else(|| format!("--user {shown}: no such user (create a system user for tlsaudit)"))?;
+    let fail = |what: &str, e: nix::Error| format!("--user {shown}: cannot {what}: {e} (--user needs tlsaudit started as root)");
+    setgroups(&[user.gid]).map_err(|e| fail("set the supplementary groups", e))?;
+    setgid(user.gid).map_err(|e| fail("set the group id", e))?;
+    setuid(user.uid).map_err(|e| fail("set the user id", e))?;
+    if !user.uid.is_root() && setuid(Uid::from_raw(0)).is_ok() {
+        return Err(format!("--user {shown}: root privileges could be taken back; refusing to run"));
+    }
+    Ok(())
 }
 
 fn open_handle(opts: &LiveOptions) -> Result<LiveCapture, String> {

@@ -102,6 +102,32 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// A dispatcher to `workers`, taking emptied batches back from `pool`
+    /// and bypass notices from `bypass_notices`.
+    fn new(
+        workers: Vec<Sender<Batch>>,
+        pool: Receiver<Batch>,
+        bypass_notices: Receiver<BypassNotice>,
+        limits: &FlowLimits,
+        drop_when_full: bool,
+    ) -> Dispatcher {
+        let n = workers.len();
+        Dispatcher {
+            workers,
+            bypassed: LruCache::new(limits.max_flows.max(1)),
+            idle_timeout: limits.idle_timeout_micros,
+            bypass_notices,
+            batches_sent: vec![0; n],
+            recent_syns: LinkedHashMap::new(),
+            syns_forgotten_up_to: vec![None; n],
+            notices_valid_from: vec![0; n],
+            pending: (0..n).map(|_| Batch::with_capacity()).collect(),
+            pool,
+            drop_when_full,
+            now: 0,
+        }
+    }
+
     fn push(&mut self, seg: &crate::decode::TcpSegment<'_>, ts: i64, stats: &mut ReaderStats) {
         let src = Endpoint { ip: seg.src, port: seg.src_port };
         let dst = Endpoint { ip: seg.dst, port: seg.dst_port };
@@ -274,13 +300,13 @@ fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions)
         .collect()
 }
 
-/// What a worker thread is given besides its batches.
 /// Sessions judged by one worker, on their way to the sink.
 struct JudgedBatch {
     worker: usize,
     sessions: Vec<Judged>,
 }
 
+/// What a worker thread is given besides its batches.
 struct WorkerContext {
     index: usize,
     sink: Sender<JudgedBatch>,
@@ -622,20 +648,7 @@ pub fn run(
     let mut reader = Reader {
         decoder: Decoder::new(config.max_ip_fragments, 30_000_000),
         idle_timeout: config.limits.idle_timeout_micros,
-        dispatch: Dispatcher {
-            workers: worker_txs,
-            bypassed: LruCache::new(config.limits.max_flows.max(1)),
-            idle_timeout: config.limits.idle_timeout_micros,
-            batches_sent: vec![0; threads],
-            recent_syns: LinkedHashMap::new(),
-            syns_forgotten_up_to: vec![None; threads],
-            notices_valid_from: vec![0; threads],
-            bypass_notices: bypass_rx,
-            pending: (0..threads).map(|_| Batch::with_capacity()).collect(),
-            pool: pool_rx,
-            drop_when_full: live,
-            now: 0,
-        },
+        dispatch: Dispatcher::new(worker_txs, pool_rx, bypass_rx, &config.limits, live),
         stats: ReaderStats::default(),
         filter,
         stop: &stop,
@@ -802,28 +815,28 @@ struct BlockSender<'a> {
     block: FrameBlock,
 }
 
-impl BlockSender<'_> {
-    fn fresh_block(&self) -> FrameBlock {
-        match self.spare.try_recv() {
-            Ok(mut used) => {
-                used.data.clear();
-                used.frames.clear();
-                used
-            }
-            Err(_) => FrameBlock {
-                data: Vec::with_capacity(BLOCK_BYTES + capture::file::MAX_FRAME as usize),
-                frames: Vec::with_capacity(BLOCK_FRAMES),
-            },
+/// An empty block: one the reader is done with, or a new one.
+fn fresh_block(spare: &Receiver<FrameBlock>) -> FrameBlock {
+    match spare.try_recv() {
+        Ok(mut used) => {
+            used.data.clear();
+            used.frames.clear();
+            used
         }
+        Err(_) => FrameBlock {
+            data: Vec::with_capacity(BLOCK_BYTES + capture::file::MAX_FRAME as usize),
+            frames: Vec::with_capacity(BLOCK_FRAMES),
+        },
     }
+}
 
+impl BlockSender<'_> {
     /// Sends the frames gathered so far; false when the reader is gone.
     fn send_block(&mut self) -> bool {
         if self.block.frames.is_empty() {
             return true;
         }
-        let fresh = self.fresh_block();
-        let full = std::mem::replace(&mut self.block, fresh);
+        let full = std::mem::replace(&mut self.block, fresh_block(self.spare));
         self.events.send(FileEvent::Frames(full)).is_ok()
     }
 }
@@ -872,12 +885,7 @@ fn read_files(
     thread::scope(|scope| {
         let spare = &spare_rx;
         let file_thread = thread::Builder::new().name("tlsaudit-file".into()).spawn_scoped(scope, move || {
-            let mut sender = BlockSender {
-                events: events_tx,
-                spare,
-                block: FrameBlock { data: Vec::new(), frames: Vec::new() },
-            };
-            sender.block = sender.fresh_block();
+            let mut sender = BlockSender { events: events_tx, spare, block: fresh_block(spare) };
             read_file_frames(files, progress, stop, &mut sender);
         });
         if let Err(e) = file_thread {
@@ -964,21 +972,7 @@ mod tests {
         let (tx, rx) = bounded::<Batch>(queue);
         let (_pool_tx, pool_rx) = bounded::<Batch>(1);
         let (_notice_tx, notice_rx) = bounded::<BypassNotice>(1);
-        let d = Dispatcher {
-            workers: vec![tx],
-            bypassed: LruCache::new(16),
-            idle_timeout: 60_000_000,
-            bypass_notices: notice_rx,
-            batches_sent: vec![0],
-            recent_syns: LinkedHashMap::new(),
-            syns_forgotten_up_to: vec![None],
-            notices_valid_from: vec![0],
-            pending: vec![Batch::default()],
-            pool: pool_rx,
-            drop_when_full,
-            now: 0,
-        };
-        (d, rx)
+        (Dispatcher::new(vec![tx], pool_rx, notice_rx, &FlowLimits::default(), drop_when_full), rx)
     }
 
     fn segment(payload: &[u8], seq: u32) -> crate::decode::TcpSegment<'_> {

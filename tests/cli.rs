@@ -4,9 +4,10 @@
 
 mod common;
 
-use std::io::Write;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -220,6 +221,31 @@ fn text_output_reports_each_session_and_a_summary() {
     assert!(text.contains("1 TLS sessions"), "{text}");
 }
 
+/// A TCP port on loopback for one live test, distinct per test (`offset`)
+/// and per test run.
+fn loopback_port(offset: u32) -> u16 {
+    20000 + ((std::process::id() + offset) % 20000) as u16
+}
+
+/// Starts tlsaudit capturing on `lo` with `args` and a filter for `port`,
+/// and waits for its first line on stderr, which must say it listens.
+/// Returns it, that line, and the rest of its stderr.
+fn capture_on_loopback(port: u16, args: &[&OsStr], stdout: Stdio) -> (Child, String, BufReader<ChildStderr>) {
+    let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .args(["-i", "lo"])
+        .args(args)
+        .arg(format!("tcp port {port}"))
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tlsaudit starts");
+    let mut stderr = BufReader::new(capture.stderr.take().expect("stderr is piped"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("tlsaudit writes to stderr");
+    assert!(line.contains("listening on lo"), "tlsaudit could not capture: {line}");
+    (capture, line, stderr)
+}
+
 /// One openssl handshake on 127.0.0.1:`port` (TLS 1.2, the given SNI and
 /// certificate); true when the client got through.
 fn openssl_handshake(port: u16, sni: &str, cert: &Path, key: &Path) -> bool {
@@ -277,19 +303,12 @@ fn sighup_reopens_the_output_file_for_logrotate() {
     let (cert, key) = test_certificate(&dir, "rotate.tlsaudit.test");
     let output = dir.join("tlsaudit.jsonl");
     let rotated = dir.join("tlsaudit.jsonl.1");
-    let port = 20000 + ((std::process::id() + 7) % 20000) as u16;
-    let filter = format!("tcp port {port}");
-    let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
-        .args(["-i", "lo", "--duration", "40", "--format", "jsonl", "-o"])
-        .arg(&output)
-        .arg(&filter)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tlsaudit starts");
+    let port = loopback_port(7);
+    let args = ["--duration".as_ref(), "40".as_ref(), "--format".as_ref(), "jsonl".as_ref(), "-o".as_ref(), output.as_os_str()];
+    let (mut capture, _, stderr) = capture_on_loopback(port, &args, Stdio::null());
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    let stderr = std::io::BufReader::new(capture.stderr.take().unwrap());
     let reader = std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+        for line in stderr.lines().map_while(Result::ok) {
             let _ = lines_tx.send(line);
         }
     });
@@ -304,7 +323,6 @@ fn sighup_reopens_the_output_file_for_logrotate() {
         }
         false
     };
-    assert!(wait_for("listening on lo"), "tlsaudit could not capture");
     let sessions_in = |path: &Path| -> Vec<Value> {
         std::fs::read_to_string(path)
             .unwrap_or_default()
@@ -351,19 +369,11 @@ fn user_gives_up_root_once_the_interface_is_open() {
     let dir = temp_dir("user");
     let (cert, key) = test_certificate(&dir, "user.tlsaudit.test");
     let output = dir.join("sessions.jsonl");
-    let port = 20000 + ((std::process::id() + 13) % 20000) as u16;
-    let filter = format!("tcp port {port}");
-    let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
-        .args(["-i", "lo", "--user", "nobody", "--duration", "20", "--format", "jsonl", "-o"])
-        .arg(&output)
-        .arg(&filter)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tlsaudit starts");
-    let mut stderr = std::io::BufReader::new(capture.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-    assert!(line.contains("listening on lo") && line.contains("running as nobody"), "{line}");
+    let port = loopback_port(13);
+    let args = ["--user", "nobody", "--duration", "20", "--format", "jsonl", "-o"].map(OsStr::new);
+    let args: Vec<&OsStr> = args.into_iter().chain([output.as_os_str()]).collect();
+    let (mut capture, line, _stderr) = capture_on_loopback(port, &args, Stdio::null());
+    assert!(line.contains("running as nobody"), "{line}");
     // Real, effective, saved and file-system user ids: all nobody's.
     let status = std::fs::read_to_string(format!("/proc/{}/status", capture.id())).unwrap();
     let uids: Vec<u32> = status
@@ -395,19 +405,9 @@ fn user_gives_up_root_once_the_interface_is_open() {
 fn live_capture_on_loopback_reports_a_handshake() {
     let dir = temp_dir("live");
     let (cert, key) = test_certificate(&dir, "live.tlsaudit.test");
-    let port = 20000 + (std::process::id() % 20000) as u16;
-    let filter = format!("tcp port {port}");
-    let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
-        .args(["-i", "lo", "--duration", "20", "--format", "jsonl", &filter])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tlsaudit starts");
-    // Wait until tlsaudit says it listens (at most 10 s).
-    let mut stderr = std::io::BufReader::new(capture.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-    assert!(line.contains("listening on lo"), "tlsaudit could not capture: {line}");
+    let port = loopback_port(0);
+    let args = ["--duration", "20", "--format", "jsonl"].map(OsStr::new);
+    let (capture, _, _stderr) = capture_on_loopback(port, &args, Stdio::piped());
 
     assert!(openssl_handshake(port, "live.tlsaudit.test", &cert, &key), "openssl could not connect on loopback");
     // tlsaudit stops by itself after --duration; a SIGTERM ends it sooner,

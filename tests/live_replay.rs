@@ -13,14 +13,13 @@ mod common;
 #[path = "../benches/e2e/generate.rs"]
 mod generate;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{captures_dir, session_essentials, Scratch};
+use common::{by_connection, captures_dir, session_essentials, session_key, Scratch};
 use serde_json::Value;
 
 /// A network namespace holding the veth pair `replay0` (tcpreplay's end) and
@@ -112,10 +111,6 @@ fn field<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
     path.iter().fold(v, |v, p| &v[*p])
 }
 
-fn four_tuple(s: &Value) -> String {
-    format!("{}:{} {}:{}", s["source"]["ip"], s["source"]["port"], s["destination"]["ip"], s["destination"]["port"])
-}
-
 /// True when everything `live` reports agrees with `whole`.
 fn consistent_with(live: &Value, whole: &Value) -> bool {
     FACTS.iter().all(|path| {
@@ -124,8 +119,8 @@ fn consistent_with(live: &Value, whole: &Value) -> bool {
     })
 }
 
-fn sessions(records: &[Value]) -> Vec<&Value> {
-    records.iter().filter(|r| r["event"]["dataset"] == "tlsaudit.session").collect()
+fn sessions(records: &[Value]) -> Vec<Value> {
+    records.iter().filter(|r| r["event"]["dataset"] == "tlsaudit.session").cloned().collect()
 }
 
 fn stats(records: &[Value]) -> &Value {
@@ -135,11 +130,8 @@ fn stats(records: &[Value]) -> &Value {
 }
 
 fn counter(stats: &Value, path: &[&str]) -> u64 {
-    let mut v = stats;
-    for p in path {
-        v = &v[*p];
-    }
-    v.as_u64().unwrap_or_else(|| panic!("stats field {} missing: {stats}", path.join(".")))
+    field(stats, path)
+        .as_u64().unwrap_or_else(|| panic!("stats field {} missing: {stats}", path.join(".")))
 }
 
 /// Reads the capture offline: the reference.
@@ -219,7 +211,6 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
         std::thread::sleep(Duration::from_millis(50));
     };
     collector.join().unwrap();
-    drop(wait_for);
     stderr_lines.extend(lines_rx.try_iter());
     assert!(matches!(code, Some(0) | Some(1)), "tlsaudit failed ({code:?}): {stderr_lines:?}");
     let records = std::fs::read_to_string(&output)
@@ -267,26 +258,22 @@ fn check_run(label: &str, run: &LiveRun, sent: u64, reference: &[Value]) -> u64 
     let reference_sessions = sessions(reference);
     if by_kernel + by_interface + by_analyzer == 0 {
         // Nothing lost: exactly the handshakes of the offline run.
-        let owned = |v: &[&Value]| v.iter().map(|s| (*s).clone()).collect::<Vec<Value>>();
         assert_eq!(
-            session_essentials(&owned(&live)),
-            session_essentials(&owned(&reference_sessions)),
+            session_essentials(&live),
+            session_essentials(&reference_sessions),
             "{label}: live sessions differ from the offline run although nothing was dropped"
         );
         assert_eq!(counter(st, &["sessions"]), counter(stats(reference), &["sessions"]));
     } else {
         // Some packets lost: every session reported is one of the capture's,
         // oriented the same way, with no fact the capture does not hold.
-        let mut by_tuple: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
-        for s in &reference_sessions {
-            by_tuple.entry(four_tuple(s)).or_default().push(s);
-        }
+        let by_connection = by_connection(&reference_sessions);
         for s in &live {
-            let candidates = by_tuple.get(&four_tuple(s)).map(Vec::as_slice).unwrap_or_default();
+            let candidates = by_connection.get(&session_key(s)).map(Vec::as_slice).unwrap_or_default();
             assert!(
                 candidates.iter().any(|whole| consistent_with(s, whole)),
-                "{label}: session not in the capture: {} {:?}",
-                four_tuple(s),
+                "{label}: session not in the capture: {:?} {:?}",
+                session_key(s),
                 FACTS.iter().map(|path| field(s, path)).collect::<Vec<_>>()
             );
         }

@@ -505,8 +505,8 @@ mod tests {
             0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3, 0xd3,
         ];
         let mut d = Decoder::new(16, 30_000_000);
-        let decoded = format!("{:?}", d.decode(linktype::ETHERNET, &frame, 0));
-        assert!(matches!(d.decode(linktype::ETHERNET, &frame, 0), Decoded::Error(_) | Decoded::NotTcp | Decoded::FragmentHeld), "{decoded}");
+        let decoded = d.decode(linktype::ETHERNET, &frame, 0);
+        assert!(matches!(decoded, Decoded::Error(_) | Decoded::NotTcp | Decoded::FragmentHeld), "{decoded:?}");
         // A fragment header read by hand: identification, offset, more flag.
         let exts = [6, 0, 0x01, 0x01, 0, 0, 0x12, 0x34];
         assert_eq!(ipv6_fragment_header(44, &exts), Some((0x1234, 256, true)));

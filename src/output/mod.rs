@@ -9,6 +9,14 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+/// Date and time to the second, "YYYY-MM-DDTHH:MM:SS", of a Unix time;
+/// false (nothing written) for a time outside the calendar's range.
+fn write_date_time(out: &mut fmt::Formatter<'_>, secs: i64) -> Result<bool, fmt::Error> {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(secs) else { return Ok(false) };
+    write!(out, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())?;
+    Ok(true)
+}
+
 /// RFC 3339 UTC with microseconds, e.g. "2024-05-01T12:00:00.123456Z";
 /// "@<n>us" for a time outside the calendar's range.
 pub struct Rfc3339Micros(pub i64);
@@ -16,19 +24,10 @@ pub struct Rfc3339Micros(pub i64);
 impl fmt::Display for Rfc3339Micros {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         let micros = self.0;
-        match OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000)) {
-            Ok(t) => write!(
-                out,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-                t.year(),
-                t.month() as u8,
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                micros.rem_euclid(1_000_000)
-            ),
-            Err(_) => write!(out, "@{micros}us"),
+        if write_date_time(out, micros.div_euclid(1_000_000))? {
+            write!(out, ".{:06}Z", micros.rem_euclid(1_000_000))
+        } else {
+            write!(out, "@{micros}us")
         }
     }
 }
@@ -39,19 +38,10 @@ pub struct Rfc3339Secs(pub i64);
 
 impl fmt::Display for Rfc3339Secs {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0;
-        match OffsetDateTime::from_unix_timestamp(secs) {
-            Ok(t) => write!(
-                out,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                t.year(),
-                t.month() as u8,
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            ),
-            Err(_) => write!(out, "@{secs}s"),
+        if write_date_time(out, self.0)? {
+            out.write_str("Z")
+        } else {
+            write!(out, "@{}s", self.0)
         }
     }
 }

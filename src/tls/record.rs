@@ -258,22 +258,16 @@ impl RecordStream {
         match self.mode {
             Mode::NotTls | Mode::Stopped => {}
             Mode::Detect => self.detect(chunk, on_event),
-            Mode::Resync => {
-                if resync_point(chunk) {
-                    self.mode = Mode::Records;
-                    self.records(chunk, on_event);
-                }
+            Mode::Resync | Mode::Hunt if resync_point(chunk) => {
+                self.mode = Mode::Records;
+                self.records(chunk, on_event);
             }
+            Mode::Resync => {}
             Mode::Hunt => {
-                if resync_point(chunk) {
-                    self.mode = Mode::Records;
-                    self.records(chunk, on_event);
-                } else {
-                    self.hunted_chunks += 1;
-                    self.hunted_bytes += chunk.len();
-                    if self.hunted_chunks >= DETECT_MAX_CHUNKS || self.hunted_bytes >= DETECT_MAX_BYTES {
-                        self.mode = Mode::NotTls;
-                    }
+                self.hunted_chunks += 1;
+                self.hunted_bytes += chunk.len();
+                if self.hunted_chunks >= DETECT_MAX_CHUNKS || self.hunted_bytes >= DETECT_MAX_BYTES {
+                    self.mode = Mode::NotTls;
                 }
             }
             Mode::SslV2 { total } => self.sslv2(total, chunk, on_event),

@@ -1,11 +1,15 @@
 //! The service inventory: what each server ip:port was seen to negotiate,
 //! with how many sessions and distinct clients, and the findings that are
 //! the server's to fix; and the clients whose own offers broke the rules.
-//! Every table and set here is capped, with a counter when a cap is hit.
+//! Every table and set here is capped, with a counter when a cap is hit, and
+//! all of them together by a memory budget: once it is spent, new entries
+//! (services, clients, names, certificates, public values, findings) are
+//! refused and counted, while the counts of what is known go on.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
+use crate::memory::{alloc_bytes, string_bytes};
 use crate::pipeline::Judged;
 use crate::policy::{Party, Severity};
 use crate::tls::names::{cipher_name, version_name};
@@ -21,6 +25,43 @@ const MAX_PUBLIC_VALUES: usize = 4_096;
 /// SNI names and certificates kept per service.
 const MAX_NAMES: usize = 64;
 const MAX_CERTS: usize = 16;
+
+/// Memory the inventory holds at most by default, in bytes.
+pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
+
+/// Overhead of one entry in a hash map or B-tree beyond its key and value
+/// (slot, control byte, node share), as charged to the budget.
+const ENTRY_OVERHEAD: usize = 16;
+
+/// The inventory's memory account.
+#[derive(Debug)]
+struct Budget {
+    used: usize,
+    max: usize,
+    /// Entries refused because the budget was spent.
+    refused: u64,
+}
+
+impl Budget {
+    /// Charges `bytes` for a new entry; false (and counted) when they do not fit.
+    fn charge(&mut self, bytes: usize) -> bool {
+        if self.used + bytes > self.max {
+            self.refused += 1;
+            return false;
+        }
+        self.used += bytes;
+        true
+    }
+
+    /// Adjusts the account when an entry changes size (it always may).
+    fn adjust(&mut self, old: usize, new: usize) {
+        self.used = (self.used + new).saturating_sub(old);
+    }
+}
+
+fn entry_bytes<K, V>() -> usize {
+    std::mem::size_of::<K>() + std::mem::size_of::<V>() + ENTRY_OVERHEAD
+}
 
 /// Rules about what a client offered, never a service's doing.
 const CLIENT_OFFER_RULES: &[&str] = &[
@@ -44,6 +85,10 @@ pub struct FindingCount {
     example_at: i64,
 }
 
+/// The sessions (client address, port, start) an ephemeral public value was
+/// seen in, and whether it was finite-field DH.
+type PublicValueUse = (Vec<(IpAddr, u16, i64)>, bool);
+
 /// What one server endpoint negotiated.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -62,10 +107,13 @@ pub struct Service {
     /// The sessions (client endpoint and start time, at most a few) each
     /// ephemeral public value was seen in, and whether it was finite-field DH.
     /// The same session read twice (one capture given twice) is not reuse.
-    public_values: HashMap<String, (Vec<(IpAddr, u16, i64)>, bool)>,
+    public_values: HashMap<String, PublicValueUse>,
     /// Findings the server could have avoided (party server or both), by rule.
     pub findings: BTreeMap<&'static str, FindingCount>,
     pub compliant: bool,
+    /// Entries of this service were refused because the inventory's memory
+    /// budget was spent: its sets and findings may be incomplete.
+    pub memory_capped: bool,
 }
 
 impl Service {
@@ -87,52 +135,112 @@ pub struct Client {
 }
 
 /// Services and clients over a whole run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inventory {
     services: HashMap<(IpAddr, u16), Service>,
     clients: HashMap<IpAddr, Client>,
     /// Sessions not counted because the service table was full.
     pub services_dropped: u64,
     pub clients_dropped: u64,
+    budget: Budget,
 }
 
+impl Default for Inventory {
+    fn default() -> Self {
+        Inventory::with_memory_limit(DEFAULT_MAX_MEMORY)
+    }
+}
+
+/// Counts a finding; a new rule's entry must fit the budget. False when refused.
 fn add_finding(
     map: &mut BTreeMap<&'static str, FindingCount>,
+    budget: &mut Budget,
     rule: &'static str,
     severity: Severity,
     message: &str,
     at: i64,
-) {
-    map.entry(rule)
-        .and_modify(|f| {
-            f.count += 1;
-            f.severity = f.severity.max(severity);
-            if (at, message) < (f.example_at, f.example.as_str()) {
-                f.example = message.to_string();
-                f.example_at = at;
-            }
-        })
-        .or_insert_with(|| FindingCount { rule, severity, count: 1, example: message.to_string(), example_at: at });
+) -> bool {
+    if let Some(f) = map.get_mut(rule) {
+        f.count += 1;
+        f.severity = f.severity.max(severity);
+        if (at, message) < (f.example_at, f.example.as_str()) {
+            budget.adjust(string_bytes(&f.example), string_bytes(message));
+            f.example = message.to_string();
+            f.example_at = at;
+        }
+        return true;
+    }
+    if !budget.charge(entry_bytes::<&str, FindingCount>() + string_bytes(message)) {
+        return false;
+    }
+    map.insert(rule, FindingCount { rule, severity, count: 1, example: message.to_string(), example_at: at });
+    true
 }
 
 /// Adds to a capped set; when full, keeps the smallest values, so that the
-/// set does not depend on the order sessions arrive in.
-fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, value: T, cap: usize) {
-    if set.len() < cap {
-        set.insert(value);
-    } else if set.last().is_some_and(|largest| value < *largest) && set.insert(value) {
-        set.pop_last();
+/// set does not depend on the order sessions arrive in. A value that would
+/// be kept must fit the budget. False when refused for the budget.
+fn insert_capped(set: &mut BTreeSet<String>, budget: &mut Budget, value: &str, cap: usize) -> bool {
+    let keep = !set.contains(value) && (set.len() < cap || set.last().is_some_and(|largest| value < largest.as_str()));
+    if !keep {
+        return true;
     }
+    if !budget.charge(entry_bytes::<String, ()>() + string_bytes(value)) {
+        return false;
+    }
+    set.insert(value.to_string());
+    if set.len() > cap {
+        if let Some(dropped) = set.pop_last() {
+            budget.adjust(entry_bytes::<String, ()>() + string_bytes(&dropped), 0);
+        }
+    }
+    true
+}
+
+/// Adds one to a count by name, charging a new name to the budget.
+fn count_name(map: &mut BTreeMap<String, u64>, budget: &mut Budget, name: &str) -> bool {
+    if let Some(n) = map.get_mut(name) {
+        *n += 1;
+        return true;
+    }
+    if !budget.charge(entry_bytes::<String, u64>() + string_bytes(name)) {
+        return false;
+    }
+    map.insert(name.to_string(), 1);
+    true
 }
 
 impl Inventory {
+    /// An empty inventory that holds at most `max_memory` bytes (estimated).
+    pub fn with_memory_limit(max_memory: usize) -> Self {
+        Inventory {
+            services: HashMap::new(),
+            clients: HashMap::new(),
+            services_dropped: 0,
+            clients_dropped: 0,
+            budget: Budget { used: 0, max: max_memory, refused: 0 },
+        }
+    }
+
+    /// Entries refused because the memory budget was spent.
+    pub fn memory_refusals(&self) -> u64 {
+        self.budget.refused
+    }
+
+    /// Memory charged to the inventory, in bytes (an estimate).
+    pub fn memory(&self) -> usize {
+        self.budget.used
+    }
+
     /// Counts one judged session.
     pub fn add(&mut self, j: &Judged, failing: Severity) {
         let f = &j.facts;
         let key = (f.server.ip, f.server.port);
-        if !self.services.contains_key(&key) && self.services.len() >= MAX_SERVICES {
+        let budget = &mut self.budget;
+        let known = self.services.contains_key(&key);
+        if !known && self.services.len() >= MAX_SERVICES {
             self.services_dropped += 1;
-        } else {
+        } else if known || budget.charge(entry_bytes::<(IpAddr, u16), Service>()) {
             let s = self.services.entry(key).or_insert_with(|| Service {
                 ip: f.server.ip,
                 port: f.server.port,
@@ -148,21 +256,24 @@ impl Inventory {
                 last_seen: f.last_seen,
                 findings: BTreeMap::new(),
                 compliant: true,
+                memory_capped: false,
             });
+            let mut fits = true;
             s.sessions += 1;
             s.first_seen = s.first_seen.min(f.first_seen);
             s.last_seen = s.last_seen.max(f.last_seen);
             if let Some(v) = f.version() {
-                *s.versions.entry(version_name(v).map(str::to_string).unwrap_or_else(|| format!("0x{v:04X}"))).or_insert(0) += 1;
+                let name = version_name(v).map(str::to_string).unwrap_or_else(|| format!("0x{v:04X}"));
+                fits &= count_name(&mut s.versions, budget, &name);
             }
             if let Some(sh) = &f.server_hello {
-                *s.ciphers.entry(cipher_name(sh.cipher).into_owned()).or_insert(0) += 1;
+                fits &= count_name(&mut s.ciphers, budget, &cipher_name(sh.cipher));
             }
             if let Some(sni) = f.client_hello.as_ref().and_then(|c| c.server_name.as_ref()) {
-                insert_capped(&mut s.server_names, String::from_utf8_lossy(sni).into_owned(), MAX_NAMES);
+                fits &= insert_capped(&mut s.server_names, budget, &String::from_utf8_lossy(sni), MAX_NAMES);
             }
             if let Some(leaf) = f.server_certificates.first() {
-                insert_capped(&mut s.certificates, leaf.sha256.clone(), MAX_CERTS);
+                fits &= insert_capped(&mut s.certificates, budget, &leaf.sha256, MAX_CERTS);
             }
             if let Some(public) = f.server_public() {
                 let ffdh = f.key_exchange.as_ref().is_some_and(|k| k.dh_bits.is_some())
@@ -170,16 +281,30 @@ impl Inventory {
                 let session = (f.client.ip, f.client.port, f.first_seen);
                 if let Some((sessions, _)) = s.public_values.get_mut(public) {
                     if sessions.len() < 8 && !sessions.contains(&session) {
+                        let before = alloc_bytes(sessions.capacity() * std::mem::size_of_val(&session));
                         sessions.push(session);
+                        budget.adjust(before, alloc_bytes(sessions.capacity() * std::mem::size_of_val(&session)));
                     }
                 } else if s.public_values.len() < MAX_PUBLIC_VALUES {
-                    s.public_values.insert(public.to_string(), (vec![session], ffdh));
+                    let cost = entry_bytes::<String, PublicValueUse>()
+                        + string_bytes(public)
+                        + alloc_bytes(std::mem::size_of_val(&session));
+                    if budget.charge(cost) {
+                        s.public_values.insert(public.to_string(), (vec![session], ffdh));
+                    } else {
+                        fits = false;
+                    }
                 }
             }
-            if s.clients.len() < MAX_CLIENTS_PER_SERVICE {
-                s.clients.insert(f.client.ip);
-            } else if !s.clients.contains(&f.client.ip) {
-                s.clients_overflow = true;
+            if !s.clients.contains(&f.client.ip) {
+                if s.clients.len() >= MAX_CLIENTS_PER_SERVICE {
+                    s.clients_overflow = true;
+                } else if budget.charge(entry_bytes::<IpAddr, ()>()) {
+                    s.clients.insert(f.client.ip);
+                } else {
+                    s.clients_overflow = true;
+                    fits = false;
+                }
             }
             // A service answers for what it negotiated, whoever could have
             // avoided it; a handshake it refused, or what a client merely
@@ -188,24 +313,29 @@ impl Inventory {
             let counts_for_service =
                 |x: &&crate::policy::Finding| x.party != Party::Client || (negotiated && !CLIENT_OFFER_RULES.contains(&x.rule));
             for x in j.verdict.findings.iter().filter(counts_for_service) {
-                add_finding(&mut s.findings, x.rule, x.severity, &x.message, f.first_seen);
+                fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);
                 if x.severity >= failing {
                     s.compliant = false;
                 }
             }
+            s.memory_capped |= !fits;
         }
         let client_findings: Vec<_> = j.verdict.findings.iter().filter(|x| x.party == Party::Client).collect();
         if client_findings.is_empty() {
             return;
         }
-        if !self.clients.contains_key(&f.client.ip) && self.clients.len() >= MAX_CLIENTS {
+        let known = self.clients.contains_key(&f.client.ip);
+        if !known && self.clients.len() >= MAX_CLIENTS {
             self.clients_dropped += 1;
+            return;
+        }
+        if !known && !self.budget.charge(entry_bytes::<IpAddr, Client>()) {
             return;
         }
         let c = self.clients.entry(f.client.ip).or_insert_with(|| Client { ip: f.client.ip, sessions: 0, findings: BTreeMap::new() });
         c.sessions += 1;
         for x in client_findings {
-            add_finding(&mut c.findings, x.rule, x.severity, &x.message, f.first_seen);
+            add_finding(&mut c.findings, &mut self.budget, x.rule, x.severity, &x.message, f.first_seen);
         }
     }
 
@@ -230,6 +360,7 @@ impl Inventory {
                 "{} {kind} public value(s) used in {sessions} sessions instead of a fresh one each time",
                 reused.len()
             );
+            // Written once per service at the end: not charged, it replaces nothing.
             s.findings.insert("kex.dh_reuse", FindingCount { rule: "kex.dh_reuse", severity, count: sessions, example: message, example_at: 0 });
             if severity >= profile.failing {
                 s.compliant = false;

@@ -9,6 +9,7 @@ pub mod cert;
 pub mod decode;
 pub mod flow;
 pub mod inventory;
+pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
@@ -49,7 +50,10 @@ pub struct Config {
     pub format: OutputFormat,
     /// Worker threads (flows are spread over them by 5-tuple hash).
     pub threads: usize,
+    /// Caps of each worker's flow table (`max_memory` is per worker).
     pub limits: FlowLimits,
+    /// Memory the service inventory holds at most, in bytes.
+    pub inventory_memory: usize,
     /// IP datagrams held for reassembly at once.
     pub max_ip_fragments: usize,
     /// Show a progress bar on stderr while reading files.

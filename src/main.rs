@@ -139,6 +139,14 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 262_144)]
     max_flows: usize,
 
+    /// Memory for connection state and the service inventory, in MiB.
+    /// Connections get three quarters (shared evenly by the worker threads),
+    /// the inventory a quarter. When connections reach theirs, the quietest
+    /// are ended early and reported as partial; when the inventory reaches
+    /// its, new entries are refused. Both are counted in the stats.
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    memory_limit: u64,
+
     /// Out-of-order bytes buffered per connection direction.
     #[arg(long, value_name = "BYTES", default_value_t = 262_144)]
     max_buffered: usize,
@@ -388,6 +396,9 @@ fn main() -> ExitCode {
     profile.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
     let fail_on = cli.fail_on.as_deref().and_then(Severity::from_name);
     let color = writes_to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let memory_limit = usize::try_from(cli.memory_limit << 20).unwrap_or(usize::MAX);
+    let inventory_memory = memory_limit / 4;
+    let flow_memory = memory_limit - inventory_memory;
     let config = Config {
         profile,
         session_lines: cli.sessions,
@@ -402,8 +413,10 @@ fn main() -> ExitCode {
             idle_timeout_micros: i64::from(cli.idle_timeout) * 1_000_000,
             max_flows: cli.max_flows.max(1),
             max_buffered: cli.max_buffered,
+            max_memory: flow_memory / threads,
             ..defaults
         },
+        inventory_memory,
         max_ip_fragments: cli.max_ip_fragments.max(1),
     };
 

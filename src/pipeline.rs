@@ -387,6 +387,7 @@ struct SinkOptions {
     /// Per worker, where its sessions go back to be freed.
     spent: Vec<Sender<Vec<Judged>>>,
     reopen: Option<OutputReopen>,
+    inventory_memory: usize,
 }
 
 /// Opens the output file again on request (SIGHUP, after logrotate renamed
@@ -421,7 +422,7 @@ fn sink(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>, mut opts: Sin
     let mut compliant = 0;
     let mut findings = [0u64; 5];
     let mut by_version = BTreeMap::new();
-    let mut inventory = Inventory::default();
+    let mut inventory = Inventory::with_memory_limit(opts.inventory_memory);
     let mut error = None;
     loop {
         if let Some(reopen) = opts.reopen.as_mut() {
@@ -639,6 +640,7 @@ pub fn run(
         sessions_reported: Arc::clone(&sessions_reported),
         spent: spent_txs,
         reopen,
+        inventory_memory: config.inventory_memory,
     };
     let sink_handle = thread::Builder::new()
         .name("tlsaudit-sink".into())

@@ -120,6 +120,8 @@ pub struct WorkerStats {
     pub flows: u64,
     /// Flows evicted because the flow table was full.
     pub flows_evicted: u64,
+    /// Flows ended early because the flows' memory cap was reached.
+    pub flows_evicted_memory: u64,
     pub flows_timed_out: u64,
     /// New connections started by a SYN on a 5-tuple already in use.
     pub flows_port_reused: u64,
@@ -138,8 +140,10 @@ pub struct WorkerStats {
     pub tls_established: u64,
     /// Handshake messages larger than the cap, skipped.
     pub tls_handshake_cap_hits: u64,
-    /// Certificates beyond the chain-length cap, not parsed.
+    /// Certificate chains longer than the cap (the rest was not parsed).
     pub tls_chain_cap_hits: u64,
+    /// Handshakes still going after the bytes inspected per direction.
+    pub tls_inspect_cap_hits: u64,
     /// Times a stream lost record alignment and searched for the next record.
     pub tls_resyncs: u64,
     /// Packets of flows whose handshake was over, counted but not parsed.
@@ -154,6 +158,7 @@ impl WorkerStats {
     pub fn add(&mut self, o: &WorkerStats) {
         self.flows += o.flows;
         self.flows_evicted += o.flows_evicted;
+        self.flows_evicted_memory += o.flows_evicted_memory;
         self.flows_timed_out += o.flows_timed_out;
         self.flows_port_reused += o.flows_port_reused;
         self.flows_midstream += o.flows_midstream;
@@ -167,6 +172,7 @@ impl WorkerStats {
         self.tls_established += o.tls_established;
         self.tls_handshake_cap_hits += o.tls_handshake_cap_hits;
         self.tls_chain_cap_hits += o.tls_chain_cap_hits;
+        self.tls_inspect_cap_hits += o.tls_inspect_cap_hits;
         self.tls_resyncs += o.tls_resyncs;
         self.bypassed_packets += o.bypassed_packets;
         self.bypassed_bytes += o.bypassed_bytes;

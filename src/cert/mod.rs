@@ -10,6 +10,8 @@ use x509_parser::oid_registry::{self, Oid};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
+use crate::memory::HeapSize;
+
 /// Facts about one certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateFacts {
@@ -56,23 +58,51 @@ fn oid_name(oid: &Oid<'_>) -> String {
 }
 
 /// Certificates each worker thread keeps parsed, by SHA-256 of their DER:
-/// a server sends the same chain in every handshake. About 3 KB each.
+/// a server sends the same chain in every handshake. Typically 3 KB each;
+/// the cache is bounded by entries and by bytes, and a certificate too big
+/// to be worth keeping is parsed every time.
 const PARSED_CACHE_ENTRIES: usize = 1024;
+const PARSED_CACHE_BYTES: usize = 16 * 1024 * 1024;
+const PARSED_CACHE_LARGEST: usize = 64 * 1024;
+
+struct ParsedCache {
+    entries: hashlink::LruCache<[u8; 32], (Option<CertificateFacts>, usize)>,
+    bytes: usize,
+}
+
+impl ParsedCache {
+    fn insert(&mut self, digest: [u8; 32], facts: &Option<CertificateFacts>) {
+        let size = facts.as_ref().map_or(0, HeapSize::heap_bytes) + std::mem::size_of::<([u8; 32], Option<CertificateFacts>)>();
+        if size > PARSED_CACHE_LARGEST {
+            return;
+        }
+        while self.entries.len() >= PARSED_CACHE_ENTRIES || self.bytes + size > PARSED_CACHE_BYTES {
+            let Some((_, (_, evicted))) = self.entries.remove_lru() else { break };
+            self.bytes -= evicted;
+        }
+        self.bytes += size;
+        if let Some((_, replaced)) = self.entries.insert(digest, (facts.clone(), size)) {
+            self.bytes -= replaced;
+        }
+    }
+}
 
 thread_local! {
-    static PARSED: std::cell::RefCell<hashlink::LruCache<[u8; 32], Option<CertificateFacts>>> =
-        std::cell::RefCell::new(hashlink::LruCache::new(PARSED_CACHE_ENTRIES));
+    static PARSED: std::cell::RefCell<ParsedCache> = std::cell::RefCell::new(ParsedCache {
+        entries: hashlink::LruCache::new_unbounded(),
+        bytes: 0,
+    });
 }
 
 /// Parses one DER certificate, or takes the facts of an identical one this
 /// thread parsed before. The flag says whether it came from the cache.
 pub fn parse_certificate_cached(der: &[u8]) -> (Option<CertificateFacts>, bool) {
     let digest: [u8; 32] = Sha256::digest(der).into();
-    if let Some(hit) = PARSED.with(|c| c.borrow_mut().get(&digest).cloned()) {
+    if let Some(hit) = PARSED.with(|c| c.borrow_mut().entries.get(&digest).map(|(facts, _)| facts.clone())) {
         return (hit, true);
     }
     let facts = parse_with_digest(der, &digest);
-    PARSED.with(|c| c.borrow_mut().insert(digest, facts.clone()));
+    PARSED.with(|c| c.borrow_mut().insert(digest, &facts));
     (facts, false)
 }
 

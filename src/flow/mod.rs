@@ -14,8 +14,9 @@ use std::net::IpAddr;
 use hashlink::LinkedHashMap;
 
 use crate::decode::tcp_flags;
+use crate::memory::alloc_bytes;
 use crate::stats::WorkerStats;
-use crate::tls::facts::{Endpoint, SessionFacts};
+use crate::tls::facts::{CapHit, Endpoint, SessionFacts};
 use crate::tls::{Progress, TlsConnection, TlsLimits};
 use reassembly::Reassembler;
 
@@ -26,14 +27,24 @@ pub struct FlowLimits {
     pub idle_timeout_micros: i64,
     /// Flows one worker holds at most.
     pub max_flows: usize,
-    /// Out-of-order bytes buffered per direction.
+    /// Memory of out-of-order segments buffered per direction, in bytes.
     pub max_buffered: usize,
+    /// Memory all flows of one worker hold at most, in bytes: table entries,
+    /// reassembly buffers and handshakes in progress. Beyond it the quietest
+    /// flows are ended early.
+    pub max_memory: usize,
     pub tls: TlsLimits,
 }
 
 impl Default for FlowLimits {
     fn default() -> Self {
-        FlowLimits { idle_timeout_micros: 120_000_000, max_flows: 262_144, max_buffered: 256 * 1024, tls: TlsLimits::default() }
+        FlowLimits {
+            idle_timeout_micros: 120_000_000,
+            max_flows: 262_144,
+            max_buffered: 256 * 1024,
+            max_memory: 512 * 1024 * 1024,
+            tls: TlsLimits::default(),
+        }
     }
 }
 
@@ -93,21 +104,67 @@ pub struct Segment<'a> {
     pub missing: u32,
 }
 
+/// How far the TLS analysis of a flow has come.
+enum Inspection {
+    /// No payload yet (a SYN flood's flows never get further): nothing allocated.
+    NotStarted,
+    Active(Box<TlsConnection>),
+    /// The handshake is over or the flow is not TLS: later packets are
+    /// counted and dropped.
+    Over,
+}
+
 struct Flow {
     initiator: Endpoint,
+    responder: Endpoint,
+    first_seen: i64,
     last_seen: i64,
     isn: [Option<u32>; 2],
     fin: [bool; 2],
     reset: bool,
     data_seen: bool,
     reassembly: [Reassembler; 2],
-    /// None once the flow is bypassed.
-    tls: Option<Box<TlsConnection>>,
+    inspection: Inspection,
+    /// Bytes this flow is charged in the table's memory account.
+    charged: usize,
+}
+
+impl Flow {
+    fn is_over(&self) -> bool {
+        matches!(self.inspection, Inspection::Over)
+    }
+
+    /// Memory the flow holds: its table entry, reassembly buffers and the
+    /// TLS analysis in progress.
+    fn memory(&self) -> usize {
+        let analysis = match &self.inspection {
+            Inspection::Active(tls) => alloc_bytes(std::mem::size_of::<TlsConnection>()) + tls.heap_bytes(),
+            _ => 0,
+        };
+        FLOW_ENTRY_BYTES + self.reassembly.iter().map(Reassembler::heap_bytes).sum::<usize>() + analysis
+    }
+}
+
+/// Memory one entry of the flow table takes: key, flow, the two links of the
+/// recency list, and the hash table's slot and allocation header.
+const FLOW_ENTRY_BYTES: usize = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Flow>() + 4 * 8 + 16;
+
+/// Why a flow ended before its connection did.
+#[derive(Clone, Copy)]
+enum Ending {
+    /// The connection ended, timed out, or the input did.
+    Normal,
+    /// The table held `max_flows` flows and this one was the quietest.
+    TableFull,
+    /// The flows' memory exceeded `max_memory` and this one was the quietest.
+    MemoryFull,
 }
 
 pub struct FlowTable {
     flows: LinkedHashMap<FlowKey, Flow>,
     limits: FlowLimits,
+    /// Memory charged to the flows held, in bytes (see `Flow::memory`).
+    charged: usize,
     pub stats: WorkerStats,
     finished: Vec<SessionFacts>,
     /// Flows whose payload is no longer looked at, since the last call to
@@ -120,6 +177,7 @@ impl FlowTable {
         FlowTable {
             flows: LinkedHashMap::new(),
             limits,
+            charged: 0,
             stats: WorkerStats::default(),
             finished: Vec::new(),
             bypassed: Vec::new(),
@@ -135,6 +193,11 @@ impl FlowTable {
         self.flows.is_empty()
     }
 
+    /// Memory charged to the flows held right now, in bytes.
+    pub fn memory(&self) -> usize {
+        self.charged
+    }
+
     /// Sessions reported since the last call.
     pub fn take_sessions(&mut self) -> Vec<SessionFacts> {
         std::mem::take(&mut self.finished)
@@ -146,13 +209,36 @@ impl FlowTable {
     pub fn take_bypassed(&mut self) -> Vec<(FlowKey, i64)> {
         let mut keys = std::mem::take(&mut self.bypassed);
         keys.retain_mut(|(key, last_seen)| match self.flows.get(key) {
-            Some(flow) if flow.tls.is_none() => {
+            Some(flow) if flow.is_over() => {
                 *last_seen = flow.last_seen;
                 true
             }
             _ => false,
         });
         keys
+    }
+
+    /// Takes a flow out of the table and its memory out of the account.
+    fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
+        let flow = self.flows.remove(key)?;
+        self.charged -= flow.charged;
+        Some(flow)
+    }
+
+    /// Takes the quietest flow out of the table.
+    fn remove_quietest(&mut self) -> Option<Flow> {
+        let (_, flow) = self.flows.pop_front()?;
+        self.charged -= flow.charged;
+        Some(flow)
+    }
+
+    /// Charges a flow what it holds now.
+    fn recharge(&mut self, key: &FlowKey) {
+        if let Some(flow) = self.flows.get_mut(key) {
+            let now = flow.memory();
+            self.charged = self.charged - flow.charged + now;
+            flow.charged = now;
+        }
     }
 
     pub fn process(&mut self, seg: &Segment<'_>) {
@@ -165,11 +251,11 @@ impl FlowTable {
             .get(&key)
             .is_some_and(|f| seg.ts.saturating_sub(f.last_seen) > self.limits.idle_timeout_micros);
         if timed_out {
-            if let Some(old) = self.flows.remove(&key) {
-                if old.tls.is_some() {
+            if let Some(old) = self.remove(&key) {
+                if !old.is_over() {
                     self.stats.flows_timed_out += 1;
                 }
-                self.finish(old);
+                self.finish(old, Ending::Normal);
             }
         }
         let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
@@ -183,8 +269,8 @@ impl FlowTable {
                 let closed = flow.reset || flow.fin.iter().any(|f| *f);
                 let reused = other_isn || closed || flow.data_seen;
                 if reused {
-                    if let Some(old) = self.flows.remove(&key) {
-                        self.finish(old);
+                    if let Some(old) = self.remove(&key) {
+                        self.finish(old, Ending::Normal);
                     }
                     self.stats.flows_port_reused += 1;
                 }
@@ -192,9 +278,9 @@ impl FlowTable {
         }
         if !self.flows.contains_key(&key) {
             if self.flows.len() >= self.limits.max_flows {
-                if let Some((_, oldest)) = self.flows.pop_front() {
+                if let Some(oldest) = self.remove_quietest() {
                     self.stats.flows_evicted += 1;
-                    self.finish(oldest);
+                    self.finish(oldest, Ending::TableFull);
                 }
             }
             let syn_ack = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK);
@@ -208,28 +294,38 @@ impl FlowTable {
                 self.stats.flows_midstream += 1;
             }
             self.stats.flows += 1;
-            let tls = TlsConnection::new(seg.ts, initiator, responder, seg.vlan, self.limits.tls);
-            self.flows.insert(
-                key,
-                Flow {
-                    initiator,
-                    last_seen: seg.ts,
-                    isn: [None; 2],
-                    fin: [false; 2],
-                    reset: false,
-                    data_seen: false,
-                    reassembly: [Reassembler::default(), Reassembler::default()],
-                    tls: Some(Box::new(tls)),
-                },
-            );
+            let flow = Flow {
+                initiator,
+                responder,
+                first_seen: seg.ts,
+                last_seen: seg.ts,
+                isn: [None; 2],
+                fin: [false; 2],
+                reset: false,
+                data_seen: false,
+                reassembly: [Reassembler::default(), Reassembler::default()],
+                inspection: Inspection::NotStarted,
+                charged: FLOW_ENTRY_BYTES,
+            };
+            self.charged += flow.charged;
+            self.flows.insert(key, flow);
         }
         let Some(flow) = self.flows.to_back(&key) else { return };
         flow.last_seen = flow.last_seen.max(seg.ts);
-        let Some(tls) = flow.tls.as_mut() else {
-            // The reader may already leave the payload out (counted as missing).
-            self.stats.bypassed_packets += 1;
-            self.stats.bypassed_bytes += seg.payload.len() as u64 + u64::from(seg.missing);
-            return;
+        let has_payload = !seg.payload.is_empty() || seg.missing > 0;
+        if has_payload && matches!(flow.inspection, Inspection::NotStarted) {
+            let tls = TlsConnection::new(flow.first_seen, flow.initiator, flow.responder, seg.vlan, self.limits.tls);
+            flow.inspection = Inspection::Active(Box::new(tls));
+        }
+        let tls = match &mut flow.inspection {
+            Inspection::Active(tls) => Some(tls),
+            Inspection::NotStarted => None,
+            Inspection::Over => {
+                // The reader may already leave the payload out (counted as missing).
+                self.stats.bypassed_packets += 1;
+                self.stats.bypassed_bytes += seg.payload.len() as u64 + u64::from(seg.missing);
+                return;
+            }
         };
         let dir = usize::from(flow.initiator != seg.src);
         let stats = &mut self.stats;
@@ -239,20 +335,22 @@ impl FlowTable {
             flow.isn[dir].get_or_insert(seg.seq);
             flow.reassembly[dir].on_syn(seg.seq);
         }
-        if !seg.payload.is_empty() || seg.missing > 0 {
-            flow.data_seen = true;
-            flow.reassembly[dir].on_segment(seg.seq, seg.payload, seg.missing, max_buffered, &mut |ev| {
-                if progress == Progress::Inspecting {
-                    progress = tls.on_stream(dir, ev, stats);
-                }
-            });
-        }
-        if seg.flags & tcp_flags::ACK != 0 && progress == Progress::Inspecting {
-            flow.reassembly[1 - dir].on_peer_ack(seg.ack, &mut |ev| {
-                if progress == Progress::Inspecting {
-                    progress = tls.on_stream(1 - dir, ev, stats);
-                }
-            });
+        if let Some(tls) = tls {
+            if has_payload {
+                flow.data_seen = true;
+                flow.reassembly[dir].on_segment(seg.seq, seg.payload, seg.missing, max_buffered, &mut |ev| {
+                    if progress == Progress::Inspecting {
+                        progress = tls.on_stream(dir, ev, stats);
+                    }
+                });
+            }
+            if seg.flags & tcp_flags::ACK != 0 && progress == Progress::Inspecting {
+                flow.reassembly[1 - dir].on_peer_ack(seg.ack, &mut |ev| {
+                    if progress == Progress::Inspecting {
+                        progress = tls.on_stream(1 - dir, ev, stats);
+                    }
+                });
+            }
         }
         if seg.flags & tcp_flags::FIN != 0 {
             flow.fin[dir] = true;
@@ -265,13 +363,24 @@ impl FlowTable {
             Progress::Done => self.bypass(&key),
             Progress::NotTls => {
                 if let Some(flow) = self.flows.get_mut(&key) {
-                    flow.tls = None;
+                    flow.inspection = Inspection::Over;
                     release(flow, &mut self.stats);
                     self.bypassed.push((key, flow.last_seen));
                 }
             }
             Progress::Inspecting if closed => self.bypass(&key),
             Progress::Inspecting => {}
+        }
+        self.recharge(&key);
+        self.enforce_memory_cap();
+    }
+
+    /// Ends the quietest flows while the flows hold more than the cap.
+    fn enforce_memory_cap(&mut self) {
+        while self.charged > self.limits.max_memory {
+            let Some(flow) = self.remove_quietest() else { break };
+            self.stats.flows_evicted_memory += 1;
+            self.finish(flow, Ending::MemoryFull);
         }
     }
 
@@ -280,7 +389,7 @@ impl FlowTable {
     fn bypass(&mut self, key: &FlowKey) {
         let Some(flow) = self.flows.get_mut(key) else { return };
         let last_seen = flow.last_seen;
-        if let Some(facts) = conclude(flow, &mut self.stats) {
+        if let Some(facts) = conclude(flow, Ending::Normal, &mut self.stats) {
             self.report(facts);
         }
         self.bypassed.push((*key, last_seen));
@@ -294,8 +403,8 @@ impl FlowTable {
         self.finished.push(facts);
     }
 
-    fn finish(&mut self, mut flow: Flow) {
-        if let Some(facts) = conclude(&mut flow, &mut self.stats) {
+    fn finish(&mut self, mut flow: Flow, ending: Ending) {
+        if let Some(facts) = conclude(&mut flow, ending, &mut self.stats) {
             self.report(facts);
         }
     }
@@ -307,27 +416,32 @@ impl FlowTable {
             if now.saturating_sub(flow.last_seen) <= timeout {
                 break;
             }
-            if let Some((_, flow)) = self.flows.pop_front() {
-                if flow.tls.is_some() {
+            if let Some(flow) = self.remove_quietest() {
+                if !flow.is_over() {
                     self.stats.flows_timed_out += 1;
                 }
-                self.finish(flow);
+                self.finish(flow, Ending::Normal);
             }
         }
     }
 
     /// Ends every flow (end of input).
     pub fn finish_all(&mut self) {
-        while let Some((_, flow)) = self.flows.pop_front() {
-            self.finish(flow);
+        while let Some(flow) = self.remove_quietest() {
+            self.finish(flow, Ending::Normal);
         }
     }
 }
 
 /// Delivers what the reassemblers still hold, ends the TLS analysis and
-/// frees the flow's buffers. Returns the session when TLS was seen.
-fn conclude(flow: &mut Flow, stats: &mut WorkerStats) -> Option<SessionFacts> {
-    let mut tls = flow.tls.take()?;
+/// frees the flow's buffers. Returns the session when TLS was seen, with
+/// the caps that cut its analysis short.
+fn conclude(flow: &mut Flow, ending: Ending, stats: &mut WorkerStats) -> Option<SessionFacts> {
+    let inspection = std::mem::replace(&mut flow.inspection, Inspection::Over);
+    let Inspection::Active(mut tls) = inspection else {
+        release(flow, stats);
+        return None;
+    };
     for dir in 0..2 {
         let mut progress = Progress::Inspecting;
         flow.reassembly[dir].flush(&mut |ev| {
@@ -336,8 +450,20 @@ fn conclude(flow: &mut Flow, stats: &mut WorkerStats) -> Option<SessionFacts> {
             }
         });
     }
+    let overlap_conflicts: u64 = flow.reassembly.iter().map(|r| r.counters.overlap_inconsistent).sum();
+    let buffer_cap_hit = flow.reassembly.iter().any(|r| r.counters.buffer_cap_hits > 0);
     release(flow, stats);
-    tls.finish(flow.last_seen, stats)
+    let mut facts = tls.finish(flow.last_seen, stats)?;
+    facts.tcp_overlap_conflicts = overlap_conflicts;
+    if buffer_cap_hit {
+        facts.limits_hit.insert(CapHit::ReassemblyBuffer);
+    }
+    match ending {
+        Ending::Normal => {}
+        Ending::TableFull => facts.limits_hit.insert(CapHit::FlowTable),
+        Ending::MemoryFull => facts.limits_hit.insert(CapHit::FlowMemory),
+    }
+    Some(facts)
 }
 
 /// Frees the reassembly buffers and books their counters.
@@ -355,6 +481,33 @@ mod tests {
 
     fn ep(ip: [u8; 4], port: u16) -> Endpoint {
         Endpoint { ip: IpAddr::from(ip), port }
+    }
+
+    #[test]
+    fn memory_cap_ends_the_quietest_flows_and_marks_them_partial() {
+        let max_memory = 64 * 1024;
+        let mut table = FlowTable::new(FlowLimits { max_memory, ..FlowLimits::default() });
+        // The first 200 bytes of a ClientHello that announces 16 KB: each flow
+        // holds a partial record until the memory cap ends the quietest.
+        let mut hello = vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0x3f, 0xfc, 0x03, 0x03];
+        hello.resize(200, 0xab);
+        for i in 0..2_000u32 {
+            let client = ep([10, 0, (i >> 8) as u8, i as u8], 40_000);
+            let server = ep([10, 9, 9, 9], 443);
+            let base = Segment { ts: i64::from(i), src: client, dst: server, vlan: None, seq: 1000, ack: 0, flags: tcp_flags::SYN, payload: &[], missing: 0 };
+            table.process(&base);
+            table.process(&Segment { seq: 1001, flags: tcp_flags::ACK, payload: &hello, ..base });
+            assert!(table.memory() <= max_memory, "flow {i}: {} bytes held", table.memory());
+        }
+        assert!(table.stats.flows_evicted_memory > 1_000, "{} evicted", table.stats.flows_evicted_memory);
+        let sessions = table.take_sessions();
+        assert_eq!(sessions.len() as u64, table.stats.flows_evicted_memory);
+        assert!(sessions.iter().all(|s| s.limits_hit.contains(CapHit::FlowMemory)));
+        // The flows left are the most recent ones.
+        table.finish_all();
+        let rest = table.take_sessions();
+        assert!(!rest.is_empty() && rest.iter().all(|s| s.limits_hit.is_empty()));
+        assert!(rest.iter().all(|s| s.client.ip > sessions.last().unwrap().client.ip));
     }
 
     #[test]

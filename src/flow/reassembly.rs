@@ -1,12 +1,18 @@
 //! TCP reassembly for one direction of a connection.
 //!
 //! Delivers the byte stream in order, one chunk per segment, to a callback.
-//! Out-of-order segments wait in a buffer capped at `max_buffered` bytes;
-//! retransmitted and overlapping bytes keep the copy that arrived first (and
-//! differing overlaps are counted); holes that will never be filled (the peer
+//! Out-of-order segments wait in a buffer capped at `max_buffered` bytes of
+//! memory (each segment is charged its allocation, not only its payload);
+//! retransmitted and overlapping bytes keep the copy that arrived first, and
+//! overlaps that carry different bytes are counted: against buffered
+//! segments byte by byte, against bytes already delivered by a digest of the
+//! last few chunks delivered. Holes that will never be filled (the peer
 //! acknowledged past them, the buffer cap was hit, or the flow ended) are
 //! reported as gaps so the consumer can resynchronise.
 
+use std::hash::Hasher as _;
+
+use crate::memory::{alloc_bytes, vec_bytes};
 use crate::stats::WorkerStats;
 
 /// Counters of one direction, added to the worker's statistics when the flow ends.
@@ -54,23 +60,58 @@ impl Pending {
     }
 }
 
+/// Memory one buffered segment of `len` bytes is charged against the cap:
+/// its allocation and its entry in the list.
+fn pending_cost(len: usize) -> usize {
+    alloc_bytes(len) + std::mem::size_of::<Pending>()
+}
+
 /// Signed distance from `b` to `a` in sequence space (valid within 2 GiB).
 fn seq_diff(a: u32, b: u32) -> i64 {
     a.wrapping_sub(b) as i32 as i64
+}
+
+/// Chunks delivered whose digests are kept to check retransmissions against.
+const DELIVERED_KEPT: usize = 8;
+
+/// A chunk already delivered: where it started, its length and a digest of
+/// its bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct DeliveredChunk {
+    seq: u32,
+    len: u32,
+    digest: u64,
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    // SipHash: a retransmission crafted to match a digest but not the bytes
+    // would need a second preimage.
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(bytes);
+    h.finish()
 }
 
 #[derive(Debug, Default)]
 pub struct Reassembler {
     next_seq: Option<u32>,
     pending: Vec<Pending>,
-    buffered: usize,
+    /// Memory held by `pending`, as charged by `pending_cost`.
+    held: usize,
+    /// The last chunks delivered (a ring), allocated with the first one.
+    delivered: Option<Box<[DeliveredChunk; DELIVERED_KEPT]>>,
+    delivered_next: usize,
     pub counters: ReassemblyCounters,
 }
 
 impl Reassembler {
-    /// Bytes currently held out of order.
+    /// Memory held by segments waiting out of order (what the cap bounds).
     pub fn buffered(&self) -> usize {
-        self.buffered
+        self.held
+    }
+
+    /// Heap memory held, for the flow table's memory account.
+    pub fn heap_bytes(&self) -> usize {
+        self.held + vec_bytes(&self.pending) + self.delivered.as_ref().map_or(0, |_| alloc_bytes(std::mem::size_of::<[DeliveredChunk; DELIVERED_KEPT]>()))
     }
 
     /// Whether the initial sequence number is known.
@@ -99,15 +140,20 @@ impl Reassembler {
         }
         let next = *self.next_seq.get_or_insert(seq);
         let offset = seq_diff(seq, next);
+        // Overlaps with buffered segments are compared byte by byte here;
+        // those with delivered bytes below, by digest.
+        self.check_overlaps(seq, payload);
         if offset <= 0 {
             let already = (-offset) as usize;
             let total = payload.len() + missing as usize;
             if already >= total {
                 self.counters.retransmitted_bytes += total as u64;
+                self.check_delivered(seq, payload);
                 return;
             }
             // Partly old, partly new: an overlap with delivered bytes.
             self.counters.overlap_bytes += already as u64;
+            self.check_delivered(seq, payload);
             let (data, miss) = if already <= payload.len() {
                 (&payload[already..], missing)
             } else {
@@ -117,12 +163,12 @@ impl Reassembler {
             self.drain(sink);
             return;
         }
-        self.check_overlaps(seq, payload);
-        if self.buffered + payload.len() > max_buffered {
+        let cost = pending_cost(payload.len());
+        if self.held + cost > max_buffered {
             self.counters.buffer_cap_hits += 1;
             // Give up on the hole: skip to the earliest buffered segment.
             self.skip_to_first_pending(sink);
-            if self.buffered + payload.len() > max_buffered {
+            if self.held + cost > max_buffered {
                 // Still too much: this segment itself starts past a hole.
                 let next = self.next_seq.unwrap_or(seq);
                 let hole = seq_diff(seq, next);
@@ -135,7 +181,7 @@ impl Reassembler {
             }
         }
         let pos = self.pending.partition_point(|p| seq_diff(p.seq, seq) <= 0);
-        self.buffered += payload.len();
+        self.held += cost;
         self.pending.insert(pos, Pending { seq, data: payload.to_vec(), missing });
     }
 
@@ -158,7 +204,8 @@ impl Reassembler {
     /// Frees buffered data once the stream is no longer inspected.
     pub fn clear(&mut self) {
         self.pending = Vec::new();
-        self.buffered = 0;
+        self.held = 0;
+        self.delivered = None;
     }
 
     fn skip_to_first_pending(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
@@ -182,7 +229,11 @@ impl Reassembler {
     fn deliver(&mut self, data: &[u8], missing: u32, sink: &mut dyn FnMut(StreamEvent<'_>)) {
         if !data.is_empty() {
             if let Some(n) = self.next_seq.as_mut() {
+                let chunk = DeliveredChunk { seq: *n, len: data.len() as u32, digest: digest(data) };
                 *n = n.wrapping_add(data.len() as u32);
+                let ring = self.delivered.get_or_insert_with(Default::default);
+                ring[self.delivered_next] = chunk;
+                self.delivered_next = (self.delivered_next + 1) % DELIVERED_KEPT;
             }
             sink(StreamEvent::Data(data));
         }
@@ -199,7 +250,7 @@ impl Reassembler {
                 return;
             }
             let seg = self.pending.remove(0);
-            self.buffered -= seg.data.len();
+            self.held -= pending_cost(seg.data.len());
             if seq_diff(seg.end(), next) <= 0 {
                 self.counters.overlap_bytes += (seg.data.len() + seg.missing as usize) as u64;
                 continue;
@@ -212,6 +263,21 @@ impl Reassembler {
                 let miss = seg.missing - (already - seg.data.len()) as u32;
                 self.deliver(&[], miss, sink);
             }
+        }
+    }
+
+    /// Counts a segment that repeats delivered bytes with other values. Only
+    /// chunks the segment covers whole, among the last few delivered, can be
+    /// compared (a retransmission usually repeats a segment exactly).
+    fn check_delivered(&mut self, seq: u32, payload: &[u8]) {
+        let Some(ring) = self.delivered.as_ref() else { return };
+        let differs = ring.iter().filter(|c| c.len > 0).any(|c| {
+            let start = seq_diff(c.seq, seq);
+            let end = start + i64::from(c.len);
+            start >= 0 && end <= payload.len() as i64 && digest(&payload[start as usize..end as usize]) != c.digest
+        });
+        if differs {
+            self.counters.overlap_inconsistent += 1;
         }
     }
 
@@ -269,6 +335,30 @@ mod tests {
     }
 
     #[test]
+    fn retransmission_of_delivered_bytes_with_other_values_is_counted() {
+        // Same boundaries, same bytes: a plain retransmission.
+        let (out, _, c) = run(&[(1000, b"hello "), (1006, b"world"), (1000, b"hello ")]);
+        assert_eq!(out, b"hello world");
+        assert_eq!((c.retransmitted_bytes, c.overlap_inconsistent), (6, 0));
+        // Same boundaries, other bytes: the first copy is kept and the conflict counted.
+        let (out, _, c) = run(&[(1000, b"hello "), (1006, b"world"), (1000, b"HELLO ")]);
+        assert_eq!(out, b"hello world");
+        assert_eq!(c.overlap_inconsistent, 1);
+        // A retransmission that repacks two delivered chunks and adds new bytes.
+        let (out, _, c) = run(&[(1000, b"hello "), (1006, b"world"), (1000, b"hello wOrld!")]);
+        assert_eq!(out, b"hello world!");
+        assert_eq!(c.overlap_inconsistent, 1);
+        // A segment that repeats delivered bytes with other values and adds new ones.
+        let (out, _, c) = run(&[(1000, b"ab"), (1002, b"cd"), (1000, b"xbcde")]);
+        assert_eq!(out, b"abcde");
+        assert_eq!(c.overlap_inconsistent, 1);
+        // A segment delivered at once that overlaps a buffered one with other values.
+        let (out, _, c) = run(&[(1000, b"ab"), (1004, b"EF"), (1002, b"cdef")]);
+        assert_eq!(out, b"abcdef");
+        assert_eq!(c.overlap_inconsistent, 1);
+    }
+
+    #[test]
     fn hole_becomes_gap_at_flush() {
         let (out, gaps, c) = run(&[(1000, b"abc"), (1010, b"xyz")]);
         assert_eq!(out, b"abcxyz");
@@ -298,13 +388,14 @@ mod tests {
         let mut r = Reassembler::default();
         let mut got = Vec::new();
         r.on_syn(0);
+        // Each 10-byte segment is charged a 32-byte chunk and its list entry.
         for i in 0..10u32 {
-            r.on_segment(100 + i * 10, &[i as u8; 10], 0, 32, &mut |e| {
+            r.on_segment(100 + i * 10, &[i as u8; 10], 0, 256, &mut |e| {
                 if let StreamEvent::Data(d) = e {
                     got.extend_from_slice(d)
                 }
             });
-            assert!(r.buffered() <= 32);
+            assert!(r.buffered() <= 256);
         }
         assert!(r.counters.buffer_cap_hits > 0);
         assert!(!got.is_empty());

@@ -351,6 +351,12 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     if f.incomplete {
         w.field("incomplete", &true);
     }
+    if !f.limits_hit.is_empty() {
+        w.field("limits_hit", &f.limits_hit.names());
+    }
+    if f.tcp_overlap_conflicts > 0 {
+        w.field("tcp_overlap_conflicts", &f.tcp_overlap_conflicts);
+    }
     if !f.malformed_messages.is_empty() {
         w.field("malformed_messages", &f.malformed_messages);
     }
@@ -396,6 +402,9 @@ pub fn service(s: &Service, policy: &str) -> Value {
     if s.clients_overflow {
         put(&mut r, "tlsaudit.service.distinct_clients_capped", json!(true));
     }
+    if s.memory_capped {
+        put(&mut r, "tlsaudit.service.memory_capped", json!(true));
+    }
     put(&mut r, "tlsaudit.service.versions", json!(s.versions));
     put(&mut r, "tlsaudit.service.ciphers", json!(s.ciphers));
     put(&mut r, "tlsaudit.service.server_names", json!(s.server_names));
@@ -436,7 +445,12 @@ pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
     let services = inventory.services();
     put(&mut r, "tlsaudit.stats.services", json!(services.len()));
     put(&mut r, "tlsaudit.stats.services_non_compliant", json!(services.iter().filter(|s| !s.compliant).count()));
-    put(&mut r, "tlsaudit.stats.inventory_cap_hits", json!({"services": inventory.services_dropped, "clients": inventory.clients_dropped}));
+    put(
+        &mut r,
+        "tlsaudit.stats.inventory_cap_hits",
+        json!({"services": inventory.services_dropped, "clients": inventory.clients_dropped, "memory": inventory.memory_refusals()}),
+    );
+    put(&mut r, "tlsaudit.stats.inventory_memory_bytes", json!(inventory.memory()));
     put(&mut r, "tlsaudit.stats.threads", json!(summary.threads));
     put(&mut r, "tlsaudit.stats.wall_time_seconds", json!(summary.wall_time.as_secs_f64()));
     Value::Object(r)

@@ -51,6 +51,12 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         "not established"
     };
     parts.push(state.to_string());
+    if !f.limits_hit.is_empty() {
+        parts.push(format!("partial ({})", f.limits_hit.names().join(", ")));
+    }
+    if f.tcp_overlap_conflicts > 0 {
+        parts.push(format!("{} conflicting TCP retransmissions", f.tcp_overlap_conflicts));
+    }
     let mut line = parts.join("  ");
     if !verdict.compliant {
         line.push_str(&format!("  {}", paint(color, RED, "NON-COMPLIANT")));
@@ -213,6 +219,26 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
     let errors = run.decode_errors().total();
     if errors > 0 {
         out.push_str(&format!("  decode errors: {errors} (details in the jsonl stats record)\n"));
+    }
+    let w = &run.workers;
+    let caps = [
+        (w.flows_evicted, "flow table full"),
+        (w.flows_evicted_memory, "connection memory full"),
+        (w.tcp_buffer_cap_hits, "reassembly buffer full"),
+        (w.tls_handshake_cap_hits, "handshake message too large"),
+        (w.tls_chain_cap_hits, "certificate chain too long"),
+        (w.tls_inspect_cap_hits, "handshake too long to inspect"),
+        (run.reader.ip_fragments_evicted, "fragment table full"),
+    ];
+    let hit: Vec<String> = caps.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{what} {n}x")).collect();
+    if !hit.is_empty() {
+        out.push_str(&format!("  caps hit (sessions marked partial): {}\n", hit.join(", ")));
+    }
+    if w.tcp_overlap_inconsistent > 0 {
+        out.push_str(&format!(
+            "  TCP segments repeating bytes with other values: {} (the first copy was analysed)\n",
+            w.tcp_overlap_inconsistent
+        ));
     }
     let drops = run.reader.dropped_by_kernel + run.reader.dropped_by_interface + run.reader.dropped_by_analyzer;
     if drops > 0 {

@@ -151,6 +151,68 @@ pub struct AlertFacts {
     pub from: Party,
 }
 
+/// A cap that cut the analysis of a session short; its facts may be partial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapHit {
+    /// The worker's flow table was full (`--max-flows`) and this flow was the quietest.
+    FlowTable,
+    /// The flows' memory was full (`--memory-limit`) and this flow was the quietest.
+    FlowMemory,
+    /// Out-of-order bytes beyond `--max-buffered` were given up as lost.
+    ReassemblyBuffer,
+    /// A handshake message over the size cap was skipped.
+    HandshakeSize,
+    /// A certificate chain longer than the cap: the rest was not parsed.
+    ChainLength,
+    /// The handshake went on for more bytes than are inspected per direction.
+    InspectedBytes,
+}
+
+impl CapHit {
+    pub const ALL: [CapHit; 6] = [
+        CapHit::FlowTable,
+        CapHit::FlowMemory,
+        CapHit::ReassemblyBuffer,
+        CapHit::HandshakeSize,
+        CapHit::ChainLength,
+        CapHit::InspectedBytes,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapHit::FlowTable => "flow_table",
+            CapHit::FlowMemory => "flow_memory",
+            CapHit::ReassemblyBuffer => "reassembly_buffer",
+            CapHit::HandshakeSize => "handshake_size",
+            CapHit::ChainLength => "chain_length",
+            CapHit::InspectedBytes => "inspected_bytes",
+        }
+    }
+}
+
+/// The caps a session hit (a set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapsHit(u8);
+
+impl CapsHit {
+    pub fn insert(&mut self, cap: CapHit) {
+        self.0 |= 1 << cap as u8;
+    }
+
+    pub fn contains(self, cap: CapHit) -> bool {
+        self.0 & (1 << cap as u8) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Names of the caps hit, in a fixed order.
+    pub fn names(self) -> Vec<&'static str> {
+        CapHit::ALL.iter().filter(|c| self.contains(**c)).map(|c| c.as_str()).collect()
+    }
+}
+
 /// One endpoint of the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Endpoint {
@@ -195,9 +257,14 @@ pub struct SessionFacts {
     pub client_false_start: bool,
     /// Bytes of the handshake were lost (capture gaps), so facts may be incomplete.
     pub incomplete: bool,
-    /// Handshake messages that could not be parsed, by type.
+    /// Handshake messages that could not be parsed, by type (the first 32).
     pub malformed_messages: Vec<u8>,
     pub client_hello_count: u32,
+    /// Caps that cut the analysis short.
+    pub limits_hit: CapsHit,
+    /// TCP segments that repeated bytes of the handshake with other values
+    /// (the first copy was analysed; a receiver may have taken another).
+    pub tcp_overlap_conflicts: u64,
 }
 
 impl SessionFacts {
@@ -230,6 +297,8 @@ impl SessionFacts {
             incomplete: false,
             malformed_messages: Vec::new(),
             client_hello_count: 0,
+            limits_hit: CapsHit::default(),
+            tcp_overlap_conflicts: 0,
         }
     }
 

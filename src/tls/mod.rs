@@ -13,8 +13,9 @@ use tls_parser::{TlsCipherKx, TlsMessageHandshake};
 
 use crate::cert;
 use crate::flow::reassembly::StreamEvent;
+use crate::memory::{vec_bytes, HeapSize};
 use crate::stats::{DecodeErrorKind, WorkerStats};
-use facts::{AlertFacts, Endpoint, KeyExchangeFacts, Party, SessionFacts};
+use facts::{AlertFacts, CapHit, Endpoint, KeyExchangeFacts, Party, SessionFacts};
 use hello::ServerHelloKind;
 use record::{Control, Mode, RecordEvent, RecordStream};
 
@@ -58,8 +59,16 @@ pub enum Progress {
     NotTls,
 }
 
+/// Malformed handshake messages listed per session (all are counted in the stats).
+const MAX_MALFORMED_LISTED: usize = 32;
+
 struct Analysis {
     facts: SessionFacts,
+    /// Heap memory held by the hellos, certificates and key exchange in
+    /// `facts`, added up as they are stored.
+    facts_heap: usize,
+    /// The handshake went on past `max_inspect` bytes.
+    inspect_cap_hit: bool,
     /// Flow direction (0: initiator to responder) that carries the client's bytes.
     client_dir: Option<usize>,
     limits: TlsLimits,
@@ -78,6 +87,8 @@ impl TlsConnection {
             streams: [RecordStream::new(limits.max_handshake), RecordStream::new(limits.max_handshake)],
             analysis: Analysis {
                 facts: SessionFacts::new(first_seen, initiator, responder, vlan),
+                facts_heap: 0,
+                inspect_cap_hit: false,
                 client_dir: None,
                 limits,
                 failed: false,
@@ -104,6 +115,13 @@ impl TlsConnection {
         self.progress()
     }
 
+    /// Heap memory held by the record buffers and the facts gathered so far.
+    pub fn heap_bytes(&self) -> usize {
+        self.streams.iter().map(RecordStream::heap_bytes).sum::<usize>()
+            + self.analysis.facts_heap
+            + vec_bytes(&self.analysis.facts.malformed_messages)
+    }
+
     fn progress(&mut self) -> Progress {
         let found = self.streams.iter().any(|s| s.found_tls());
         if !found {
@@ -124,8 +142,13 @@ impl TlsConnection {
             return Progress::Done;
         }
         let over_budget = self.streams.iter().any(|s| s.bytes_seen > a.limits.max_inspect);
+        if over_budget {
+            a.facts.limits_hit.insert(CapHit::InspectedBytes);
+            a.inspect_cap_hit = true;
+            return Progress::Done;
+        }
         let both_stuck = self.streams.iter().all(|s| matches!(s.mode(), Mode::NotTls | Mode::Stopped));
-        if over_budget || both_stuck {
+        if both_stuck {
             return Progress::Done;
         }
         Progress::Inspecting
@@ -140,6 +163,9 @@ impl TlsConnection {
             for _ in 0..s.counters.bad_records {
                 stats.decode_errors.count(DecodeErrorKind::TlsRecord);
             }
+        }
+        if self.analysis.inspect_cap_hit {
+            stats.tls_inspect_cap_hits += 1;
         }
         if !self.streams.iter().any(|s| s.found_tls()) {
             return None;
@@ -184,7 +210,8 @@ impl Analysis {
                 if msg_type == handshake::CERTIFICATE {
                     self.facts.certificate_chain_truncated = true;
                 }
-                self.facts.malformed_messages.push(msg_type);
+                self.facts.limits_hit.insert(CapHit::HandshakeSize);
+                self.list_malformed(msg_type);
                 Control::Continue
             }
             RecordEvent::ChangeCipherSpec => {
@@ -233,7 +260,9 @@ impl Analysis {
                     Some(ch) => {
                         self.set_client_dir(dir);
                         self.facts.client_hello_count += 1;
-                        self.facts.client_hello.get_or_insert(ch);
+                        if self.facts.client_hello.is_none() {
+                            self.store_client_hello(ch);
+                        }
                     }
                     None => self.malformed(handshake::CLIENT_HELLO, stats),
                 }
@@ -247,9 +276,28 @@ impl Analysis {
         }
     }
 
+    fn list_malformed(&mut self, msg_type: u8) {
+        if self.facts.malformed_messages.len() < MAX_MALFORMED_LISTED {
+            self.facts.malformed_messages.push(msg_type);
+        }
+    }
+
     fn malformed(&mut self, msg_type: u8, stats: &mut WorkerStats) {
-        self.facts.malformed_messages.push(msg_type);
+        self.list_malformed(msg_type);
         stats.decode_errors.count(DecodeErrorKind::TlsHandshake);
+    }
+
+    /// Stores a ClientHello: the first one, or the one answering a retry.
+    fn store_client_hello(&mut self, ch: facts::ClientHelloFacts) {
+        if self.facts.client_hello.is_none() {
+            self.facts_heap += ch.heap_bytes();
+            self.facts.client_hello = Some(ch);
+        } else if self.facts.server_hello.is_none() && self.facts.retried_client_hello.is_none() {
+            // A second ClientHello before any ServerHello: the answer to a
+            // HelloRetryRequest (seen or not), or a client that repeats itself.
+            self.facts_heap += ch.heap_bytes();
+            self.facts.retried_client_hello = Some(ch);
+        }
     }
 
     fn handshake(&mut self, dir: usize, msg_type: u8, body: &[u8], stats: &mut WorkerStats) -> Control {
@@ -258,14 +306,7 @@ impl Analysis {
                 Some(ch) => {
                     self.set_client_dir(dir);
                     self.facts.client_hello_count += 1;
-                    if self.facts.client_hello.is_none() {
-                        self.facts.client_hello = Some(ch);
-                    } else if self.facts.server_hello.is_none() && self.facts.retried_client_hello.is_none() {
-                        // A second ClientHello before any ServerHello: the
-                        // answer to a HelloRetryRequest (seen or not), or a
-                        // client that repeats itself.
-                        self.facts.retried_client_hello = Some(ch);
-                    }
+                    self.store_client_hello(ch);
                 }
                 None => self.malformed(msg_type, stats),
             },
@@ -275,6 +316,7 @@ impl Analysis {
                     Some(ServerHelloKind::Hello(sh)) => {
                         if self.facts.server_hello.is_none() {
                             let tls13 = sh.is_tls13();
+                            self.facts_heap += sh.heap_bytes();
                             self.facts.server_hello = Some(sh);
                             if tls13 {
                                 return Control::Tls13;
@@ -329,12 +371,14 @@ impl Analysis {
         if chain.len() > max {
             stats.tls_chain_cap_hits += 1;
             self.facts.certificate_chain_truncated = true;
+            self.facts.limits_hit.insert(CapHit::ChainLength);
         }
         let slot = match party {
             Party::Server => &mut self.facts.server_certificates,
             Party::Client => &mut self.facts.client_certificates,
         };
         if slot.is_empty() {
+            self.facts_heap += vec_bytes(&parsed) + parsed.iter().map(HeapSize::heap_bytes).sum::<usize>();
             *slot = parsed;
         }
     }
@@ -377,7 +421,10 @@ impl Analysis {
         if tls12 && rest.len() >= 2 && !matches!(suite.au, tls_parser::TlsCipherAu::Null) {
             kx.signature_scheme = Some(u16::from_be_bytes([rest[0], rest[1]]));
         }
-        self.facts.key_exchange = Some(kx);
+        if self.facts.key_exchange.is_none() {
+            self.facts_heap += kx.heap_bytes();
+            self.facts.key_exchange = Some(kx);
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! Every buffer is capped: a record is at most 5 + 18,432 bytes, a handshake
 //! message at most `max_handshake` bytes (larger ones are skipped and reported).
 
+use crate::memory::vec_bytes;
+
 /// Largest record body allowed on the wire (2^14 + 2048, RFC 5246 §6.2.3).
 pub const MAX_RECORD_BODY: usize = 16_384 + 2_048;
 /// Non-TLS chunks a direction may carry before TLS starts (STARTTLS, proxies).
@@ -223,6 +225,11 @@ impl RecordStream {
     /// Whether non-TLS bytes came before TLS in this direction.
     pub fn had_preamble(&self) -> bool {
         self.detect_chunks > 0
+    }
+
+    /// Heap memory held by the buffers, for the flow table's memory account.
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.partial) + vec_bytes(&self.handshake) + vec_bytes(&self.preamble)
     }
 
     /// Frees buffers once the direction is no longer parsed.

@@ -6,85 +6,7 @@
 
 mod common;
 
-use std::net::IpAddr;
-use std::path::Path;
-
 use common::*;
-use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpHeader, TransportSlice};
-
-/// One TCP segment of a capture.
-#[derive(Clone)]
-struct Seg {
-    ts: u64,
-    src: IpAddr,
-    dst: IpAddr,
-    tcp: TcpHeader,
-    payload: Vec<u8>,
-}
-
-fn read_pcap(path: &Path) -> Vec<Seg> {
-    let (linktype, frames) = read_pcap_frames(path);
-    assert_eq!(linktype, 1, "Ethernet link type expected");
-    let mut segs = Vec::new();
-    for (ts, frame) in frames {
-        let p = SlicedPacket::from_ethernet(&frame).expect("frame decodes");
-        let (src, dst): (IpAddr, IpAddr) = match &p.net {
-            Some(NetSlice::Ipv4(v4)) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
-            Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
-            _ => continue,
-        };
-        let Some(TransportSlice::Tcp(tcp)) = &p.transport else { continue };
-        segs.push(Seg { ts, src, dst, tcp: tcp.to_header(), payload: tcp.payload().to_vec() });
-    }
-    segs
-}
-
-fn write_pcap(path: &Path, segs: &[Seg]) {
-    let frames: Vec<(u64, Vec<u8>)> = segs
-        .iter()
-        .map(|s| {
-            let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-            let mut frame = Vec::new();
-            match (s.src, s.dst) {
-                (IpAddr::V4(a), IpAddr::V4(b)) => builder
-                    .ipv4(a.octets(), b.octets(), 64)
-                    .tcp_header(s.tcp.clone())
-                    .write(&mut frame, &s.payload)
-                    .expect("frame builds"),
-                (IpAddr::V6(a), IpAddr::V6(b)) => builder
-                    .ipv6(a.octets(), b.octets(), 64)
-                    .tcp_header(s.tcp.clone())
-                    .write(&mut frame, &s.payload)
-                    .expect("frame builds"),
-                _ => panic!("mixed address families"),
-            }
-            (s.ts, frame)
-        })
-        .collect();
-    write_pcap_frames(path, 1, &frames, 262_144);
-}
-
-/// Splits one segment's payload into pieces of `size` bytes starting every
-/// `step` bytes (overlapping when step < size).
-fn pieces(s: &Seg, step: usize, size: usize) -> Vec<Seg> {
-    if s.payload.is_empty() {
-        return vec![s.clone()];
-    }
-    let mut out = Vec::new();
-    let mut off = 0;
-    while off < s.payload.len() {
-        let end = (off + size).min(s.payload.len());
-        let mut p = s.clone();
-        p.tcp.sequence_number = s.tcp.sequence_number.wrapping_add(off as u32);
-        p.payload = s.payload[off..end].to_vec();
-        out.push(p);
-        if end == s.payload.len() {
-            break;
-        }
-        off += step;
-    }
-    out
-}
 
 struct Case(Scratch);
 
@@ -99,7 +21,7 @@ impl Case {
 
     fn run_with(&self, name: &str, segs: &[Seg], extra: &[&str]) -> common::Run {
         let path = self.0.path(&format!("{name}.pcap"));
-        write_pcap(&path, segs);
+        write_segments(&path, segs);
         let mut args = vec!["-r", path.to_str().expect("UTF-8")];
         args.extend_from_slice(extra);
         let run = run_jsonl(&args);
@@ -119,7 +41,7 @@ fn stat(run: &common::Run, field: &str) -> u64 {
 fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessions() {
     for name in CAPTURES {
         let original_path = captures_dir().join(name);
-        let original = read_pcap(&original_path);
+        let original = read_segments(&original_path);
         let case = Case::new(name.trim_end_matches(".pcap"));
         let baseline = run_jsonl(&["-r", original_path.to_str().expect("UTF-8")]);
         let want = session_essentials(&baseline.sessions);
@@ -177,6 +99,32 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
         assert_eq!(session_essentials(&run.sessions), want, "{name}: conflicting overlaps");
         assert!(stat(&run, "tcp_overlap_inconsistent") > 0, "{name}: conflicting overlap not counted");
 
+        // Forged retransmissions of delivered bytes: every piece is sent,
+        // then sent again with other bytes. The first copy is analysed and
+        // the session says how many segments conflicted with it.
+        let forge = |p: &Seg| {
+            let mut f = p.clone();
+            f.payload.iter_mut().for_each(|b| *b ^= 0x5a);
+            f
+        };
+        let retransmitted: Vec<Seg> = original
+            .iter()
+            .flat_map(|s| {
+                let parts = pieces(s, 10, 10);
+                let forged: Vec<Seg> = parts.iter().filter(|p| !p.payload.is_empty()).map(forge).collect();
+                parts.into_iter().chain(forged)
+            })
+            .collect();
+        let run = case.run("forged-retransmissions", &retransmitted);
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: forged retransmissions");
+        let conflicts = run.sessions[0]["tlsaudit"]["tcp_overlap_conflicts"].as_u64().unwrap_or(0);
+        assert!(conflicts > 0, "{name}: conflicting retransmissions not reported in the session");
+        assert_eq!(stat(&run, "tcp_overlap_inconsistent"), conflicts, "{name}: session and stats disagree");
+        // The same retransmissions with the original bytes are no conflict.
+        let honest: Vec<Seg> = original.iter().flat_map(|s| pieces(s, 10, 10)).flat_map(|p| [p.clone(), p]).collect();
+        let run = case.run("honest-retransmissions", &honest);
+        assert!(run.sessions[0]["tlsaudit"]["tcp_overlap_conflicts"].is_null(), "{name}: {}", run.sessions[0]);
+
         // Picked up mid-stream: without SYN and SYN-ACK the handshake is
         // still found, since it starts at a record boundary.
         let midstream: Vec<Seg> = original.iter().filter(|s| !s.tcp.syn).cloned().collect();
@@ -188,7 +136,7 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
 
 #[test]
 fn a_gap_in_the_certificate_is_counted_and_the_rest_of_the_handshake_still_parsed() {
-    let original = read_pcap(&captures_dir().join("tls12-mutual-auth.pcap"));
+    let original = read_segments(&captures_dir().join("tls12-mutual-auth.pcap"));
     let case = Case::new("gap");
     // The server's first data segment holds ServerHello and Certificate; cut
     // it into 100-byte pieces and lose the fourth (inside the certificate).
@@ -226,7 +174,7 @@ fn every_back_to_back_connection_on_a_reused_port_is_reported() {
     let path = captures_dir().join("port-reuse.pcap");
     let run = run_jsonl(&["-r", path.to_str().expect("UTF-8")]);
     assert_eq!(run.code, Some(0));
-    let syns = read_pcap(&path).iter().filter(|s| s.tcp.syn && !s.tcp.ack).count();
+    let syns = read_segments(&path).iter().filter(|s| s.tcp.syn && !s.tcp.ack).count();
     assert_eq!(syns, 12, "the capture should hold twelve connections");
     let mut names: Vec<&str> = run.sessions.iter().filter_map(|s| s["tls"]["client"]["server_name"].as_str()).collect();
     names.sort();
@@ -241,7 +189,7 @@ fn every_back_to_back_connection_on_a_reused_port_is_reported() {
 
 #[test]
 fn the_out_of_order_buffer_cap_is_counted_and_the_stream_goes_on() {
-    let original = read_pcap(&captures_dir().join("tls12-mutual-auth.pcap"));
+    let original = read_segments(&captures_dir().join("tls12-mutual-auth.pcap"));
     let case = Case::new("cap");
     // Every packet's pieces in reverse order: all but the first wait in the
     // out-of-order buffer, capped at 1 KiB here: the ClientHello fits, the
@@ -254,6 +202,7 @@ fn the_out_of_order_buffer_cap_is_counted_and_the_stream_goes_on() {
     let s = &run.sessions[0];
     assert_eq!(s["tls"]["client"]["server_name"], "tlsaudit.test");
     assert_eq!(s["tlsaudit"]["incomplete"], true, "{s}\n{}", run.stats);
+    assert_eq!(s["tlsaudit"]["limits_hit"], serde_json::json!(["reassembly_buffer"]));
     // A cap smaller than any flight loses the hellos themselves: nothing to
     // report, but the loss is counted.
     let run = case.run_with("reversed-tiny", &reversed, &["--max-buffered", "64"]);
@@ -270,7 +219,7 @@ fn the_flow_table_cap_evicts_the_quietest_flow() {
     // open at once, with room for one.
     let mut all: Vec<Seg> = Vec::new();
     for name in ["tls12-ecdhe-rsa-aes128gcm.pcap", "tls12-dhe-1024.pcap", "tls10-rsa-aes128.pcap"] {
-        let segs = read_pcap(&captures_dir().join(name));
+        let segs = read_segments(&captures_dir().join(name));
         let base = segs[0].ts;
         all.extend(segs.into_iter().map(|mut s| {
             s.ts = 1_700_000_000_000_000 + (s.ts - base);
@@ -282,6 +231,8 @@ fn the_flow_table_cap_evicts_the_quietest_flow() {
     let run = case.run_with("interleaved", &all, &["--threads", "1", "--max-flows", "1"]);
     assert!(stat(&run, "flows_evicted") > 0, "no eviction");
     assert!(!run.sessions.is_empty());
+    let evicted = run.sessions.iter().filter(|s| s["tlsaudit"]["limits_hit"] == serde_json::json!(["flow_table"])).count();
+    assert!(evicted > 0 && evicted as u64 <= stat(&run, "flows_evicted"), "evicted sessions not marked");
     let run = case.run_with("interleaved-roomy", &all, &["--threads", "1"]);
     assert_eq!(stat(&run, "flows_evicted"), 0);
     assert_eq!(run.sessions.len(), 3);
@@ -290,7 +241,7 @@ fn the_flow_table_cap_evicts_the_quietest_flow() {
 
 #[test]
 fn a_connection_quiet_for_longer_than_the_idle_timeout_ends() {
-    let original = read_pcap(&captures_dir().join("tls12-ecdhe-rsa-aes128gcm.pcap"));
+    let original = read_segments(&captures_dir().join("tls12-ecdhe-rsa-aes128gcm.pcap"));
     let case = Case::new("idle");
     // Everything after the ClientHello arrives five minutes later.
     let client_port = original[0].tcp.source_port;

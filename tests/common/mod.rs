@@ -5,9 +5,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpHeader, TransportSlice};
 use serde_json::Value;
 
 /// The repository's own captures.
@@ -71,7 +73,11 @@ pub fn tlsaudit(args: &[&str]) -> Output {
 pub fn run_jsonl(args: &[&str]) -> Run {
     let mut all = vec!["--format", "jsonl"];
     all.extend_from_slice(args);
-    let out = tlsaudit(&all);
+    split_records(tlsaudit(&all))
+}
+
+/// The records of a `--format jsonl` run, by kind.
+pub fn split_records(out: Output) -> Run {
     let stdout = String::from_utf8(out.stdout).expect("JSON output is UTF-8");
     let mut sessions = Vec::new();
     let mut services = Vec::new();
@@ -377,4 +383,189 @@ pub fn bundled_captures() -> Vec<PathBuf> {
     }
     all.sort();
     all
+}
+
+/// One TCP segment of a capture.
+#[derive(Clone)]
+pub struct Seg {
+    pub ts: u64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub tcp: TcpHeader,
+    pub payload: Vec<u8>,
+}
+
+/// The TCP segments of a classic Ethernet pcap file, in file order.
+pub fn read_segments(path: &Path) -> Vec<Seg> {
+    let (linktype, frames) = read_pcap_frames(path);
+    assert_eq!(linktype, 1, "Ethernet link type expected");
+    let mut segs = Vec::new();
+    for (ts, frame) in frames {
+        let p = SlicedPacket::from_ethernet(&frame).expect("frame decodes");
+        let (src, dst): (IpAddr, IpAddr) = match &p.net {
+            Some(NetSlice::Ipv4(v4)) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
+            Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
+            _ => continue,
+        };
+        let Some(TransportSlice::Tcp(tcp)) = &p.transport else { continue };
+        segs.push(Seg { ts, src, dst, tcp: tcp.to_header(), payload: tcp.payload().to_vec() });
+    }
+    segs
+}
+
+/// One segment as an Ethernet frame.
+pub fn segment_frame(s: &Seg) -> Vec<u8> {
+    let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut frame = Vec::new();
+    match (s.src, s.dst) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => builder
+            .ipv4(a.octets(), b.octets(), 64)
+            .tcp_header(s.tcp.clone())
+            .write(&mut frame, &s.payload)
+            .expect("frame builds"),
+        (IpAddr::V6(a), IpAddr::V6(b)) => builder
+            .ipv6(a.octets(), b.octets(), 64)
+            .tcp_header(s.tcp.clone())
+            .write(&mut frame, &s.payload)
+            .expect("frame builds"),
+        _ => panic!("mixed address families"),
+    }
+    frame
+}
+
+/// Writes segments as an Ethernet pcap file.
+pub fn write_segments(path: &Path, segs: &[Seg]) {
+    let frames: Vec<(u64, Vec<u8>)> = segs.iter().map(|s| (s.ts, segment_frame(s))).collect();
+    write_pcap_frames(path, 1, &frames, 262_144);
+}
+
+/// Splits one segment's payload into pieces of `size` bytes starting every
+/// `step` bytes (overlapping when step < size).
+pub fn pieces(s: &Seg, step: usize, size: usize) -> Vec<Seg> {
+    if s.payload.is_empty() {
+        return vec![s.clone()];
+    }
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < s.payload.len() {
+        let end = (off + size).min(s.payload.len());
+        let mut p = s.clone();
+        p.tcp.sequence_number = s.tcp.sequence_number.wrapping_add(off as u32);
+        p.payload = s.payload[off..end].to_vec();
+        out.push(p);
+        if end == s.payload.len() {
+            break;
+        }
+        off += step;
+    }
+    out
+}
+
+/// The payloads of one recorded TCP connection as flights: consecutive bytes
+/// one side sent before the other answered, with their direction (true:
+/// from the side that sent the first SYN, or the first payload).
+pub fn flights_of(segs: &[Seg]) -> Vec<(bool, Vec<u8>)> {
+    let client = segs.iter().find(|s| s.tcp.syn && !s.tcp.ack).or(segs.iter().find(|s| !s.payload.is_empty()));
+    let Some(client) = client.map(|s| (s.src, s.tcp.source_port)) else { return Vec::new() };
+    let mut flights: Vec<(bool, Vec<u8>)> = Vec::new();
+    for s in segs.iter().filter(|s| !s.payload.is_empty()) {
+        let from_client = (s.src, s.tcp.source_port) == client;
+        match flights.last_mut() {
+            Some((dir, bytes)) if *dir == from_client => bytes.extend_from_slice(&s.payload),
+            _ => flights.push((from_client, s.payload.clone())),
+        }
+    }
+    flights
+}
+
+/// A TCP connection carrying `flights`, as segments of at most `mss` bytes:
+/// handshake, the flights with consistent sequence and acknowledgement
+/// numbers, and a FIN from each side. Timestamps start at `ts` and grow by
+/// one microsecond per segment.
+pub fn connection(client: (IpAddr, u16), server: (IpAddr, u16), flights: &[(bool, Vec<u8>)], mss: usize, ts: u64) -> Vec<Seg> {
+    let mut out = Vec::new();
+    let (mut cseq, mut sseq) = (0x1000_0000u32, 0x2000_0000u32);
+    let mut t = ts;
+    let mut push = |from_client: bool, seq: u32, ack: u32, flags: &str, payload: &[u8]| {
+        let (src, dst) = if from_client { (client, server) } else { (server, client) };
+        let mut tcp = TcpHeader::new(src.1, dst.1, seq, 65_535);
+        tcp.acknowledgment_number = ack;
+        tcp.syn = flags.contains('S');
+        tcp.ack = flags.contains('A');
+        tcp.fin = flags.contains('F');
+        tcp.psh = !payload.is_empty();
+        out.push(Seg { ts: t, src: src.0, dst: dst.0, tcp, payload: payload.to_vec() });
+        t += 1;
+    };
+    push(true, cseq, 0, "S", &[]);
+    push(false, sseq, cseq + 1, "SA", &[]);
+    cseq += 1;
+    sseq += 1;
+    push(true, cseq, sseq, "A", &[]);
+    for (from_client, bytes) in flights {
+        for chunk in bytes.chunks(mss.max(1)) {
+            if *from_client {
+                push(true, cseq, sseq, "A", chunk);
+                cseq = cseq.wrapping_add(chunk.len() as u32);
+            } else {
+                push(false, sseq, cseq, "A", chunk);
+                sseq = sseq.wrapping_add(chunk.len() as u32);
+            }
+        }
+    }
+    push(true, cseq, sseq, "FA", &[]);
+    push(false, sseq, cseq + 1, "FA", &[]);
+    push(true, cseq + 1, sseq + 1, "A", &[]);
+    out
+}
+
+/// Writes a classic Ethernet pcap file one frame at a time (for captures
+/// too large to build in memory).
+pub struct PcapStream(std::io::BufWriter<std::fs::File>);
+
+impl PcapStream {
+    pub fn create(path: &Path) -> Self {
+        use std::io::Write as _;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path).expect("capture file created"));
+        let mut header = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        header.extend_from_slice(&[0; 8]);
+        header.extend_from_slice(&262_144u32.to_le_bytes());
+        header.extend_from_slice(&1u32.to_le_bytes());
+        w.write_all(&header).expect("capture written");
+        PcapStream(w)
+    }
+
+    pub fn segment(&mut self, s: &Seg) {
+        use std::io::Write as _;
+        let frame = segment_frame(s);
+        let mut record = Vec::with_capacity(16 + frame.len());
+        record.extend_from_slice(&((s.ts / 1_000_000) as u32).to_le_bytes());
+        record.extend_from_slice(&((s.ts % 1_000_000) as u32).to_le_bytes());
+        record.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        record.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        record.extend_from_slice(&frame);
+        self.0.write_all(&record).expect("capture written");
+    }
+
+    pub fn finish(mut self) {
+        use std::io::Write as _;
+        self.0.flush().expect("capture written");
+    }
+}
+
+/// Runs tlsaudit with `--format jsonl` under GNU time and returns its
+/// records and its peak resident memory in KiB.
+pub fn run_jsonl_measured(args: &[&str], scratch: &Scratch) -> (Run, u64) {
+    let report = scratch.path("time.txt");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_tlsaudit"))
+        .args(["--format", "jsonl"])
+        .args(args)
+        .output()
+        .expect("GNU time runs (apt-get install time)");
+    let text = std::fs::read_to_string(&report).expect("GNU time wrote its report");
+    let peak_kib = text.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("GNU time said {text:?}"));
+    (split_records(out), peak_kib)
 }

@@ -24,7 +24,7 @@ pub fn endpoints(flow: u8) -> (Endpoint, Endpoint) {
 
 /// Small caps, so that the fuzzer reaches them.
 pub fn table() -> FlowTable {
-    let mut limits = FlowLimits { max_flows: 4, max_buffered: 4096, ..FlowLimits::default() };
+    let mut limits = FlowLimits { max_flows: 4, max_buffered: 4096, max_memory: 96 * 1024, ..FlowLimits::default() };
     limits.tls.max_handshake = 16 * 1024;
     FlowTable::new(limits)
 }

@@ -1,7 +1,9 @@
 //! Bounded IPv4/IPv6 fragment reassembly.
 //!
 //! Holds at most `max_datagrams` datagrams in progress, each at most 65,535
-//! bytes; when the table is full the oldest datagram is dropped and counted.
+//! bytes, and at most `MAX_HELD_BYTES` of memory for all of them (a single
+//! fragment at a high offset would otherwise make 64 KiB of one packet);
+//! when either is full the oldest datagram is dropped and counted.
 //! Datagrams that do not complete within the timeout are dropped and counted.
 //! Overlapping fragments keep the bytes that arrived first.
 
@@ -11,6 +13,8 @@ use std::net::IpAddr;
 use crate::stats::DecodeErrorKind;
 
 const MAX_DATAGRAM: usize = 65_535;
+/// Memory all datagrams in progress may hold.
+pub const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
 
 /// Identifies the datagram a fragment belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,8 +61,19 @@ struct Pending {
     total_len: Option<usize>,
 }
 
+impl Pending {
+    /// Memory the datagram holds, as charged against `MAX_HELD_BYTES`.
+    fn memory(&self) -> usize {
+        std::mem::size_of::<(FragmentKey, Pending)>()
+            + self.data.capacity()
+            + self.covered.capacity() * std::mem::size_of::<(usize, usize)>()
+    }
+}
+
 pub struct Defragmenter {
     table: HashMap<FragmentKey, Pending>,
+    /// Memory held by the datagrams in progress.
+    held: usize,
     max_datagrams: usize,
     timeout_micros: i64,
     stats: DefragStats,
@@ -66,7 +81,32 @@ pub struct Defragmenter {
 
 impl Defragmenter {
     pub fn new(max_datagrams: usize, timeout_micros: i64) -> Self {
-        Defragmenter { table: HashMap::new(), max_datagrams: max_datagrams.max(1), timeout_micros, stats: DefragStats::default() }
+        Defragmenter {
+            table: HashMap::new(),
+            held: 0,
+            max_datagrams: max_datagrams.max(1),
+            timeout_micros,
+            stats: DefragStats::default(),
+        }
+    }
+
+    fn remove(&mut self, key: &FragmentKey) -> Option<Pending> {
+        let p = self.table.remove(key)?;
+        self.held -= p.memory();
+        Some(p)
+    }
+
+    /// Drops the oldest datagram other than `keep`; false when there is none.
+    fn evict_oldest(&mut self, keep: &FragmentKey) -> bool {
+        let oldest = self.table.iter().filter(|(k, _)| *k != keep).min_by_key(|(_, p)| p.first_seen).map(|(k, _)| *k);
+        match oldest {
+            Some(k) => {
+                self.remove(&k);
+                self.stats.evicted_table_full += 1;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn stats(&self) -> &DefragStats {
@@ -78,14 +118,12 @@ impl Defragmenter {
         let end = offset + bytes.len();
         if end > MAX_DATAGRAM {
             self.stats.oversized += 1;
-            self.table.remove(&key);
+            self.remove(&key);
             return FragmentOutcome::Dropped(DecodeErrorKind::OversizedFragment);
         }
-        if !self.table.contains_key(&key) && self.table.len() >= self.max_datagrams {
-            if let Some(oldest) = self.table.iter().min_by_key(|(_, p)| p.first_seen).map(|(k, _)| *k) {
-                self.table.remove(&oldest);
-                self.stats.evicted_table_full += 1;
-            }
+        let known = self.table.contains_key(&key);
+        if !known && self.table.len() >= self.max_datagrams {
+            self.evict_oldest(&key);
         }
         let pending = self.table.entry(key).or_insert_with(|| Pending {
             first_seen: ts,
@@ -93,6 +131,7 @@ impl Defragmenter {
             covered: Vec::new(),
             total_len: None,
         });
+        let before = if known { pending.memory() } else { 0 };
         if !more {
             pending.total_len = Some(end);
         }
@@ -127,8 +166,16 @@ impl Defragmenter {
             Some(total) => pending.covered.first() == Some(&(0, total)) || (total == 0 && !pending.covered.is_empty()),
             None => false,
         };
+        self.held = self.held + pending.memory() - before;
+        while self.held > MAX_HELD_BYTES && self.evict_oldest(&key) {}
+        if self.held > MAX_HELD_BYTES {
+            // This datagram alone is over the budget (never with 64 KiB datagrams).
+            self.remove(&key);
+            self.stats.evicted_table_full += 1;
+            return FragmentOutcome::Held;
+        }
         if complete {
-            let mut done = self.table.remove(&key).map(|p| (p.data, p.total_len)).unwrap_or_default();
+            let mut done = self.remove(&key).map(|p| (p.data, p.total_len)).unwrap_or_default();
             if let Some(total) = done.1 {
                 done.0.truncate(total);
             }
@@ -141,7 +188,15 @@ impl Defragmenter {
     pub fn expire(&mut self, now: i64) {
         let timeout = self.timeout_micros;
         let before = self.table.len();
-        self.table.retain(|_, p| now.saturating_sub(p.first_seen) <= timeout);
+        let mut freed = 0;
+        self.table.retain(|_, p| {
+            let keep = now.saturating_sub(p.first_seen) <= timeout;
+            if !keep {
+                freed += p.memory();
+            }
+            keep
+        });
+        self.held -= freed;
         self.stats.expired += (before - self.table.len()) as u64;
     }
 }
@@ -182,6 +237,24 @@ mod tests {
             _ => panic!("expected completion"),
         }
         assert_eq!(d.stats().overlapping_fragments, 2);
+    }
+
+    #[test]
+    fn memory_is_bounded_when_single_fragments_claim_high_offsets() {
+        // One 8-byte fragment at offset 65,000 per datagram makes 64 KiB each.
+        let mut d = Defragmenter::new(4096, 1_000_000);
+        for id in 0..1_000u32 {
+            let k = FragmentKey { id, ..key() };
+            let _ = d.add(k, 65_000, true, b"12345678", i64::from(id));
+            // Empty fragments change nothing.
+            let _ = d.add(k, 0, true, b"", i64::from(id));
+            assert!(d.held <= MAX_HELD_BYTES);
+            assert_eq!(d.held, d.table.values().map(Pending::memory).sum::<usize>());
+        }
+        assert!(d.table.len() < 300, "{} datagrams held", d.table.len());
+        assert!(d.stats().evicted_table_full > 700);
+        d.expire(10_000_000);
+        assert_eq!((d.table.len(), d.held), (0, 0));
     }
 
     #[test]

@@ -10,18 +10,7 @@
 #   bash captures/make-hostile-strings.sh
 #
 # The server and tcpdump are stopped by their PIDs; traffic stays on 127.0.0.1.
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
+source "$(dirname "$0")/recording.sh"
 port=4473
 
 esc=$'\x1b'
@@ -32,21 +21,13 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout hostile.key -out ho
 sni="${esc}[1;31mALERT${esc}[0m${bel}$(printf 'q%.0s' {1..200}).test"
 alpn="h2${esc}[8m"
 
-tcpdump -i lo -s 0 -U --immediate-mode -w "$work/capture.pcap" "tcp port $port" 2>"$work/tcpdump.log" &
-tcpdump_pid=$!
-pids+=("$tcpdump_pid")
-for _ in $(seq 50); do grep -q "listening on" "$work/tcpdump.log" && break; sleep 0.1; done
-sleep 1
+start_recording "$port"
 openssl s_server -accept "127.0.0.1:$port" -naccept 1 -www -cert hostile.pem -key hostile.key -tls1_2 \
     -alpn "$alpn" >"$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")
-for _ in $(seq 50); do ss -ltn | grep -q ":$port " && break; sleep 0.1; done
+wait_listening "$port"
 printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$port" -quiet -tls1_2 \
     -servername "$sni" -alpn "$alpn,http/1.1" >"$work/client.log" 2>&1 || true
 wait "$server" 2>/dev/null || true
-sleep 0.5
-kill -TERM "$tcpdump_pid"
-wait "$tcpdump_pid" 2>/dev/null || true
-cp "$work/capture.pcap" "$here/hostile-strings.pcap"
-echo "captures/hostile-strings.pcap: $(tcpdump -nr "$here/hostile-strings.pcap" 2>/dev/null | wc -l) packets"
+stop_recording hostile-strings.pcap

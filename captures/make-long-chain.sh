@@ -9,18 +9,7 @@
 #   bash captures/make-long-chain.sh
 #
 # The server and tcpdump are stopped by their PIDs; traffic stays on 127.0.0.1.
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
+source "$(dirname "$0")/recording.sh"
 port=4474
 length=100
 
@@ -40,21 +29,13 @@ done
 : >chain.pem
 for ((i = 2; i <= length; i++)); do cat "ca$i.pem" >>chain.pem; done
 
-tcpdump -i lo -s 0 -U --immediate-mode -w "$work/capture.pcap" "tcp port $port" 2>"$work/tcpdump.log" &
-tcpdump_pid=$!
-pids+=("$tcpdump_pid")
-for _ in $(seq 50); do grep -q "listening on" "$work/tcpdump.log" && break; sleep 0.1; done
-sleep 1
+start_recording "$port"
 openssl s_server -accept "127.0.0.1:$port" -naccept 1 -www -cert ca1.pem -key ca1.key -cert_chain chain.pem \
     -tls1_2 >"$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")
-for _ in $(seq 50); do ss -ltn | grep -q ":$port " && break; sleep 0.1; done
+wait_listening "$port"
 printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$port" -quiet -tls1_2 \
     -servername chain.tlsaudit.test >"$work/client.log" 2>&1 || true
 wait "$server" 2>/dev/null || true
-sleep 0.5
-kill -TERM "$tcpdump_pid"
-wait "$tcpdump_pid" 2>/dev/null || true
-cp "$work/capture.pcap" "$here/tls12-chain-100.pcap"
-echo "captures/tls12-chain-100.pcap: $(tcpdump -nr "$here/tls12-chain-100.pcap" 2>/dev/null | wc -l) packets"
+stop_recording tls12-chain-100.pcap

@@ -1,0 +1,38 @@
+# Shared by the capture scripts (sourced, not run): a scratch directory
+# removed on exit, tcpdump on lo for one port, and the processes started
+# here stopped by their PIDs.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+
+# start_recording PORT: tcpdump writes $work/capture.pcap until stop_recording.
+start_recording() {
+    tcpdump -i lo -s 0 -U --immediate-mode -w "$work/capture.pcap" "tcp port $1" 2>"$work/tcpdump.log" &
+    tcpdump_pid=$!
+    pids+=("$tcpdump_pid")
+    for _ in $(seq 50); do grep -q "listening on" "$work/tcpdump.log" && break; sleep 0.1; done
+    sleep 1
+}
+
+# wait_listening PORT: until a server listens on it (5 s at most).
+wait_listening() {
+    for _ in $(seq 50); do ss -ltn | grep -q ":$1 " && break; sleep 0.1; done
+}
+
+# stop_recording NAME: stops tcpdump and keeps the capture as captures/NAME.
+stop_recording() {
+    sleep 0.5
+    kill -TERM "$tcpdump_pid"
+    wait "$tcpdump_pid" 2>/dev/null || true
+    cp "$work/capture.pcap" "$here/$1"
+    echo "captures/$1: $(tcpdump -nr "$here/$1" 2>/dev/null | wc -l) packets"
+}

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::time::Duration;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -320,10 +320,11 @@ struct WorkerContext {
     limits: FlowLimits,
     profile: Arc<Profile>,
     render: Arc<RenderOptions>,
+    memory: Arc<MemoryGauge>,
 }
 
 fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
-    let WorkerContext { index: worker_index, sink, spent, bypass_notices, pool, limits, profile, render } = cx;
+    let WorkerContext { index: worker_index, sink, spent, bypass_notices, pool, limits, profile, render, memory } = cx;
     let mut table = FlowTable::new(limits);
     for mut batch in rx {
         spent.try_iter().for_each(drop);
@@ -345,6 +346,7 @@ fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
             table.process(&seg);
         }
         table.expire(batch.now);
+        memory.set(worker_index, table.memory());
         let flows = table.take_bypassed();
         if !flows.is_empty() {
             // A lost notice only means the reader keeps copying that payload.
@@ -388,6 +390,7 @@ struct SinkOptions {
     spent: Vec<Sender<Vec<Judged>>>,
     reopen: Option<OutputReopen>,
     inventory_memory: usize,
+    memory: Arc<MemoryGauge>,
 }
 
 /// Opens the output file again on request (SIGHUP, after logrotate renamed
@@ -451,6 +454,7 @@ fn sink(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>, mut opts: Sin
                 error = Some(e);
             }
         }
+        opts.memory.set_inventory(inventory.memory());
         if opts.flush_each && error.is_none() {
             if let Err(e) = out.flush() {
                 error = Some(e);
@@ -497,6 +501,36 @@ impl FileFilter {
     }
 }
 
+/// Memory in use, for the status line: each worker's connections (one
+/// slot each) and the inventory (the last slot), in bytes as charged
+/// against `--memory-limit`.
+struct MemoryGauge {
+    in_use: Vec<AtomicUsize>,
+    limit: usize,
+}
+
+impl MemoryGauge {
+    fn new(workers: usize, limit: usize) -> Self {
+        MemoryGauge { in_use: (0..=workers).map(|_| AtomicUsize::new(0)).collect(), limit }
+    }
+
+    fn set(&self, slot: usize, bytes: usize) {
+        if let Some(s) = self.in_use.get(slot) {
+            s.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn set_inventory(&self, bytes: usize) {
+        self.set(self.in_use.len() - 1, bytes);
+    }
+
+    /// (connections, inventory), in bytes.
+    fn read(&self) -> (usize, usize) {
+        let (workers, inventory) = self.in_use.split_at(self.in_use.len() - 1);
+        (workers.iter().map(|s| s.load(Ordering::Relaxed)).sum(), inventory[0].load(Ordering::Relaxed))
+    }
+}
+
 struct Reader<'a> {
     decoder: Decoder,
     /// Flow idle timeout in microseconds (packet time).
@@ -507,6 +541,7 @@ struct Reader<'a> {
     stop: &'a AtomicBool,
     /// Sessions the sink has taken in so far (for the status line).
     sessions_reported: Arc<AtomicU64>,
+    memory: Arc<MemoryGauge>,
 }
 
 impl Reader<'_> {
@@ -608,6 +643,7 @@ pub fn run(
     let mut worker_txs = Vec::new();
     let mut worker_handles = Vec::new();
     let mut spent_txs = Vec::new();
+    let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory));
     for i in 0..threads {
         let (spent_tx, spent_rx) = bounded::<Vec<Judged>>(64);
         spent_txs.push(spent_tx);
@@ -622,6 +658,7 @@ pub fn run(
             limits: config.limits,
             profile: Arc::clone(&profile),
             render: Arc::clone(&render),
+            memory: Arc::clone(&memory),
         };
         let handle = thread::Builder::new()
             .name(format!("tlsaudit-worker-{i}"))
@@ -641,6 +678,7 @@ pub fn run(
         spent: spent_txs,
         reopen,
         inventory_memory: config.inventory_memory,
+        memory: Arc::clone(&memory),
     };
     let sink_handle = thread::Builder::new()
         .name("tlsaudit-sink".into())
@@ -655,6 +693,7 @@ pub fn run(
         filter,
         stop: &stop,
         sessions_reported,
+        memory,
     };
     let mut input_errors = Vec::new();
     let mut fatal = None;
@@ -742,14 +781,19 @@ impl live::PacketHandler for Reader<'_> {
 
     fn status(&mut self, pcap: live::LiveStats) {
         let s = &self.stats;
+        let (connections, inventory) = self.memory.read();
+        let mib = |bytes: usize| bytes.div_ceil(1 << 20);
         eprintln!(
-            "tlsaudit: status: {} packets, {} bytes, {} TLS sessions reported; dropped: {} by the kernel, {} by the interface, {} segments by the analyzer",
+            "tlsaudit: status: {} packets, {} bytes, {} TLS sessions reported; dropped: {} by the kernel, {} by the interface, {} segments by the analyzer; memory: {} MiB for connections, {} MiB for the inventory, of {} MiB",
             s.packets,
             s.bytes,
             self.sessions_reported.load(Ordering::Relaxed),
             pcap.dropped_by_kernel,
             pcap.dropped_by_interface,
-            s.dropped_by_analyzer
+            s.dropped_by_analyzer,
+            mib(connections),
+            mib(inventory),
+            mib(self.memory.limit),
         );
     }
 }

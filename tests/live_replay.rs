@@ -253,6 +253,14 @@ fn check_run(label: &str, run: &LiveRun, sent: u64, reference: &[Value]) -> u64 
     assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{label}: status counts go backwards: {counts:?}");
     assert!(counts.last().is_some_and(|&n| n <= received && n > 0), "{label}: status {counts:?} vs {received}");
     assert!(run.status_lines.iter().all(|l| l.contains(" by the kernel") && l.contains(" segments by the analyzer")));
+    // Memory in use, under the (default) limit.
+    for l in &run.status_lines {
+        let memory = l.split("; memory: ").nth(1).unwrap_or_else(|| panic!("{label}: no memory in {l:?}"));
+        let numbers: Vec<usize> = memory.split(' ').filter_map(|w| w.parse().ok()).collect();
+        let [connections, inventory, limit] = numbers[..] else { panic!("{label}: unreadable memory in {l:?}") };
+        assert_eq!(limit, 1024, "{label}: {l}");
+        assert!(connections + inventory <= limit, "{label}: {l}");
+    }
 
     let live = sessions(&run.records);
     let reference_sessions = sessions(reference);

@@ -141,7 +141,7 @@ fn thousands_of_unfinished_handshakes_stay_under_the_memory_limit() {
         let client = (IpAddr::V4(Ipv4Addr::from(0x0a10_0000 + i)), 50_000);
         let segs = connection(client, SERVER, &[(true, partial.clone())], 1448, ts);
         // No FIN: the connections stay open.
-        for s in segs.iter().filter(|s| !s.tcp.fin && !(s.tcp.ack && s.payload.is_empty() && s.ts > segs[2].ts)) {
+        for s in segs.iter().take_while(|s| !s.tcp.fin) {
             out.segment(s);
         }
         ts += 100;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use serde_json::Value;
@@ -20,7 +20,7 @@ fn write_policy(scratch: &Scratch, name: &str, text: &str) -> PathBuf {
 }
 
 /// The one session of a capture judged with a policy file (the test CA trusted).
-fn session_with(capture: &PathBuf, policy: &PathBuf) -> (Value, Run) {
+fn session_with(capture: &Path, policy: &Path) -> (Value, Run) {
     let ca = captures_dir().join("test-ca.pem");
     let run = run_jsonl(&[
         "-r",

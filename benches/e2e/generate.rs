@@ -55,6 +55,9 @@ impl Rng {
     }
 }
 
+/// A TCP connection by its two endpoints, client first.
+type ConnectionKey = ((IpAddr, u16), (IpAddr, u16));
+
 /// The application payloads of one recorded TCP connection, in order, each
 /// with its direction (true: client to server).
 #[derive(Clone, Debug)]
@@ -98,7 +101,7 @@ pub fn load_templates(dirs: &[&Path]) -> Vec<Template> {
     for file in files {
         let mut cap = pcap::Capture::from_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         // (client, server) -> index in `open`
-        let mut open: BTreeMap<((IpAddr, u16), (IpAddr, u16)), Template> = BTreeMap::new();
+        let mut open: BTreeMap<ConnectionKey, Template> = BTreeMap::new();
         let mut done = Vec::new();
         while let Ok(packet) = cap.next_packet() {
             let Ok(sliced) = SlicedPacket::from_ethernet(packet.data) else { continue };
@@ -190,8 +193,8 @@ pub struct Generator {
     out: BufWriter<File>,
     ts_micros: u64,
     summary: Summary,
-    /// Recently closed TLS flows whose client port may be reused.
-    closed: Vec<((IpAddr, u16), (IpAddr, u16), Option<u16>)>,
+    /// Recently closed TLS flows (and their VLAN) whose client port may be reused.
+    closed: Vec<(ConnectionKey, Option<u16>)>,
     next_port: u16,
     /// Largest bulk transfer after a handshake, and in a plain TCP flow
     /// (0: handshakes only, and short plain flows).
@@ -267,7 +270,7 @@ impl Generator {
                 // Now and then a new connection from the port of a closed one.
                 if self.rng.chance(5) && !self.closed.is_empty() {
                     let i = self.rng.below(self.closed.len() as u64) as usize;
-                    let (c, s, v) = self.closed.swap_remove(i);
+                    let ((c, s), v) = self.closed.swap_remove(i);
                     flow.client = c;
                     flow.server = s;
                     flow.vlan = v;
@@ -433,7 +436,7 @@ impl Generator {
                 self.frame(flow, false, Transport::Tcp { seq: ss, ack: cs.wrapping_add(1), flags: FIN | ACK, payload: &[] })?;
                 self.frame(flow, true, Transport::Tcp { seq: cs.wrapping_add(1), ack: ss.wrapping_add(1), flags: ACK, payload: &[] })?;
                 if flow.kind == Kind::Tls {
-                    self.closed.push((flow.client, flow.server, flow.vlan));
+                    self.closed.push(((flow.client, flow.server), flow.vlan));
                     if self.closed.len() > 4096 {
                         self.closed.swap_remove(0);
                     }

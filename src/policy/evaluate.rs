@@ -360,7 +360,7 @@ fn key_exchange(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
             j.flag("kex.ec_curve_weak", Party::Server, format!("key exchange on {what}"));
         }
         let is_ffdhe = (0x0100..=0x01FF).contains(&g);
-        if !j.profile.groups.is_empty() && !j.profile.groups.contains(&g) && !(is_ffdhe && v < TLS13) {
+        if !(j.profile.groups.is_empty() || j.profile.groups.contains(&g) || is_ffdhe && v < TLS13) {
             j.flag(
                 "kex.group_not_listed",
                 Party::Server,

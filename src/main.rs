@@ -1,6 +1,8 @@
 //! Command line of tlsaudit: parses the options (tcpdump's habits where they
 //! fit), builds a run configuration and maps the outcome to an exit code.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

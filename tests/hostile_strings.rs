@@ -56,6 +56,16 @@ fn hostile_strings_reach_json_exactly_and_the_terminal_escaped() {
     assert_eq!(x509["alternative_names"], serde_json::json!(san));
     assert_eq!(san[1].len(), 305);
 
+    // Finding messages are free text for people: a quoted network string is
+    // escaped there as on the terminal, in JSON too.
+    let messages: Vec<&str> = s["tlsaudit"]["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    let mismatch = messages.iter().find(|m| m.starts_with("the client asked for ")).expect("a host name mismatch finding");
+    let escaped_sni = sni.replace('\u{1b}', r"\x1b").replace('\u{7}', r"\x07");
+    assert!(mismatch.contains(&escaped_sni), "{mismatch}");
+    for m in &messages {
+        assert!(!m.chars().any(char::is_control), "control character in a JSON message: {m:?}");
+    }
+
     // The terminal: nothing it would act on, every string escaped once.
     let out = tlsaudit(&["-r", path.to_str().unwrap(), "--format", "text", "--sessions"]);
     assert!(out.status.success());

@@ -8,6 +8,7 @@ pub mod capture;
 pub mod cert;
 pub mod decode;
 pub mod flow;
+pub mod hex;
 pub mod inventory;
 pub mod memory;
 pub mod output;

@@ -33,10 +33,6 @@ fn put(root: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn versions(v: &[u16]) -> Vec<&'static str> {
     v.iter().filter_map(|v| names::version_name(*v)).collect()
 }
@@ -116,7 +112,7 @@ fn wire_string(w: &mut JsonWriter<'_>, key: &'static str, hex_key: &'static str,
         Ok(s) => w.field(key, s),
         Err(_) => {
             w.field(key, &String::from_utf8_lossy(bytes));
-            w.field(hex_key, &hex(bytes));
+            w.field(hex_key, &crate::hex::lower(bytes));
         }
     }
 }

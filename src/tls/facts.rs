@@ -125,7 +125,7 @@ pub struct KeyExchangeFacts {
 /// A short digest of a public key value, for comparing values across sessions.
 pub fn public_value_digest(value: &[u8]) -> String {
     use sha2::Digest as _;
-    sha2::Sha256::digest(value).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&sha2::Sha256::digest(value)[..8])
 }
 
 /// Which side sent something.

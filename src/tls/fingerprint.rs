@@ -22,16 +22,6 @@ fn push_list(out: &mut String, values: impl IntoIterator<Item = u16>, sep: char,
     }
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
-}
-
 fn without_grease(v: &[u16]) -> impl Iterator<Item = u16> + '_ {
     v.iter().copied().filter(|x| !is_grease(*x))
 }
@@ -52,7 +42,7 @@ pub fn ja3_string(ch: &ClientHelloFacts) -> String {
 
 /// The JA3 or JA3S hash of a JA3 or JA3S string.
 pub fn ja3_digest(ja3_string: &str) -> String {
-    hex_lower(&Md5::digest(ja3_string.as_bytes()))
+    crate::hex::lower(&Md5::digest(ja3_string.as_bytes()))
 }
 
 pub fn ja3(ch: &ClientHelloFacts) -> String {
@@ -104,14 +94,14 @@ fn ja4_alpn(alpn: &[Vec<u8>]) -> String {
     if is_alnum(a) && is_alnum(z) {
         return format!("{}{}", a as char, z as char);
     }
-    let hex = hex_lower(first);
+    let hex = crate::hex::lower(first);
     let bytes = hex.as_bytes();
     format!("{}{}", bytes[0] as char, bytes[bytes.len() - 1] as char)
 }
 
 /// The first 12 hex digits of the SHA-256 of `s`.
 fn sha256_12(s: &str) -> String {
-    hex_lower(&Sha256::digest(s.as_bytes())[..6])
+    crate::hex::lower(&Sha256::digest(s.as_bytes())[..6])
 }
 
 /// JA4 of a ClientHello seen over TCP.

@@ -1,0 +1,41 @@
+//! Hexadecimal text for bytes: digests, fingerprints, serial numbers and
+//! bytes that are not UTF-8. One table-driven encoder instead of a `format!`
+//! per byte.
+
+const LOWER: &[u8; 16] = b"0123456789abcdef";
+const UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+fn encode(bytes: &[u8], digits: &[u8; 16]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(digits[usize::from(b >> 4)]));
+        text.push(char::from(digits[usize::from(b & 15)]));
+    }
+    text
+}
+
+/// Lower-case hex, two digits a byte (`"0aff"`).
+pub fn lower(bytes: &[u8]) -> String {
+    encode(bytes, LOWER)
+}
+
+/// Upper-case hex, two digits a byte (`"0AFF"`), as certificate tools show
+/// fingerprints and serial numbers.
+pub fn upper(bytes: &[u8]) -> String {
+    encode(bytes, UPPER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_format_for_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let expected_lower: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        let expected_upper: String = all.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(lower(&all), expected_lower);
+        assert_eq!(upper(&all), expected_upper);
+        assert_eq!(lower(&[]), "");
+    }
+}

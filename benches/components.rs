@@ -94,6 +94,25 @@ fn reassemble(dirs: &[Direction], swap_pairs: bool) -> u64 {
     delivered
 }
 
+/// The first `limit` bytes of each direction cut into one-byte segments,
+/// in order or each direction's in reverse (every segment arriving before
+/// all those already buffered: the worst order for a sorted buffer).
+fn one_byte_segments(dirs: &[Direction], limit: usize, reversed: bool) -> Vec<Direction> {
+    dirs.iter()
+        .map(|(isn, segs)| {
+            let mut bytes: Vec<(u32, Vec<u8>)> = segs
+                .iter()
+                .flat_map(|(seq, data)| data.iter().enumerate().map(move |(i, b)| (seq.wrapping_add(i as u32), vec![*b])))
+                .take(limit)
+                .collect();
+            if reversed {
+                bytes.reverse();
+            }
+            (*isn, bytes)
+        })
+        .collect()
+}
+
 fn benches(c: &mut Criterion) {
     let corpus = corpus();
     let profile = Profile::builtin("hipaa").expect("hipaa profile");
@@ -121,6 +140,18 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(stream_bytes));
     g.bench_function("in order", |b| b.iter(|| black_box(reassemble(&dirs, false))));
     g.bench_function("pairs swapped", |b| b.iter(|| black_box(reassemble(&dirs, true))));
+    g.finish();
+
+    // Hostile orders: one-byte segments, the first 2,048 bytes of each
+    // direction (all of them fit the buffer at the default cap).
+    let forward = one_byte_segments(&dirs, 2048, false);
+    let backward = one_byte_segments(&dirs, 2048, true);
+    let tiny_bytes = reassemble(&forward, false);
+    assert_eq!(reassemble(&backward, false), tiny_bytes, "reverse order changed the delivered bytes");
+    let mut g = c.benchmark_group("reassembly_one_byte_segments");
+    g.throughput(Throughput::Bytes(tiny_bytes));
+    g.bench_function("in order", |b| b.iter(|| black_box(reassemble(&forward, false))));
+    g.bench_function("reversed", |b| b.iter(|| black_box(reassemble(&backward, false))));
     g.finish();
 
     let mut g = c.benchmark_group("flow_table");

@@ -1,6 +1,6 @@
-//! Hostile traffic: a SYN flood of a million flows, a 16 KB ClientHello, a
-//! chain of 100 certificates, zero-length records, lengths that claim
-//! megabytes, alert and ChangeCipherSpec floods. Each is built from a real
+//! Hostile traffic: a SYN flood of a million flows, handshakes in reversed
+//! one-byte segments, a 16 KB ClientHello, a chain of 100 certificates,
+//! zero-length records, lengths that claim megabytes, alert and ChangeCipherSpec floods. Each is built from a real
 //! handshake of the bundled captures (or recorded from real stacks), run
 //! under a small `--memory-limit`, and checked three ways: the results are
 //! right wherever the bytes allow (tshark reads the same files as an
@@ -160,6 +160,50 @@ fn thousands_of_unfinished_handshakes_stay_under_the_memory_limit() {
     let real_sessions: Vec<Value> =
         run.sessions.iter().filter(|s| s["destination"]["port"] == json!(real[0].tcp.destination_port)).cloned().collect();
     assert_eq!(session_essentials(&real_sessions), want);
+}
+
+#[test]
+fn handshakes_in_reversed_one_byte_segments_are_read_and_release_their_buffers() {
+    // 8,000 connections each send a real ClientHello (158 bytes) as one-byte
+    // segments, last byte first, so that every segment lands before all
+    // those waiting, and stay open. Each hello waits whole and is delivered
+    // at once. A connection that kept the list of waiting segments it needed
+    // for that (256 entries, 8 KiB) for the rest of its life would take
+    // 8,000 of them past the 48 MiB for connections.
+    let scratch = Scratch::new("reversed-bytes");
+    let path = scratch.path("reversed.pcap");
+    let (flights, reference) = reference();
+    let hello = &flights[0].1;
+    const FLOWS: u32 = 8_000;
+    let mut out = PcapStream::create(&path);
+    let mut ts = 1_700_000_000_000_000;
+    for i in 0..FLOWS {
+        let client = (IpAddr::V4(Ipv4Addr::from(0x0a20_0000 + i)), 50_000);
+        let segs = connection(client, SERVER, &[(true, hello.clone())], usize::MAX, ts);
+        let (setup, data) = (&segs[..3], &segs[3]);
+        assert_eq!(data.payload, *hello);
+        for s in setup {
+            out.segment(s);
+        }
+        for piece in pieces(data, 1, 1).iter().rev() {
+            out.segment(piece);
+        }
+        ts += 1_000;
+    }
+    out.finish();
+
+    let run = run_limited(&scratch, &path, &["--threads", "2"]);
+    assert_eq!(flows_stat(&run, "flows"), u64::from(FLOWS));
+    assert_eq!(flows_stat(&run, "flows_evicted_memory"), 0, "connections were ended for memory");
+    assert_eq!(flows_stat(&run, "tcp_gaps"), 0);
+    assert_eq!(flows_stat(&run, "tcp_buffer_cap_hits"), 0);
+    assert_eq!(run.sessions.len(), FLOWS as usize);
+    let client_facts = |s: &Value| (s["tls"]["client"].clone(), s["tlsaudit"]["client"].clone());
+    let want = client_facts(&reference);
+    for s in &run.sessions {
+        assert_eq!(client_facts(s), want, "{s}");
+        assert!(s["tlsaudit"]["limits_hit"].is_null(), "{s}");
+    }
 }
 
 #[test]

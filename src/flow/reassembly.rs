@@ -9,10 +9,19 @@
 //! last few chunks delivered. Holes that will never be filled (the peer
 //! acknowledged past them, the buffer cap was hit, or the flow ended) are
 //! reported as gaps so the consumer can resynchronise.
+//!
+//! Costs under hostile orders: waiting segments sit sorted in a deque, so a
+//! segment that arrives before or after all of them is placed without
+//! shifting the others, and delivery takes from the front. The overlap check
+//! looks only at segments that start within the longest waiting payload
+//! before the new one; a mix of one long and many short waiting segments
+//! still makes it look at the short ones the long one spans (at most the
+//! buffer cap's worth).
 
+use std::collections::VecDeque;
 use std::hash::Hasher as _;
 
-use crate::memory::{alloc_bytes, vec_bytes};
+use crate::memory::alloc_bytes;
 use crate::stats::WorkerStats;
 
 /// Counters of one direction, added to the worker's statistics when the flow ends.
@@ -71,6 +80,9 @@ fn seq_diff(a: u32, b: u32) -> i64 {
     a.wrapping_sub(b) as i32 as i64
 }
 
+/// Entries an emptied list of waiting segments may keep allocated.
+const PENDING_KEPT_CAPACITY: usize = 8;
+
 /// Chunks delivered whose digests are kept to check retransmissions against.
 const DELIVERED_KEPT: usize = 8;
 
@@ -94,7 +106,13 @@ fn digest(bytes: &[u8]) -> u64 {
 #[derive(Debug, Default)]
 pub struct Reassembler {
     next_seq: Option<u32>,
-    pending: Vec<Pending>,
+    /// Segments waiting out of order, by sequence number. A deque, so that
+    /// delivering from the front and segments arriving in reverse order (each
+    /// one before all the others) cost no shifting.
+    pending: VecDeque<Pending>,
+    /// The longest captured payload among `pending` since it was last empty:
+    /// how far back an overlapping segment can start.
+    pending_max_len: u32,
     /// Memory held by `pending`, as charged by `pending_cost`.
     held: usize,
     /// The last chunks delivered (a ring), allocated with the first one.
@@ -111,7 +129,7 @@ impl Reassembler {
 
     /// Heap memory held, for the flow table's memory account.
     pub fn heap_bytes(&self) -> usize {
-        self.held + vec_bytes(&self.pending) + self.delivered.as_ref().map_or(0, |_| alloc_bytes(std::mem::size_of::<[DeliveredChunk; DELIVERED_KEPT]>()))
+        self.held + alloc_bytes(self.pending.capacity() * std::mem::size_of::<Pending>()) + self.delivered.as_ref().map_or(0, |_| alloc_bytes(std::mem::size_of::<[DeliveredChunk; DELIVERED_KEPT]>()))
     }
 
     /// Whether the initial sequence number is known.
@@ -182,13 +200,14 @@ impl Reassembler {
         }
         let pos = self.pending.partition_point(|p| seq_diff(p.seq, seq) <= 0);
         self.held += cost;
+        self.pending_max_len = self.pending_max_len.max(payload.len() as u32);
         self.pending.insert(pos, Pending { seq, data: payload.to_vec(), missing });
     }
 
     /// The peer acknowledged `ack`: a hole it acknowledged past was lost in the
     /// capture and will never be filled.
     pub fn on_peer_ack(&mut self, ack: u32, sink: &mut dyn FnMut(StreamEvent<'_>)) {
-        let Some(first) = self.pending.first() else { return };
+        let Some(first) = self.pending.front() else { return };
         if seq_diff(ack, first.seq) > 0 {
             self.skip_to_first_pending(sink);
         }
@@ -203,13 +222,14 @@ impl Reassembler {
 
     /// Frees buffered data once the stream is no longer inspected.
     pub fn clear(&mut self) {
-        self.pending = Vec::new();
+        self.pending = VecDeque::new();
+        self.pending_max_len = 0;
         self.held = 0;
         self.delivered = None;
     }
 
     fn skip_to_first_pending(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
-        let (Some(next), Some(first)) = (self.next_seq, self.pending.first()) else { return };
+        let (Some(next), Some(first)) = (self.next_seq, self.pending.front()) else { return };
         let hole = seq_diff(first.seq, next);
         if hole > 0 {
             self.gap(hole as u32, sink);
@@ -244,13 +264,21 @@ impl Reassembler {
 
     /// Delivers buffered segments that have become contiguous.
     fn drain(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
-        while let Some(first) = self.pending.first() {
+        while let Some(first) = self.pending.front() {
             let Some(next) = self.next_seq else { return };
             if seq_diff(first.seq, next) > 0 {
                 return;
             }
-            let seg = self.pending.remove(0);
+            let Some(seg) = self.pending.pop_front() else { return };
             self.held -= pending_cost(seg.data.len());
+            if self.pending.is_empty() {
+                self.pending_max_len = 0;
+                // A burst of reordering should not keep its list for the
+                // rest of the connection.
+                if self.pending.capacity() > PENDING_KEPT_CAPACITY {
+                    self.pending = VecDeque::new();
+                }
+            }
             if seq_diff(seg.end(), next) <= 0 {
                 self.counters.overlap_bytes += (seg.data.len() + seg.missing as usize) as u64;
                 continue;
@@ -281,22 +309,53 @@ impl Reassembler {
         }
     }
 
-    /// Counts bytes of a new segment that overlap buffered data with other values.
+    /// Counts buffered segments that a new segment overlaps with other values.
     fn check_overlaps(&mut self, seq: u32, payload: &[u8]) {
-        for p in &self.pending {
-            let start = seq_diff(seq, p.seq).max(0);
-            let end = seq_diff(seq.wrapping_add(payload.len() as u32), p.seq).min(p.data.len() as i64);
-            if start >= end {
-                continue;
-            }
-            let theirs = &p.data[start as usize..end as usize];
-            let from = p.seq.wrapping_add(start as u32).wrapping_sub(seq) as usize;
-            let ours = &payload[from.min(payload.len())..(from + theirs.len()).min(payload.len())];
-            if ours != theirs {
-                self.counters.overlap_inconsistent += 1;
-            }
+        if self.pending.is_empty() {
+            return;
         }
+        let conflicts = self.overlap_conflicts(seq, payload);
+        debug_assert_eq!(conflicts, self.overlap_conflicts_scanning_all(seq, payload));
+        self.counters.overlap_inconsistent += conflicts;
     }
+
+    /// Buffered segments whose bytes differ from the new segment's where
+    /// they overlap. Only segments that start before the new one ends and at
+    /// most the longest buffered payload before it starts are looked at, so
+    /// segments of similar size cost a binary search and the few neighbours
+    /// they touch.
+    fn overlap_conflicts(&self, seq: u32, payload: &[u8]) -> u64 {
+        let end = seq.wrapping_add(payload.len() as u32);
+        let before_end = self.pending.partition_point(|p| seq_diff(p.seq, end) < 0);
+        let reach = i64::from(self.pending_max_len);
+        let mut conflicts = 0;
+        for p in self.pending.range(..before_end).rev() {
+            if seq_diff(p.seq, seq) + reach <= 0 {
+                break;
+            }
+            conflicts += u64::from(overlap_differs(p, seq, payload));
+        }
+        conflicts
+    }
+
+    /// The same count, looking at every buffered segment (the reference the
+    /// search above is checked against in debug builds and tests).
+    fn overlap_conflicts_scanning_all(&self, seq: u32, payload: &[u8]) -> u64 {
+        self.pending.iter().map(|p| u64::from(overlap_differs(p, seq, payload))).sum()
+    }
+}
+
+/// Whether a buffered segment and a new one overlap with other bytes.
+fn overlap_differs(p: &Pending, seq: u32, payload: &[u8]) -> bool {
+    let start = seq_diff(seq, p.seq).max(0);
+    let end = seq_diff(seq.wrapping_add(payload.len() as u32), p.seq).min(p.data.len() as i64);
+    if start >= end {
+        return false;
+    }
+    let theirs = &p.data[start as usize..end as usize];
+    let from = p.seq.wrapping_add(start as u32).wrapping_sub(seq) as usize;
+    let ours = &payload[from.min(payload.len())..(from + theirs.len()).min(payload.len())];
+    ours != theirs
 }
 
 #[cfg(test)]
@@ -414,5 +473,33 @@ mod tests {
         r.on_segment(2, b"def", 0, 1024, &mut sink);
         r.on_segment(u32::MAX - 1, b"abcd", 0, 1024, &mut sink);
         assert_eq!(out, b"abcddef");
+    }
+
+    #[test]
+    fn overlap_search_finds_what_a_full_scan_finds() {
+        // Random segments (a fixed xorshift seed) over a small window with
+        // two byte values, so that overlaps and conflicts are frequent.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let mut conflicts_seen = 0;
+        for _ in 0..300 {
+            let mut r = Reassembler::default();
+            r.on_syn(u32::MAX - 100);
+            for _ in 0..60 {
+                let seq = (u32::MAX - 99).wrapping_add(next(400) as u32);
+                let len = if next(8) == 0 { next(200) } else { next(6) } as usize;
+                let payload: Vec<u8> = (0..len).map(|_| b'a' + next(2) as u8).collect();
+                let found = r.overlap_conflicts(seq, &payload);
+                assert_eq!(found, r.overlap_conflicts_scanning_all(seq, &payload));
+                conflicts_seen += found;
+                r.on_segment(seq, &payload, 0, 1 << 20, &mut |_| {});
+            }
+        }
+        assert!(conflicts_seen > 1000, "too few conflicts to compare: {conflicts_seen}");
     }
 }

@@ -1,7 +1,8 @@
 //! Hostile traffic: a SYN flood of a million flows, handshakes in reversed
 //! one-byte segments, a 16 KB ClientHello, a chain of 100 certificates,
-//! zero-length records, lengths that claim megabytes, alert and ChangeCipherSpec floods. Each is built from a real
-//! handshake of the bundled captures (or recorded from real stacks), run
+//! zero-length records, lengths that claim megabytes, alert and
+//! ChangeCipherSpec floods. Each is built from a real handshake of the
+//! bundled captures (or recorded from real stacks), run
 //! under a small `--memory-limit`, and checked three ways: the results are
 //! right wherever the bytes allow (tshark reads the same files as an
 //! oracle), every cap hit is counted in the stats and named in the session,

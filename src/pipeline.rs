@@ -324,6 +324,7 @@ struct WorkerContext {
 }
 
 fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
+    live::renounce_capabilities();
     let WorkerContext { index: worker_index, sink, spent, bypass_notices, pool, limits, profile, render, memory } = cx;
     let mut table = FlowTable::new(limits);
     for mut batch in rx {
@@ -421,6 +422,7 @@ impl OutputReopen {
 }
 
 fn sink(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>, mut opts: SinkOptions) -> SinkResult {
+    live::renounce_capabilities();
     let mut sessions = 0;
     let mut compliant = 0;
     let mut findings = [0u64; 5];

@@ -386,6 +386,36 @@ fn user_gives_up_root_once_the_interface_is_open() {
         .map(|u| u.parse().unwrap())
         .collect();
     assert_eq!(uids, vec![nobody; 4], "{status}");
+    // Capabilities: the capture thread keeps CAP_NET_RAW and CAP_NET_ADMIN
+    // permitted, not effective, to open the interface again after a
+    // failure; the threads that analyse packets keep none.
+    let capability = |status: &str, set: &str| -> u64 {
+        let hex = status.lines().find_map(|l| l.strip_prefix(set)).unwrap_or_else(|| panic!("no {set} line"));
+        u64::from_str_radix(hex.trim(), 16).expect("a hex capability set")
+    };
+    const NET_ADMIN: u64 = 1 << 12;
+    const NET_RAW: u64 = 1 << 13;
+    assert_eq!((capability(&status, "CapPrm:"), capability(&status, "CapEff:")), (NET_RAW | NET_ADMIN, 0), "{status}");
+    // The other threads start just after the interface is open, and give
+    // their capabilities up first thing.
+    let tasks = format!("/proc/{}/task", capture.id());
+    let others = || -> Vec<(u64, u64)> {
+        std::fs::read_dir(&tasks)
+            .unwrap()
+            .map(|t| t.unwrap().path())
+            .filter(|t| t.file_name().unwrap().to_str() != Some(&capture.id().to_string()))
+            .filter_map(|t| std::fs::read_to_string(t.join("status")).ok())
+            .map(|status| (capability(&status, "CapPrm:"), capability(&status, "CapEff:")))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = others();
+    while (seen.len() < 2 || seen.iter().any(|c| *c != (0, 0))) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        seen = others();
+    }
+    assert!(seen.len() >= 2, "a worker and the output thread expected: {seen:?}");
+    assert!(seen.iter().all(|c| *c == (0, 0)), "threads kept capabilities: {seen:x?}");
     assert!(openssl_handshake(port, "user.tlsaudit.test", &cert, &key));
     std::thread::sleep(Duration::from_millis(500));
     let _ = Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();

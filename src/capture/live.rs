@@ -1,8 +1,12 @@
 //! Live capture from a network interface with libpcap: promiscuous mode, snap
-//! length, kernel buffer size, a BPF filter, and the kernel's drop counters.
+//! length, kernel buffer size, a BPF filter, the kernel's drop counters,
+//! reopening a failed interface, and giving up root (`--user`) while keeping
+//! only what reopening needs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustix::thread::{CapabilitySet, CapabilitySets};
 
 use super::RawPacket;
 
@@ -107,24 +111,70 @@ pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
     Ok(live)
 }
 
+/// What opening an interface needs: raw sockets, and promiscuous mode.
+const CAPTURE_CAPABILITIES: CapabilitySet = CapabilitySet::NET_RAW.union(CapabilitySet::NET_ADMIN);
+
+/// Set once root has been given up for `--user`.
+static PRIVILEGES_DROPPED: AtomicBool = AtomicBool::new(false);
+
+/// Capability sets of the calling thread with nothing inheritable.
+fn capability_sets(effective: CapabilitySet, permitted: CapabilitySet) -> CapabilitySets {
+    CapabilitySets { effective, permitted, inheritable: CapabilitySet::empty() }
+}
+
 /// Gives up root for `name`: its groups, then its group, then its user id,
 /// and checks that root cannot be had back. The open capture handle stays
-/// usable; opening the interface again after a failure will need the
-/// capabilities the user has (CAP_NET_RAW).
+/// usable. The capture thread keeps CAP_NET_RAW and CAP_NET_ADMIN permitted
+/// but not effective, and raises them only to open the interface again
+/// after a failure; threads started later give them up (see
+/// `renounce_capabilities`).
 fn drop_privileges(name: &str) -> Result<(), String> {
     use nix::unistd::{setgid, setgroups, setuid, Uid, User};
+    use rustix::thread::{capabilities, set_capabilities, set_keep_capabilities};
     let shown = crate::output::escape_terminal(name.as_bytes());
     let user = User::from_name(name)
         .map_err(|e| format!("--user {shown}: cannot look the user up: {e}"))?
         .ok_or_else(|| format!("--user {shown}: no such user (create a system user for tlsaudit)"))?;
     let fail = |what: &str, e: nix::Error| format!("--user {shown}: cannot {what}: {e} (--user needs tlsaudit started as root)");
+    let fail_caps = |what: &str, e: rustix::io::Errno| format!("--user {shown}: cannot {what}: {e}");
+    // Only what this thread has can be kept (a container may lack CAP_NET_ADMIN).
+    let held = capabilities(None).map_err(|e| fail_caps("read the capabilities", e))?;
+    let keep = held.permitted & CAPTURE_CAPABILITIES;
+    set_keep_capabilities(true).map_err(|e| fail_caps("keep capabilities across the user change", e))?;
     setgroups(&[user.gid]).map_err(|e| fail("set the supplementary groups", e))?;
     setgid(user.gid).map_err(|e| fail("set the group id", e))?;
     setuid(user.uid).map_err(|e| fail("set the user id", e))?;
+    set_keep_capabilities(false).map_err(|e| fail_caps("reset the keep-capabilities flag", e))?;
+    set_capabilities(None, capability_sets(CapabilitySet::empty(), keep))
+        .map_err(|e| fail_caps("limit the capabilities to CAP_NET_RAW and CAP_NET_ADMIN", e))?;
     if !user.uid.is_root() && setuid(Uid::from_raw(0)).is_ok() {
         return Err(format!("--user {shown}: root privileges could be taken back; refusing to run"));
     }
+    PRIVILEGES_DROPPED.store(true, Ordering::SeqCst);
     Ok(())
+}
+
+/// For threads that only analyse packets: once root is given up, they drop
+/// the capabilities the capture thread keeps for reopening the interface.
+pub fn renounce_capabilities() {
+    if PRIVILEGES_DROPPED.load(Ordering::SeqCst) {
+        // Nothing to do about a failure: the sets only ever shrink here.
+        let _ = rustix::thread::set_capabilities(None, capability_sets(CapabilitySet::empty(), CapabilitySet::empty()));
+    }
+}
+
+/// Runs `f` with the kept capture capabilities raised, when root was given up.
+fn with_capture_capabilities<T>(f: impl FnOnce() -> T) -> T {
+    if !PRIVILEGES_DROPPED.load(Ordering::SeqCst) {
+        return f();
+    }
+    let Ok(held) = rustix::thread::capabilities(None) else { return f() };
+    let raised = rustix::thread::set_capabilities(None, capability_sets(held.permitted, held.permitted)).is_ok();
+    let result = f();
+    if raised {
+        let _ = rustix::thread::set_capabilities(None, capability_sets(CapabilitySet::empty(), held.permitted));
+    }
+    result
 }
 
 fn open_handle(opts: &LiveOptions) -> Result<LiveCapture, String> {
@@ -180,6 +230,8 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
                 }
                 eprintln!("tlsaudit: warning: {iface}: capture failed ({e}); opening it again every second");
                 let mut tried = Instant::now();
+                // Why the last attempt failed, said once for each new reason.
+                let mut last_reason = String::new();
                 loop {
                     if stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| started.elapsed() >= d) {
                         return Ok(before);
@@ -190,11 +242,18 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
                         continue;
                     }
                     tried = Instant::now();
-                    if let Ok(fresh) = open_handle(opts) {
-                        cap = fresh.cap;
-                        linktype = fresh.linktype;
-                        eprintln!("tlsaudit: {iface}: capturing again");
-                        break;
+                    match with_capture_capabilities(|| open_handle(opts)) {
+                        Ok(fresh) => {
+                            cap = fresh.cap;
+                            linktype = fresh.linktype;
+                            eprintln!("tlsaudit: {iface}: capturing again");
+                            break;
+                        }
+                        Err(reason) if reason != last_reason => {
+                            eprintln!("tlsaudit: warning: {reason}; still trying every second");
+                            last_reason = reason;
+                        }
+                        Err(_) => {}
                     }
                 }
             }

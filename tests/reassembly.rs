@@ -99,6 +99,31 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
         assert_eq!(session_essentials(&run.sessions), want, "{name}: conflicting overlaps");
         assert!(stat(&run, "tcp_overlap_inconsistent") > 0, "{name}: conflicting overlap not counted");
 
+        // Forged copies that start before the waiting piece they overlap
+        // and reach back into the one before: they sort first, yet the
+        // waiting pieces arrived first and are what gets analysed.
+        let straddling: Vec<Seg> = original
+            .iter()
+            .flat_map(|s| {
+                let parts = pieces(s, 10, 10);
+                let (first, rest) = parts.split_first().expect("at least one piece");
+                let forged = rest.iter().skip(1).map(|p| {
+                    let start = p.tcp.sequence_number.wrapping_sub(s.tcp.sequence_number) as usize - 5;
+                    let mut f = p.clone();
+                    f.tcp.sequence_number = p.tcp.sequence_number.wrapping_sub(5);
+                    f.payload = s.payload[start..(start + 10).min(s.payload.len())].iter().map(|b| b ^ 0x5a).collect();
+                    f
+                });
+                let mut out: Vec<Seg> = rest.iter().rev().cloned().collect();
+                out.extend(forged);
+                out.push(first.clone());
+                out
+            })
+            .collect();
+        let run = case.run("straddling", &straddling);
+        assert_eq!(session_essentials(&run.sessions), want, "{name}: forged copies starting before the waiting pieces");
+        assert!(stat(&run, "tcp_overlap_inconsistent") > 0, "{name}: conflicting overlap not counted");
+
         // Forged retransmissions of delivered bytes: every piece is sent,
         // then sent again with other bytes. The first copy is analysed and
         // the session says how many segments conflicted with it.

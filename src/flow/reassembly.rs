@@ -158,9 +158,11 @@ impl Reassembler {
         }
         let next = *self.next_seq.get_or_insert(seq);
         let offset = seq_diff(seq, next);
-        // Overlaps with buffered segments are compared byte by byte here;
+        // Overlaps with buffered segments are compared byte by byte here
+        // (where they differ, the buffered bytes replace the new ones);
         // those with delivered bytes below, by digest.
-        self.check_overlaps(seq, payload);
+        let first_copies = self.check_overlaps(seq, payload);
+        let payload = first_copies.as_deref().unwrap_or(payload);
         if offset <= 0 {
             let already = (-offset) as usize;
             let total = payload.len() + missing as usize;
@@ -264,21 +266,12 @@ impl Reassembler {
 
     /// Delivers buffered segments that have become contiguous.
     fn drain(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
-        while let Some(first) = self.pending.front() {
-            let Some(next) = self.next_seq else { return };
+        while let (Some(first), Some(next)) = (self.pending.front(), self.next_seq) {
             if seq_diff(first.seq, next) > 0 {
-                return;
+                break;
             }
-            let Some(seg) = self.pending.pop_front() else { return };
+            let Some(seg) = self.pending.pop_front() else { break };
             self.held -= pending_cost(seg.data.len());
-            if self.pending.is_empty() {
-                self.pending_max_len = 0;
-                // A burst of reordering should not keep its list for the
-                // rest of the connection.
-                if self.pending.capacity() > PENDING_KEPT_CAPACITY {
-                    self.pending = VecDeque::new();
-                }
-            }
             if seq_diff(seg.end(), next) <= 0 {
                 self.counters.overlap_bytes += (seg.data.len() + seg.missing as usize) as u64;
                 continue;
@@ -291,6 +284,15 @@ impl Reassembler {
                 let miss = seg.missing - (already - seg.data.len()) as u32;
                 self.deliver(&[], miss, sink);
             }
+        }
+        if self.pending.is_empty() {
+            self.pending_max_len = 0;
+        }
+        // A burst of reordering should not keep its list for the rest of the
+        // connection: a list three-quarters empty is halved (freed when empty).
+        let (len, capacity) = (self.pending.len(), self.pending.capacity());
+        if capacity > PENDING_KEPT_CAPACITY && len * 4 <= capacity {
+            self.pending.shrink_to(len * 2);
         }
     }
 
@@ -309,33 +311,42 @@ impl Reassembler {
         }
     }
 
-    /// Counts buffered segments that a new segment overlaps with other values.
-    fn check_overlaps(&mut self, seq: u32, payload: &[u8]) {
+    /// Counts buffered segments that a new segment overlaps with other
+    /// values. When there are any, returns the new payload with their bytes
+    /// in place of its own there: they arrived first.
+    fn check_overlaps(&mut self, seq: u32, payload: &[u8]) -> Option<Vec<u8>> {
         if self.pending.is_empty() {
-            return;
+            return None;
         }
         let conflicts = self.overlap_conflicts(seq, payload);
         debug_assert_eq!(conflicts, self.overlap_conflicts_scanning_all(seq, payload));
+        if conflicts == 0 {
+            return None;
+        }
         self.counters.overlap_inconsistent += conflicts;
+        let mut patched = payload.to_vec();
+        for p in self.overlap_candidates(seq, payload.len()) {
+            if let Some((theirs, ours)) = overlap(p, seq, payload.len()) {
+                patched[ours..ours + theirs.len()].copy_from_slice(&p.data[theirs]);
+            }
+        }
+        Some(patched)
     }
 
-    /// Buffered segments whose bytes differ from the new segment's where
-    /// they overlap. Only segments that start before the new one ends and at
-    /// most the longest buffered payload before it starts are looked at, so
-    /// segments of similar size cost a binary search and the few neighbours
-    /// they touch.
-    fn overlap_conflicts(&self, seq: u32, payload: &[u8]) -> u64 {
-        let end = seq.wrapping_add(payload.len() as u32);
+    /// The buffered segments a new one at `seq` of `len` bytes can overlap:
+    /// those that start before it ends and at most the longest buffered
+    /// payload before it starts, so that segments of similar size cost a
+    /// binary search and the few neighbours they touch.
+    fn overlap_candidates(&self, seq: u32, len: usize) -> impl Iterator<Item = &Pending> {
+        let end = seq.wrapping_add(len as u32);
         let before_end = self.pending.partition_point(|p| seq_diff(p.seq, end) < 0);
         let reach = i64::from(self.pending_max_len);
-        let mut conflicts = 0;
-        for p in self.pending.range(..before_end).rev() {
-            if seq_diff(p.seq, seq) + reach <= 0 {
-                break;
-            }
-            conflicts += u64::from(overlap_differs(p, seq, payload));
-        }
-        conflicts
+        self.pending.range(..before_end).rev().take_while(move |p| seq_diff(p.seq, seq) + reach > 0)
+    }
+
+    /// Buffered segments whose bytes differ from the new segment's where they overlap.
+    fn overlap_conflicts(&self, seq: u32, payload: &[u8]) -> u64 {
+        self.overlap_candidates(seq, payload.len()).map(|p| u64::from(overlap_differs(p, seq, payload))).sum()
     }
 
     /// The same count, looking at every buffered segment (the reference the
@@ -345,17 +356,25 @@ impl Reassembler {
     }
 }
 
+/// Where a buffered segment's captured bytes and a new segment at `seq` of
+/// `len` bytes overlap: the range in the buffered segment's data, and where
+/// it starts in the new payload.
+fn overlap(p: &Pending, seq: u32, len: usize) -> Option<(std::ops::Range<usize>, usize)> {
+    let start = seq_diff(seq, p.seq).max(0);
+    let end = seq_diff(seq.wrapping_add(len as u32), p.seq).min(p.data.len() as i64);
+    if start >= end {
+        return None;
+    }
+    let from = p.seq.wrapping_add(start as u32).wrapping_sub(seq) as usize;
+    // Within 2 GiB of each other the overlap lies inside the new payload;
+    // sequence numbers further apart are not compared.
+    let taken = (end - start) as usize;
+    (from.checked_add(taken)? <= len).then_some((start as usize..end as usize, from))
+}
+
 /// Whether a buffered segment and a new one overlap with other bytes.
 fn overlap_differs(p: &Pending, seq: u32, payload: &[u8]) -> bool {
-    let start = seq_diff(seq, p.seq).max(0);
-    let end = seq_diff(seq.wrapping_add(payload.len() as u32), p.seq).min(p.data.len() as i64);
-    if start >= end {
-        return false;
-    }
-    let theirs = &p.data[start as usize..end as usize];
-    let from = p.seq.wrapping_add(start as u32).wrapping_sub(seq) as usize;
-    let ours = &payload[from.min(payload.len())..(from + theirs.len()).min(payload.len())];
-    ours != theirs
+    overlap(p, seq, payload.len()).is_some_and(|(theirs, ours)| payload[ours..ours + theirs.len()] != p.data[theirs])
 }
 
 #[cfg(test)]
@@ -411,9 +430,14 @@ mod tests {
         let (out, _, c) = run(&[(1000, b"ab"), (1002, b"cd"), (1000, b"xbcde")]);
         assert_eq!(out, b"abcde");
         assert_eq!(c.overlap_inconsistent, 1);
-        // A segment delivered at once that overlaps a buffered one with other values.
+        // A segment delivered at once that overlaps a buffered one with
+        // other values: the buffered bytes came first and are kept.
         let (out, _, c) = run(&[(1000, b"ab"), (1004, b"EF"), (1002, b"cdef")]);
-        assert_eq!(out, b"abcdef");
+        assert_eq!(out, b"abcdEF");
+        assert_eq!(c.overlap_inconsistent, 1);
+        // A later segment that starts before a buffered one and overlaps it.
+        let (out, _, c) = run(&[(1010, b"AAAAAAAAAA"), (1005, b"BBBBBBBBBB"), (1000, b"abcde")]);
+        assert_eq!(out, b"abcdeBBBBBAAAAAAAAAA");
         assert_eq!(c.overlap_inconsistent, 1);
     }
 
@@ -476,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn overlap_search_finds_what_a_full_scan_finds() {
+    fn overlap_search_matches_a_full_scan_and_the_first_copy_is_delivered() {
         // Random segments (a fixed xorshift seed) over a small window with
         // two byte values, so that overlaps and conflicts are frequent.
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -487,19 +511,66 @@ mod tests {
             state % n
         };
         let mut conflicts_seen = 0;
+        let mut bytes_checked = 0;
         for _ in 0..300 {
             let mut r = Reassembler::default();
             r.on_syn(u32::MAX - 100);
+            // Each stream offset's first copy, in the order segments arrive.
+            let mut first_copy: Vec<Option<u8>> = vec![None; 600];
+            let mut delivered: Vec<(usize, u8)> = Vec::new();
+            let mut position = 0;
+            let mut sink = |e: StreamEvent<'_>| match e {
+                StreamEvent::Data(d) => {
+                    delivered.extend(d.iter().enumerate().map(|(i, b)| (position + i, *b)));
+                    position += d.len();
+                }
+                StreamEvent::Gap(n) => position += n as usize,
+            };
             for _ in 0..60 {
-                let seq = (u32::MAX - 99).wrapping_add(next(400) as u32);
+                let offset = next(400) as usize;
+                let seq = (u32::MAX - 99).wrapping_add(offset as u32);
                 let len = if next(8) == 0 { next(200) } else { next(6) } as usize;
                 let payload: Vec<u8> = (0..len).map(|_| b'a' + next(2) as u8).collect();
+                for (i, b) in payload.iter().enumerate() {
+                    first_copy[offset + i].get_or_insert(*b);
+                }
                 let found = r.overlap_conflicts(seq, &payload);
                 assert_eq!(found, r.overlap_conflicts_scanning_all(seq, &payload));
                 conflicts_seen += found;
-                r.on_segment(seq, &payload, 0, 1 << 20, &mut |_| {});
+                r.on_segment(seq, &payload, 0, 1 << 20, &mut sink);
+            }
+            r.flush(&mut sink);
+            // Every byte delivered is the copy that arrived first.
+            for (at, b) in delivered {
+                assert_eq!(Some(b), first_copy[at], "stream offset {at}");
+                bytes_checked += 1;
             }
         }
         assert!(conflicts_seen > 1000, "too few conflicts to compare: {conflicts_seen}");
+        assert!(bytes_checked > 50_000, "too few bytes delivered to compare: {bytes_checked}");
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_list_back() {
+        let mut r = Reassembler::default();
+        r.on_syn(0);
+        let mut out = Vec::new();
+        let mut sink = |e: StreamEvent<'_>| {
+            if let StreamEvent::Data(d) = e {
+                out.extend_from_slice(d)
+            }
+        };
+        // A segment far ahead stays waiting; 299 one-byte segments arrive last first.
+        r.on_segment(1000, b"far", 0, 1 << 20, &mut sink);
+        for seq in (2..=300u32).rev() {
+            r.on_segment(seq, &[seq as u8], 0, 1 << 20, &mut sink);
+        }
+        let during = r.heap_bytes();
+        r.on_segment(1, &[1], 0, 1 << 20, &mut sink);
+        let after = r.heap_bytes();
+        assert_eq!(out, (1..=300u32).map(|b| b as u8).collect::<Vec<u8>>());
+        assert!(during > 30_000, "{during} bytes while the burst waits");
+        // The far segment, its list entry and the delivered-chunk digests.
+        assert!(after < 400, "{after} bytes kept after the burst was delivered");
     }
 }

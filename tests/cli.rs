@@ -233,7 +233,21 @@ fn loopback_port(offset: u32) -> u16 {
 /// and waits for its first line on stderr, which must say it listens.
 /// Returns it, that line, and the rest of its stderr.
 fn capture_on_loopback(port: u16, args: &[&OsStr], stdout: Stdio) -> (Child, String, BufReader<ChildStderr>) {
-    let mut capture = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+    capture_on_loopback_through(&[], port, args, stdout)
+}
+
+/// The same, started through `wrapper` (a program that execs tlsaudit, so
+/// that the child's PID is tlsaudit's).
+fn capture_on_loopback_through(wrapper: &[&str], port: u16, args: &[&OsStr], stdout: Stdio) -> (Child, String, BufReader<ChildStderr>) {
+    let mut command = match wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut c = Command::new(program);
+            c.args(wrapper_args).arg(env!("CARGO_BIN_EXE_tlsaudit"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_tlsaudit")),
+    };
+    let mut capture = command
         .args(["-i", "lo"])
         .args(args)
         .arg(format!("tcp port {port}"))
@@ -363,6 +377,43 @@ fn sighup_reopens_the_output_file_for_logrotate() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Capabilities of a capturing tlsaudit (PID `pid`) that gave up root or
+/// started unprivileged with capabilities: the capture thread keeps
+/// CAP_NET_RAW and CAP_NET_ADMIN permitted, not effective, to open the
+/// interface again after a failure; the threads that analyse packets and
+/// write records keep none.
+fn assert_capabilities_kept_for_reopening_only(pid: u32) {
+    let capability = |status: &str, set: &str| -> u64 {
+        let hex = status.lines().find_map(|l| l.strip_prefix(set)).unwrap_or_else(|| panic!("no {set} line"));
+        u64::from_str_radix(hex.trim(), 16).expect("a hex capability set")
+    };
+    const NET_ADMIN: u64 = 1 << 12;
+    const NET_RAW: u64 = 1 << 13;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!((capability(&status, "CapPrm:"), capability(&status, "CapEff:")), (NET_RAW | NET_ADMIN, 0), "{status}");
+    assert_eq!(capability(&status, "CapAmb:"), 0, "{status}");
+    // The other threads start just after the interface is open, and give
+    // their capabilities up first thing.
+    let tasks = format!("/proc/{pid}/task");
+    let others = || -> Vec<(u64, u64)> {
+        std::fs::read_dir(&tasks)
+            .unwrap()
+            .map(|t| t.unwrap().path())
+            .filter(|t| t.file_name().unwrap().to_str() != Some(&pid.to_string()))
+            .filter_map(|t| std::fs::read_to_string(t.join("status")).ok())
+            .map(|status| (capability(&status, "CapPrm:"), capability(&status, "CapEff:")))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = others();
+    while (seen.len() < 2 || seen.iter().any(|c| *c != (0, 0))) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        seen = others();
+    }
+    assert!(seen.len() >= 2, "a worker and the output thread expected: {seen:?}");
+    assert!(seen.iter().all(|c| *c == (0, 0)), "threads kept capabilities: {seen:x?}");
+}
+
 /// --user: root is given up once the interface is open, and capture goes on.
 #[test]
 fn user_gives_up_root_once_the_interface_is_open() {
@@ -386,36 +437,7 @@ fn user_gives_up_root_once_the_interface_is_open() {
         .map(|u| u.parse().unwrap())
         .collect();
     assert_eq!(uids, vec![nobody; 4], "{status}");
-    // Capabilities: the capture thread keeps CAP_NET_RAW and CAP_NET_ADMIN
-    // permitted, not effective, to open the interface again after a
-    // failure; the threads that analyse packets keep none.
-    let capability = |status: &str, set: &str| -> u64 {
-        let hex = status.lines().find_map(|l| l.strip_prefix(set)).unwrap_or_else(|| panic!("no {set} line"));
-        u64::from_str_radix(hex.trim(), 16).expect("a hex capability set")
-    };
-    const NET_ADMIN: u64 = 1 << 12;
-    const NET_RAW: u64 = 1 << 13;
-    assert_eq!((capability(&status, "CapPrm:"), capability(&status, "CapEff:")), (NET_RAW | NET_ADMIN, 0), "{status}");
-    // The other threads start just after the interface is open, and give
-    // their capabilities up first thing.
-    let tasks = format!("/proc/{}/task", capture.id());
-    let others = || -> Vec<(u64, u64)> {
-        std::fs::read_dir(&tasks)
-            .unwrap()
-            .map(|t| t.unwrap().path())
-            .filter(|t| t.file_name().unwrap().to_str() != Some(&capture.id().to_string()))
-            .filter_map(|t| std::fs::read_to_string(t.join("status")).ok())
-            .map(|status| (capability(&status, "CapPrm:"), capability(&status, "CapEff:")))
-            .collect()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = others();
-    while (seen.len() < 2 || seen.iter().any(|c| *c != (0, 0))) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        seen = others();
-    }
-    assert!(seen.len() >= 2, "a worker and the output thread expected: {seen:?}");
-    assert!(seen.iter().all(|c| *c == (0, 0)), "threads kept capabilities: {seen:x?}");
+    assert_capabilities_kept_for_reopening_only(capture.id());
     assert!(openssl_handshake(port, "user.tlsaudit.test", &cert, &key));
     std::thread::sleep(Duration::from_millis(500));
     let _ = Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();
@@ -429,6 +451,36 @@ fn user_gives_up_root_once_the_interface_is_open() {
     assert_eq!(unknown.status.code(), Some(2));
     let err = String::from_utf8_lossy(&unknown.stderr);
     assert!(err.contains("--user no-such-user-here: no such user"), "{err}");
+}
+
+/// Started unprivileged with capabilities, as the systemd unit does
+/// (AmbientCapabilities): once the interface is open the same narrowing as
+/// after --user applies, and capture goes on.
+#[test]
+fn an_unprivileged_start_with_capabilities_keeps_them_for_reopening_only() {
+    let dir = temp_dir("ambient");
+    let (cert, key) = test_certificate(&dir, "ambient.tlsaudit.test");
+    let port = loopback_port(17);
+    let setpriv = [
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--inh-caps=+net_raw,+net_admin",
+        "--ambient-caps=+net_raw,+net_admin",
+    ];
+    let args = ["--duration", "20", "--format", "jsonl"].map(OsStr::new);
+    let (capture, line, _stderr) = capture_on_loopback_through(&setpriv, port, &args, Stdio::piped());
+    assert!(!line.contains("running as"), "{line}");
+    assert_capabilities_kept_for_reopening_only(capture.id());
+    assert!(openssl_handshake(port, "ambient.tlsaudit.test", &cert, &key));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();
+    let out = capture.wait_with_output().expect("tlsaudit ends");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "tlsaudit failed");
+    let written = String::from_utf8(out.stdout).unwrap();
+    assert!(written.contains("\"server_name\":\"ambient.tlsaudit.test\""), "{written}");
 }
 
 /// Starts an openssl server and client on loopback while tlsaudit captures

@@ -100,6 +100,10 @@ pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
     let live = open_handle(opts)?;
     if let Some(user) = &opts.user {
         drop_privileges(user)?;
+    } else if !nix::unistd::geteuid().is_root() {
+        // Started unprivileged with capabilities (systemd's
+        // AmbientCapabilities, or file capabilities on the binary).
+        keep_only_capture_capabilities();
     }
     eprintln!(
         "tlsaudit: listening on {}, link type {}, snapshot length {} bytes{}",
@@ -114,7 +118,8 @@ pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
 /// What opening an interface needs: raw sockets, and promiscuous mode.
 const CAPTURE_CAPABILITIES: CapabilitySet = CapabilitySet::NET_RAW.union(CapabilitySet::NET_ADMIN);
 
-/// Set once root has been given up for `--user`.
+/// Set once the capture thread holds only the capture capabilities, not
+/// effective: after `--user`, or when started unprivileged with them.
 static PRIVILEGES_DROPPED: AtomicBool = AtomicBool::new(false);
 
 /// Capability sets of the calling thread with nothing inheritable.
@@ -152,6 +157,22 @@ fn drop_privileges(name: &str) -> Result<(), String> {
     }
     PRIVILEGES_DROPPED.store(true, Ordering::SeqCst);
     Ok(())
+}
+
+/// An unprivileged start with capabilities: once the interface is open, the
+/// capture thread keeps CAP_NET_RAW and CAP_NET_ADMIN permitted but not
+/// effective, and gives up any other capability, as after `--user`. Without
+/// capabilities there is nothing to narrow.
+fn keep_only_capture_capabilities() {
+    use rustix::thread::{capabilities, set_capabilities};
+    let Ok(held) = capabilities(None) else { return };
+    if held.permitted.is_empty() {
+        return;
+    }
+    let keep = held.permitted & CAPTURE_CAPABILITIES;
+    if set_capabilities(None, capability_sets(CapabilitySet::empty(), keep)).is_ok() {
+        PRIVILEGES_DROPPED.store(true, Ordering::SeqCst);
+    }
 }
 
 /// For threads that only analyse packets: once root is given up, they drop

@@ -161,7 +161,8 @@ impl Reassembler {
         // Overlaps with buffered segments are compared byte by byte here
         // (where they differ, the buffered bytes replace the new ones);
         // those with delivered bytes below, by digest.
-        let first_copies = self.check_overlaps(seq, payload);
+        let (conflicts, first_copies) = self.compare_with_waiting(seq, payload);
+        self.counters.overlap_inconsistent += conflicts;
         let payload = first_copies.as_deref().unwrap_or(payload);
         if offset <= 0 {
             let already = (-offset) as usize;
@@ -311,26 +312,25 @@ impl Reassembler {
         }
     }
 
-    /// Counts buffered segments that a new segment overlaps with other
-    /// values. When there are any, returns the new payload with their bytes
-    /// in place of its own there: they arrived first.
-    fn check_overlaps(&mut self, seq: u32, payload: &[u8]) -> Option<Vec<u8>> {
+    /// How many buffered segments a new segment overlaps with other values
+    /// and, when there are any, the new payload with their bytes in place of
+    /// its own there: they arrived first.
+    fn compare_with_waiting(&self, seq: u32, payload: &[u8]) -> (u64, Option<Vec<u8>>) {
         if self.pending.is_empty() {
-            return None;
+            return (0, None);
         }
-        let conflicts = self.overlap_conflicts(seq, payload);
-        debug_assert_eq!(conflicts, self.overlap_conflicts_scanning_all(seq, payload));
-        if conflicts == 0 {
-            return None;
-        }
-        self.counters.overlap_inconsistent += conflicts;
-        let mut patched = payload.to_vec();
+        let mut conflicts = 0;
+        let mut first_copies: Option<Vec<u8>> = None;
         for p in self.overlap_candidates(seq, payload.len()) {
-            if let Some((theirs, ours)) = overlap(p, seq, payload.len()) {
-                patched[ours..ours + theirs.len()].copy_from_slice(&p.data[theirs]);
+            let Some((theirs, from)) = overlap(p, seq, payload.len()) else { continue };
+            let ours = from..from + theirs.len();
+            if payload[ours.clone()] != p.data[theirs.clone()] {
+                conflicts += 1;
+                first_copies.get_or_insert_with(|| payload.to_vec())[ours].copy_from_slice(&p.data[theirs]);
             }
         }
-        Some(patched)
+        debug_assert_eq!(conflicts, self.overlap_conflicts_scanning_all(seq, payload));
+        (conflicts, first_copies)
     }
 
     /// The buffered segments a new one at `seq` of `len` bytes can overlap:
@@ -344,13 +344,9 @@ impl Reassembler {
         self.pending.range(..before_end).rev().take_while(move |p| seq_diff(p.seq, seq) + reach > 0)
     }
 
-    /// Buffered segments whose bytes differ from the new segment's where they overlap.
-    fn overlap_conflicts(&self, seq: u32, payload: &[u8]) -> u64 {
-        self.overlap_candidates(seq, payload.len()).map(|p| u64::from(overlap_differs(p, seq, payload))).sum()
-    }
-
-    /// The same count, looking at every buffered segment (the reference the
-    /// search above is checked against in debug builds and tests).
+    /// Buffered segments whose bytes differ from the new segment's where
+    /// they overlap, looking at every one: the reference the search above is
+    /// checked against in debug builds and tests.
     fn overlap_conflicts_scanning_all(&self, seq: u32, payload: &[u8]) -> u64 {
         self.pending.iter().map(|p| u64::from(overlap_differs(p, seq, payload))).sum()
     }
@@ -534,7 +530,7 @@ mod tests {
                 for (i, b) in payload.iter().enumerate() {
                     first_copy[offset + i].get_or_insert(*b);
                 }
-                let found = r.overlap_conflicts(seq, &payload);
+                let (found, _) = r.compare_with_waiting(seq, &payload);
                 assert_eq!(found, r.overlap_conflicts_scanning_all(seq, &payload));
                 conflicts_seen += found;
                 r.on_segment(seq, &payload, 0, 1 << 20, &mut sink);

@@ -102,8 +102,9 @@ pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
         drop_privileges(user)?;
     } else if !nix::unistd::geteuid().is_root() {
         // Started unprivileged with capabilities (systemd's
-        // AmbientCapabilities, or file capabilities on the binary).
-        keep_only_capture_capabilities();
+        // AmbientCapabilities, or file capabilities on the binary). A
+        // failure leaves them as they were: capture goes on.
+        let _ = narrow_to_capture_capabilities();
     }
     eprintln!(
         "tlsaudit: listening on {}, link type {}, snapshot length {} bytes{}",
@@ -119,8 +120,8 @@ pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
 const CAPTURE_CAPABILITIES: CapabilitySet = CapabilitySet::NET_RAW.union(CapabilitySet::NET_ADMIN);
 
 /// Set once the capture thread holds only the capture capabilities, not
-/// effective: after `--user`, or when started unprivileged with them.
-static PRIVILEGES_DROPPED: AtomicBool = AtomicBool::new(false);
+/// effective: after `--user`, or when started unprivileged.
+static CAPABILITIES_NARROWED: AtomicBool = AtomicBool::new(false);
 
 /// Capability sets of the calling thread with nothing inheritable.
 fn capability_sets(effective: CapabilitySet, permitted: CapabilitySet) -> CapabilitySets {
@@ -135,58 +136,50 @@ fn capability_sets(effective: CapabilitySet, permitted: CapabilitySet) -> Capabi
 /// `renounce_capabilities`).
 fn drop_privileges(name: &str) -> Result<(), String> {
     use nix::unistd::{setgid, setgroups, setuid, Uid, User};
-    use rustix::thread::{capabilities, set_capabilities, set_keep_capabilities};
+    use rustix::thread::set_keep_capabilities;
     let shown = crate::output::escape_terminal(name.as_bytes());
     let user = User::from_name(name)
         .map_err(|e| format!("--user {shown}: cannot look the user up: {e}"))?
         .ok_or_else(|| format!("--user {shown}: no such user (create a system user for tlsaudit)"))?;
     let fail = |what: &str, e: nix::Error| format!("--user {shown}: cannot {what}: {e} (--user needs tlsaudit started as root)");
     let fail_caps = |what: &str, e: rustix::io::Errno| format!("--user {shown}: cannot {what}: {e}");
-    // Only what this thread has can be kept (a container may lack CAP_NET_ADMIN).
-    let held = capabilities(None).map_err(|e| fail_caps("read the capabilities", e))?;
-    let keep = held.permitted & CAPTURE_CAPABILITIES;
     set_keep_capabilities(true).map_err(|e| fail_caps("keep capabilities across the user change", e))?;
     setgroups(&[user.gid]).map_err(|e| fail("set the supplementary groups", e))?;
     setgid(user.gid).map_err(|e| fail("set the group id", e))?;
     setuid(user.uid).map_err(|e| fail("set the user id", e))?;
     set_keep_capabilities(false).map_err(|e| fail_caps("reset the keep-capabilities flag", e))?;
-    set_capabilities(None, capability_sets(CapabilitySet::empty(), keep))
-        .map_err(|e| fail_caps("limit the capabilities to CAP_NET_RAW and CAP_NET_ADMIN", e))?;
+    narrow_to_capture_capabilities().map_err(|e| fail_caps("limit the capabilities to CAP_NET_RAW and CAP_NET_ADMIN", e))?;
     if !user.uid.is_root() && setuid(Uid::from_raw(0)).is_ok() {
         return Err(format!("--user {shown}: root privileges could be taken back; refusing to run"));
     }
-    PRIVILEGES_DROPPED.store(true, Ordering::SeqCst);
     Ok(())
 }
 
-/// An unprivileged start with capabilities: once the interface is open, the
-/// capture thread keeps CAP_NET_RAW and CAP_NET_ADMIN permitted but not
-/// effective, and gives up any other capability, as after `--user`. Without
-/// capabilities there is nothing to narrow.
-fn keep_only_capture_capabilities() {
+/// Leaves the calling (capture) thread CAP_NET_RAW and CAP_NET_ADMIN, as far
+/// as it holds them (a container may lack CAP_NET_ADMIN), permitted but not
+/// effective, and no other capability. Threads started afterwards give up
+/// even those (`renounce_capabilities`), and reopening raises them
+/// (`with_capture_capabilities`).
+fn narrow_to_capture_capabilities() -> rustix::io::Result<()> {
     use rustix::thread::{capabilities, set_capabilities};
-    let Ok(held) = capabilities(None) else { return };
-    if held.permitted.is_empty() {
-        return;
-    }
-    let keep = held.permitted & CAPTURE_CAPABILITIES;
-    if set_capabilities(None, capability_sets(CapabilitySet::empty(), keep)).is_ok() {
-        PRIVILEGES_DROPPED.store(true, Ordering::SeqCst);
-    }
+    let held = capabilities(None)?;
+    set_capabilities(None, capability_sets(CapabilitySet::empty(), held.permitted & CAPTURE_CAPABILITIES))?;
+    CAPABILITIES_NARROWED.store(true, Ordering::SeqCst);
+    Ok(())
 }
 
-/// For threads that only analyse packets: once root is given up, they drop
-/// the capabilities the capture thread keeps for reopening the interface.
+/// For threads that only analyse packets: once the capture thread's
+/// capabilities are narrowed, they drop even those it keeps for reopening.
 pub fn renounce_capabilities() {
-    if PRIVILEGES_DROPPED.load(Ordering::SeqCst) {
+    if CAPABILITIES_NARROWED.load(Ordering::SeqCst) {
         // Nothing to do about a failure: the sets only ever shrink here.
         let _ = rustix::thread::set_capabilities(None, capability_sets(CapabilitySet::empty(), CapabilitySet::empty()));
     }
 }
 
-/// Runs `f` with the kept capture capabilities raised, when root was given up.
+/// Runs `f` with the kept capture capabilities raised, once they were narrowed.
 fn with_capture_capabilities<T>(f: impl FnOnce() -> T) -> T {
-    if !PRIVILEGES_DROPPED.load(Ordering::SeqCst) {
+    if !CAPABILITIES_NARROWED.load(Ordering::SeqCst) {
         return f();
     }
     let Ok(held) = rustix::thread::capabilities(None) else { return f() };

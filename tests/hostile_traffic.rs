@@ -48,14 +48,26 @@ fn decode_errors(run: &Run, kind: &str) -> u64 {
     run.stats["tlsaudit"]["stats"]["decode_errors"][kind].as_u64().unwrap_or_else(|| panic!("no counter {kind}"))
 }
 
-/// The recorded TLS 1.2 handshake most scenarios start from, as flights,
-/// and the session tlsaudit reports for the original capture.
+/// The recorded TLS 1.2 handshake every scenario starts from.
+fn reference_path() -> std::path::PathBuf {
+    captures_dir().join("tls12-ecdhe-rsa-aes128gcm.pcap")
+}
+
+/// The reference handshake as flights, and the session tlsaudit reports for
+/// the original capture.
 fn reference() -> (Vec<(bool, Vec<u8>)>, Value) {
-    let path = captures_dir().join("tls12-ecdhe-rsa-aes128gcm.pcap");
+    let path = reference_path();
     let flights = flights_of(&read_segments(&path));
     let sessions = sessions_of(&path, &[]);
     assert_eq!(sessions.len(), 1);
     (flights, sessions.into_iter().next().expect("one session"))
+}
+
+/// The reference handshake's segments as recorded, and the essentials of
+/// the session tlsaudit reports for them.
+fn reference_segments() -> (Vec<Seg>, Vec<String>) {
+    let path = reference_path();
+    (read_segments(&path), session_essentials(&sessions_of(&path, &[])))
 }
 
 const CLIENT: (IpAddr, u16) = (IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)), 40_001);
@@ -89,9 +101,7 @@ fn first_record(flight: &[u8]) -> (u8, [u8; 2], &[u8], &[u8]) {
 fn a_syn_flood_of_a_million_flows_stays_under_the_memory_limit() {
     let scratch = Scratch::new("syn-flood");
     let path = scratch.path("flood.pcap");
-    let real_path = captures_dir().join("tls12-ecdhe-rsa-aes128gcm.pcap");
-    let real = read_segments(&real_path);
-    let want = session_essentials(&sessions_of(&real_path, &[]));
+    let (real, want) = reference_segments();
     const FLOOD: u32 = 1_000_000;
     let start = real[0].ts;
     let mut out = PcapStream::create(&path);
@@ -130,9 +140,7 @@ fn thousands_of_unfinished_handshakes_stay_under_the_memory_limit() {
     // connections and ends the quietest.
     let scratch = Scratch::new("unfinished");
     let path = scratch.path("unfinished.pcap");
-    let real_path = captures_dir().join("tls12-ecdhe-rsa-aes128gcm.pcap");
-    let real = read_segments(&real_path);
-    let want = session_essentials(&sessions_of(&real_path, &[]));
+    let (real, want) = reference_segments();
     let mut partial = vec![22, 3, 1, 0x40, 0x00, 1, 0x00, 0x3f, 0xfc, 3, 3];
     partial.resize(16_000, 0x5a);
     const FLOWS: u32 = 6_000;

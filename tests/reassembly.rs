@@ -37,6 +37,30 @@ fn stat(run: &common::Run, field: &str) -> u64 {
     run.stats["tlsaudit"]["stats"]["flows"][field].as_u64().unwrap_or_else(|| panic!("no counter {field}"))
 }
 
+/// A copy of a segment with every byte changed.
+fn forge(s: &Seg) -> Seg {
+    let mut f = s.clone();
+    f.payload.iter_mut().for_each(|b| *b ^= 0x5a);
+    f
+}
+
+/// Each packet cut into 10-byte pieces: all but the first sent last first
+/// (they wait), then the copies `forged` makes from the packet and those
+/// pieces, then the first piece, which lets everything through.
+fn waiting_then_forged(original: &[Seg], forged: impl Fn(&Seg, &[Seg]) -> Vec<Seg>) -> Vec<Seg> {
+    original
+        .iter()
+        .flat_map(|s| {
+            let parts = pieces(s, 10, 10);
+            let (first, rest) = parts.split_first().expect("at least one piece");
+            let mut out: Vec<Seg> = rest.iter().rev().cloned().collect();
+            out.extend(forged(s, rest));
+            out.push(first.clone());
+            out
+        })
+        .collect()
+}
+
 #[test]
 fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessions() {
     for name in CAPTURES {
@@ -79,22 +103,7 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
         // Overlapping pieces whose second copy carries different bytes: the
         // first copy is kept and the conflict counted. The copies arrive
         // while the originals wait for an earlier piece, so both are held.
-        let conflicting: Vec<Seg> = original
-            .iter()
-            .flat_map(|s| {
-                let parts = pieces(s, 10, 10);
-                let (first, rest) = parts.split_first().expect("at least one piece");
-                let forged = rest.iter().map(|p| {
-                    let mut f = p.clone();
-                    f.payload.iter_mut().for_each(|b| *b ^= 0x5a);
-                    f
-                });
-                let mut out: Vec<Seg> = rest.iter().rev().cloned().collect();
-                out.extend(forged);
-                out.push(first.clone());
-                out
-            })
-            .collect();
+        let conflicting = waiting_then_forged(&original, |_, rest| rest.iter().map(forge).collect());
         let run = case.run("conflicting", &conflicting);
         assert_eq!(session_essentials(&run.sessions), want, "{name}: conflicting overlaps");
         assert!(stat(&run, "tcp_overlap_inconsistent") > 0, "{name}: conflicting overlap not counted");
@@ -102,24 +111,18 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
         // Forged copies that start before the waiting piece they overlap
         // and reach back into the one before: they sort first, yet the
         // waiting pieces arrived first and are what gets analysed.
-        let straddling: Vec<Seg> = original
-            .iter()
-            .flat_map(|s| {
-                let parts = pieces(s, 10, 10);
-                let (first, rest) = parts.split_first().expect("at least one piece");
-                let forged = rest.iter().skip(1).map(|p| {
+        let straddling = waiting_then_forged(&original, |s, rest| {
+            rest.iter()
+                .skip(1)
+                .map(|p| {
                     let start = p.tcp.sequence_number.wrapping_sub(s.tcp.sequence_number) as usize - 5;
                     let mut f = p.clone();
                     f.tcp.sequence_number = p.tcp.sequence_number.wrapping_sub(5);
-                    f.payload = s.payload[start..(start + 10).min(s.payload.len())].iter().map(|b| b ^ 0x5a).collect();
-                    f
-                });
-                let mut out: Vec<Seg> = rest.iter().rev().cloned().collect();
-                out.extend(forged);
-                out.push(first.clone());
-                out
-            })
-            .collect();
+                    f.payload = s.payload[start..(start + 10).min(s.payload.len())].to_vec();
+                    forge(&f)
+                })
+                .collect()
+        });
         let run = case.run("straddling", &straddling);
         assert_eq!(session_essentials(&run.sessions), want, "{name}: forged copies starting before the waiting pieces");
         assert!(stat(&run, "tcp_overlap_inconsistent") > 0, "{name}: conflicting overlap not counted");
@@ -127,11 +130,6 @@ fn resegmented_reordered_duplicated_and_overlapping_streams_give_the_same_sessio
         // Forged retransmissions of delivered bytes: every piece is sent,
         // then sent again with other bytes. The first copy is analysed and
         // the session says how many segments conflicted with it.
-        let forge = |p: &Seg| {
-            let mut f = p.clone();
-            f.payload.iter_mut().for_each(|b| *b ^= 0x5a);
-            f
-        };
         let retransmitted: Vec<Seg> = original
             .iter()
             .flat_map(|s| {

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::memory::{alloc_bytes, string_bytes};
-use crate::pipeline::Judged;
-use crate::policy::{Party, Severity};
+use crate::policy::{Party, Severity, Verdict};
+use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
 
 /// Services tracked at most.
@@ -232,9 +232,8 @@ impl Inventory {
         self.budget.used
     }
 
-    /// Counts one judged session.
-    pub fn add(&mut self, j: &Judged, failing: Severity) {
-        let f = &j.facts;
+    /// Counts one session and its verdict.
+    pub fn add(&mut self, f: &SessionFacts, verdict: &Verdict, failing: Severity) {
         let key = (f.server.ip, f.server.port);
         let budget = &mut self.budget;
         let known = self.services.contains_key(&key);
@@ -312,7 +311,7 @@ impl Inventory {
             let negotiated = f.version().is_some();
             let counts_for_service =
                 |x: &&crate::policy::Finding| x.party != Party::Client || (negotiated && !CLIENT_OFFER_RULES.contains(&x.rule));
-            for x in j.verdict.findings.iter().filter(counts_for_service) {
+            for x in verdict.findings.iter().filter(counts_for_service) {
                 fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);
                 if x.severity >= failing {
                     s.compliant = false;
@@ -320,7 +319,7 @@ impl Inventory {
             }
             s.memory_capped |= !fits;
         }
-        let client_findings: Vec<_> = j.verdict.findings.iter().filter(|x| x.party == Party::Client).collect();
+        let client_findings: Vec<_> = verdict.findings.iter().filter(|x| x.party == Party::Client).collect();
         if client_findings.is_empty() {
             return;
         }

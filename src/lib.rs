@@ -8,7 +8,6 @@ pub mod capture;
 pub mod cert;
 pub mod decode;
 pub mod flow;
-pub mod hex;
 pub mod inventory;
 pub mod memory;
 pub mod output;
@@ -16,6 +15,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod stats;
 pub mod tls;
+pub mod util;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tlsaudit::capture::live::{self, LiveOptions};
 use tlsaudit::cert::trust::TrustStore;
 use tlsaudit::flow::FlowLimits;
-use tlsaudit::output::escape_terminal;
+use tlsaudit::util::escape::escape_terminal;
 use tlsaudit::policy::rules::{self, PROFILES, RULES};
 use tlsaudit::policy::{Profile, Severity};
 use tlsaudit::{pipeline, Config, OutputFormat, RunError, Source};

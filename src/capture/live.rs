@@ -92,7 +92,7 @@ fn open_error(iface: &str, e: pcap::Error) -> String {
     } else {
         ""
     };
-    format!("{}: cannot start capture: {text}{hint}", crate::output::escape_terminal(iface.as_bytes()))
+    format!("{}: cannot start capture: {text}{hint}", crate::util::escape::escape_terminal(iface.as_bytes()))
 }
 
 /// Opens the interface and applies the filter, before anything else starts.
@@ -108,10 +108,10 @@ pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
     }
     eprintln!(
         "tlsaudit: listening on {}, link type {}, snapshot length {} bytes{}",
-        crate::output::escape_terminal(opts.interface.as_bytes()),
+        crate::util::escape::escape_terminal(opts.interface.as_bytes()),
         live.linktype,
         opts.snaplen,
-        opts.user.as_ref().map(|u| format!(", running as {}", crate::output::escape_terminal(u.as_bytes()))).unwrap_or_default()
+        opts.user.as_ref().map(|u| format!(", running as {}", crate::util::escape::escape_terminal(u.as_bytes()))).unwrap_or_default()
     );
     Ok(live)
 }
@@ -137,7 +137,7 @@ fn capability_sets(effective: CapabilitySet, permitted: CapabilitySet) -> Capabi
 fn drop_privileges(name: &str) -> Result<(), String> {
     use nix::unistd::{setgid, setgroups, setuid, Uid, User};
     use rustix::thread::set_keep_capabilities;
-    let shown = crate::output::escape_terminal(name.as_bytes());
+    let shown = crate::util::escape::escape_terminal(name.as_bytes());
     let user = User::from_name(name)
         .map_err(|e| format!("--user {shown}: cannot look the user up: {e}"))?
         .ok_or_else(|| format!("--user {shown}: no such user (create a system user for tlsaudit)"))?;
@@ -222,7 +222,7 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
     let LiveCapture { mut cap, mut linktype } = live;
     // Counters of the handles closed so far.
     let mut before = LiveStats::default();
-    let iface = crate::output::escape_terminal(opts.interface.as_bytes());
+    let iface = crate::util::escape::escape_terminal(opts.interface.as_bytes());
     let started = Instant::now();
     let mut last_idle = Instant::now();
     let mut last_status = Instant::now();

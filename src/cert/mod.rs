@@ -119,9 +119,9 @@ fn parse_with_digest(der: &[u8], digest: &[u8; 32]) -> Option<CertificateFacts> 
         name.iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string)
     };
     let mut f = CertificateFacts {
-        sha256: crate::hex::upper(digest.as_slice()),
+        sha256: crate::util::hex::upper(digest.as_slice()),
         version: tbs.version.0 + 1,
-        serial_hex: crate::hex::upper(tbs.raw_serial()),
+        serial_hex: crate::util::hex::upper(tbs.raw_serial()),
         subject_cn: first_cn(tbs.subject()),
         subject_dn: tbs.subject().to_string(),
         issuer_cn: first_cn(tbs.issuer()),
@@ -224,7 +224,7 @@ fn parse_with_digest(der: &[u8], digest: &[u8; 32]) -> Option<CertificateFacts> 
                             b.copy_from_slice(ip);
                             std::net::Ipv6Addr::from(b).to_string()
                         }
-                        _ => crate::hex::lower(ip),
+                        _ => crate::util::hex::lower(ip),
                     };
                     f.ip_addresses.push(text);
                 }

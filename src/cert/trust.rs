@@ -184,8 +184,8 @@ impl TrustStore {
                 if let Some(why) = not_an_issuer(c, depth) {
                     return ChainStatus::Untrusted(format!(
                         "\"{}\" signed \"{}\" but {why}",
-                        crate::output::escape_terminal(c.subject().to_string().as_bytes()),
-                        crate::output::escape_terminal(current.subject().to_string().as_bytes())
+                        crate::util::escape::escape_terminal(c.subject().to_string().as_bytes()),
+                        crate::util::escape::escape_terminal(current.subject().to_string().as_bytes())
                     ));
                 }
             }
@@ -193,7 +193,7 @@ impl TrustStore {
                 Some(c) if c.subject().as_raw() == c.issuer().as_raw() => {
                     return ChainStatus::Untrusted(format!(
                         "the chain ends at \"{}\", which is not a trusted root",
-                        crate::output::escape_terminal(c.subject().to_string().as_bytes())
+                        crate::util::escape::escape_terminal(c.subject().to_string().as_bytes())
                     ))
                 }
                 Some(c) => current = c,
@@ -202,8 +202,8 @@ impl TrustStore {
                     let why = if sent { "its signature does not verify" } else { "it was not sent and is not trusted" };
                     return ChainStatus::Untrusted(format!(
                         "no trusted issuer for \"{}\" (issuer \"{}\": {why})",
-                        crate::output::escape_terminal(current.subject().to_string().as_bytes()),
-                        crate::output::escape_terminal(current.issuer().to_string().as_bytes())
+                        crate::util::escape::escape_terminal(current.subject().to_string().as_bytes()),
+                        crate::util::escape::escape_terminal(current.issuer().to_string().as_bytes())
                     ));
                 }
             }

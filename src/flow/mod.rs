@@ -88,6 +88,11 @@ impl FlowKey {
         h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         h ^ (h >> 33)
     }
+
+    /// The worker, of `workers`, that owns this flow.
+    pub fn owner(&self, workers: usize) -> usize {
+        (self.dispatch_hash() % workers.max(1) as u64) as usize
+    }
 }
 
 /// One TCP segment as the flow table sees it.

@@ -151,7 +151,7 @@ impl Reassembler {
         payload: &[u8],
         missing: u32,
         max_buffered: usize,
-        sink: &mut dyn FnMut(StreamEvent<'_>),
+        on_event: &mut dyn FnMut(StreamEvent<'_>),
     ) {
         if payload.is_empty() && missing == 0 {
             return;
@@ -180,24 +180,24 @@ impl Reassembler {
             } else {
                 (&payload[payload.len()..], missing - (already - payload.len()) as u32)
             };
-            self.deliver(data, miss, sink);
-            self.drain(sink);
+            self.deliver(data, miss, on_event);
+            self.drain(on_event);
             return;
         }
         let cost = pending_cost(payload.len());
         if self.held + cost > max_buffered {
             self.counters.buffer_cap_hits += 1;
             // Give up on the hole: skip to the earliest buffered segment.
-            self.skip_to_first_pending(sink);
+            self.skip_to_first_pending(on_event);
             if self.held + cost > max_buffered {
                 // Still too much: this segment itself starts past a hole.
                 let next = self.next_seq.unwrap_or(seq);
                 let hole = seq_diff(seq, next);
                 if hole > 0 {
-                    self.gap(hole as u32, sink);
+                    self.gap(hole as u32, on_event);
                 }
-                self.deliver(payload, missing, sink);
-                self.drain(sink);
+                self.deliver(payload, missing, on_event);
+                self.drain(on_event);
                 return;
             }
         }
@@ -209,17 +209,17 @@ impl Reassembler {
 
     /// The peer acknowledged `ack`: a hole it acknowledged past was lost in the
     /// capture and will never be filled.
-    pub fn on_peer_ack(&mut self, ack: u32, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+    pub fn on_peer_ack(&mut self, ack: u32, on_event: &mut dyn FnMut(StreamEvent<'_>)) {
         let Some(first) = self.pending.front() else { return };
         if seq_diff(ack, first.seq) > 0 {
-            self.skip_to_first_pending(sink);
+            self.skip_to_first_pending(on_event);
         }
     }
 
     /// The flow is ending: deliver everything buffered, with gaps for the holes.
-    pub fn flush(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+    pub fn flush(&mut self, on_event: &mut dyn FnMut(StreamEvent<'_>)) {
         while !self.pending.is_empty() {
-            self.skip_to_first_pending(sink);
+            self.skip_to_first_pending(on_event);
         }
     }
 
@@ -231,25 +231,25 @@ impl Reassembler {
         self.delivered = None;
     }
 
-    fn skip_to_first_pending(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+    fn skip_to_first_pending(&mut self, on_event: &mut dyn FnMut(StreamEvent<'_>)) {
         let (Some(next), Some(first)) = (self.next_seq, self.pending.front()) else { return };
         let hole = seq_diff(first.seq, next);
         if hole > 0 {
-            self.gap(hole as u32, sink);
+            self.gap(hole as u32, on_event);
         }
-        self.drain(sink);
+        self.drain(on_event);
     }
 
-    fn gap(&mut self, len: u32, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+    fn gap(&mut self, len: u32, on_event: &mut dyn FnMut(StreamEvent<'_>)) {
         self.counters.gaps += 1;
         self.counters.gap_bytes += len as u64;
         if let Some(n) = self.next_seq.as_mut() {
             *n = n.wrapping_add(len);
         }
-        sink(StreamEvent::Gap(len));
+        on_event(StreamEvent::Gap(len));
     }
 
-    fn deliver(&mut self, data: &[u8], missing: u32, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+    fn deliver(&mut self, data: &[u8], missing: u32, on_event: &mut dyn FnMut(StreamEvent<'_>)) {
         if !data.is_empty() {
             if let Some(n) = self.next_seq.as_mut() {
                 let chunk = DeliveredChunk { seq: *n, len: data.len() as u32, digest: digest(data) };
@@ -258,15 +258,15 @@ impl Reassembler {
                 ring[self.delivered_next] = chunk;
                 self.delivered_next = (self.delivered_next + 1) % DELIVERED_KEPT;
             }
-            sink(StreamEvent::Data(data));
+            on_event(StreamEvent::Data(data));
         }
         if missing > 0 {
-            self.gap(missing, sink);
+            self.gap(missing, on_event);
         }
     }
 
     /// Delivers buffered segments that have become contiguous.
-    fn drain(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
+    fn drain(&mut self, on_event: &mut dyn FnMut(StreamEvent<'_>)) {
         while let (Some(first), Some(next)) = (self.pending.front(), self.next_seq) {
             if seq_diff(first.seq, next) > 0 {
                 break;
@@ -280,10 +280,10 @@ impl Reassembler {
             let already = seq_diff(next, seg.seq) as usize;
             self.counters.overlap_bytes += already as u64;
             if already <= seg.data.len() {
-                self.deliver(&seg.data[already..], seg.missing, sink);
+                self.deliver(&seg.data[already..], seg.missing, on_event);
             } else {
                 let miss = seg.missing - (already - seg.data.len()) as u32;
-                self.deliver(&[], miss, sink);
+                self.deliver(&[], miss, on_event);
             }
         }
         if self.pending.is_empty() {
@@ -382,14 +382,14 @@ mod tests {
         let mut out = Vec::new();
         let mut gaps = Vec::new();
         r.on_syn(999);
-        let mut sink = |e: StreamEvent<'_>| match e {
+        let mut on_event = |e: StreamEvent<'_>| match e {
             StreamEvent::Data(d) => out.extend_from_slice(d),
             StreamEvent::Gap(n) => gaps.push(n),
         };
         for (seq, data) in segments {
-            r.on_segment(*seq, data, 0, 1 << 20, &mut sink);
+            r.on_segment(*seq, data, 0, 1 << 20, &mut on_event);
         }
-        r.flush(&mut sink);
+        r.flush(&mut on_event);
         (out, gaps, r.counters)
     }
 
@@ -450,14 +450,14 @@ mod tests {
         let mut r = Reassembler::default();
         let mut out = Vec::new();
         r.on_syn(0);
-        let mut sink = |e: StreamEvent<'_>| {
+        let mut on_event = |e: StreamEvent<'_>| {
             if let StreamEvent::Data(d) = e {
                 out.extend_from_slice(d)
             }
         };
-        r.on_segment(1, b"ab", 0, 1024, &mut sink);
-        r.on_segment(10, b"xyz", 0, 1024, &mut sink);
-        r.on_peer_ack(13, &mut sink);
+        r.on_segment(1, b"ab", 0, 1024, &mut on_event);
+        r.on_segment(10, b"xyz", 0, 1024, &mut on_event);
+        r.on_peer_ack(13, &mut on_event);
         assert_eq!(out, b"abxyz");
         assert_eq!(r.counters.gaps, 1);
     }
@@ -485,13 +485,13 @@ mod tests {
         let mut r = Reassembler::default();
         let mut out = Vec::new();
         r.on_syn(u32::MAX - 2);
-        let mut sink = |e: StreamEvent<'_>| {
+        let mut on_event = |e: StreamEvent<'_>| {
             if let StreamEvent::Data(d) = e {
                 out.extend_from_slice(d)
             }
         };
-        r.on_segment(2, b"def", 0, 1024, &mut sink);
-        r.on_segment(u32::MAX - 1, b"abcd", 0, 1024, &mut sink);
+        r.on_segment(2, b"def", 0, 1024, &mut on_event);
+        r.on_segment(u32::MAX - 1, b"abcd", 0, 1024, &mut on_event);
         assert_eq!(out, b"abcddef");
     }
 
@@ -515,7 +515,7 @@ mod tests {
             let mut first_copy: Vec<Option<u8>> = vec![None; 600];
             let mut delivered: Vec<(usize, u8)> = Vec::new();
             let mut position = 0;
-            let mut sink = |e: StreamEvent<'_>| match e {
+            let mut on_event = |e: StreamEvent<'_>| match e {
                 StreamEvent::Data(d) => {
                     delivered.extend(d.iter().enumerate().map(|(i, b)| (position + i, *b)));
                     position += d.len();
@@ -533,9 +533,9 @@ mod tests {
                 let (found, _) = r.compare_with_waiting(seq, &payload);
                 assert_eq!(found, r.overlap_conflicts_scanning_all(seq, &payload));
                 conflicts_seen += found;
-                r.on_segment(seq, &payload, 0, 1 << 20, &mut sink);
+                r.on_segment(seq, &payload, 0, 1 << 20, &mut on_event);
             }
-            r.flush(&mut sink);
+            r.flush(&mut on_event);
             // Every byte delivered is the copy that arrived first.
             for (at, b) in delivered {
                 assert_eq!(Some(b), first_copy[at], "stream offset {at}");
@@ -551,18 +551,18 @@ mod tests {
         let mut r = Reassembler::default();
         r.on_syn(0);
         let mut out = Vec::new();
-        let mut sink = |e: StreamEvent<'_>| {
+        let mut on_event = |e: StreamEvent<'_>| {
             if let StreamEvent::Data(d) = e {
                 out.extend_from_slice(d)
             }
         };
         // A segment far ahead stays waiting; 299 one-byte segments arrive last first.
-        r.on_segment(1000, b"far", 0, 1 << 20, &mut sink);
+        r.on_segment(1000, b"far", 0, 1 << 20, &mut on_event);
         for seq in (2..=300u32).rev() {
-            r.on_segment(seq, &[seq as u8], 0, 1 << 20, &mut sink);
+            r.on_segment(seq, &[seq as u8], 0, 1 << 20, &mut on_event);
         }
         let during = r.heap_bytes();
-        r.on_segment(1, &[1], 0, 1 << 20, &mut sink);
+        r.on_segment(1, &[1], 0, 1 << 20, &mut on_event);
         let after = r.heap_bytes();
         assert_eq!(out, (1..=300u32).map(|b| b as u8).collect::<Vec<u8>>());
         assert!(during > 30_000, "{during} bytes while the burst waits");

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::json_writer::{JsonWriter, Text};
-use super::{rfc3339_micros, Rfc3339Micros, Rfc3339Secs};
+use crate::util::rfc3339::{rfc3339_micros, Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
 use crate::inventory::{Inventory, Service};
 use crate::policy::Verdict;
@@ -112,7 +112,7 @@ fn wire_string(w: &mut JsonWriter<'_>, key: &'static str, hex_key: &'static str,
         Ok(s) => w.field(key, s),
         Err(_) => {
             w.field(key, &String::from_utf8_lossy(bytes));
-            w.field(hex_key, &crate::hex::lower(bytes));
+            w.field(hex_key, &crate::util::hex::lower(bytes));
         }
     }
 }

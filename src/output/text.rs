@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{escape_message, escape_terminal, rfc3339_micros};
+use crate::util::escape::{escape_message, escape_terminal};
+use crate::util::rfc3339::rfc3339_micros;
 use crate::inventory::{FindingCount, Inventory};
 use crate::policy::{Profile, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
@@ -23,7 +24,7 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         rfc3339_micros(f.first_seen),
         format!("{} -> {}", endpoint(f.client.ip, f.client.port), endpoint(f.server.ip, f.server.port)),
     ];
-    parts.push(version_label(f));
+    parts.push(version_bucket(f));
     if let Some(sh) = &f.server_hello {
         parts.push(cipher_name(sh.cipher).into_owned());
     }
@@ -251,7 +252,7 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
 }
 
 /// The label a session is counted under in the summary, e.g. "TLS 1.2".
-pub fn version_label(f: &SessionFacts) -> String {
+pub fn version_bucket(f: &SessionFacts) -> String {
     match f.version() {
         Some(v) => format!(
             "{} {}",

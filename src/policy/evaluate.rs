@@ -43,7 +43,7 @@ impl Judge<'_> {
     }
 }
 
-fn version_label(v: u16) -> String {
+fn described_version(v: u16) -> String {
     match version_name(v) {
         Some("2.0") => "SSL 2.0".into(),
         Some("3.0") => "SSL 3.0".into(),
@@ -198,12 +198,12 @@ fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts) {
 /// what the client offered is the client's finding, and the server is fine.
 fn refused(j: &mut Judge<'_>, f: &SessionFacts) {
     let (Some(ch), Some(alert)) = (&f.client_hello, &f.alert) else { return };
-    if alert.from != crate::tls::facts::Party::Server {
+    if alert.from != crate::tls::facts::Side::Server {
         return;
     }
     let Some(best) = max_offered(ch) else { return };
     let why = format!("the server refused it ({} alert)", alert_description(alert.description));
-    let message = format!("the client offered at most {}; {why}", version_label(best));
+    let message = format!("the client offered at most {}; {why}", described_version(best));
     match best {
         0x0002 => j.flag("proto.sslv2", Party::Client, message),
         0x0300 => j.flag("proto.sslv3", Party::Client, message),
@@ -223,7 +223,7 @@ fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
     let party = |better: bool| if better { Party::Server } else { Party::Client };
     let offered_better = client_best.is_some_and(|b| b > v && b != 0x0002);
     let offered = ch.map(|c| {
-        offered_versions(c).iter().map(|v| version_label(*v)).collect::<Vec<_>>().join(", ")
+        offered_versions(c).iter().map(|v| described_version(*v)).collect::<Vec<_>>().join(", ")
     });
     let detail = |label: String| match &offered {
         Some(o) => format!("negotiated {label}; the client offered {o}"),
@@ -244,13 +244,13 @@ fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
             Some(_) if f.established => j.flag(
                 "proto.downgrade",
                 Party::Client,
-                format!("the client offered TLS 1.3, the server chose {} with the downgrade sentinel, and the client went on", version_label(v)),
+                format!("the client offered TLS 1.3, the server chose {} with the downgrade sentinel, and the client went on", described_version(v)),
             ),
             Some(_) => {}
             None => j.flag(
                 "proto.no_tls13",
                 Party::Server,
-                format!("the client offered TLS 1.3; the server chose {}", version_label(v)),
+                format!("the client offered TLS 1.3; the server chose {}", described_version(v)),
             ),
         }
     }
@@ -429,7 +429,7 @@ fn extensions(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits) {
             j.flag(
                 "ext.no_ocsp_staple",
                 Party::Server,
-                format!("the client asked for a stapled OCSP response and the certificate names {}, but none was sent", crate::output::escape_terminal(leaf.ocsp_urls[0].as_bytes())),
+                format!("the client asked for a stapled OCSP response and the certificate names {}, but none was sent", crate::util::escape::escape_terminal(leaf.ocsp_urls[0].as_bytes())),
             );
         }
     }
@@ -472,7 +472,7 @@ fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
             j.flag("cert.sig_sha1", Party::Server, format!("{who} is signed with {}", c.signature_algorithm));
         }
     }
-    let date = |t: i64| crate::output::rfc3339_secs(t);
+    let date = |t: i64| crate::util::rfc3339::rfc3339_secs(t);
     if leaf.not_after < now {
         j.flag("cert.expired", Party::Server, format!("the certificate expired on {} ({} days before the session)", date(leaf.not_after), (now - leaf.not_after) / SECONDS_PER_DAY));
     } else if leaf.not_before > now {
@@ -521,7 +521,7 @@ fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
 
 fn display_name(c: &CertificateFacts) -> String {
     let name = c.subject_cn.clone().unwrap_or_else(|| c.subject_dn.clone());
-    crate::output::escape_terminal(name.as_bytes())
+    crate::util::escape::escape_terminal(name.as_bytes())
 }
 
 fn key(j: &mut Judge<'_>, leaf: &CertificateFacts) {
@@ -570,8 +570,8 @@ fn hostname(j: &mut Judge<'_>, f: &SessionFacts, leaf: &CertificateFacts) {
                     Party::Server,
                     format!(
                         "the client asked for {} but the certificate names {}",
-                        crate::output::escape_terminal(name.as_bytes()),
-                        if names.is_empty() { "nothing".to_string() } else { crate::output::escape_terminal(names.join(", ").as_bytes()) }
+                        crate::util::escape::escape_terminal(name.as_bytes()),
+                        if names.is_empty() { "nothing".to_string() } else { crate::util::escape::escape_terminal(names.join(", ").as_bytes()) }
                     ),
                 );
             }

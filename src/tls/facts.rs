@@ -125,21 +125,21 @@ pub struct KeyExchangeFacts {
 /// A short digest of a public key value, for comparing values across sessions.
 pub fn public_value_digest(value: &[u8]) -> String {
     use sha2::Digest as _;
-    crate::hex::lower(&sha2::Sha256::digest(value)[..8])
+    crate::util::hex::lower(&sha2::Sha256::digest(value)[..8])
 }
 
 /// Which side sent something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Party {
+pub enum Side {
     Client,
     Server,
 }
 
-impl Party {
+impl Side {
     pub fn as_str(self) -> &'static str {
         match self {
-            Party::Client => "client",
-            Party::Server => "server",
+            Side::Client => "client",
+            Side::Server => "server",
         }
     }
 }
@@ -148,7 +148,7 @@ impl Party {
 pub struct AlertFacts {
     pub level: u8,
     pub description: u8,
-    pub from: Party,
+    pub from: Side,
 }
 
 /// A cap that cut the analysis of a session short; its facts may be partial.

@@ -42,7 +42,7 @@ pub fn ja3_string(ch: &ClientHelloFacts) -> String {
 
 /// The JA3 or JA3S hash of a JA3 or JA3S string.
 pub fn ja3_digest(ja3_string: &str) -> String {
-    crate::hex::lower(&Md5::digest(ja3_string.as_bytes()))
+    crate::util::hex::lower(&Md5::digest(ja3_string.as_bytes()))
 }
 
 pub fn ja3(ch: &ClientHelloFacts) -> String {
@@ -94,14 +94,14 @@ fn ja4_alpn(alpn: &[Vec<u8>]) -> String {
     if is_alnum(a) && is_alnum(z) {
         return format!("{}{}", a as char, z as char);
     }
-    let hex = crate::hex::lower(first);
+    let hex = crate::util::hex::lower(first);
     let bytes = hex.as_bytes();
     format!("{}{}", bytes[0] as char, bytes[bytes.len() - 1] as char)
 }
 
 /// The first 12 hex digits of the SHA-256 of `s`.
 fn sha256_12(s: &str) -> String {
-    crate::hex::lower(&Sha256::digest(s.as_bytes())[..6])
+    crate::util::hex::lower(&Sha256::digest(s.as_bytes())[..6])
 }
 
 /// JA4 of a ClientHello seen over TCP.

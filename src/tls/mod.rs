@@ -15,9 +15,9 @@ use crate::cert;
 use crate::flow::reassembly::StreamEvent;
 use crate::memory::{vec_bytes, HeapSize};
 use crate::stats::{DecodeErrorKind, WorkerStats};
-use facts::{AlertFacts, CapHit, Endpoint, KeyExchangeFacts, Party, SessionFacts};
+use facts::{AlertFacts, CapHit, Endpoint, KeyExchangeFacts, SessionFacts, Side};
 use hello::ServerHelloKind;
-use record::{Control, Mode, RecordEvent, RecordStream};
+use record::{Control, ParseState, RecordEvent, RecordStream};
 
 /// Handshake message types (TLS HandshakeType registry).
 pub mod handshake {
@@ -125,7 +125,7 @@ impl TlsConnection {
     fn progress(&mut self) -> Progress {
         let found = self.streams.iter().any(|s| s.found_tls());
         if !found {
-            return if self.streams.iter().any(|s| s.mode() == Mode::NotTls) { Progress::NotTls } else { Progress::Inspecting };
+            return if self.streams.iter().any(|s| s.mode() == ParseState::NotTls) { Progress::NotTls } else { Progress::Inspecting };
         }
         let a = &mut self.analysis;
         let f = &a.facts;
@@ -147,7 +147,7 @@ impl TlsConnection {
             a.inspect_cap_hit = true;
             return Progress::Done;
         }
-        let both_stuck = self.streams.iter().all(|s| matches!(s.mode(), Mode::NotTls | Mode::Stopped));
+        let both_stuck = self.streams.iter().all(|s| matches!(s.mode(), ParseState::NotTls | ParseState::Stopped));
         if both_stuck {
             return Progress::Done;
         }
@@ -183,12 +183,12 @@ impl TlsConnection {
 }
 
 impl Analysis {
-    fn party(&self, dir: usize) -> Party {
+    fn side(&self, dir: usize) -> Side {
         match self.client_dir {
-            Some(c) if c == dir => Party::Client,
-            Some(_) => Party::Server,
-            None if dir == 0 => Party::Client,
-            None => Party::Server,
+            Some(c) if c == dir => Side::Client,
+            Some(_) => Side::Server,
+            None if dir == 0 => Side::Client,
+            None => Side::Server,
         }
     }
 
@@ -215,7 +215,7 @@ impl Analysis {
                 Control::Continue
             }
             RecordEvent::ChangeCipherSpec => {
-                let p = self.party(dir) as usize;
+                let p = self.side(dir) as usize;
                 self.facts.change_cipher_spec[p] = true;
                 if self.facts.is_tls13() {
                     Control::Tls13
@@ -230,7 +230,7 @@ impl Analysis {
                 }
             }
             RecordEvent::Alert { level, description } => {
-                let from = self.party(dir);
+                let from = self.side(dir);
                 if self.facts.alert.is_none() {
                     self.facts.alert = Some(AlertFacts { level, description, from });
                 }
@@ -241,12 +241,12 @@ impl Analysis {
                 Control::Continue
             }
             RecordEvent::ApplicationData | RecordEvent::EncryptedHandshake | RecordEvent::EncryptedAlert => {
-                let party = self.party(dir);
+                let party = self.side(dir);
                 let tls12 = self.facts.server_hello.as_ref().is_some_and(|sh| !sh.is_tls13());
                 if matches!(event, RecordEvent::ApplicationData)
-                    && party == Party::Client
+                    && party == Side::Client
                     && tls12
-                    && !self.facts.change_cipher_spec[Party::Server as usize]
+                    && !self.facts.change_cipher_spec[Side::Server as usize]
                 {
                     self.facts.client_false_start = true;
                 }
@@ -355,7 +355,7 @@ impl Analysis {
             Ok((_, TlsMessageHandshake::Certificate(c))) => c.cert_chain,
             _ => return self.malformed(handshake::CERTIFICATE, stats),
         };
-        let party = self.party(dir);
+        let party = self.side(dir);
         let max = self.limits.max_chain;
         let mut parsed = Vec::new();
         for raw in chain.iter().take(max) {
@@ -374,8 +374,8 @@ impl Analysis {
             self.facts.limits_hit.insert(CapHit::ChainLength);
         }
         let slot = match party {
-            Party::Server => &mut self.facts.server_certificates,
-            Party::Client => &mut self.facts.client_certificates,
+            Side::Server => &mut self.facts.server_certificates,
+            Side::Client => &mut self.facts.client_certificates,
         };
         if slot.is_empty() {
             self.facts_heap += vec_bytes(&parsed) + parsed.iter().map(HeapSize::heap_bytes).sum::<usize>();

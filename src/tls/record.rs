@@ -62,7 +62,7 @@ pub enum Control {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum ParseState {
     /// Looking for the first TLS record.
     Detect,
     /// Collecting an SSLv2 record of this total length (header included).
@@ -87,7 +87,7 @@ pub struct RecordCounters {
 
 #[derive(Debug)]
 pub struct RecordStream {
-    mode: Mode,
+    mode: ParseState,
     partial: Vec<u8>,
     handshake: Vec<u8>,
     skip_handshake: usize,
@@ -196,7 +196,7 @@ fn sslv2_record(b: &[u8]) -> Option<(usize, u8)> {
 impl RecordStream {
     pub fn new(max_handshake: usize) -> Self {
         RecordStream {
-            mode: Mode::Detect,
+            mode: ParseState::Detect,
             partial: Vec::new(),
             handshake: Vec::new(),
             skip_handshake: 0,
@@ -213,13 +213,13 @@ impl RecordStream {
         }
     }
 
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> ParseState {
         self.mode
     }
 
     /// Whether TLS was found in this direction.
     pub fn found_tls(&self) -> bool {
-        matches!(self.mode, Mode::Records | Mode::Resync | Mode::Stopped | Mode::SslV2 { .. })
+        matches!(self.mode, ParseState::Records | ParseState::Resync | ParseState::Stopped | ParseState::SslV2 { .. })
     }
 
     /// Whether non-TLS bytes came before TLS in this direction.
@@ -234,8 +234,8 @@ impl RecordStream {
 
     /// Frees buffers once the direction is no longer parsed.
     pub fn stop(&mut self) {
-        if self.mode != Mode::NotTls {
-            self.mode = Mode::Stopped;
+        if self.mode != ParseState::NotTls {
+            self.mode = ParseState::Stopped;
         }
         self.partial = Vec::new();
         self.handshake = Vec::new();
@@ -247,14 +247,14 @@ impl RecordStream {
         self.handshake.clear();
         self.skip_handshake = 0;
         match self.mode {
-            Mode::Records | Mode::SslV2 { .. } => {
+            ParseState::Records | ParseState::SslV2 { .. } => {
                 self.counters.resyncs += 1;
-                self.mode = Mode::Resync;
+                self.mode = ParseState::Resync;
             }
             // The start of the stream was lost: what follows is not a
             // clear-text preamble but the middle of something; look for the
             // next record header.
-            Mode::Detect => self.mode = Mode::Hunt,
+            ParseState::Detect => self.mode = ParseState::Hunt,
             _ => {}
         }
     }
@@ -263,22 +263,22 @@ impl RecordStream {
     pub fn feed(&mut self, chunk: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
         self.bytes_seen += chunk.len();
         match self.mode {
-            Mode::NotTls | Mode::Stopped => {}
-            Mode::Detect => self.detect(chunk, on_event),
-            Mode::Resync | Mode::Hunt if resync_point(chunk) => {
-                self.mode = Mode::Records;
+            ParseState::NotTls | ParseState::Stopped => {}
+            ParseState::Detect => self.detect(chunk, on_event),
+            ParseState::Resync | ParseState::Hunt if resync_point(chunk) => {
+                self.mode = ParseState::Records;
                 self.records(chunk, on_event);
             }
-            Mode::Resync => {}
-            Mode::Hunt => {
+            ParseState::Resync => {}
+            ParseState::Hunt => {
                 self.hunted_chunks += 1;
                 self.hunted_bytes += chunk.len();
                 if self.hunted_chunks >= DETECT_MAX_CHUNKS || self.hunted_bytes >= DETECT_MAX_BYTES {
-                    self.mode = Mode::NotTls;
+                    self.mode = ParseState::NotTls;
                 }
             }
-            Mode::SslV2 { total } => self.sslv2(total, chunk, on_event),
-            Mode::Records => self.records(chunk, on_event),
+            ParseState::SslV2 { total } => self.sslv2(total, chunk, on_event),
+            ParseState::Records => self.records(chunk, on_event),
         }
     }
 
@@ -297,7 +297,7 @@ impl RecordStream {
             return;
         }
         if looks_like_tls_start(head) {
-            self.mode = Mode::Records;
+            self.mode = ParseState::Records;
             let bytes = head.to_vec();
             self.records(&bytes, on_event);
             return;
@@ -311,13 +311,13 @@ impl RecordStream {
         if let Some(at) = hello_at {
             self.keep_preamble(&head[..at]);
             self.detect_chunks += 1;
-            self.mode = Mode::Records;
+            self.mode = ParseState::Records;
             let bytes = head[at..].to_vec();
             self.records(&bytes, on_event);
             return;
         }
         if let Some((total, _)) = sslv2_record(head) {
-            self.mode = Mode::SslV2 { total };
+            self.mode = ParseState::SslV2 { total };
             let bytes = head.to_vec();
             self.sslv2(total, &bytes, on_event);
             return;
@@ -326,7 +326,7 @@ impl RecordStream {
         self.detect_chunks += 1;
         self.detect_bytes += head.len();
         if self.detect_chunks >= DETECT_MAX_CHUNKS || self.detect_bytes >= DETECT_MAX_BYTES {
-            self.mode = Mode::NotTls;
+            self.mode = ParseState::NotTls;
         }
     }
 
@@ -345,14 +345,14 @@ impl RecordStream {
             return;
         }
         let record = std::mem::take(&mut self.partial);
-        self.mode = Mode::Records;
+        self.mode = ParseState::Records;
         let control = if record[2] == 1 {
             on_event(RecordEvent::SslV2ClientHello(&record[2..]))
         } else {
             on_event(RecordEvent::SslV2ServerHello)
         };
         self.apply(control);
-        if self.mode == Mode::Records && take < chunk.len() {
+        if self.mode == ParseState::Records && take < chunk.len() {
             self.records(&chunk[take..], on_event);
         }
     }
@@ -368,7 +368,7 @@ impl RecordStream {
 
     fn records(&mut self, mut data: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
         loop {
-            if self.mode != Mode::Records {
+            if self.mode != ParseState::Records {
                 return;
             }
             if !self.partial.is_empty() {
@@ -393,7 +393,7 @@ impl RecordStream {
                 let mut record = std::mem::take(&mut self.partial);
                 self.record(&record, on_event);
                 record.clear();
-                if self.partial.is_empty() && self.mode == Mode::Records {
+                if self.partial.is_empty() && self.mode == ParseState::Records {
                     self.partial = record; // keep the allocation
                 }
                 continue;
@@ -424,7 +424,7 @@ impl RecordStream {
         self.partial.clear();
         self.handshake.clear();
         self.skip_handshake = 0;
-        self.mode = Mode::Resync;
+        self.mode = ParseState::Resync;
     }
 
     /// One whole record, header included.
@@ -461,14 +461,14 @@ impl RecordStream {
         }
         if self.handshake.is_empty() {
             let used = self.messages(data, on_event);
-            if self.mode == Mode::Records {
+            if self.mode == ParseState::Records {
                 self.handshake.extend_from_slice(&data[used.min(data.len())..]);
             }
         } else {
             let mut buf = std::mem::take(&mut self.handshake);
             buf.extend_from_slice(data);
             let used = self.messages(&buf, on_event);
-            if self.mode == Mode::Records {
+            if self.mode == ParseState::Records {
                 buf.drain(..used.min(buf.len()));
                 self.handshake = buf;
             }
@@ -488,7 +488,7 @@ impl RecordStream {
                 self.skip_handshake = len.saturating_sub(available);
                 pos = buf.len().min(pos + 4 + len);
                 self.apply(control);
-                if self.mode != Mode::Records {
+                if self.mode != ParseState::Records {
                     return pos;
                 }
                 continue;
@@ -499,7 +499,7 @@ impl RecordStream {
             let control = on_event(RecordEvent::Handshake { msg_type, body: &buf[pos + 4..pos + 4 + len] });
             pos += 4 + len;
             self.apply(control);
-            if self.mode != Mode::Records {
+            if self.mode != ParseState::Records {
                 return pos;
             }
         }
@@ -603,7 +603,7 @@ mod tests {
         for _ in 0..40 {
             s.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut |_| Control::Continue);
         }
-        assert_eq!(s.mode(), Mode::NotTls);
+        assert_eq!(s.mode(), ParseState::NotTls);
     }
 
     #[test]
@@ -630,7 +630,7 @@ mod tests {
             assert!(!s.found_tls(), "noise after a gap taken for TLS");
         }
         s.feed(&noise, &mut |_| Control::Continue);
-        assert_eq!(s.mode(), Mode::NotTls);
+        assert_eq!(s.mode(), ParseState::NotTls);
         assert!(!s.had_preamble(), "bytes after a lost start are no clear-text preamble");
     }
 
@@ -643,6 +643,6 @@ mod tests {
         app.extend_from_slice(&[23, 3, 3, 0, 200]);
         s.feed(&app, &mut |_| Control::Continue);
         assert!(s.found_tls());
-        assert_eq!(s.mode(), Mode::Records);
+        assert_eq!(s.mode(), ParseState::Records);
     }
 }

@@ -1,0 +1,149 @@
+//! The bypass protocol between the workers' flow tables and the reader.
+//!
+//! Once a connection's handshake is over (or it turned out not to be TLS),
+//! its worker only counts its packets; copying their payload into batches
+//! would be wasted work. So:
+//!
+//! 1. **Worker.** The flow table marks the flow bypassed and keeps it, so that
+//!    its later packets are recognised and skipped. After each batch the
+//!    worker sends a [`BypassNotice`]: the flows bypassed while it processed
+//!    that batch and still bypassed at its end, each with the time of its last
+//!    packet, and the batch's number. A notice that does not fit the channel
+//!    is dropped: the reader then simply goes on copying that payload.
+//! 2. **Reader.** Before it sends a batch, the reader takes in the notices
+//!    ([`ReaderBypass::learn`]). From then on, a segment with payload of a
+//!    bypassed flow goes to the worker without its bytes: its length is added
+//!    to the segment's `missing` count, which the flow table counts as
+//!    bypassed bytes exactly as it would have counted the bytes.
+//! 3. **Reuse of a 5-tuple.** A SYN starts a new connection, which the worker
+//!    inspects again: the reader forgets the 5-tuple at once and remembers the
+//!    number of the batch the SYN went into. A notice that arrives later but
+//!    was written for an earlier batch speaks of the connection before that
+//!    SYN and is ignored for that flow. When the memory of SYNs overflows, the
+//!    notices of a worker from before the forgotten SYNs cannot be checked and
+//!    are ignored whole.
+//! 4. **Time.** A flow quiet for half the idle timeout may have ended in the
+//!    worker, which would start a fresh one: its payload is copied again. When
+//!    packet time goes back (an older capture file), the workers end every
+//!    flow; the reader forgets every bypassed flow and every notice still on
+//!    its way.
+//!
+//! Every rule errs towards copying: a wrong decision costs speed, never a
+//! byte of analysis.
+
+use crossbeam_channel::Receiver;
+use hashlink::{LinkedHashMap, LruCache};
+
+use crate::flow::{FlowKey, FlowLimits, FlowTable};
+use crate::stats::ReaderStats;
+
+/// SYNs the reader remembers, to tell a bypass notice that arrives after
+/// the 5-tuple was reused from one that still holds.
+const RECENT_SYNS: usize = 65_536;
+
+/// Flows a worker bypassed while it processed one batch (and that were still
+/// bypassed at its end).
+pub(super) struct BypassNotice {
+    worker: usize,
+    batch: u64,
+    flows: Vec<(FlowKey, i64)>,
+}
+
+impl BypassNotice {
+    /// The worker's side: the notice for the batch just processed, if any
+    /// flow was bypassed during it.
+    pub(super) fn after_batch(table: &mut FlowTable, worker: usize, batch: u64) -> Option<BypassNotice> {
+        let flows = table.take_bypassed();
+        (!flows.is_empty()).then_some(BypassNotice { worker, batch, flows })
+    }
+}
+
+/// The reader's side: the flows whose payload is not copied any more.
+pub(super) struct ReaderBypass {
+    /// Bypassed flows with the time of their last packet. Bounded; when full,
+    /// the flow bypassed longest ago is forgotten and its payload copied
+    /// again, which loses nothing.
+    bypassed: LruCache<FlowKey, i64>,
+    /// The flows' idle timeout in microseconds.
+    idle_timeout: i64,
+    workers: usize,
+    notices: Receiver<BypassNotice>,
+    /// The 5-tuples of recent SYNs and the number of the batch each went into.
+    recent_syns: LinkedHashMap<FlowKey, u64>,
+    /// Per worker, the highest batch number among forgotten SYNs: notices
+    /// from before it cannot be checked and are ignored.
+    syns_forgotten_up_to: Vec<Option<u64>>,
+    /// Per worker, the first batch after the last clock reset.
+    notices_valid_from: Vec<u64>,
+}
+
+impl ReaderBypass {
+    pub(super) fn new(workers: usize, notices: Receiver<BypassNotice>, limits: &FlowLimits) -> ReaderBypass {
+        ReaderBypass {
+            bypassed: LruCache::new(limits.max_flows.max(1)),
+            idle_timeout: limits.idle_timeout_micros,
+            workers,
+            notices,
+            recent_syns: LinkedHashMap::new(),
+            syns_forgotten_up_to: vec![None; workers],
+            notices_valid_from: vec![0; workers],
+        }
+    }
+
+    /// A SYN on `key`, going into batch number `batch` of its worker: a new
+    /// connection, which the worker inspects again.
+    pub(super) fn on_syn(&mut self, key: FlowKey, batch: u64) {
+        self.bypassed.remove(&key);
+        self.recent_syns.remove(&key);
+        if self.recent_syns.len() >= RECENT_SYNS {
+            if let Some((old, old_batch)) = self.recent_syns.pop_front() {
+                let forgotten = &mut self.syns_forgotten_up_to[old.owner(self.workers)];
+                *forgotten = Some(forgotten.map_or(old_batch, |f| f.max(old_batch)));
+            }
+        }
+        self.recent_syns.insert(key, batch);
+    }
+
+    /// Whether the payload of a segment (not a SYN) at packet time `ts` can
+    /// be left out. Only segments with payload need asking, and a hit does
+    /// not reorder the table.
+    pub(super) fn skips_payload(&mut self, key: &FlowKey, ts: i64) -> bool {
+        let Some(last_seen) = self.bypassed.peek_mut(key) else { return false };
+        if ts.saturating_sub(*last_seen) >= self.idle_timeout / 2 {
+            self.bypassed.remove(key);
+            return false;
+        }
+        *last_seen = (*last_seen).max(ts);
+        true
+    }
+
+    /// Takes in the notices the workers sent since the last call.
+    pub(super) fn learn(&mut self, stats: &mut ReaderStats) {
+        while let Ok(notice) = self.notices.try_recv() {
+            let before_reset = notice.batch < self.notices_valid_from[notice.worker];
+            if before_reset || self.syns_forgotten_up_to[notice.worker].is_some_and(|f| f > notice.batch) {
+                stats.bypass_notices_ignored += notice.flows.len() as u64;
+                continue;
+            }
+            for (key, last_seen) in notice.flows {
+                if self.recent_syns.get(&key).is_some_and(|&syn_batch| syn_batch > notice.batch) {
+                    stats.bypass_notices_ignored += 1;
+                    continue;
+                }
+                if self.bypassed.len() >= self.bypassed.capacity() && !self.bypassed.contains_key(&key) {
+                    stats.bypass_table_evictions += 1;
+                }
+                self.bypassed.insert(key, last_seen);
+            }
+        }
+    }
+
+    /// Packet time went back and the workers end every flow before their
+    /// next batch (`next_batches`, per worker): forget the bypassed flows,
+    /// and the notices still on their way.
+    pub(super) fn forget_all(&mut self, next_batches: &[u64]) {
+        self.bypassed.clear();
+        self.notices_valid_from.clear();
+        self.notices_valid_from.extend_from_slice(next_batches);
+    }
+}

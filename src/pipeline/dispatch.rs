@@ -1,0 +1,232 @@
+//! Dispatch: the reader's side of the worker queues. Each TCP segment goes
+//! to the worker that owns its flow (by the symmetric 5-tuple hash), copied
+//! into that worker's pending batch; a batch is sent when full, at every
+//! clock tick, and at the end. Batches come back through a pool to be
+//! filled again, so that dispatching allocates nothing.
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use super::bypass::ReaderBypass;
+use crate::decode::{tcp_flags, TcpSegment};
+use crate::flow::FlowKey;
+use crate::stats::ReaderStats;
+use crate::tls::facts::Endpoint;
+
+/// Segments per batch before it is sent to its worker.
+pub(super) const BATCH_SEGMENTS: usize = 256;
+/// Payload bytes per batch before it is sent.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// One segment of a batch; its payload is `data[start..start + len]`.
+pub(super) struct SegmentMeta {
+    pub ts: i64,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub vlan: Option<u16>,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub start: usize,
+    pub len: usize,
+    pub missing: u32,
+}
+
+/// Segments for one worker, with their payloads in one buffer, and the
+/// reader's packet clock.
+#[derive(Default)]
+pub(super) struct Batch {
+    /// The batch's place in its worker's sequence.
+    pub number: u64,
+    pub now: i64,
+    /// Packet time went back by more than the idle timeout (the next file
+    /// is older than the last one): end every flow before these segments.
+    pub clock_reset: bool,
+    pub segments: Vec<SegmentMeta>,
+    pub data: Vec<u8>,
+}
+
+impl Batch {
+    /// An empty batch with room for a full one (a typical frame past the
+    /// byte limit included), so that filling it never reallocates.
+    fn with_capacity() -> Batch {
+        Batch {
+            segments: Vec::with_capacity(BATCH_SEGMENTS),
+            data: Vec::with_capacity(BATCH_BYTES + 2048),
+            ..Batch::default()
+        }
+    }
+}
+
+/// The reader's side of the worker queues.
+pub(super) struct Dispatcher {
+    workers: Vec<Sender<Batch>>,
+    /// Flows whose payload is not copied any more (`bypass`).
+    bypass: ReaderBypass,
+    /// Batches handed to each worker so far (the number of its pending batch).
+    batches_sent: Vec<u64>,
+    pending: Vec<Batch>,
+    pool: Receiver<Batch>,
+    /// Live capture: drop rather than wait when a worker falls behind.
+    drop_when_full: bool,
+    /// The reader's packet clock: the latest packet time seen.
+    pub now: i64,
+}
+
+impl Dispatcher {
+    /// A dispatcher to `workers`, taking emptied batches back from `pool`.
+    pub(super) fn new(
+        workers: Vec<Sender<Batch>>,
+        pool: Receiver<Batch>,
+        bypass: ReaderBypass,
+        drop_when_full: bool,
+    ) -> Dispatcher {
+        let n = workers.len();
+        Dispatcher {
+            workers,
+            bypass,
+            batches_sent: vec![0; n],
+            pending: (0..n).map(|_| Batch::with_capacity()).collect(),
+            pool,
+            drop_when_full,
+            now: 0,
+        }
+    }
+
+    pub(super) fn push(&mut self, seg: &TcpSegment<'_>, ts: i64, stats: &mut ReaderStats) {
+        let src = Endpoint { ip: seg.src, port: seg.src_port };
+        let dst = Endpoint { ip: seg.dst, port: seg.dst_port };
+        let key = FlowKey::new(src, dst, seg.vlan);
+        let w = key.owner(self.workers.len());
+        let mut skip_payload = false;
+        if seg.flags & tcp_flags::SYN != 0 {
+            self.bypass.on_syn(key, self.batches_sent[w]);
+        } else if !seg.payload.is_empty() {
+            skip_payload = self.bypass.skips_payload(&key, ts);
+        }
+        let batch = &mut self.pending[w];
+        let start = batch.data.len();
+        let (len, missing) = if skip_payload {
+            stats.payload_bytes_not_copied += seg.payload.len() as u64;
+            (0, seg.missing.saturating_add(seg.payload.len() as u32))
+        } else {
+            batch.data.extend_from_slice(seg.payload);
+            (seg.payload.len(), seg.missing)
+        };
+        batch.segments.push(SegmentMeta {
+            ts,
+            src,
+            dst,
+            vlan: seg.vlan,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            start,
+            len,
+            missing,
+        });
+        if batch.segments.len() >= BATCH_SEGMENTS || batch.data.len() >= BATCH_BYTES {
+            self.send(w, stats);
+        }
+    }
+
+    fn send(&mut self, w: usize, stats: &mut ReaderStats) {
+        self.bypass.learn(stats);
+        let mut fresh = self.pool.try_recv().unwrap_or_else(|_| Batch::with_capacity());
+        fresh.clock_reset = false;
+        let mut batch = std::mem::replace(&mut self.pending[w], fresh);
+        batch.now = self.now;
+        batch.number = self.batches_sent[w];
+        self.batches_sent[w] += 1;
+        if self.drop_when_full {
+            match self.workers[w].try_send(batch) {
+                Ok(()) => {}
+                Err(TrySendError::Full(b)) => stats.dropped_by_analyzer += b.segments.len() as u64,
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        } else {
+            let _ = self.workers[w].send(batch);
+        }
+    }
+
+    /// Sends every pending batch (even empty ones, as clock ticks).
+    pub(super) fn flush_all(&mut self, stats: &mut ReaderStats) {
+        for w in 0..self.workers.len() {
+            self.send(w, stats);
+        }
+    }
+
+    /// Packet time went back to `ts`: every pending batch is sent, and the
+    /// workers end every flow before the next ones.
+    pub(super) fn reset_clock(&mut self, ts: i64, stats: &mut ReaderStats) {
+        self.flush_all(stats);
+        self.now = ts;
+        for batch in &mut self.pending {
+            batch.clock_reset = true;
+        }
+        self.bypass.forget_all(&self.batches_sent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::FlowLimits;
+    use crossbeam_channel::bounded;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// A dispatcher for one worker whose queue holds `queue` batches.
+    fn dispatcher(queue: usize, drop_when_full: bool) -> (Dispatcher, Receiver<Batch>) {
+        let (tx, rx) = bounded::<Batch>(queue);
+        let (_pool_tx, pool_rx) = bounded::<Batch>(1);
+        let (_notice_tx, notice_rx) = bounded(1);
+        let bypass = ReaderBypass::new(1, notice_rx, &FlowLimits::default());
+        (Dispatcher::new(vec![tx], pool_rx, bypass, drop_when_full), rx)
+    }
+
+    fn segment(payload: &[u8], seq: u32) -> TcpSegment<'_> {
+        TcpSegment {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            src_port: 40000,
+            dst_port: 443,
+            vlan: None,
+            seq,
+            ack: 1,
+            flags: tcp_flags::ACK,
+            payload,
+            missing: 0,
+        }
+    }
+
+    #[test]
+    fn live_reader_drops_and_counts_batches_a_full_worker_cannot_take() {
+        let (mut d, rx) = dispatcher(1, true);
+        let mut stats = ReaderStats::default();
+        let payload = [0x17u8; 100];
+        // Three full batches for a worker whose queue holds one and who
+        // never reads: the first is queued, the other two are dropped.
+        for i in 0..3 * BATCH_SEGMENTS as u32 {
+            d.push(&segment(&payload, i * 100), 0, &mut stats);
+        }
+        assert_eq!(stats.dropped_by_analyzer, 2 * BATCH_SEGMENTS as u64);
+        let queued = rx.try_recv().expect("the first batch is queued");
+        assert_eq!(queued.segments.len(), BATCH_SEGMENTS);
+        assert!(rx.try_recv().is_err(), "dropped batches must not be queued");
+        // Batch numbers go on counting the dropped ones.
+        assert_eq!(d.batches_sent[0], 3);
+    }
+
+    #[test]
+    fn file_reader_waits_instead_of_dropping() {
+        let (mut d, rx) = dispatcher(1, false);
+        let reader = std::thread::spawn(move || rx.iter().map(|b| b.segments.len()).sum::<usize>());
+        let mut stats = ReaderStats::default();
+        let payload = [0x17u8; 100];
+        for i in 0..3 * BATCH_SEGMENTS as u32 {
+            d.push(&segment(&payload, i * 100), 0, &mut stats);
+        }
+        drop(d);
+        assert_eq!(reader.join().unwrap(), 3 * BATCH_SEGMENTS);
+        assert_eq!(stats.dropped_by_analyzer, 0);
+    }
+}

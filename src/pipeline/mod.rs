@@ -1,0 +1,203 @@
+//! The threads of a run, wired together here:
+//!
+//! - the **reader** (`reader`) counts, filters and decodes every frame and
+//!   hands TCP segments to the **dispatcher** (`dispatch`), which batches them
+//!   per worker by the flows' symmetric 5-tuple hash;
+//! - N **workers** (`worker`) each own their flows outright (no locks on the
+//!   per-packet path), reassemble and analyse them, and judge and render each
+//!   session that ends;
+//! - one **output thread** (`collector`) counts the sessions, keeps the
+//!   inventory and writes every record;
+//! - with read-ahead, a **file thread** (`files`) reads the capture files
+//!   ahead of the reader.
+//!
+//! Workers tell the reader which flows need no more payload (`bypass`, where
+//! the protocol is stated). Channels are bounded; batches are recycled.
+
+mod bypass;
+mod collector;
+mod dispatch;
+mod files;
+mod gauge;
+mod reader;
+mod worker;
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::bounded;
+
+use crate::capture::live;
+use crate::decode::Decoder;
+use crate::output::{json, text};
+use crate::stats::{ReaderStats, WorkerStats};
+use crate::{Config, OutputFormat, RunError, Source};
+use bypass::{BypassNotice, ReaderBypass};
+use collector::CollectorOptions;
+pub use collector::OutputReopen;
+use dispatch::{Batch, Dispatcher};
+use gauge::MemoryGauge;
+use reader::{FileFilter, Reader};
+use worker::{Judged, JudgedBatch, RenderOptions, WorkerContext};
+
+/// Runs the whole pipeline; session records go to `out` as they are found.
+pub fn run(
+    config: &Config,
+    out: Box<dyn Write + Send>,
+    stop: Arc<AtomicBool>,
+    reopen: Option<OutputReopen>,
+) -> Result<crate::RunSummary, RunError> {
+    let started = std::time::Instant::now();
+    let threads = config.threads.max(1);
+    let filter = match (&config.source, &config.filter) {
+        (Source::Files(_), Some(expr)) => Some(FileFilter::new(expr)?),
+        _ => None,
+    };
+    let live = matches!(config.source, Source::Live(_));
+    // Open the interface first: a missing device or a missing privilege is
+    // reported before any output is written.
+    let mut live_capture = match &config.source {
+        Source::Live(opts) => Some(live::open(opts).map_err(RunError::Fatal)?),
+        Source::Files(_) => None,
+    };
+    let (judged_tx, judged_rx) = bounded::<JudgedBatch>(1024);
+    let profile = Arc::new(config.profile.clone());
+    let render = Arc::new(RenderOptions {
+        format: config.format,
+        session_lines: config.session_lines,
+        color: config.color,
+        policy_name: config.profile.name.clone(),
+    });
+    let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
+    let (bypass_tx, bypass_rx) = bounded::<BypassNotice>(threads * 64);
+    let mut worker_txs = Vec::new();
+    let mut worker_handles = Vec::new();
+    let mut spent_txs = Vec::new();
+    let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory));
+    for i in 0..threads {
+        let (spent_tx, spent_rx) = bounded::<Vec<Judged>>(64);
+        spent_txs.push(spent_tx);
+        // 16 batches of at most 256 KiB: 4 MiB in flight per worker.
+        let (tx, rx) = bounded::<Batch>(16);
+        let cx = WorkerContext {
+            index: i,
+            judged: judged_tx.clone(),
+            spent: spent_rx,
+            bypass_notices: bypass_tx.clone(),
+            pool: pool_tx.clone(),
+            limits: config.limits,
+            profile: Arc::clone(&profile),
+            render: Arc::clone(&render),
+            memory: Arc::clone(&memory),
+        };
+        let handle = thread::Builder::new()
+            .name(format!("tlsaudit-worker-{i}"))
+            .spawn(move || worker::worker(rx, cx))
+            .map_err(|e| RunError::Fatal(format!("cannot start a worker thread: {e}")))?;
+        worker_txs.push(tx);
+        worker_handles.push(handle);
+    }
+    drop(judged_tx);
+    drop(pool_tx);
+    drop(bypass_tx);
+    let sessions_reported = Arc::new(AtomicU64::new(0));
+    let collector_opts = CollectorOptions {
+        flush_each: live,
+        failing: config.profile.failing,
+        sessions_reported: Arc::clone(&sessions_reported),
+        spent: spent_txs,
+        reopen,
+        inventory_memory: config.inventory_memory,
+        memory: Arc::clone(&memory),
+    };
+    let collector_handle = thread::Builder::new()
+        .name("tlsaudit-output".into())
+        .spawn(move || collector::collect(judged_rx, out, collector_opts))
+        .map_err(|e| RunError::Fatal(format!("cannot start the output thread: {e}")))?;
+
+    let mut reader = Reader {
+        decoder: Decoder::new(config.max_ip_fragments, 30_000_000),
+        idle_timeout: config.limits.idle_timeout_micros,
+        dispatch: Dispatcher::new(worker_txs, pool_rx, ReaderBypass::new(threads, bypass_rx, &config.limits), live),
+        stats: ReaderStats::default(),
+        filter,
+        stop: &stop,
+        sessions_reported,
+        memory,
+    };
+    let mut input_errors = Vec::new();
+    let mut fatal = None;
+    match &config.source {
+        Source::Files(paths) => files::read_files(&mut reader, paths, config.progress, config.read_ahead, &mut input_errors),
+        Source::Live(opts) => {
+            let stop = reader.stop;
+            let opened = live_capture.take().ok_or_else(|| RunError::Fatal("live capture not opened".into()))?;
+            match live::capture(opened, opts, stop, &mut reader) {
+                Ok(s) => {
+                    reader.stats.dropped_by_kernel = s.dropped_by_kernel;
+                    reader.stats.dropped_by_interface = s.dropped_by_interface;
+                }
+                Err(e) => fatal = Some(e),
+            }
+        }
+    }
+    reader.finish_counters();
+    reader.dispatch.flush_all(&mut reader.stats);
+    let Reader { dispatch, stats: reader_stats, .. } = reader;
+    drop(dispatch);
+    let mut workers = WorkerStats::default();
+    for h in worker_handles {
+        match h.join() {
+            Ok(s) => workers.add(&s),
+            Err(_) => return Err(RunError::Fatal("a worker thread panicked".into())),
+        }
+    }
+    let result = collector_handle.join().map_err(|_| RunError::Fatal("the output thread panicked".into()))?;
+    let mut summary = crate::RunSummary {
+        reader: reader_stats,
+        workers,
+        sessions: result.sessions,
+        sessions_compliant: result.compliant,
+        findings_by_severity: result.findings,
+        threads,
+        wall_time: started.elapsed(),
+        input_errors,
+    };
+    summary.wall_time = started.elapsed();
+    let mut out = result.out;
+    let mut inventory = result.inventory;
+    inventory.finish(&config.profile);
+    let write_error = result.error.or_else(|| {
+        let r = match config.format {
+            OutputFormat::Jsonl => {
+                // One record at a time: the inventory can hold tens of
+                // thousands of services.
+                let mut write_line = |v: &serde_json::Value| {
+                    serde_json::to_writer(&mut out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
+                };
+                inventory
+                    .services()
+                    .iter()
+                    .try_for_each(|service| write_line(&json::service(service, &config.profile.name)))
+                    .and_then(|_| write_line(&json::stats(&summary, &inventory)))
+            }
+            OutputFormat::Text => {
+                let report = text::report(&inventory, &summary, &config.profile, config.color);
+                out.write_all(report.as_bytes())
+                    .and_then(|_| out.write_all(text::summary(&result.by_version, &summary).as_bytes()))
+            }
+        };
+        r.and_then(|_| out.flush()).err()
+    });
+    if let Some(e) = fatal {
+        return Err(RunError::Fatal(e));
+    }
+    if let Some(e) = write_error {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(RunError::Fatal(format!("cannot write the output: {e}")));
+        }
+    }
+    Ok(summary)
+}

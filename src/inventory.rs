@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::memory::{alloc_bytes, string_bytes};
-use crate::policy::{Party, Severity, Verdict};
+use crate::policy::{Party, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
 
@@ -64,19 +64,19 @@ fn entry_bytes<K, V>() -> usize {
 }
 
 /// Rules about what a client offered, never a service's doing.
-const CLIENT_OFFER_RULES: &[&str] = &[
-    "proto.sslv2_hello",
-    "cipher.client_offers_weak",
-    "ext.early_data",
-    "ext.no_sig_algs",
-    "ext.sig_algs_sha1",
-    "ext.no_sni",
+const CLIENT_OFFER_RULES: &[RuleId] = &[
+    RuleId::ProtoSslv2Hello,
+    RuleId::CipherClientOffersWeak,
+    RuleId::ExtEarlyData,
+    RuleId::ExtNoSigAlgs,
+    RuleId::ExtSigAlgsSha1,
+    RuleId::ExtNoSni,
 ];
 
 /// One finding kind seen on a service or client, with how often.
 #[derive(Debug, Clone)]
 pub struct FindingCount {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub severity: Severity,
     pub count: u64,
     /// The message of the earliest occurrence (by session start, then by
@@ -109,7 +109,7 @@ pub struct Service {
     /// The same session read twice (one capture given twice) is not reuse.
     public_values: HashMap<String, PublicValueUse>,
     /// Findings the server could have avoided (party server or both), by rule.
-    pub findings: BTreeMap<&'static str, FindingCount>,
+    pub findings: BTreeMap<RuleId, FindingCount>,
     pub compliant: bool,
     /// Entries of this service were refused because the inventory's memory
     /// budget was spent: its sets and findings may be incomplete.
@@ -131,7 +131,7 @@ impl Service {
 pub struct Client {
     pub ip: IpAddr,
     pub sessions: u64,
-    pub findings: BTreeMap<&'static str, FindingCount>,
+    pub findings: BTreeMap<RuleId, FindingCount>,
 }
 
 /// Services and clients over a whole run.
@@ -153,14 +153,14 @@ impl Default for Inventory {
 
 /// Counts a finding; a new rule's entry must fit the budget. False when refused.
 fn add_finding(
-    map: &mut BTreeMap<&'static str, FindingCount>,
+    map: &mut BTreeMap<RuleId, FindingCount>,
     budget: &mut Budget,
-    rule: &'static str,
+    rule: RuleId,
     severity: Severity,
     message: &str,
     at: i64,
 ) -> bool {
-    if let Some(f) = map.get_mut(rule) {
+    if let Some(f) = map.get_mut(&rule) {
         f.count += 1;
         f.severity = f.severity.max(severity);
         if (at, message) < (f.example_at, f.example.as_str()) {
@@ -353,14 +353,14 @@ impl Inventory {
             }
             let sessions: u64 = reused.iter().map(|(n, _)| n).sum();
             let ffdh = reused.iter().any(|(_, ff)| *ff);
-            let Some(severity) = profile.severity("kex.dh_reuse", usize::from(!ffdh)) else { continue };
+            let Some(severity) = profile.severity(RuleId::KexDhReuse, usize::from(!ffdh)) else { continue };
             let kind = if ffdh { "finite-field DH" } else { "elliptic-curve DH" };
             let message = format!(
                 "{} {kind} public value(s) used in {sessions} sessions instead of a fresh one each time",
                 reused.len()
             );
             // Written once per service at the end: not charged, it replaces nothing.
-            s.findings.insert("kex.dh_reuse", FindingCount { rule: "kex.dh_reuse", severity, count: sessions, example: message, example_at: 0 });
+            s.findings.insert(RuleId::KexDhReuse, FindingCount { rule: RuleId::KexDhReuse, severity, count: sessions, example: message, example_at: 0 });
             if severity >= profile.failing {
                 s.compliant = false;
             }

@@ -16,7 +16,7 @@ use tlsaudit::capture::live::{self, LiveOptions};
 use tlsaudit::cert::trust::TrustStore;
 use tlsaudit::flow::FlowLimits;
 use tlsaudit::util::escape::escape_terminal;
-use tlsaudit::policy::rules::{self, PROFILES, RULES};
+use tlsaudit::policy::rules::{RuleId, PROFILES, RULES};
 use tlsaudit::policy::{Profile, Severity};
 use tlsaudit::{pipeline, Config, OutputFormat, RunError, Source};
 
@@ -243,7 +243,7 @@ fn short_profile(p: &str) -> &str {
 }
 
 fn explain(id: &str) -> ExitCode {
-    let Some(r) = rules::rule(id) else {
+    let Some(r) = RuleId::from_name(id).map(RuleId::rule) else {
         return usage_error(&format!("unknown rule {id:?}; `tlsaudit rules` lists them"));
     };
     let severities = PROFILES

@@ -10,7 +10,7 @@ use x509_parser::oid_registry::{self, Oid};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use crate::memory::HeapSize;
+use crate::memory::{string_bytes, strings_bytes, vec_bytes, HeapSize};
 
 /// Facts about one certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -256,3 +256,25 @@ fn ec_bits(curve: Option<&str>, from_point: u32) -> u32 {
         _ => from_point,
     }
 }
+impl HeapSize for CertificateFacts {
+    fn heap_bytes(&self) -> usize {
+        string_bytes(&self.sha256)
+            + string_bytes(&self.serial_hex)
+            + self.subject_cn.as_deref().map_or(0, string_bytes)
+            + string_bytes(&self.subject_dn)
+            + self.issuer_cn.as_deref().map_or(0, string_bytes)
+            + string_bytes(&self.issuer_dn)
+            + strings_bytes(&self.dns_names)
+            + strings_bytes(&self.ip_addresses)
+            + string_bytes(&self.public_key_algorithm)
+            + self.public_key_curve.as_deref().map_or(0, string_bytes)
+            + string_bytes(&self.signature_algorithm)
+            + string_bytes(&self.signature_algorithm_oid)
+            + vec_bytes(&self.key_usage)
+            + strings_bytes(&self.extended_key_usage)
+            + strings_bytes(&self.ocsp_urls)
+            + strings_bytes(&self.crl_urls)
+            + vec_bytes(&self.der)
+    }
+}
+

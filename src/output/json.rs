@@ -362,7 +362,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     let findings: Vec<FindingRecord<'_>> = verdict
         .findings
         .iter()
-        .map(|x| FindingRecord { rule: x.rule, severity: x.severity.as_str(), party: x.party.as_str(), message: &x.message })
+        .map(|x| FindingRecord { rule: x.rule.as_str(), severity: x.severity.as_str(), party: x.party.as_str(), message: &x.message })
         .collect();
     w.field("findings", &findings);
     if !verdict.exempted.is_empty() {
@@ -370,7 +370,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
             .exempted
             .iter()
             .map(|x| ExemptedRecord {
-                rule: x.finding.rule,
+                rule: x.finding.rule.as_str(),
                 severity: x.finding.severity.as_str(),
                 party: x.finding.party.as_str(),
                 message: &x.finding.message,
@@ -408,10 +408,10 @@ pub fn service(s: &Service, policy: &str) -> Value {
     put(&mut r, "tlsaudit.service.first_seen", json!(rfc3339_micros(s.first_seen)));
     put(&mut r, "tlsaudit.service.last_seen", json!(rfc3339_micros(s.last_seen)));
     let mut findings: Vec<_> = s.findings.values().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
     let findings: Vec<Value> = findings
         .iter()
-        .map(|f| json!({"rule": f.rule, "severity": f.severity.as_str(), "count": f.count, "message": f.example}))
+        .map(|f| json!({"rule": f.rule.as_str(), "severity": f.severity.as_str(), "count": f.count, "message": f.example}))
         .collect();
     put(&mut r, "tlsaudit.findings", Value::Array(findings));
     put(&mut r, "tlsaudit.compliant", json!(s.compliant));

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::util::escape::{escape_message, escape_terminal};
 use crate::util::rfc3339::rfc3339_micros;
 use crate::inventory::{FindingCount, Inventory};
-use crate::policy::{Profile, Severity, Verdict};
+use crate::policy::{Profile, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{self, cipher_name, group_name};
 
@@ -121,9 +121,9 @@ fn versions(map: &BTreeMap<String, u64>) -> String {
 }
 
 /// One line per finding kind at or above `min`, worst first.
-fn finding_lines(findings: &BTreeMap<&'static str, FindingCount>, min: Severity, color: bool) -> String {
+fn finding_lines(findings: &BTreeMap<RuleId, FindingCount>, min: Severity, color: bool) -> String {
     let mut sorted: Vec<&FindingCount> = findings.values().filter(|f| f.severity >= min).collect();
-    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
     sorted
         .iter()
         .map(|f| {

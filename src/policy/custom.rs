@@ -24,13 +24,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Deserialize;
 
+use super::exception::{Exception, Network};
 use super::profile::Profile;
-use super::rules;
+use super::rules::RuleId;
 use super::Severity;
 
 #[derive(Debug, Deserialize)]
@@ -63,67 +63,6 @@ struct ExceptionEntry {
     rule: toml::Spanned<String>,
     justification: String,
     expires: Option<toml::Spanned<String>>,
-}
-
-/// A network: an address and a prefix length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Network {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    pub fn parse(s: &str) -> Option<Network> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?),
-            None => {
-                let a = s.parse::<IpAddr>().ok()?;
-                (a, if a.is_ipv4() { 32 } else { 128 })
-            }
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(Network { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let bits = |a: IpAddr| -> (u128, u8) {
-            match a {
-                IpAddr::V4(v) => (u128::from(u32::from(v)) << 96, 32),
-                IpAddr::V6(v) => (u128::from(v), 128),
-            }
-        };
-        let ((net, width), (host, host_width)) = (bits(self.addr), bits(ip));
-        if width != host_width {
-            return false;
-        }
-        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
-        net & mask == host & mask
-    }
-}
-
-/// A granted exception.
-#[derive(Debug, Clone)]
-pub struct Exception {
-    pub network: Network,
-    pub server_text: String,
-    pub port: Option<u16>,
-    pub rule: &'static str,
-    pub justification: String,
-    /// The last second (Unix time) the exception applies; None: no expiry.
-    pub expires: Option<i64>,
-    pub expires_text: Option<String>,
-    /// The line of the policy file that grants it.
-    pub line: usize,
-}
-
-impl Exception {
-    pub fn covers(&self, ip: IpAddr, port: u16, rule: &str) -> bool {
-        self.rule == rule && self.network.contains(ip) && self.port.is_none_or(|p| p == port)
-    }
-
-    pub fn expired_at(&self, unix_seconds: i64) -> bool {
-        self.expires.is_some_and(|e| unix_seconds > e)
-    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -185,7 +124,8 @@ pub fn load(path: &Path, default_base: &str) -> Result<Profile, String> {
                 format!("{shown}:{line}: rule {rule}: unknown severity {value:?} (off, info, low, medium, high, critical)")
             })?),
         };
-        profile.set_severity(rule, severity).map_err(|e| format!("{shown}:{line}: {e}; `tlsaudit rules` lists them"))?;
+        let id = RuleId::parse(rule).map_err(|e| format!("{shown}:{line}: {e}"))?;
+        profile.set_severity(id, severity);
     }
     for s in &file.allow.suites {
         let id = parse_suite(s)
@@ -205,8 +145,7 @@ pub fn load(path: &Path, default_base: &str) -> Result<Profile, String> {
         let network = Network::parse(e.server.get_ref())
             .ok_or_else(|| format!("{shown}:{line}: server {:?} is not an IP address or CIDR network", e.server.get_ref()))?;
         let rule_line = line_of(&text, e.rule.span().start);
-        let rule = rules::rule(e.rule.get_ref())
-            .ok_or_else(|| format!("{shown}:{rule_line}: unknown rule {:?}; `tlsaudit rules` lists them", e.rule.get_ref()))?;
+        let rule = RuleId::parse(e.rule.get_ref()).map_err(|e| format!("{shown}:{rule_line}: {e}"))?;
         let expires = match &e.expires {
             Some(d) => Some(end_of_day(d.get_ref()).ok_or_else(|| {
                 format!("{shown}:{}: expiry {:?} is not a date (YYYY-MM-DD)", line_of(&text, d.span().start), d.get_ref())
@@ -217,7 +156,7 @@ pub fn load(path: &Path, default_base: &str) -> Result<Profile, String> {
             network,
             server_text: e.server.get_ref().clone(),
             port: e.port,
-            rule: rule.id,
+            rule,
             justification: e.justification.clone(),
             expires,
             expires_text: e.expires.as_ref().map(|d| d.get_ref().clone()),
@@ -230,18 +169,6 @@ pub fn load(path: &Path, default_base: &str) -> Result<Profile, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn networks() {
-        let n = Network::parse("10.20.0.0/16").unwrap();
-        assert!(n.contains("10.20.3.4".parse().unwrap()));
-        assert!(!n.contains("10.21.0.1".parse().unwrap()));
-        assert!(!n.contains("::1".parse().unwrap()));
-        assert!(Network::parse("127.0.0.1").unwrap().contains("127.0.0.1".parse().unwrap()));
-        assert!(Network::parse("2001:db8::/32").unwrap().contains("2001:db8:1::5".parse().unwrap()));
-        assert!(Network::parse("10.0.0.0/33").is_none());
-        assert!(Network::parse("host.example").is_none());
-    }
 
     #[test]
     fn dates_end_at_midnight_utc() {

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::profile::{CertKeys, Profile};
 use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
+use super::rules::RuleId;
 use super::{Exempted, Finding, Party, Severity, Verdict};
 use crate::cert::trust::ChainStatus;
 use crate::cert::CertificateFacts;
@@ -24,11 +25,11 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
-    fn flag(&mut self, rule: &'static str, party: Party, message: String) {
+    fn flag(&mut self, rule: RuleId, party: Party, message: String) {
         self.flag_variant(rule, 0, party, message);
     }
 
-    fn flag_variant(&mut self, rule: &'static str, variant: usize, party: Party, message: String) {
+    fn flag_variant(&mut self, rule: RuleId, variant: usize, party: Party, message: String) {
         if let Some(severity) = self.profile.severity(rule, variant) {
             self.findings.push(Finding { rule, severity, party, message });
         }
@@ -36,7 +37,7 @@ impl Judge<'_> {
 
     /// A finding whose severity rises to critical for the worst cases (e.g. a
     /// DH prime under 1024 bits), unless the profile turned the rule off.
-    fn flag_critical(&mut self, rule: &'static str, party: Party, message: String) {
+    fn flag_critical(&mut self, rule: RuleId, party: Party, message: String) {
         if self.profile.severity(rule, 0).is_some() {
             self.findings.push(Finding { rule, severity: Severity::Critical, party, message });
         }
@@ -94,7 +95,7 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
                 }
             }
             if v >= TLS13 || crate::tls::names::is_tls13_draft(v) {
-                j.flag("cert.not_observable", Party::Both, "TLS 1.3: the certificate is encrypted and was not judged".into());
+                j.flag(RuleId::CertNotObservable, Party::Both, "TLS 1.3: the certificate is encrypted and was not judged".into());
             } else if !f.server_certificates.is_empty() {
                 certificates(&mut j, f);
             }
@@ -102,7 +103,7 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
         None => refused(&mut j, f),
     }
     let (mut findings, exempted) = apply_exceptions(j.findings, f, profile);
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
     let compliant = findings.iter().all(|x| x.severity < profile.failing);
     Verdict { findings, exempted, compliant }
 }
@@ -126,9 +127,9 @@ fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile)
                 expires: e.expires_text.clone(),
             }),
             Some(e) => {
-                if let Some(severity) = profile.severity("policy.exception_expired", 0) {
+                if let Some(severity) = profile.severity(RuleId::PolicyExceptionExpired, 0) {
                     expired_notes.push(Finding {
-                        rule: "policy.exception_expired",
+                        rule: RuleId::PolicyExceptionExpired,
                         severity,
                         party: Party::Server,
                         message: format!(
@@ -153,7 +154,7 @@ fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile)
 /// Rules about what the client offered, whatever the server answered.
 fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts) {
     if ch.sslv2_format {
-        j.flag("proto.sslv2_hello", Party::Client, "the ClientHello was sent in the SSLv2-compatible format".into());
+        j.flag(RuleId::ProtoSslv2Hello, Party::Client, "the ClientHello was sent in the SSLv2-compatible format".into());
     }
     let weak: Vec<String> = offered_suites(ch)
         .iter()
@@ -164,17 +165,17 @@ fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts) {
         let shown: Vec<&str> = weak.iter().take(5).map(String::as_str).collect();
         let more = if weak.len() > 5 { format!(" and {} more", weak.len() - 5) } else { String::new() };
         j.flag(
-            "cipher.client_offers_weak",
+            RuleId::CipherClientOffersWeak,
             Party::Client,
             format!("the client offers {} weak suites: {}{more}", weak.len(), shown.join(", ")),
         );
     }
     if ch.early_data {
-        j.flag("ext.early_data", Party::Client, "the client sent early data (0-RTT), which can be replayed".into());
+        j.flag(RuleId::ExtEarlyData, Party::Client, "the client sent early data (0-RTT), which can be replayed".into());
     }
     let offers_tls12 = max_offered(ch) == Some(TLS12);
     if offers_tls12 && !ch.extensions.contains(&0x000D) {
-        j.flag("ext.no_sig_algs", Party::Client, "TLS 1.2 ClientHello without signature_algorithms".into());
+        j.flag(RuleId::ExtNoSigAlgs, Party::Client, "TLS 1.2 ClientHello without signature_algorithms".into());
     }
     let weak_sigs: Vec<String> = ch
         .signature_algorithms
@@ -184,13 +185,13 @@ fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts) {
         .collect();
     if !weak_sigs.is_empty() {
         j.flag(
-            "ext.sig_algs_sha1",
+            RuleId::ExtSigAlgsSha1,
             Party::Client,
             format!("the client offers SHA-1/MD5 signature schemes {}", weak_sigs.join(", ")),
         );
     }
     if ch.server_name.is_none() && f.version().is_some() {
-        j.flag("ext.no_sni", Party::Client, "the client sent no server name (SNI)".into());
+        j.flag(RuleId::ExtNoSni, Party::Client, "the client sent no server name (SNI)".into());
     }
 }
 
@@ -205,15 +206,15 @@ fn refused(j: &mut Judge<'_>, f: &SessionFacts) {
     let why = format!("the server refused it ({} alert)", alert_description(alert.description));
     let message = format!("the client offered at most {}; {why}", described_version(best));
     match best {
-        0x0002 => j.flag("proto.sslv2", Party::Client, message),
-        0x0300 => j.flag("proto.sslv3", Party::Client, message),
-        TLS10 => j.flag("proto.tls10", Party::Client, message),
-        0x0302 => j.flag("proto.tls11", Party::Client, message),
+        0x0002 => j.flag(RuleId::ProtoSslv2, Party::Client, message),
+        0x0300 => j.flag(RuleId::ProtoSslv3, Party::Client, message),
+        TLS10 => j.flag(RuleId::ProtoTls10, Party::Client, message),
+        0x0302 => j.flag(RuleId::ProtoTls11, Party::Client, message),
         _ => {}
     }
     let offered = offered_suites(ch);
     if !offered.is_empty() && offered.iter().all(|s| s.no_encryption() || s.anonymous() || s.export()) {
-        j.flag("cipher.null", Party::Client, format!("the client offered only unencrypted, anonymous or export suites; {why}"));
+        j.flag(RuleId::CipherNull, Party::Client, format!("the client offered only unencrypted, anonymous or export suites; {why}"));
     }
 }
 
@@ -230,11 +231,11 @@ fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
         None => format!("negotiated {label}"),
     };
     match v {
-        0x0002 => j.flag("proto.sslv2", party(offered_better), detail("SSL 2.0".into())),
-        0x0300 => j.flag("proto.sslv3", party(offered_better), detail("SSL 3.0".into())),
-        TLS10 => j.flag("proto.tls10", party(offered_better), detail("TLS 1.0".into())),
-        0x0302 => j.flag("proto.tls11", party(offered_better), detail("TLS 1.1".into())),
-        TLS12 => j.flag("proto.tls12", party(offered_better), detail("TLS 1.2".into())),
+        0x0002 => j.flag(RuleId::ProtoSslv2, party(offered_better), detail("SSL 2.0".into())),
+        0x0300 => j.flag(RuleId::ProtoSslv3, party(offered_better), detail("SSL 3.0".into())),
+        TLS10 => j.flag(RuleId::ProtoTls10, party(offered_better), detail("TLS 1.0".into())),
+        0x0302 => j.flag(RuleId::ProtoTls11, party(offered_better), detail("TLS 1.1".into())),
+        TLS12 => j.flag(RuleId::ProtoTls12, party(offered_better), detail("TLS 1.2".into())),
         _ => {}
     }
     let offered_13 = ch.is_some_and(|c| c.offered_versions().contains(&TLS13));
@@ -242,13 +243,13 @@ fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
         let sentinel = f.server_hello.as_ref().and_then(|sh| sh.downgrade_sentinel);
         match sentinel {
             Some(_) if f.established => j.flag(
-                "proto.downgrade",
+                RuleId::ProtoDowngrade,
                 Party::Client,
                 format!("the client offered TLS 1.3, the server chose {} with the downgrade sentinel, and the client went on", described_version(v)),
             ),
             Some(_) => {}
             None => j.flag(
-                "proto.no_tls13",
+                RuleId::ProtoNoTls13,
                 Party::Server,
                 format!("the client offered TLS 1.3; the server chose {}", described_version(v)),
             ),
@@ -261,30 +262,30 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
     let name = t.name;
     let neg = |what: &str| format!("negotiated {name}: {what}");
     if t.no_encryption() {
-        j.flag("cipher.null", suite_party(&offered, |s| s.no_encryption()), neg("no encryption"));
+        j.flag(RuleId::CipherNull, suite_party(&offered, |s| s.no_encryption()), neg("no encryption"));
     }
     if t.anonymous() {
-        j.flag("cipher.anon", suite_party(&offered, |s| s.anonymous()), neg("anonymous key exchange, the server is not authenticated"));
+        j.flag(RuleId::CipherAnon, suite_party(&offered, |s| s.anonymous()), neg("anonymous key exchange, the server is not authenticated"));
     }
     if t.export() {
-        j.flag("cipher.export", suite_party(&offered, |s| s.export()), neg(&format!("export grade, {}-bit key", t.key_bits)));
+        j.flag(RuleId::CipherExport, suite_party(&offered, |s| s.export()), neg(&format!("export grade, {}-bit key", t.key_bits)));
     } else if t.cipher == Cipher::Des {
-        j.flag("cipher.des", suite_party(&offered, |s| s.cipher == Cipher::Des), neg("single DES, 56-bit key"));
+        j.flag(RuleId::CipherDes, suite_party(&offered, |s| s.cipher == Cipher::Des), neg("single DES, 56-bit key"));
     }
     if t.cipher == Cipher::Rc4 {
-        j.flag("cipher.rc4", suite_party(&offered, |s| s.cipher == Cipher::Rc4), neg("RC4 stream cipher"));
+        j.flag(RuleId::CipherRc4, suite_party(&offered, |s| s.cipher == Cipher::Rc4), neg("RC4 stream cipher"));
     }
     let no_fs = matches!(t.kx, KeyExchange::Rsa | KeyExchange::Dh | KeyExchange::Ecdh) && !t.anonymous();
     if t.cipher == Cipher::TripleDes {
         let fs = if no_fs { ", no forward secrecy" } else { "" };
         j.flag(
-            "cipher.3des",
+            RuleId::Cipher3des,
             suite_party(&offered, |s| s.cipher == Cipher::TripleDes),
             neg(&format!("3DES with a 64-bit block{fs}")),
         );
     }
     if t.mac == Mac::Md5 {
-        j.flag("cipher.weak_mac", suite_party(&offered, |s| s.mac == Mac::Md5), neg("MD5 record MAC"));
+        j.flag(RuleId::CipherWeakMac, suite_party(&offered, |s| s.mac == Mac::Md5), neg("MD5 record MAC"));
     }
     if no_fs {
         let (variant, what) = if t.kx == KeyExchange::Rsa {
@@ -292,13 +293,13 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
         } else {
             (1, "static Diffie-Hellman, no forward secrecy")
         };
-        j.flag_variant("cipher.no_fs", variant, suite_party(&offered, |s| !s.forward_secret()), neg(what));
+        j.flag_variant(RuleId::CipherNoFs, variant, suite_party(&offered, |s| !s.forward_secret()), neg(what));
     }
     if t.kx == KeyExchange::Dhe && v <= TLS12 {
-        j.flag("cipher.dhe", suite_party(&offered, |s| s.kx == KeyExchange::Dhe || !s.forward_secret()), neg("finite-field DHE"));
+        j.flag(RuleId::CipherDhe, suite_party(&offered, |s| s.kx == KeyExchange::Dhe || !s.forward_secret()), neg("finite-field DHE"));
     }
     if t.mode == Mode::Cbc && t.forward_secret() {
-        j.flag("cipher.cbc", suite_party(&offered, |s| !s.aead()), neg("CBC mode rather than AEAD"));
+        j.flag(RuleId::CipherCbc, suite_party(&offered, |s| !s.aead()), neg("CBC mode rather than AEAD"));
     }
     let not_fips = matches!(
         t.cipher,
@@ -306,14 +307,14 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
     );
     if not_fips {
         j.flag(
-            "cipher.not_fips",
+            RuleId::CipherNotFips,
             suite_party(&offered, |s| !s.nist_algorithms()),
             neg("uses an algorithm NIST does not approve"),
         );
     }
     if !j.profile.suite_allowed(t.id) {
         let party = suite_party(&offered, |s| !j.profile.suite_allowed(s.id));
-        j.flag("cipher.not_approved", party, format!("negotiated {name}, which the {} profile does not list", j.profile.name));
+        j.flag(RuleId::CipherNotApproved, party, format!("negotiated {name}, which the {} profile does not list", j.profile.name));
     }
 }
 
@@ -345,9 +346,9 @@ fn key_exchange(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
         if bits < 2048 {
             let message = format!("the server's Diffie-Hellman prime has {bits} bits");
             if bits < 1024 {
-                j.flag_critical("kex.dh_lt_2048", Party::Server, message);
+                j.flag_critical(RuleId::KexDhLt2048, Party::Server, message);
             } else {
-                j.flag("kex.dh_lt_2048", Party::Server, message);
+                j.flag(RuleId::KexDhLt2048, Party::Server, message);
             }
         }
     }
@@ -357,28 +358,28 @@ fn key_exchange(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
         let small = group_bits(g).is_some_and(|b| b < 224);
         if explicit || small {
             let what = if explicit { "explicit curve parameters".to_string() } else { format!("the curve {}", group_name(g)) };
-            j.flag("kex.ec_curve_weak", Party::Server, format!("key exchange on {what}"));
+            j.flag(RuleId::KexEcCurveWeak, Party::Server, format!("key exchange on {what}"));
         }
         let is_ffdhe = (0x0100..=0x01FF).contains(&g);
         if !(j.profile.groups.is_empty() || j.profile.groups.contains(&g) || is_ffdhe && v < TLS13) {
             j.flag(
-                "kex.group_not_listed",
+                RuleId::KexGroupNotListed,
                 Party::Server,
                 format!("key exchange on {}, which the {} profile does not list", group_name(g), j.profile.name),
             );
         }
         // The ML-KEM hybrids, and the Kyber drafts deployed before them.
         if matches!(g, 0x11EB..=0x11ED | 0x6399 | 0x639A) {
-            j.flag("kex.pq_hybrid", Party::Both, format!("post-quantum hybrid key exchange {}", group_name(g)));
+            j.flag(RuleId::KexPqHybrid, Party::Both, format!("post-quantum hybrid key exchange {}", group_name(g)));
         }
     }
     if let Some(scheme) = f.key_exchange.as_ref().and_then(|k| k.signature_scheme) {
         let hash = scheme >> 8;
         let legacy_sig = matches!(scheme & 0xff, 0x01..=0x03);
         if legacy_sig && hash == 0x02 {
-            j.flag("kex.sig_sha1", Party::Server, format!("ServerKeyExchange signed with SHA-1 (scheme 0x{scheme:04X})"));
+            j.flag(RuleId::KexSigSha1, Party::Server, format!("ServerKeyExchange signed with SHA-1 (scheme 0x{scheme:04X})"));
         } else if legacy_sig && hash == 0x01 {
-            j.flag("kex.sig_md5", Party::Server, format!("ServerKeyExchange signed with MD5 (scheme 0x{scheme:04X})"));
+            j.flag(RuleId::KexSigMd5, Party::Server, format!("ServerKeyExchange signed with MD5 (scheme 0x{scheme:04X})"));
         }
     }
 }
@@ -387,29 +388,29 @@ fn extensions(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits) {
     let (Some(ch), Some(sh)) = (&f.client_hello, &f.server_hello) else { return };
     let client_reneg = ch.renegotiation_info || ch.ciphers.contains(&suite::EMPTY_RENEGOTIATION_INFO_SCSV);
     if !client_reneg {
-        j.flag("ext.no_secure_renegotiation", Party::Client, "the client sent neither renegotiation_info nor its SCSV".into());
+        j.flag(RuleId::ExtNoSecureRenegotiation, Party::Client, "the client sent neither renegotiation_info nor its SCSV".into());
     } else if !sh.renegotiation_info {
-        j.flag("ext.no_secure_renegotiation", Party::Server, "the server did not answer renegotiation_info".into());
+        j.flag(RuleId::ExtNoSecureRenegotiation, Party::Server, "the server did not answer renegotiation_info".into());
     }
     if !(ch.extended_master_secret && sh.extended_master_secret) {
         let who = match (ch.extended_master_secret, sh.extended_master_secret) {
             (false, _) => "the client did not offer extended master secret",
             _ => "the server did not accept extended master secret",
         };
-        j.flag("ext.no_ems", Party::Both, who.into());
+        j.flag(RuleId::ExtNoEms, Party::Both, who.into());
     }
     if t.mode == Mode::Cbc && !sh.encrypt_then_mac {
         let party = if ch.encrypt_then_mac { Party::Server } else { Party::Client };
-        j.flag("ext.no_etm_cbc", party, format!("{} (CBC) without encrypt-then-MAC", t.name));
+        j.flag(RuleId::ExtNoEtmCbc, party, format!("{} (CBC) without encrypt-then-MAC", t.name));
     }
     if sh.compression_method != 0 {
-        j.flag("ext.compression", Party::Server, format!("compression method {} negotiated", sh.compression_method));
+        j.flag(RuleId::ExtCompression, Party::Server, format!("compression method {} negotiated", sh.compression_method));
     }
     if sh.heartbeat_mode.is_some() {
-        j.flag("ext.heartbeat", Party::Server, "the heartbeat extension was negotiated".into());
+        j.flag(RuleId::ExtHeartbeat, Party::Server, "the heartbeat extension was negotiated".into());
     }
     if sh.extensions.contains(&0x0004) {
-        j.flag("ext.truncated_hmac", Party::Server, "truncated_hmac was negotiated".into());
+        j.flag(RuleId::ExtTruncatedHmac, Party::Server, "truncated_hmac was negotiated".into());
     }
     if sh.server_certificate_type == Some(2) {
         // The client is to blame when it accepted nothing but a raw key.
@@ -419,15 +420,15 @@ fn extensions(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits) {
         } else {
             (Party::Server, "the server authenticated with a raw public key, not an X.509 certificate")
         };
-        j.flag("ext.raw_public_key", party, what.into());
+        j.flag(RuleId::ExtRawPublicKey, party, what.into());
     }
     if f.client_false_start {
-        j.flag("proto.false_start", Party::Client, "the client sent application data before the server's Finished (False Start)".into());
+        j.flag(RuleId::ProtoFalseStart, Party::Client, "the client sent application data before the server's Finished (False Start)".into());
     }
     if ch.status_request && !f.ocsp_stapled {
         if let Some(leaf) = f.server_certificates.first().filter(|l| !l.ocsp_urls.is_empty()) {
             j.flag(
-                "ext.no_ocsp_staple",
+                RuleId::ExtNoOcspStaple,
                 Party::Server,
                 format!("the client asked for a stapled OCSP response and the certificate names {}, but none was sent", crate::util::escape::escape_terminal(leaf.ocsp_urls[0].as_bytes())),
             );
@@ -435,7 +436,7 @@ fn extensions(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits) {
     }
     if let Some(hint) = f.new_session_ticket_lifetime {
         if i64::from(hint) > 7 * SECONDS_PER_DAY {
-            j.flag("ext.ticket_lifetime_long", Party::Server, format!("session ticket lifetime hint of {} days", hint / 86_400));
+            j.flag(RuleId::ExtTicketLifetimeLong, Party::Server, format!("session ticket lifetime hint of {} days", hint / 86_400));
         }
     }
 }
@@ -467,45 +468,45 @@ fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
         let sig = c.signature_algorithm.to_ascii_lowercase();
         let who = if i == 0 { "the leaf certificate".to_string() } else { format!("chain certificate {} ({})", i, display_name(c)) };
         if sig.contains("md5") {
-            j.flag("cert.sig_md5", Party::Server, format!("{who} is signed with {}", c.signature_algorithm));
+            j.flag(RuleId::CertSigMd5, Party::Server, format!("{who} is signed with {}", c.signature_algorithm));
         } else if sig.contains("sha1") || sig == "dsawithsha1" {
-            j.flag("cert.sig_sha1", Party::Server, format!("{who} is signed with {}", c.signature_algorithm));
+            j.flag(RuleId::CertSigSha1, Party::Server, format!("{who} is signed with {}", c.signature_algorithm));
         }
     }
     let date = |t: i64| crate::util::rfc3339::rfc3339_secs(t);
     if leaf.not_after < now {
-        j.flag("cert.expired", Party::Server, format!("the certificate expired on {} ({} days before the session)", date(leaf.not_after), (now - leaf.not_after) / SECONDS_PER_DAY));
+        j.flag(RuleId::CertExpired, Party::Server, format!("the certificate expired on {} ({} days before the session)", date(leaf.not_after), (now - leaf.not_after) / SECONDS_PER_DAY));
     } else if leaf.not_before > now {
-        j.flag("cert.not_yet_valid", Party::Server, format!("the certificate is valid only from {}", date(leaf.not_before)));
+        j.flag(RuleId::CertNotYetValid, Party::Server, format!("the certificate is valid only from {}", date(leaf.not_before)));
     } else if leaf.not_after - now < j.profile.cert_expiry_warn_days * SECONDS_PER_DAY {
-        j.flag("cert.expiring_soon", Party::Server, format!("the certificate expires on {} ({} days after the session)", date(leaf.not_after), (leaf.not_after - now) / SECONDS_PER_DAY));
+        j.flag(RuleId::CertExpiringSoon, Party::Server, format!("the certificate expires on {} ({} days after the session)", date(leaf.not_after), (leaf.not_after - now) / SECONDS_PER_DAY));
     }
     if let Some(max) = j.profile.max_cert_lifetime_days {
         let days = (leaf.not_after - leaf.not_before) / SECONDS_PER_DAY;
         if days > max {
-            j.flag("cert.lifetime_too_long", Party::Server, format!("the certificate is valid for {days} days; the {} profile allows {max}", j.profile.name));
+            j.flag(RuleId::CertLifetimeTooLong, Party::Server, format!("the certificate is valid for {days} days; the {} profile allows {max}", j.profile.name));
         }
     }
     let ders: Vec<&[u8]> = chain.iter().map(|c| c.der.as_slice()).collect();
     match j.profile.trust.check(&ders) {
         ChainStatus::Trusted | ChainStatus::LeafIsAnchor => {}
         ChainStatus::Untrusted(_) if leaf.self_issued => {
-            j.flag("cert.self_signed", Party::Server, format!("the certificate of {} is self-signed", display_name(leaf)));
+            j.flag(RuleId::CertSelfSigned, Party::Server, format!("the certificate of {} is self-signed", display_name(leaf)));
         }
-        ChainStatus::Untrusted(why) => j.flag("cert.untrusted_chain", Party::Server, why),
+        ChainStatus::Untrusted(why) => j.flag(RuleId::CertUntrustedChain, Party::Server, why),
     }
     if leaf.dns_names.is_empty() && leaf.ip_addresses.is_empty() {
-        j.flag("cert.no_san", Party::Server, "the certificate has no subjectAltName".into());
+        j.flag(RuleId::CertNoSan, Party::Server, "the certificate has no subjectAltName".into());
     }
     let eku_ok = leaf.extended_key_usage.iter().any(|e| e == "serverAuth");
     let any_eku = leaf.extended_key_usage.iter().any(|e| e == "anyExtendedKeyUsage");
     if leaf.is_ca == Some(true) {
-        j.flag("cert.eku_not_server_auth", Party::Server, "the server's certificate is a CA certificate (CA:TRUE)".into());
+        j.flag(RuleId::CertEkuNotServerAuth, Party::Server, "the server's certificate is a CA certificate (CA:TRUE)".into());
     } else if any_eku {
-        j.flag("cert.eku_not_server_auth", Party::Server, "the certificate allows any extended key usage".into());
+        j.flag(RuleId::CertEkuNotServerAuth, Party::Server, "the certificate allows any extended key usage".into());
     } else if !eku_ok {
         let have = if leaf.extended_key_usage.is_empty() { "none".to_string() } else { leaf.extended_key_usage.join(", ") };
-        j.flag("cert.eku_not_server_auth", Party::Server, format!("the certificate's extended key usage lacks serverAuth (has {have})"));
+        j.flag(RuleId::CertEkuNotServerAuth, Party::Server, format!("the certificate's extended key usage lacks serverAuth (has {have})"));
     }
     let revocation_missing = if j.profile.revocation_needs_ocsp {
         leaf.ocsp_urls.is_empty()
@@ -514,7 +515,7 @@ fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
     };
     if revocation_missing {
         let what = if j.profile.revocation_needs_ocsp { "no OCSP responder URL" } else { "neither an OCSP URL nor a CRL distribution point" };
-        j.flag("cert.no_revocation_info", Party::Server, format!("the certificate has {what}"));
+        j.flag(RuleId::CertNoRevocationInfo, Party::Server, format!("the certificate has {what}"));
     }
     hostname(j, f, leaf);
 }
@@ -527,9 +528,9 @@ fn display_name(c: &CertificateFacts) -> String {
 fn key(j: &mut Judge<'_>, leaf: &CertificateFacts) {
     let bits = leaf.public_key_bits;
     match leaf.public_key_algorithm.as_str() {
-        "RSA" if bits < 1024 => j.flag_critical("cert.rsa_lt_2048", Party::Server, format!("RSA key of {bits} bits")),
-        "RSA" if bits < 2048 => j.flag("cert.rsa_lt_2048", Party::Server, format!("RSA key of {bits} bits")),
-        "EC" if bits < 224 => j.flag("cert.ec_lt_224", Party::Server, format!("EC key of {bits} bits")),
+        "RSA" if bits < 1024 => j.flag_critical(RuleId::CertRsaLt2048, Party::Server, format!("RSA key of {bits} bits")),
+        "RSA" if bits < 2048 => j.flag(RuleId::CertRsaLt2048, Party::Server, format!("RSA key of {bits} bits")),
+        "EC" if bits < 224 => j.flag(RuleId::CertEcLt224, Party::Server, format!("EC key of {bits} bits")),
         _ => {}
     }
     let curve = leaf.public_key_curve.as_deref();
@@ -546,7 +547,7 @@ fn key(j: &mut Judge<'_>, leaf: &CertificateFacts) {
             Some(c) => format!("{} key on {c}", leaf.public_key_algorithm),
             None => format!("{} key", leaf.public_key_algorithm),
         };
-        j.flag("cert.key_not_listed", Party::Server, format!("{what}, which the {} profile does not list", j.profile.name));
+        j.flag(RuleId::CertKeyNotListed, Party::Server, format!("{what}, which the {} profile does not list", j.profile.name));
     }
 }
 
@@ -555,7 +556,7 @@ fn hostname(j: &mut Judge<'_>, f: &SessionFacts, leaf: &CertificateFacts) {
     match sni {
         Some(raw) => {
             let Ok(name) = std::str::from_utf8(raw) else {
-                j.flag("cert.hostname_mismatch", Party::Server, "the SNI is not a valid host name".into());
+                j.flag(RuleId::CertHostnameMismatch, Party::Server, "the SNI is not a valid host name".into());
                 return;
             };
             let names: Vec<&str> = if leaf.dns_names.is_empty() {
@@ -566,7 +567,7 @@ fn hostname(j: &mut Judge<'_>, f: &SessionFacts, leaf: &CertificateFacts) {
             let ip_match = name.parse::<IpAddr>().is_ok_and(|ip| leaf.ip_addresses.iter().any(|a| a.parse::<IpAddr>().ok() == Some(ip)));
             if !ip_match && !names.iter().any(|p| name_matches(p, name)) {
                 j.flag(
-                    "cert.hostname_mismatch",
+                    RuleId::CertHostnameMismatch,
                     Party::Server,
                     format!(
                         "the client asked for {} but the certificate names {}",
@@ -581,7 +582,7 @@ fn hostname(j: &mut Judge<'_>, f: &SessionFacts, leaf: &CertificateFacts) {
             if !leaf.ip_addresses.is_empty() && leaf.dns_names.is_empty() {
                 let server = f.server.ip;
                 if !leaf.ip_addresses.iter().any(|a| a.parse::<IpAddr>().ok() == Some(server)) {
-                    j.flag("cert.hostname_mismatch", Party::Server, format!("the certificate does not name the server's address {server}"));
+                    j.flag(RuleId::CertHostnameMismatch, Party::Server, format!("the certificate does not name the server's address {server}"));
                 }
             }
         }

@@ -4,6 +4,7 @@
 
 pub mod custom;
 pub mod evaluate;
+pub mod exception;
 pub mod profile;
 pub mod rules;
 pub mod suite;
@@ -12,6 +13,7 @@ use std::fmt;
 
 pub use evaluate::evaluate;
 pub use profile::Profile;
+pub use rules::RuleId;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,7 +91,7 @@ impl Party {
 /// One rule broken by one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub severity: Severity,
     pub party: Party,
     /// The concrete values, e.g. "negotiated TLS_RSA_WITH_3DES_EDE_CBC_SHA: ...".

@@ -3,12 +3,12 @@
 //! certificate keys and lifetimes), for the built-in profiles of
 //! COMPLIANCE.md.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::cert::trust::TrustStore;
 
-use super::rules::{self, PROFILES, RULES};
+use super::exception::Exception;
+use super::rules::{RuleId, PROFILES, RULES};
 use super::Severity;
 
 /// Which certificate keys a profile lists.
@@ -28,12 +28,11 @@ pub enum CertKeys {
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub name: String,
-    /// Index of the built-in profile it derives from (into `PROFILES`).
-    base: usize,
     /// A session with a finding at or above this severity is non-compliant.
     pub failing: Severity,
-    /// Severity overrides: Some(severity), or None for a rule turned off.
-    overrides: HashMap<&'static str, Option<Severity>>,
+    /// Per rule (indexed by `RuleId`) and cause, the severity; None: off.
+    /// Resolved once, from the built-in profile and any policy file.
+    severities: Vec<[Option<Severity>; 2]>,
     /// Suites allowed, when the profile has a closed list.
     pub allowed_suites: Option<Vec<u16>>,
     /// Key-exchange groups the profile lists (empty: the rule is not applied).
@@ -50,7 +49,7 @@ pub struct Profile {
     /// Revocation information means an OCSP URL (NIST); otherwise OCSP or a CRL will do.
     pub revocation_needs_ocsp: bool,
     /// Exceptions granted by a policy file.
-    pub exceptions: Vec<super::custom::Exception>,
+    pub exceptions: Vec<Exception>,
 }
 
 /// SP 800-52r2 §3.3.1 suites (TLS 1.3 and 1.2 with ECDSA, RSA, DSA and static DH/ECDH certificates).
@@ -108,9 +107,8 @@ impl Profile {
             };
         Some(Profile {
             name: name.to_string(),
-            base,
             failing,
-            overrides: HashMap::new(),
+            severities: RULES.iter().map(|r| r.severities[base]).collect(),
             allowed_suites: allowed.map(<[u16]>::to_vec),
             groups: groups.to_vec(),
             cert_keys,
@@ -128,21 +126,16 @@ impl Profile {
         &PROFILES
     }
 
-    /// The severity of a rule for a given cause (0: the first or only one), or
-    /// None when the profile turns the rule off.
-    pub fn severity(&self, rule_id: &'static str, variant: usize) -> Option<Severity> {
-        if let Some(o) = self.overrides.get(rule_id) {
-            return *o;
-        }
-        let rule = rules::rule(rule_id)?;
-        rules::severity_variant(rule, self.base, variant)
+    /// The severity of a rule for a given cause (0: the first or only one;
+    /// 1: the second, where the rule has two), or None when the profile
+    /// turns the rule off.
+    pub fn severity(&self, rule: RuleId, cause: usize) -> Option<Severity> {
+        self.severities[rule as usize][cause.min(1)]
     }
 
-    /// Changes a rule's severity (None turns it off).
-    pub fn set_severity(&mut self, rule_id: &str, severity: Option<Severity>) -> Result<(), String> {
-        let rule = RULES.iter().find(|r| r.id == rule_id).ok_or_else(|| format!("unknown rule {rule_id:?}"))?;
-        self.overrides.insert(rule.id, severity);
-        Ok(())
+    /// Changes a rule's severity for all its causes (None turns it off).
+    pub fn set_severity(&mut self, rule: RuleId, severity: Option<Severity>) {
+        self.severities[rule as usize] = [severity; 2];
     }
 
     /// Whether a suite is on the profile's allow-list (true without a list).

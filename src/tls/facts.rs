@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use crate::cert::CertificateFacts;
+use crate::memory::{string_bytes, vec_bytes, HeapSize};
 
 /// What the ClientHello offered. Lists keep the client's order and include
 /// GREASE values; consumers filter them where a method says so.
@@ -349,5 +350,66 @@ impl SessionFacts {
             && self.server_certificates.is_empty()
             && self.key_exchange.is_none();
         echoed_id || abbreviated
+    }
+}
+
+impl HeapSize for ClientHelloFacts {
+    fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.session_id)
+            + vec_bytes(&self.ciphers)
+            + vec_bytes(&self.compression_methods)
+            + vec_bytes(&self.extensions)
+            + self.server_name.as_ref().map_or(0, vec_bytes)
+            + vec_bytes(&self.alpn)
+            + self.alpn.iter().map(vec_bytes).sum::<usize>()
+            + vec_bytes(&self.supported_versions)
+            + vec_bytes(&self.supported_groups)
+            + vec_bytes(&self.ec_point_formats)
+            + vec_bytes(&self.signature_algorithms)
+            + vec_bytes(&self.key_share_groups)
+            + vec_bytes(&self.psk_key_exchange_modes)
+            + vec_bytes(&self.server_certificate_types)
+            + vec_bytes(&self.malformed_extensions)
+    }
+}
+
+impl HeapSize for ServerHelloFacts {
+    fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.session_id)
+            + vec_bytes(&self.extensions)
+            + self.alpn.as_ref().map_or(0, vec_bytes)
+            + self.key_share_public.as_deref().map_or(0, string_bytes)
+            + vec_bytes(&self.ec_point_formats)
+    }
+}
+
+impl HeapSize for KeyExchangeFacts {
+    fn heap_bytes(&self) -> usize {
+        self.server_public.as_deref().map_or(0, string_bytes)
+    }
+}
+
+impl HeapSize for SessionFacts {
+    fn heap_bytes(&self) -> usize {
+        let certificates = |v: &Vec<CertificateFacts>| vec_bytes(v) + v.iter().map(HeapSize::heap_bytes).sum::<usize>();
+        self.client_hello.as_ref().map_or(0, HeapSize::heap_bytes)
+            + self.retried_client_hello.as_ref().map_or(0, HeapSize::heap_bytes)
+            + self.server_hello.as_ref().map_or(0, HeapSize::heap_bytes)
+            + certificates(&self.server_certificates)
+            + certificates(&self.client_certificates)
+            + self.key_exchange.as_ref().map_or(0, HeapSize::heap_bytes)
+            + vec_bytes(&self.malformed_messages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_tiny_alpn_entries_are_charged_per_allocation() {
+        let hello = ClientHelloFacts { alpn: (0..1000).map(|i| vec![i as u8]).collect(), ..Default::default() };
+        // Each one-byte entry is a 24-byte vector plus a 32-byte chunk.
+        assert!(hello.heap_bytes() >= 1000 * (24 + 32));
     }
 }

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::memory::{alloc_bytes, string_bytes};
-use crate::policy::{Party, RuleId, Severity, Verdict};
+use crate::policy::service::{self, KeyReuse};
+use crate::policy::{Profile, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
 
@@ -63,15 +64,6 @@ fn entry_bytes<K, V>() -> usize {
     std::mem::size_of::<K>() + std::mem::size_of::<V>() + ENTRY_OVERHEAD
 }
 
-/// Rules about what a client offered, never a service's doing.
-const CLIENT_OFFER_RULES: &[RuleId] = &[
-    RuleId::ProtoSslv2Hello,
-    RuleId::CipherClientOffersWeak,
-    RuleId::ExtEarlyData,
-    RuleId::ExtNoSigAlgs,
-    RuleId::ExtSigAlgsSha1,
-    RuleId::ExtNoSni,
-];
 
 /// One finding kind seen on a service or client, with how often.
 #[derive(Debug, Clone)]
@@ -232,8 +224,8 @@ impl Inventory {
         self.budget.used
     }
 
-    /// Counts one session and its verdict.
-    pub fn add(&mut self, f: &SessionFacts, verdict: &Verdict, failing: Severity) {
+    /// Counts one session and its verdict under `profile`.
+    pub fn add(&mut self, f: &SessionFacts, verdict: &Verdict, profile: &Profile) {
         let key = (f.server.ip, f.server.port);
         let budget = &mut self.budget;
         let known = self.services.contains_key(&key);
@@ -305,21 +297,16 @@ impl Inventory {
                     fits = false;
                 }
             }
-            // A service answers for what it negotiated, whoever could have
-            // avoided it; a handshake it refused, or what a client merely
-            // offered, is not held against it.
             let negotiated = f.version().is_some();
-            let counts_for_service =
-                |x: &&crate::policy::Finding| x.party != Party::Client || (negotiated && !CLIENT_OFFER_RULES.contains(&x.rule));
-            for x in verdict.findings.iter().filter(counts_for_service) {
+            for x in verdict.findings.iter().filter(|x| service::held_against_service(x, negotiated)) {
                 fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);
-                if x.severity >= failing {
+                if profile.fails(x.severity) {
                     s.compliant = false;
                 }
             }
             s.memory_capped |= !fits;
         }
-        let client_findings: Vec<_> = verdict.findings.iter().filter(|x| x.party == Party::Client).collect();
+        let client_findings: Vec<_> = verdict.findings.iter().filter(|x| service::held_against_client(x)).collect();
         if client_findings.is_empty() {
             return;
         }
@@ -338,9 +325,9 @@ impl Inventory {
         }
     }
 
-    /// Judges what only shows across sessions: the same ephemeral public
-    /// value used again (kex.dh_reuse). Call once, after the last session.
-    pub fn finish(&mut self, profile: &crate::policy::Profile) {
+    /// Has the policy judge what only shows across sessions: the same
+    /// ephemeral public value used again. Call once, after the last session.
+    pub fn finish(&mut self, profile: &Profile) {
         for s in self.services.values_mut() {
             let reused: Vec<(u64, bool)> = s
                 .public_values
@@ -351,19 +338,24 @@ impl Inventory {
             if reused.is_empty() {
                 continue;
             }
-            let sessions: u64 = reused.iter().map(|(n, _)| n).sum();
-            let ffdh = reused.iter().any(|(_, ff)| *ff);
-            let Some(severity) = profile.severity(RuleId::KexDhReuse, usize::from(!ffdh)) else { continue };
-            let kind = if ffdh { "finite-field DH" } else { "elliptic-curve DH" };
-            let message = format!(
-                "{} {kind} public value(s) used in {sessions} sessions instead of a fresh one each time",
-                reused.len()
-            );
-            // Written once per service at the end: not charged, it replaces nothing.
-            s.findings.insert(RuleId::KexDhReuse, FindingCount { rule: RuleId::KexDhReuse, severity, count: sessions, example: message, example_at: 0 });
-            if severity >= profile.failing {
+            let reuse = KeyReuse {
+                values: reused.len(),
+                sessions: reused.iter().map(|(n, _)| n).sum(),
+                finite_field: reused.iter().any(|(_, ff)| *ff),
+            };
+            let Some(finding) = service::key_reuse(&reuse, profile) else { continue };
+            if profile.fails(finding.severity) {
                 s.compliant = false;
             }
+            // Written once per service at the end: not charged, it replaces nothing.
+            let count = FindingCount {
+                rule: finding.rule,
+                severity: finding.severity,
+                count: reuse.sessions,
+                example: finding.message,
+                example_at: 0,
+            };
+            s.findings.insert(finding.rule, count);
         }
     }
 
@@ -380,11 +372,11 @@ impl Inventory {
         v
     }
 
-    /// Clients with findings at or above `failing`, worst first.
-    pub fn failing_clients(&self, failing: Severity) -> Vec<&Client> {
+    /// Clients with a finding that fails `profile`, worst first.
+    pub fn failing_clients(&self, profile: &Profile) -> Vec<&Client> {
         let worst = |c: &Client| c.findings.values().map(|f| f.severity).max();
         let mut v: Vec<&Client> =
-            self.clients.values().filter(|c| worst(c).is_some_and(|w| w >= failing)).collect();
+            self.clients.values().filter(|c| worst(c).is_some_and(|w| profile.fails(w))).collect();
         v.sort_by(|a, b| worst(b).cmp(&worst(a)).then(b.sessions.cmp(&a.sessions)).then(a.ip.cmp(&b.ip)));
         v
     }

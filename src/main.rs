@@ -395,7 +395,7 @@ fn main() -> ExitCode {
         }
     }
     profile.trust = Arc::new(trust);
-    profile.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
+    profile.thresholds.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
     let fail_on = cli.fail_on.as_deref().and_then(Severity::from_name);
     let color = writes_to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let memory_limit = usize::try_from(cli.memory_limit << 20).unwrap_or(usize::MAX);

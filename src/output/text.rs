@@ -144,7 +144,7 @@ fn finding_lines(findings: &BTreeMap<RuleId, FindingCount>, min: Severity, color
 pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color: bool) -> String {
     let services = inv.services();
     let failing_services: Vec<_> = services.iter().filter(|s| !s.compliant).collect();
-    let clients = inv.failing_clients(profile.failing);
+    let clients = inv.failing_clients(profile);
     let mut out = String::new();
     let verdict = if failing_services.is_empty() && clients.is_empty() && run.sessions_compliant == run.sessions {
         paint(color, GREEN, "COMPLIANT")

@@ -15,7 +15,7 @@ use super::worker::{Judged, JudgedBatch};
 use crate::capture::live;
 use crate::inventory::Inventory;
 use crate::output::text;
-use crate::policy;
+use crate::policy::Profile;
 
 /// What the output thread hands back.
 pub(super) struct Collected {
@@ -32,7 +32,8 @@ pub(super) struct Collected {
 /// What the output thread needs to know besides the records.
 pub(super) struct CollectorOptions {
     pub flush_each: bool,
-    pub failing: policy::Severity,
+    /// The policy, for the inventory's judgements.
+    pub profile: Arc<Profile>,
     /// Counts the sessions taken in, for whoever reports progress.
     pub sessions_reported: Arc<AtomicU64>,
     /// Per worker, where its sessions go back to be freed.
@@ -97,7 +98,7 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
                 findings[finding.severity as usize] += 1;
             }
             *by_version.entry(text::version_bucket(f)).or_insert(0) += 1;
-            inventory.add(f, verdict, opts.failing);
+            inventory.add(f, verdict, &opts.profile);
             if error.is_some() {
                 continue; // keep draining so that workers never block
             }

@@ -105,7 +105,7 @@ pub fn run(
     let sessions_reported = Arc::new(AtomicU64::new(0));
     let collector_opts = CollectorOptions {
         flush_each: live,
-        failing: config.profile.failing,
+        profile: Arc::clone(&profile),
         sessions_reported: Arc::clone(&sessions_reported),
         spent: spent_txs,
         reopen,

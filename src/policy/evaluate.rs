@@ -36,7 +36,8 @@ impl Judge<'_> {
     }
 
     /// A finding whose severity rises to critical for the worst cases (e.g. a
-    /// DH prime under 1024 bits), unless the profile turned the rule off.
+    /// DH prime under the profile's critical size), unless the profile
+    /// turned the rule off.
     fn flag_critical(&mut self, rule: RuleId, party: Party, message: String) {
         if self.profile.severity(rule, 0).is_some() {
             self.findings.push(Finding { rule, severity: Severity::Critical, party, message });
@@ -104,7 +105,7 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
     }
     let (mut findings, exempted) = apply_exceptions(j.findings, f, profile);
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
-    let compliant = findings.iter().all(|x| x.severity < profile.failing);
+    let compliant = !findings.iter().any(|x| profile.fails(x.severity));
     Verdict { findings, exempted, compliant }
 }
 
@@ -343,9 +344,9 @@ fn group_bits(group: u16) -> Option<u32> {
 
 fn key_exchange(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
     if let Some(bits) = f.key_exchange.as_ref().and_then(|k| k.dh_bits) {
-        if bits < 2048 {
+        if bits < j.profile.thresholds.min_dh_bits {
             let message = format!("the server's Diffie-Hellman prime has {bits} bits");
-            if bits < 1024 {
+            if bits < j.profile.thresholds.critical_dh_bits {
                 j.flag_critical(RuleId::KexDhLt2048, Party::Server, message);
             } else {
                 j.flag(RuleId::KexDhLt2048, Party::Server, message);
@@ -355,7 +356,7 @@ fn key_exchange(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
     let group = f.group();
     if let Some(g) = group {
         let explicit = matches!(g, 0xFF01 | 0xFF02);
-        let small = group_bits(g).is_some_and(|b| b < 224);
+        let small = group_bits(g).is_some_and(|b| b < j.profile.thresholds.min_curve_bits);
         if explicit || small {
             let what = if explicit { "explicit curve parameters".to_string() } else { format!("the curve {}", group_name(g)) };
             j.flag(RuleId::KexEcCurveWeak, Party::Server, format!("key exchange on {what}"));
@@ -435,7 +436,7 @@ fn extensions(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits) {
         }
     }
     if let Some(hint) = f.new_session_ticket_lifetime {
-        if i64::from(hint) > 7 * SECONDS_PER_DAY {
+        if i64::from(hint) > j.profile.thresholds.max_ticket_lifetime_days * SECONDS_PER_DAY {
             j.flag(RuleId::ExtTicketLifetimeLong, Party::Server, format!("session ticket lifetime hint of {} days", hint / 86_400));
         }
     }
@@ -478,10 +479,10 @@ fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
         j.flag(RuleId::CertExpired, Party::Server, format!("the certificate expired on {} ({} days before the session)", date(leaf.not_after), (now - leaf.not_after) / SECONDS_PER_DAY));
     } else if leaf.not_before > now {
         j.flag(RuleId::CertNotYetValid, Party::Server, format!("the certificate is valid only from {}", date(leaf.not_before)));
-    } else if leaf.not_after - now < j.profile.cert_expiry_warn_days * SECONDS_PER_DAY {
+    } else if leaf.not_after - now < j.profile.thresholds.cert_expiry_warn_days * SECONDS_PER_DAY {
         j.flag(RuleId::CertExpiringSoon, Party::Server, format!("the certificate expires on {} ({} days after the session)", date(leaf.not_after), (leaf.not_after - now) / SECONDS_PER_DAY));
     }
-    if let Some(max) = j.profile.max_cert_lifetime_days {
+    if let Some(max) = j.profile.thresholds.max_cert_lifetime_days {
         let days = (leaf.not_after - leaf.not_before) / SECONDS_PER_DAY;
         if days > max {
             j.flag(RuleId::CertLifetimeTooLong, Party::Server, format!("the certificate is valid for {days} days; the {} profile allows {max}", j.profile.name));
@@ -527,10 +528,11 @@ fn display_name(c: &CertificateFacts) -> String {
 
 fn key(j: &mut Judge<'_>, leaf: &CertificateFacts) {
     let bits = leaf.public_key_bits;
+    let limits = j.profile.thresholds;
     match leaf.public_key_algorithm.as_str() {
-        "RSA" if bits < 1024 => j.flag_critical(RuleId::CertRsaLt2048, Party::Server, format!("RSA key of {bits} bits")),
-        "RSA" if bits < 2048 => j.flag(RuleId::CertRsaLt2048, Party::Server, format!("RSA key of {bits} bits")),
-        "EC" if bits < 224 => j.flag(RuleId::CertEcLt224, Party::Server, format!("EC key of {bits} bits")),
+        "RSA" if bits < limits.critical_rsa_bits => j.flag_critical(RuleId::CertRsaLt2048, Party::Server, format!("RSA key of {bits} bits")),
+        "RSA" if bits < limits.min_rsa_bits => j.flag(RuleId::CertRsaLt2048, Party::Server, format!("RSA key of {bits} bits")),
+        "EC" if bits < limits.min_ec_key_bits => j.flag(RuleId::CertEcLt224, Party::Server, format!("EC key of {bits} bits")),
         _ => {}
     }
     let curve = leaf.public_key_curve.as_deref();

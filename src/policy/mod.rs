@@ -7,6 +7,7 @@ pub mod evaluate;
 pub mod exception;
 pub mod profile;
 pub mod rules;
+pub mod service;
 pub mod suite;
 
 use std::fmt;

@@ -24,6 +24,49 @@ pub enum CertKeys {
     Any,
 }
 
+/// The sizes and durations rules compare facts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// A finite-field DH prime shorter than this is flagged (`kex.dh_lt_2048`)...
+    pub min_dh_bits: u32,
+    /// ...and is critical when shorter than this.
+    pub critical_dh_bits: u32,
+    /// A named curve of fewer bits is weak (`kex.ec_curve_weak`).
+    pub min_curve_bits: u32,
+    /// An RSA certificate key shorter than this is flagged (`cert.rsa_lt_2048`)...
+    pub min_rsa_bits: u32,
+    /// ...and is critical when shorter than this.
+    pub critical_rsa_bits: u32,
+    /// An EC certificate key of fewer bits is flagged (`cert.ec_lt_224`).
+    pub min_ec_key_bits: u32,
+    /// Warn this many days before a certificate expires (`cert.expiring_soon`).
+    pub cert_expiry_warn_days: i64,
+    /// Longest certificate validity allowed, in days (`cert.lifetime_too_long`).
+    pub max_cert_lifetime_days: Option<i64>,
+    /// A TLS 1.2 session ticket lifetime hint over this many days is
+    /// flagged (`ext.ticket_lifetime_long`).
+    pub max_ticket_lifetime_days: i64,
+}
+
+impl Thresholds {
+    /// NIST SP 800-52r2 and SP 800-131A r2: 2048-bit DH and RSA (1024 and
+    /// below critical), 224-bit curves and EC keys, a week for tickets, 30
+    /// days of warning before expiry; the lifetime is the profile's.
+    const fn standard(max_cert_lifetime_days: Option<i64>) -> Thresholds {
+        Thresholds {
+            min_dh_bits: 2048,
+            critical_dh_bits: 1024,
+            min_curve_bits: 224,
+            min_rsa_bits: 2048,
+            critical_rsa_bits: 1024,
+            min_ec_key_bits: 224,
+            cert_expiry_warn_days: 30,
+            max_cert_lifetime_days,
+            max_ticket_lifetime_days: 7,
+        }
+    }
+}
+
 /// A profile ready to judge sessions.
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -38,12 +81,10 @@ pub struct Profile {
     /// Key-exchange groups the profile lists (empty: the rule is not applied).
     pub groups: Vec<u16>,
     pub cert_keys: CertKeys,
-    /// Longest certificate validity allowed, in days.
-    pub max_cert_lifetime_days: Option<i64>,
+    /// Sizes and durations the rules compare against.
+    pub thresholds: Thresholds,
     /// PSK suites are allowed (SP 800-52r2 App. C, closed networks only).
     pub allow_psk: bool,
-    /// Warn this many days before a certificate expires.
-    pub cert_expiry_warn_days: i64,
     /// The CA certificates chains must lead to.
     pub trust: Arc<TrustStore>,
     /// Revocation information means an OCSP URL (NIST); otherwise OCSP or a CRL will do.
@@ -112,9 +153,8 @@ impl Profile {
             allowed_suites: allowed.map(<[u16]>::to_vec),
             groups: groups.to_vec(),
             cert_keys,
-            max_cert_lifetime_days: lifetime,
+            thresholds: Thresholds::standard(lifetime),
             allow_psk: false,
-            cert_expiry_warn_days: 30,
             trust: Arc::new(TrustStore::default()),
             revocation_needs_ocsp: matches!(name, "hipaa" | "nist-800-52r2"),
             exceptions: Vec::new(),
@@ -136,6 +176,12 @@ impl Profile {
     /// Changes a rule's severity for all its causes (None turns it off).
     pub fn set_severity(&mut self, rule: RuleId, severity: Option<Severity>) {
         self.severities[rule as usize] = [severity; 2];
+    }
+
+    /// Whether a finding of this severity makes a session or service
+    /// non-compliant.
+    pub fn fails(&self, severity: Severity) -> bool {
+        severity >= self.failing
     }
 
     /// Whether a suite is on the profile's allow-list (true without a list).

@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod cert;
+pub mod cli;
 pub mod decode;
 pub mod flow;
 pub mod inventory;

@@ -1,0 +1,252 @@
+//! From the command line to what a run does: `action` turns the parsed
+//! options into an [`Action`], with the run's [`Config`] fully built
+//! (policy file read, trust anchors loaded, memory split), without touching
+//! the output or starting anything. The terminal and the machine it sees are
+//! passed in, so that every option can be tested without a process.
+
+pub mod args;
+pub mod catalogue;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capture::live::LiveOptions;
+use crate::cert::trust::TrustStore;
+use crate::flow::FlowLimits;
+use crate::policy::{custom, Profile, Severity};
+use crate::{Config, OutputFormat, Source};
+pub use args::Cli;
+use args::{split_trailing_filter, Command, FormatArg, ReadAheadArg};
+
+/// What the process finds around it: whether standard output and error are
+/// terminals, NO_COLOR, and the number of cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Surroundings {
+    pub stdout_is_terminal: bool,
+    pub stderr_is_terminal: bool,
+    /// NO_COLOR is set to something non-empty.
+    pub no_color: bool,
+    pub cores: usize,
+}
+
+impl Surroundings {
+    /// The surroundings of this process.
+    pub fn detect() -> Surroundings {
+        Surroundings {
+            stdout_is_terminal: std::io::stdout().is_terminal(),
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Action {
+    /// `tlsaudit rules`.
+    ListRules,
+    /// `tlsaudit explain RULE`.
+    Explain(String),
+    /// `tlsaudit -D`.
+    ListInterfaces,
+    /// Analyse captures or an interface.
+    Analyse(Box<Analysis>),
+}
+
+/// An analysis run and what surrounds it.
+#[derive(Debug)]
+pub struct Analysis {
+    pub config: Config,
+    /// Where records go: this file (created, and opened again on SIGHUP),
+    /// or standard output.
+    pub output: Option<PathBuf>,
+    /// Exit with status 1 when a finding is at or above this severity.
+    pub fail_on: Option<Severity>,
+}
+
+/// Turns the command line into an action; an error is a one-line message
+/// for the user (exit status 2).
+pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
+    match &cli.command {
+        Some(Command::Rules) => return Ok(Action::ListRules),
+        Some(Command::Explain { rule }) => return Ok(Action::Explain(rule.clone())),
+        None => {}
+    }
+    if cli.list_interfaces {
+        return Ok(Action::ListInterfaces);
+    }
+    let (files, mut filter_words) = split_trailing_filter(&cli.read);
+    filter_words.extend(cli.filter.iter().cloned());
+    let filter = (!filter_words.is_empty()).then(|| filter_words.join(" "));
+
+    let source = match (&cli.interface, files.is_empty()) {
+        (Some(iface), _) => Source::Live(LiveOptions {
+            interface: iface.clone(),
+            snaplen: cli.snaplen,
+            buffer_size: cli.buffer_size.saturating_mul(1024),
+            promiscuous: !cli.no_promiscuous,
+            filter: filter.clone(),
+            duration: cli.duration.filter(|d| d.is_finite() && *d >= 0.0).map(Duration::from_secs_f64),
+            user: cli.user.clone(),
+            status_interval: Some(cli.status_interval)
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64),
+        }),
+        (None, false) => Source::Files(files),
+        (None, true) => {
+            return Err(
+                "nothing to read: give capture files with -r FILE... or an interface with -i IFACE (see --help)".into()
+            )
+        }
+    };
+    let writes_to_terminal = cli.output.is_none() && around.stdout_is_terminal;
+    let format = match cli.format {
+        Some(FormatArg::Text) => OutputFormat::Text,
+        Some(FormatArg::Jsonl) => OutputFormat::Jsonl,
+        None if writes_to_terminal => OutputFormat::Text,
+        None => OutputFormat::Jsonl,
+    };
+    let threads = cli.threads.map(usize::from).unwrap_or(around.cores);
+    // The file thread and the reader each want a core of their own.
+    let read_ahead = match cli.read_ahead {
+        ReadAheadArg::Auto => around.cores >= threads + 2,
+        ReadAheadArg::On => true,
+        ReadAheadArg::Off => false,
+    };
+    let memory_limit = usize::try_from(cli.memory_limit << 20).unwrap_or(usize::MAX);
+    let inventory_memory = memory_limit / 4;
+    let flow_memory = memory_limit - inventory_memory;
+    Ok(Action::Analyse(Box::new(Analysis {
+        config: Config {
+            profile: profile(cli)?,
+            session_lines: cli.sessions,
+            color: writes_to_terminal && !around.no_color,
+            progress: matches!(source, Source::Files(_)) && !cli.no_progress && around.stderr_is_terminal,
+            read_ahead,
+            source,
+            filter,
+            format,
+            threads,
+            limits: FlowLimits {
+                idle_timeout_micros: i64::from(cli.idle_timeout) * 1_000_000,
+                max_flows: cli.max_flows.max(1),
+                max_buffered: cli.max_buffered,
+                max_memory: flow_memory / threads,
+                ..FlowLimits::default()
+            },
+            inventory_memory,
+            max_ip_fragments: cli.max_ip_fragments.max(1),
+        },
+        output: cli.output.clone(),
+        fail_on: cli.fail_on.as_deref().and_then(Severity::from_name),
+    })))
+}
+
+/// The policy profile: built in or from a policy file, with the options that
+/// change it and the trust anchors.
+fn profile(cli: &Cli) -> Result<Profile, String> {
+    let mut profile = match &cli.policy_file {
+        Some(path) => custom::load(path, &cli.policy)?,
+        None => Profile::builtin(&cli.policy).ok_or_else(|| format!("unknown policy {:?}", cli.policy))?,
+    };
+    profile.allow_psk = cli.allow_psk;
+    let mut trust = if cli.no_system_ca { TrustStore::default() } else { TrustStore::system() };
+    for file in &cli.ca_file {
+        trust.add_file(file)?;
+    }
+    for dir in &cli.ca_dir {
+        trust.add_dir(dir)?;
+    }
+    profile.trust = Arc::new(trust);
+    profile.thresholds.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
+    Ok(profile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    const PIPE: Surroundings = Surroundings { stdout_is_terminal: false, stderr_is_terminal: false, no_color: false, cores: 2 };
+    const TERMINAL: Surroundings = Surroundings { stdout_is_terminal: true, stderr_is_terminal: true, no_color: false, cores: 4 };
+
+    fn analysis(args: &[&str], around: &Surroundings) -> Analysis {
+        let cli = Cli::try_parse_from(std::iter::once("tlsaudit").chain(args.iter().copied())).expect("valid command line");
+        match action(&cli, around) {
+            Ok(Action::Analyse(a)) => *a,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn error(args: &[&str]) -> String {
+        let cli = Cli::try_parse_from(std::iter::once("tlsaudit").chain(args.iter().copied())).expect("valid command line");
+        action(&cli, &PIPE).expect_err("an error")
+    }
+
+    #[test]
+    fn format_colour_and_progress_follow_the_terminal() {
+        let piped = analysis(&["-r", "Cargo.toml", "--no-system-ca"], &PIPE);
+        assert_eq!(piped.config.format, OutputFormat::Jsonl);
+        assert!(!piped.config.color && !piped.config.progress);
+        let shown = analysis(&["-r", "Cargo.toml", "--no-system-ca"], &TERMINAL);
+        assert_eq!(shown.config.format, OutputFormat::Text);
+        assert!(shown.config.color && shown.config.progress);
+        let no_color = Surroundings { no_color: true, ..TERMINAL };
+        assert!(!analysis(&["-r", "Cargo.toml", "--no-system-ca"], &no_color).config.color);
+        // Written to a file, the output is JSON Lines without colour.
+        let to_file = analysis(&["-r", "Cargo.toml", "-o", "/dev/null", "--no-system-ca"], &TERMINAL);
+        assert_eq!(to_file.config.format, OutputFormat::Jsonl);
+        assert!(!to_file.config.color);
+        assert_eq!(to_file.output, Some(PathBuf::from("/dev/null")));
+    }
+
+    #[test]
+    fn threads_read_ahead_and_memory_split() {
+        let a = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--memory-limit", "64"], &TERMINAL);
+        assert_eq!(a.config.threads, 4, "one worker per core by default");
+        assert!(!a.config.read_ahead, "no core to spare for the file thread");
+        assert_eq!(a.config.inventory_memory, 16 << 20);
+        assert_eq!(a.config.limits.max_memory, (48 << 20) / 4);
+        let b = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--threads", "2"], &TERMINAL);
+        assert!(b.config.read_ahead, "two cores beyond the workers");
+        assert_eq!(b.config.limits.max_memory, (768 << 20) / 2);
+        let c = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--threads", "2", "--read-ahead", "off"], &TERMINAL);
+        assert!(!c.config.read_ahead);
+    }
+
+    #[test]
+    fn sources_filters_and_policy_options() {
+        let a = analysis(
+            &["-r", "Cargo.toml", "src", "tcp", "port", "443", "--policy", "pci-dss-4", "--cert-expiry-warn", "10", "--fail-on", "high", "--no-system-ca"],
+            &PIPE,
+        );
+        assert!(matches!(&a.config.source, Source::Files(f) if f == &[PathBuf::from("Cargo.toml"), PathBuf::from("src")]));
+        assert_eq!(a.config.filter.as_deref(), Some("tcp port 443"));
+        assert_eq!(a.config.profile.name, "pci-dss-4");
+        assert_eq!(a.config.profile.thresholds.cert_expiry_warn_days, 10);
+        assert_eq!(a.fail_on, Some(Severity::High));
+        let live = analysis(&["-i", "lo", "--status-interval", "0", "--duration", "5", "--no-system-ca"], &PIPE);
+        match &live.config.source {
+            Source::Live(o) => {
+                assert_eq!(o.interface, "lo");
+                assert_eq!(o.status_interval, None);
+                assert_eq!(o.duration, Some(Duration::from_secs(5)));
+                assert_eq!(o.buffer_size, 65_536 * 1024);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_are_one_line_for_the_user() {
+        assert!(error(&[]).starts_with("nothing to read"));
+        let missing = error(&["-r", "Cargo.toml", "--policy-file", "/nonexistent/policy.toml"]);
+        assert!(missing.starts_with("/nonexistent/policy.toml: cannot read the policy file"), "{missing}");
+        let ca = error(&["-r", "Cargo.toml", "--ca-file", "/nonexistent/ca.pem"]);
+        assert!(ca.contains("/nonexistent/ca.pem"), "{ca}");
+        assert!(!missing.contains('\n') && !ca.contains('\n'));
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tlsaudit::capture::file;
-use tlsaudit::decode::{Decoded, Decoder};
+use tlsaudit::decode::{Decoded, Decoder, TcpSegment};
 use tlsaudit::flow::{FlowLimits, FlowTable, Segment};
 use tlsaudit::tls::facts::{Endpoint, SessionFacts};
 
@@ -24,33 +24,12 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
-/// One decoded TCP segment, owned.
-pub struct OwnedSegment {
-    pub ts: i64,
-    pub src: Endpoint,
-    pub dst: Endpoint,
-    pub vlan: Option<u16>,
-    pub seq: u32,
-    pub ack: u32,
-    pub flags: u8,
-    pub payload: Vec<u8>,
-    pub missing: u32,
-}
+/// One decoded TCP segment, owning its payload.
+pub type OwnedSegment = TcpSegment<Vec<u8>>;
 
-impl OwnedSegment {
-    pub fn as_segment(&self) -> Segment<'_> {
-        Segment {
-            ts: self.ts,
-            src: self.src,
-            dst: self.dst,
-            vlan: self.vlan,
-            seq: self.seq,
-            ack: self.ack,
-            flags: self.flags,
-            payload: &self.payload,
-            missing: self.missing,
-        }
-    }
+/// The segment with its payload borrowed, as the flow table takes it.
+pub fn as_segment(s: &OwnedSegment) -> Segment<'_> {
+    s.with_payload(s.payload.as_slice())
 }
 
 /// The bundled captures, sorted by name.
@@ -99,17 +78,7 @@ pub fn segments(frames: &[Frame]) -> Vec<OwnedSegment> {
     let mut out = Vec::new();
     for f in frames {
         if let Decoded::Tcp(s) = decoder.decode(f.linktype, &f.data, f.ts) {
-            out.push(OwnedSegment {
-                ts: f.ts,
-                src: Endpoint { ip: s.src, port: s.src_port },
-                dst: Endpoint { ip: s.dst, port: s.dst_port },
-                vlan: s.vlan,
-                seq: s.seq,
-                ack: s.ack,
-                flags: s.flags,
-                payload: s.payload.to_vec(),
-                missing: s.missing,
-            });
+            out.push(s.with_payload(s.payload.to_vec()));
         }
     }
     out
@@ -120,7 +89,7 @@ pub fn segments(frames: &[Frame]) -> Vec<OwnedSegment> {
 pub fn sessions(segments: &[OwnedSegment]) -> Vec<SessionFacts> {
     let mut table = FlowTable::new(FlowLimits::default());
     for s in segments {
-        table.process(&s.as_segment());
+        table.process(&as_segment(s));
     }
     table.finish_all();
     table.take_sessions()

@@ -49,28 +49,58 @@ pub mod tcp_flags {
     pub const ACK: u8 = 0x10;
 }
 
-/// One decoded TCP segment. `payload` borrows either the frame or the
-/// defragmenter's buffer.
-#[derive(Debug, Clone)]
-pub struct TcpSegment<'a> {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    pub src_port: u16,
-    pub dst_port: u16,
+/// One endpoint of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// One TCP segment, from the decoder through the worker queues to the flow
+/// table. `P` is where its payload is: the bytes themselves (`Segment`,
+/// borrowing the frame or the defragmenter's buffer), or, in a batch on its
+/// way to a worker, their place in the batch's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSegment<P> {
+    /// Capture time, microseconds since the epoch.
+    pub ts: i64,
+    pub src: Endpoint,
+    pub dst: Endpoint,
     /// Outermost VLAN id, when the frame was tagged.
     pub vlan: Option<u16>,
     pub seq: u32,
     pub ack: u32,
     pub flags: u8,
-    pub payload: &'a [u8],
-    /// Payload bytes announced by the IP length but not captured (snap length).
+    pub payload: P,
+    /// Payload bytes announced by the IP length but not captured (snap
+    /// length), or left out because the flow is bypassed.
     pub missing: u32,
+}
+
+/// A segment with its payload bytes.
+pub type Segment<'a> = TcpSegment<&'a [u8]>;
+
+impl<P> TcpSegment<P> {
+    /// The same segment with its payload elsewhere.
+    pub fn with_payload<Q>(&self, payload: Q) -> TcpSegment<Q> {
+        TcpSegment {
+            ts: self.ts,
+            src: self.src,
+            dst: self.dst,
+            vlan: self.vlan,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            payload,
+            missing: self.missing,
+        }
+    }
 }
 
 /// What a frame turned out to be.
 #[derive(Debug)]
 pub enum Decoded<'a> {
-    Tcp(TcpSegment<'a>),
+    Tcp(Segment<'a>),
     /// A fragment was stored; the datagram is not complete yet.
     FragmentHeld,
     /// A valid frame that carries something other than TCP (UDP, ARP, ICMP, ...).
@@ -98,7 +128,7 @@ impl Decoder {
     /// Decodes one frame captured at `ts` (microseconds since the epoch).
     pub fn decode<'a>(&'a mut self, linktype: u32, frame: &'a [u8], ts: i64) -> Decoded<'a> {
         if linktype == linktype::ETHERNET {
-            if let Some(decoded) = fast_ethernet_tcp(frame) {
+            if let Some(decoded) = fast_ethernet_tcp(frame, ts) {
                 return decoded;
             }
         }
@@ -168,7 +198,7 @@ impl Decoder {
                 FragmentOutcome::Dropped(kind) => return Decoded::Error(kind),
                 FragmentOutcome::Complete(datagram) => {
                     self.reassembled = datagram;
-                    return tcp_from_ip_payload(src, dst, vlan, &self.reassembled, 0);
+                    return tcp_from_ip_payload(src, dst, vlan, &self.reassembled, 0, ts);
                 }
             }
         }
@@ -176,7 +206,7 @@ impl Decoder {
             return Decoded::NotTcp;
         }
         let missing = if payload.incomplete { claimed_len.saturating_sub(payload.payload.len()) } else { 0 };
-        tcp_from_ip_payload(src, dst, vlan, payload.payload, missing)
+        tcp_from_ip_payload(src, dst, vlan, payload.payload, missing, ts)
     }
 
     /// Drops fragments older than the timeout; called as packet time advances.
@@ -191,6 +221,7 @@ fn tcp_from_ip_payload<'a>(
     vlan: Option<u16>,
     bytes: &'a [u8],
     missing: usize,
+    ts: i64,
 ) -> Decoded<'a> {
     match TcpSlice::from_slice(bytes) {
         Ok(tcp) => {
@@ -200,10 +231,9 @@ fn tcp_from_ip_payload<'a>(
                 | flag(tcp.rst(), tcp_flags::RST)
                 | flag(tcp.ack(), tcp_flags::ACK);
             Decoded::Tcp(TcpSegment {
-                src,
-                dst,
-                src_port: tcp.source_port(),
-                dst_port: tcp.destination_port(),
+                ts,
+                src: Endpoint { ip: src, port: tcp.source_port() },
+                dst: Endpoint { ip: dst, port: tcp.destination_port() },
                 vlan,
                 seq: tcp.sequence_number(),
                 ack: tcp.acknowledgment_number(),
@@ -248,7 +278,7 @@ fn ipv6_fragment_header(first: u8, mut exts: &[u8]) -> Option<(u32, usize, bool)
 /// else, or anything odd, gives `None` and takes the general path. For what
 /// it accepts, the answer is the general path's (a test checks this on every
 /// frame of the bundled and third-party captures, and on damaged copies).
-fn fast_ethernet_tcp(frame: &[u8]) -> Option<Decoded<'_>> {
+fn fast_ethernet_tcp(frame: &[u8], ts: i64) -> Option<Decoded<'_>> {
     let mut ether_type = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
     let mut ip_start = 14;
     let mut vlan = None;
@@ -273,7 +303,7 @@ fn fast_ethernet_tcp(frame: &[u8]) -> Option<Decoded<'_>> {
         }
         let src = IpAddr::from([h[12], h[13], h[14], h[15]]);
         let dst = IpAddr::from([h[16], h[17], h[18], h[19]]);
-        Some(tcp_from_ip_payload(src, dst, vlan, &ip[header_len..total_len], 0))
+        Some(tcp_from_ip_payload(src, dst, vlan, &ip[header_len..total_len], 0, ts))
     } else if ether_type == ether_type::IPV6.0 {
         let h: &[u8; 40] = ip.get(..40)?.try_into().ok()?;
         let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
@@ -282,7 +312,7 @@ fn fast_ethernet_tcp(frame: &[u8]) -> Option<Decoded<'_>> {
         }
         let src: [u8; 16] = h[8..24].try_into().ok()?;
         let dst: [u8; 16] = h[24..40].try_into().ok()?;
-        Some(tcp_from_ip_payload(IpAddr::from(src), IpAddr::from(dst), vlan, &ip[40..40 + payload_len], 0))
+        Some(tcp_from_ip_payload(IpAddr::from(src), IpAddr::from(dst), vlan, &ip[40..40 + payload_len], 0, ts))
     } else {
         None
     }
@@ -368,8 +398,8 @@ mod tests {
         match d.decode(linktype::ETHERNET, &frame, 0) {
             Decoded::Tcp(seg) => {
                 assert_eq!(seg.vlan, Some(42));
-                assert_eq!(seg.src_port, 40000);
-                assert_eq!(seg.dst_port, 443);
+                assert_eq!(seg.src.port, 40000);
+                assert_eq!(seg.dst.port, 443);
                 assert_eq!(seg.seq, 1000);
                 assert_eq!(seg.payload, b"hello");
                 assert_eq!(seg.missing, 0);
@@ -438,14 +468,11 @@ mod tests {
     /// Checks the fast path against the general one on a frame; true when
     /// the fast path took it.
     fn fast_agrees(frame: &[u8]) -> bool {
-        let Some(fast) = fast_ethernet_tcp(frame) else { return false };
+        let Some(fast) = fast_ethernet_tcp(frame, 0) else { return false };
         let mut d = Decoder::new(16, 30_000_000);
         let general = d.decode_general(linktype::ETHERNET, frame, 0);
         let same = match (&fast, &general) {
-            (Decoded::Tcp(a), Decoded::Tcp(b)) => {
-                (a.src, a.dst, a.src_port, a.dst_port, a.vlan, a.seq, a.ack, a.flags, a.payload, a.missing)
-                    == (b.src, b.dst, b.src_port, b.dst_port, b.vlan, b.seq, b.ack, b.flags, b.payload, b.missing)
-            }
+            (Decoded::Tcp(a), Decoded::Tcp(b)) => a == b,
             _ => format!("{fast:?}") == format!("{general:?}"),
         };
         assert!(same, "fast and general decoding differ on {frame:02x?}: {fast:?} vs {general:?}");

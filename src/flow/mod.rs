@@ -11,8 +11,10 @@ pub mod reassembly;
 
 use std::net::IpAddr;
 
+use hashlink::linked_hash_map::Entry;
 use hashlink::LinkedHashMap;
 
+pub use crate::decode::Segment;
 use crate::decode::tcp_flags;
 use crate::memory::alloc_bytes;
 use crate::stats::WorkerStats;
@@ -95,19 +97,6 @@ impl FlowKey {
     }
 }
 
-/// One TCP segment as the flow table sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Segment<'a> {
-    pub ts: i64,
-    pub src: Endpoint,
-    pub dst: Endpoint,
-    pub vlan: Option<u16>,
-    pub seq: u32,
-    pub ack: u32,
-    pub flags: u8,
-    pub payload: &'a [u8],
-    pub missing: u32,
-}
 
 /// How far the TLS analysis of a flow has come.
 enum Inspection {
@@ -134,7 +123,65 @@ struct Flow {
     charged: usize,
 }
 
+/// Why a segment ends the flow of its 5-tuple and starts a new one.
+enum Successor {
+    /// The flow was quiet for longer than the idle timeout.
+    AfterTimeout,
+    /// A SYN starts another connection on the same 5-tuple.
+    NewConnection,
+}
+
 impl Flow {
+    /// A new flow for the segment that starts it (counted, and charged its
+    /// table entry). Picked up mid-stream, the first packet may come from
+    /// either side: until a hello says otherwise, the side with the lower
+    /// port (the service, not the ephemeral port) is the server.
+    fn start(seg: &Segment<'_>, stats: &mut WorkerStats, charged: &mut usize) -> Flow {
+        let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        let syn_ack = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK);
+        let midstream = !syn_only && !syn_ack;
+        let first_from_server = syn_ack || (midstream && seg.src.port < seg.dst.port);
+        let (initiator, responder) = if first_from_server { (seg.dst, seg.src) } else { (seg.src, seg.dst) };
+        if midstream {
+            stats.flows_midstream += 1;
+        }
+        stats.flows += 1;
+        *charged += FLOW_ENTRY_BYTES;
+        Flow {
+            initiator,
+            responder,
+            first_seen: seg.ts,
+            last_seen: seg.ts,
+            isn: [None; 2],
+            fin: [false; 2],
+            reset: false,
+            data_seen: false,
+            reassembly: [Reassembler::default(), Reassembler::default()],
+            inspection: Inspection::NotStarted,
+            charged: FLOW_ENTRY_BYTES,
+        }
+    }
+
+    /// Whether `seg` ends this flow and starts another on its 5-tuple. A flow
+    /// quiet for longer than the timeout has ended, whether or not a periodic
+    /// expiry got to it first, so results do not depend on when the worker's
+    /// clock ticks. A SYN repeated with the same sequence number is a
+    /// retransmission, unless the earlier attempt was already closed or
+    /// carried data: then it starts a new connection, as does a SYN with
+    /// another initial sequence number.
+    fn successor(&self, seg: &Segment<'_>, syn_only: bool, idle_timeout: i64) -> Option<Successor> {
+        if seg.ts.saturating_sub(self.last_seen) > idle_timeout {
+            return Some(Successor::AfterTimeout);
+        }
+        if !syn_only {
+            return None;
+        }
+        let dir = usize::from(self.initiator != seg.src);
+        let other_isn = self.isn[dir].is_some_and(|isn| isn != seg.seq);
+        let closed = self.reset || self.fin.iter().any(|f| *f);
+        (other_isn || closed || self.data_seen).then_some(Successor::NewConnection)
+    }
+
     fn is_over(&self) -> bool {
         matches!(self.inspection, Inspection::Over)
     }
@@ -223,13 +270,6 @@ impl FlowTable {
         keys
     }
 
-    /// Takes a flow out of the table and its memory out of the account.
-    fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
-        let flow = self.flows.remove(key)?;
-        self.charged -= flow.charged;
-        Some(flow)
-    }
-
     /// Takes the quietest flow out of the table.
     fn remove_quietest(&mut self) -> Option<Flow> {
         let (_, flow) = self.flows.pop_front()?;
@@ -237,89 +277,47 @@ impl FlowTable {
         Some(flow)
     }
 
-    /// Charges a flow what it holds now.
-    fn recharge(&mut self, key: &FlowKey) {
-        if let Some(flow) = self.flows.get_mut(key) {
-            let now = flow.memory();
-            self.charged = self.charged - flow.charged + now;
-            flow.charged = now;
-        }
-    }
-
+    /// Takes one segment: finds or starts its flow with one lookup (a second
+    /// only when an old connection on the 5-tuple ends first), feeds its
+    /// payload and acknowledgement to the flow's reassembly and TLS analysis,
+    /// and ends or bypasses the flow when that is over.
     pub fn process(&mut self, seg: &Segment<'_>) {
         let key = FlowKey::new(seg.src, seg.dst, seg.vlan);
-        // A flow quiet for longer than the timeout has ended, whether or not
-        // a periodic expiry got to it first: results do not depend on when
-        // the worker's clock ticks.
-        let timed_out = self
-            .flows
-            .get(&key)
-            .is_some_and(|f| seg.ts.saturating_sub(f.last_seen) > self.limits.idle_timeout_micros);
-        if timed_out {
-            if let Some(old) = self.remove(&key) {
-                if !old.is_over() {
-                    self.stats.flows_timed_out += 1;
-                }
-                self.finish(old, Ending::Normal);
-            }
-        }
         let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-        if syn_only {
-            if let Some(flow) = self.flows.get(&key) {
-                let dir = usize::from(flow.initiator != seg.src);
-                // A SYN repeated with the same sequence number is a
-                // retransmission, unless the earlier attempt was already
-                // closed or carried data: then it starts a new connection.
-                let other_isn = flow.isn[dir].is_some_and(|isn| isn != seg.seq);
-                let closed = flow.reset || flow.fin.iter().any(|f| *f);
-                let reused = other_isn || closed || flow.data_seen;
-                if reused {
-                    if let Some(old) = self.remove(&key) {
-                        self.finish(old, Ending::Normal);
+        if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
+            if let Some(oldest) = self.remove_quietest() {
+                self.stats.flows_evicted += 1;
+                self.finish(oldest, Ending::TableFull);
+            }
+        }
+        let FlowTable { flows, limits, charged, stats, finished, bypassed } = self;
+        let flow = match flows.entry(key) {
+            Entry::Occupied(mut known) => match known.get().successor(seg, syn_only, limits.idle_timeout_micros) {
+                None => {
+                    known.to_back();
+                    known.into_mut()
+                }
+                Some(why) => {
+                    // The connection before ends first; its 5-tuple starts a new flow.
+                    let mut old = known.remove();
+                    *charged -= old.charged;
+                    match why {
+                        Successor::AfterTimeout if !old.is_over() => stats.flows_timed_out += 1,
+                        Successor::AfterTimeout => {}
+                        Successor::NewConnection => stats.flows_port_reused += 1,
                     }
-                    self.stats.flows_port_reused += 1;
+                    if let Some(facts) = conclude(&mut old, Ending::Normal, stats) {
+                        report(facts, stats, finished);
+                    }
+                    flows.entry(key).or_insert_with(|| Flow::start(seg, stats, charged))
                 }
-            }
-        }
-        if !self.flows.contains_key(&key) {
-            if self.flows.len() >= self.limits.max_flows {
-                if let Some(oldest) = self.remove_quietest() {
-                    self.stats.flows_evicted += 1;
-                    self.finish(oldest, Ending::TableFull);
-                }
-            }
-            let syn_ack = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK);
-            let midstream = !syn_only && !syn_ack;
-            // Picked up mid-stream, the first packet may come from either
-            // side: until a hello says otherwise, the side with the lower
-            // port (the service, not the ephemeral port) is the server.
-            let first_from_server = syn_ack || (midstream && seg.src.port < seg.dst.port);
-            let (initiator, responder) = if first_from_server { (seg.dst, seg.src) } else { (seg.src, seg.dst) };
-            if midstream {
-                self.stats.flows_midstream += 1;
-            }
-            self.stats.flows += 1;
-            let flow = Flow {
-                initiator,
-                responder,
-                first_seen: seg.ts,
-                last_seen: seg.ts,
-                isn: [None; 2],
-                fin: [false; 2],
-                reset: false,
-                data_seen: false,
-                reassembly: [Reassembler::default(), Reassembler::default()],
-                inspection: Inspection::NotStarted,
-                charged: FLOW_ENTRY_BYTES,
-            };
-            self.charged += flow.charged;
-            self.flows.insert(key, flow);
-        }
-        let Some(flow) = self.flows.to_back(&key) else { return };
+            },
+            Entry::Vacant(new) => new.insert(Flow::start(seg, stats, charged)),
+        };
         flow.last_seen = flow.last_seen.max(seg.ts);
         let has_payload = !seg.payload.is_empty() || seg.missing > 0;
         if has_payload && matches!(flow.inspection, Inspection::NotStarted) {
-            let tls = TlsConnection::new(flow.first_seen, flow.initiator, flow.responder, seg.vlan, self.limits.tls);
+            let tls = TlsConnection::new(flow.first_seen, flow.initiator, flow.responder, seg.vlan, limits.tls);
             flow.inspection = Inspection::Active(Box::new(tls));
         }
         let tls = match &mut flow.inspection {
@@ -327,14 +325,13 @@ impl FlowTable {
             Inspection::NotStarted => None,
             Inspection::Over => {
                 // The reader may already leave the payload out (counted as missing).
-                self.stats.bypassed_packets += 1;
-                self.stats.bypassed_bytes += seg.payload.len() as u64 + u64::from(seg.missing);
+                stats.bypassed_packets += 1;
+                stats.bypassed_bytes += seg.payload.len() as u64 + u64::from(seg.missing);
                 return;
             }
         };
         let dir = usize::from(flow.initiator != seg.src);
-        let stats = &mut self.stats;
-        let max_buffered = self.limits.max_buffered;
+        let max_buffered = limits.max_buffered;
         let mut progress = Progress::Inspecting;
         if seg.flags & tcp_flags::SYN != 0 {
             flow.isn[dir].get_or_insert(seg.seq);
@@ -365,18 +362,19 @@ impl FlowTable {
         }
         let closed = flow.reset || (flow.fin[0] && flow.fin[1]);
         match progress {
-            Progress::Done => self.bypass(&key),
+            Progress::Done => bypass(key, flow, stats, finished, bypassed),
             Progress::NotTls => {
-                if let Some(flow) = self.flows.get_mut(&key) {
-                    flow.inspection = Inspection::Over;
-                    release(flow, &mut self.stats);
-                    self.bypassed.push((key, flow.last_seen));
-                }
+                flow.inspection = Inspection::Over;
+                release(flow, stats);
+                bypassed.push((key, flow.last_seen));
             }
-            Progress::Inspecting if closed => self.bypass(&key),
+            Progress::Inspecting if closed => bypass(key, flow, stats, finished, bypassed),
             Progress::Inspecting => {}
         }
-        self.recharge(&key);
+        // What the flow holds now is what it is charged.
+        let now = flow.memory();
+        *charged = *charged - flow.charged + now;
+        flow.charged = now;
         self.enforce_memory_cap();
     }
 
@@ -389,28 +387,9 @@ impl FlowTable {
         }
     }
 
-    /// Ends the analysis of a flow whose handshake is over; the flow stays in
-    /// the table so that its later packets are recognised and skipped.
-    fn bypass(&mut self, key: &FlowKey) {
-        let Some(flow) = self.flows.get_mut(key) else { return };
-        let last_seen = flow.last_seen;
-        if let Some(facts) = conclude(flow, Ending::Normal, &mut self.stats) {
-            self.report(facts);
-        }
-        self.bypassed.push((*key, last_seen));
-    }
-
-    fn report(&mut self, facts: SessionFacts) {
-        self.stats.tls_sessions += 1;
-        if facts.established {
-            self.stats.tls_established += 1;
-        }
-        self.finished.push(facts);
-    }
-
     fn finish(&mut self, mut flow: Flow, ending: Ending) {
         if let Some(facts) = conclude(&mut flow, ending, &mut self.stats) {
-            self.report(facts);
+            report(facts, &mut self.stats, &mut self.finished);
         }
     }
 
@@ -436,6 +415,31 @@ impl FlowTable {
             self.finish(flow, Ending::Normal);
         }
     }
+}
+
+/// Ends the analysis of a flow whose handshake is over and reports the
+/// session; the flow stays in the table so that its later packets are
+/// recognised and skipped.
+fn bypass(
+    key: FlowKey,
+    flow: &mut Flow,
+    stats: &mut WorkerStats,
+    finished: &mut Vec<SessionFacts>,
+    bypassed: &mut Vec<(FlowKey, i64)>,
+) {
+    if let Some(facts) = conclude(flow, Ending::Normal, stats) {
+        report(facts, stats, finished);
+    }
+    bypassed.push((key, flow.last_seen));
+}
+
+/// Counts a finished session and queues it for the worker.
+fn report(facts: SessionFacts, stats: &mut WorkerStats, finished: &mut Vec<SessionFacts>) {
+    stats.tls_sessions += 1;
+    if facts.established {
+        stats.tls_established += 1;
+    }
+    finished.push(facts);
 }
 
 /// Delivers what the reassemblers still hold, ends the TLS analysis and

@@ -7,28 +7,33 @@
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::bypass::ReaderBypass;
-use crate::decode::{tcp_flags, TcpSegment};
+use crate::decode::{tcp_flags, Segment, TcpSegment};
 use crate::flow::FlowKey;
 use crate::stats::ReaderStats;
-use crate::tls::facts::Endpoint;
 
 /// Segments per batch before it is sent to its worker.
 pub(super) const BATCH_SEGMENTS: usize = 256;
 /// Payload bytes per batch before it is sent.
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// One segment of a batch; its payload is `data[start..start + len]`.
-pub(super) struct SegmentMeta {
-    pub ts: i64,
-    pub src: Endpoint,
-    pub dst: Endpoint,
-    pub vlan: Option<u16>,
-    pub seq: u32,
-    pub ack: u32,
-    pub flags: u8,
-    pub start: usize,
-    pub len: usize,
-    pub missing: u32,
+/// Where a batched segment's payload is in the batch's buffer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PayloadSpan {
+    start: usize,
+    len: usize,
+}
+
+impl Batch {
+    /// The segments with their payloads, in the order they came.
+    pub(super) fn segments(&self) -> impl Iterator<Item = Segment<'_>> {
+        self.segments.iter().map(|s| s.with_payload(&self.data[s.payload.start..s.payload.start + s.payload.len]))
+    }
+
+    /// Empties the batch for reuse, keeping its memory.
+    pub(super) fn clear(&mut self) {
+        self.segments.clear();
+        self.data.clear();
+    }
 }
 
 /// Segments for one worker, with their payloads in one buffer, and the
@@ -41,8 +46,8 @@ pub(super) struct Batch {
     /// Packet time went back by more than the idle timeout (the next file
     /// is older than the last one): end every flow before these segments.
     pub clock_reset: bool,
-    pub segments: Vec<SegmentMeta>,
-    pub data: Vec<u8>,
+    segments: Vec<TcpSegment<PayloadSpan>>,
+    data: Vec<u8>,
 }
 
 impl Batch {
@@ -92,38 +97,26 @@ impl Dispatcher {
         }
     }
 
-    pub(super) fn push(&mut self, seg: &TcpSegment<'_>, ts: i64, stats: &mut ReaderStats) {
-        let src = Endpoint { ip: seg.src, port: seg.src_port };
-        let dst = Endpoint { ip: seg.dst, port: seg.dst_port };
-        let key = FlowKey::new(src, dst, seg.vlan);
+    pub(super) fn push(&mut self, seg: &Segment<'_>, stats: &mut ReaderStats) {
+        let key = FlowKey::new(seg.src, seg.dst, seg.vlan);
         let w = key.owner(self.workers.len());
         let mut skip_payload = false;
         if seg.flags & tcp_flags::SYN != 0 {
             self.bypass.on_syn(key, self.batches_sent[w]);
         } else if !seg.payload.is_empty() {
-            skip_payload = self.bypass.skips_payload(&key, ts);
+            skip_payload = self.bypass.skips_payload(&key, seg.ts);
         }
         let batch = &mut self.pending[w];
         let start = batch.data.len();
-        let (len, missing) = if skip_payload {
+        let mut batched = seg.with_payload(PayloadSpan { start, len: 0 });
+        if skip_payload {
             stats.payload_bytes_not_copied += seg.payload.len() as u64;
-            (0, seg.missing.saturating_add(seg.payload.len() as u32))
+            batched.missing = seg.missing.saturating_add(seg.payload.len() as u32);
         } else {
             batch.data.extend_from_slice(seg.payload);
-            (seg.payload.len(), seg.missing)
-        };
-        batch.segments.push(SegmentMeta {
-            ts,
-            src,
-            dst,
-            vlan: seg.vlan,
-            seq: seg.seq,
-            ack: seg.ack,
-            flags: seg.flags,
-            start,
-            len,
-            missing,
-        });
+            batched.payload.len = seg.payload.len();
+        }
+        batch.segments.push(batched);
         if batch.segments.len() >= BATCH_SEGMENTS || batch.data.len() >= BATCH_BYTES {
             self.send(w, stats);
         }
@@ -170,6 +163,7 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::Endpoint;
     use crate::flow::FlowLimits;
     use crossbeam_channel::bounded;
     use std::net::{IpAddr, Ipv4Addr};
@@ -183,12 +177,11 @@ mod tests {
         (Dispatcher::new(vec![tx], pool_rx, bypass, drop_when_full), rx)
     }
 
-    fn segment(payload: &[u8], seq: u32) -> TcpSegment<'_> {
+    fn segment(payload: &[u8], seq: u32) -> Segment<'_> {
         TcpSegment {
-            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-            src_port: 40000,
-            dst_port: 443,
+            ts: 0,
+            src: Endpoint { ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), port: 40000 },
+            dst: Endpoint { ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), port: 443 },
             vlan: None,
             seq,
             ack: 1,
@@ -206,7 +199,7 @@ mod tests {
         // Three full batches for a worker whose queue holds one and who
         // never reads: the first is queued, the other two are dropped.
         for i in 0..3 * BATCH_SEGMENTS as u32 {
-            d.push(&segment(&payload, i * 100), 0, &mut stats);
+            d.push(&segment(&payload, i * 100), &mut stats);
         }
         assert_eq!(stats.dropped_by_analyzer, 2 * BATCH_SEGMENTS as u64);
         let queued = rx.try_recv().expect("the first batch is queued");
@@ -223,7 +216,7 @@ mod tests {
         let mut stats = ReaderStats::default();
         let payload = [0x17u8; 100];
         for i in 0..3 * BATCH_SEGMENTS as u32 {
-            d.push(&segment(&payload, i * 100), 0, &mut stats);
+            d.push(&segment(&payload, i * 100), &mut stats);
         }
         drop(d);
         assert_eq!(reader.join().unwrap(), 3 * BATCH_SEGMENTS);

@@ -84,7 +84,7 @@ impl Reader<'_> {
         match self.decoder.decode(p.linktype, p.data, p.ts) {
             Decoded::Tcp(seg) => {
                 self.stats.tcp_segments += 1;
-                self.dispatch.push(&seg, p.ts, &mut self.stats);
+                self.dispatch.push(&seg, &mut self.stats);
             }
             Decoded::FragmentHeld => {}
             Decoded::NotTcp => self.stats.not_tcp += 1,

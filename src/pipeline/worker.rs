@@ -10,7 +10,7 @@ use super::bypass::BypassNotice;
 use super::dispatch::Batch;
 use super::gauge::MemoryGauge;
 use crate::capture::live;
-use crate::flow::{FlowLimits, FlowTable, Segment};
+use crate::flow::{FlowLimits, FlowTable};
 use crate::output::{json, text};
 use crate::policy::{self, Profile, Verdict};
 use crate::stats::WorkerStats;
@@ -93,18 +93,7 @@ pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
         if batch.clock_reset {
             table.finish_all();
         }
-        for m in &batch.segments {
-            let seg = Segment {
-                ts: m.ts,
-                src: m.src,
-                dst: m.dst,
-                vlan: m.vlan,
-                seq: m.seq,
-                ack: m.ack,
-                flags: m.flags,
-                payload: &batch.data[m.start..m.start + m.len],
-                missing: m.missing,
-            };
+        for seg in batch.segments() {
             table.process(&seg);
         }
         table.expire(batch.now);
@@ -117,8 +106,7 @@ pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
         if !done.is_empty() {
             let _ = judged.send(JudgedBatch { worker: worker_index, sessions: judge(done, &profile, &render) });
         }
-        batch.segments.clear();
-        batch.data.clear();
+        batch.clear();
         let _ = pool.try_send(batch);
     }
     table.finish_all();

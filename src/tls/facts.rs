@@ -2,8 +2,6 @@
 //! these in; the output layer and the policy layer read them. Nothing here
 //! judges whether a value is weak.
 
-use std::net::IpAddr;
-
 use crate::cert::CertificateFacts;
 use crate::memory::{string_bytes, vec_bytes, HeapSize};
 
@@ -214,12 +212,8 @@ impl CapsHit {
     }
 }
 
-/// One endpoint of the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Endpoint {
-    pub ip: IpAddr,
-    pub port: u16,
-}
+/// The client's and the server's address and port.
+pub use crate::decode::Endpoint;
 
 /// Everything known about one TLS connection when it is reported.
 #[derive(Debug, Clone)]

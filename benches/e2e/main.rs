@@ -5,8 +5,11 @@
 //! tlsaudit found every handshake tshark found.
 //!
 //!   cargo bench --bench e2e -- [--size 1G] [--seed 1] [--bulk 1M] [--repeat 3] [--threads 1,2]
-//!                              [--file PATH] [--no-tshark]
+//!                              [--file PATH] [--no-tshark] [--baseline BIN]
 //!   cargo bench --bench e2e -- generate --size 4G --seed 1 --out FILE
+//!
+//! `--baseline BIN` also times another tlsaudit binary (an earlier build)
+//! interleaved with this one, and prints the ratio of the two.
 //!
 //! Generated captures are kept under target/bench-captures/ and reused.
 
@@ -21,7 +24,7 @@ use serde_json::Value;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: e2e [--size N[K|M|G]] [--seed S] [--bulk N[K|M]] [--repeat R] [--threads LIST] [--file PATH] [--no-tshark]\n       \
+        "usage: e2e [--size N[K|M|G]] [--seed S] [--bulk N[K|M]] [--repeat R] [--threads LIST] [--file PATH] [--no-tshark] [--baseline BIN]\n       \
          e2e generate --size N --seed S [--bulk N] --out FILE"
     );
     std::process::exit(2)
@@ -47,6 +50,8 @@ struct Options {
     tshark: bool,
     out: Option<PathBuf>,
     max_bulk: u64,
+    /// Another tlsaudit binary (an earlier build) timed in the same run.
+    baseline: Option<PathBuf>,
 }
 
 fn options(args: &[String]) -> Options {
@@ -60,6 +65,7 @@ fn options(args: &[String]) -> Options {
         tshark: true,
         out: None,
         max_bulk: generate::DEFAULT_MAX_BULK,
+        baseline: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -79,6 +85,7 @@ fn options(args: &[String]) -> Options {
             "--out" => o.out = Some(PathBuf::from(value())),
             "--no-tshark" => o.tshark = false,
             "--bulk" => o.max_bulk = parse_size(&value()),
+            "--baseline" => o.baseline = Some(PathBuf::from(value())),
             _ => usage(),
         }
     }
@@ -276,6 +283,7 @@ fn main() {
     let floor_out = work.join("floor.json");
     let mut floors = Vec::new();
     let mut ours: BTreeMap<usize, Vec<Measured>> = BTreeMap::new();
+    let mut baseline: BTreeMap<usize, Vec<Measured>> = BTreeMap::new();
     let tlsaudit = env!("CARGO_BIN_EXE_tlsaudit");
     // Interleaved, so that a slow moment of the machine hits all alike.
     for _ in 0..o.repeat {
@@ -285,6 +293,11 @@ fn main() {
             let threads = t.to_string();
             let m = measure(&out, &[tlsaudit, "-r", file_s, "--format", "jsonl", "--threads", &threads]);
             ours.entry(t).or_default().push(m);
+            if let Some(earlier) = o.baseline.as_ref().and_then(|b| b.to_str()) {
+                let out = work.join(format!("baseline-{t}.jsonl"));
+                let m = measure(&out, &[earlier, "-r", file_s, "--format", "jsonl", "--threads", &threads]);
+                baseline.entry(t).or_default().push(m);
+            }
         }
     }
     let floor_counts: Value = serde_json::from_str(&std::fs::read_to_string(&floor_out).unwrap()).unwrap();
@@ -337,6 +350,11 @@ fn main() {
         let m = median(runs.clone());
         best = best.min(m.wall);
         row(&format!("tlsaudit --threads {t}"), &m);
+        if let Some(earlier) = baseline.get(t) {
+            let e = median(earlier.clone());
+            row(&format!("baseline --threads {t}"), &e);
+            println!("{:<22} {:>8.3}", "  this / baseline", m.wall / e.wall);
+        }
     }
     let (our_hellos, our_negotiated, stats) = tlsaudit_handshakes(&work.join(format!("tlsaudit-{}.jsonl", o.threads[0])));
     let mut failed = false;

@@ -15,6 +15,7 @@ pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod stats;
+pub mod stream;
 pub mod tls;
 pub mod util;
 

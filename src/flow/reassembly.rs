@@ -24,6 +24,9 @@ use std::hash::Hasher as _;
 use crate::memory::alloc_bytes;
 use crate::stats::WorkerStats;
 
+/// What the reassembler hands to its consumer.
+pub use crate::stream::StreamEvent;
+
 /// Counters of one direction, added to the worker's statistics when the flow ends.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReassemblyCounters {
@@ -44,15 +47,6 @@ impl ReassemblyCounters {
         stats.tcp_gap_bytes += self.gap_bytes;
         stats.tcp_buffer_cap_hits += self.buffer_cap_hits;
     }
-}
-
-/// What the reassembler hands to its consumer.
-#[derive(Debug, PartialEq, Eq)]
-pub enum StreamEvent<'a> {
-    /// The next bytes of the stream, starting where the previous event ended.
-    Data(&'a [u8]),
-    /// This many bytes of the stream were lost.
-    Gap(u32),
 }
 
 #[derive(Debug)]

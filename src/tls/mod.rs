@@ -12,7 +12,7 @@ pub mod record;
 use tls_parser::{TlsCipherKx, TlsMessageHandshake};
 
 use crate::cert;
-use crate::flow::reassembly::StreamEvent;
+use crate::stream::StreamEvent;
 use crate::memory::{vec_bytes, HeapSize};
 use crate::stats::{DecodeErrorKind, WorkerStats};
 use facts::{AlertFacts, CapHit, Endpoint, KeyExchangeFacts, SessionFacts, Side};

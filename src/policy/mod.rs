@@ -2,9 +2,11 @@
 //! policy profile. Parsers produce facts; this module only reads them, so one
 //! capture can be judged under any profile.
 
+mod certificate;
 pub mod custom;
 pub mod evaluate;
 pub mod exception;
+mod judge;
 pub mod profile;
 pub mod rules;
 pub mod service;

@@ -3,6 +3,7 @@
 //! every handshake message, until the handshake is over (established, failed
 //! or abandoned).
 
+mod detect;
 pub mod facts;
 pub mod fingerprint;
 pub mod hello;

@@ -14,7 +14,7 @@ fn write_date_time(out: &mut fmt::Formatter<'_>, secs: i64) -> Result<bool, fmt:
 }
 
 /// RFC 3339 UTC with microseconds, e.g. "2024-05-01T12:00:00.123456Z";
-/// "@<n>us" for a time outside the calendar's range.
+/// `"@<n>us"` for a time outside the calendar's range.
 pub struct Rfc3339Micros(pub i64);
 
 impl fmt::Display for Rfc3339Micros {
@@ -28,7 +28,7 @@ impl fmt::Display for Rfc3339Micros {
     }
 }
 
-/// RFC 3339 UTC to the second, for certificate validity dates; "@<n>s" for
+/// RFC 3339 UTC to the second, for certificate validity dates; `"@<n>s"` for
 /// a time outside the calendar's range.
 pub struct Rfc3339Secs(pub i64);
 

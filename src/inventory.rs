@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::memory::{alloc_bytes, string_bytes};
 use crate::policy::service::{self, KeyReuse};
-use crate::policy::{Profile, RuleId, Severity, Verdict};
+use crate::policy::{Assessment, Profile, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
 
@@ -102,7 +102,11 @@ pub struct Service {
     public_values: HashMap<String, PublicValueUse>,
     /// Findings the server could have avoided (party server or both), by rule.
     pub findings: BTreeMap<RuleId, FindingCount>,
+    /// No finding of its fails the policy (see `assessment`).
     pub compliant: bool,
+    /// Sessions in which it negotiated a version: without one, nothing it
+    /// does was seen and it is not assessed.
+    pub negotiated: u64,
     /// Entries of this service were refused because the inventory's memory
     /// budget was spent: its sets and findings may be incomplete.
     pub memory_capped: bool,
@@ -115,6 +119,12 @@ impl Service {
 
     pub fn worst(&self) -> Option<Severity> {
         self.findings.values().map(|f| f.severity).max()
+    }
+
+    /// Non-compliant, not assessed (no handshake it answered with a
+    /// ServerHello), or compliant.
+    pub fn assessment(&self) -> Assessment {
+        Assessment::of(!self.compliant, self.negotiated > 0)
     }
 }
 
@@ -247,6 +257,7 @@ impl Inventory {
                 last_seen: f.last_seen,
                 findings: BTreeMap::new(),
                 compliant: true,
+                negotiated: 0,
                 memory_capped: false,
             });
             let mut fits = true;
@@ -298,6 +309,7 @@ impl Inventory {
                 }
             }
             let negotiated = f.version().is_some();
+            s.negotiated += u64::from(negotiated);
             for x in verdict.findings.iter().filter(|x| service::held_against_service(x, negotiated)) {
                 fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);
                 if profile.fails(x.severity) {
@@ -327,7 +339,10 @@ impl Inventory {
 
     /// Has the policy judge what only shows across sessions: the same
     /// ephemeral public value used again. Call once, after the last session.
-    pub fn finish(&mut self, profile: &Profile) {
+    ///
+    /// Returns the severities of the findings it added.
+    pub fn finish(&mut self, profile: &Profile) -> Vec<Severity> {
+        let mut added = Vec::new();
         for s in self.services.values_mut() {
             let reused: Vec<(u64, bool)> = s
                 .public_values
@@ -356,15 +371,18 @@ impl Inventory {
                 example_at: 0,
             };
             s.findings.insert(finding.rule, count);
+            added.push(finding.severity);
         }
+        added
     }
 
-    /// Services, worst first (then busiest first, then by address).
+    /// Services, non-compliant first, then not assessed, then compliant;
+    /// within each, worst first, then busiest first, then by address.
     pub fn services(&self) -> Vec<&Service> {
         let mut v: Vec<&Service> = self.services.values().collect();
         v.sort_by(|a, b| {
-            a.compliant
-                .cmp(&b.compliant)
+            a.assessment()
+                .cmp(&b.assessment())
                 .then(b.worst().cmp(&a.worst()))
                 .then(b.sessions.cmp(&a.sessions))
                 .then((a.ip, a.port).cmp(&(b.ip, b.port)))

@@ -96,10 +96,16 @@ pub struct RunSummary {
     pub reader: ReaderStats,
     pub workers: WorkerStats,
     pub sessions: u64,
-    /// Sessions without a finding at or above the profile's failing severity.
+    /// Sessions judged, without a finding at or above the profile's failing severity.
     pub sessions_compliant: u64,
-    /// Findings by severity, Info to Critical.
+    /// Sessions that did not get far enough to be judged.
+    pub sessions_not_assessed: u64,
+    /// Findings of sessions by severity, Info to Critical.
     pub findings_by_severity: [u64; 5],
+    /// The worst finding judged across a service's sessions (`kex.dh_reuse`).
+    pub worst_service_finding: Option<policy::Severity>,
+    /// The run's verdict (`policy::run_assessment`).
+    pub verdict: policy::Assessment,
     pub threads: usize,
     pub wall_time: Duration,
     /// One line per input that could not be read in full: "path: reason".
@@ -107,9 +113,16 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Whether any finding is at or above `severity`.
+    /// Whether any finding raised, of a session or a service, is at or
+    /// above `severity`.
     pub fn has_finding_at_least(&self, severity: policy::Severity) -> bool {
         self.findings_by_severity[severity as usize..].iter().any(|n| *n > 0)
+            || self.worst_service_finding.is_some_and(|w| w >= severity)
+    }
+
+    /// Sessions judged non-compliant.
+    pub fn sessions_non_compliant(&self) -> u64 {
+        self.sessions - self.sessions_compliant - self.sessions_not_assessed
     }
 
     /// Decode errors of the reader and all workers together.

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use clap::Parser;
 
 use tlsaudit::capture::live;
-use tlsaudit::cli::{self, catalogue, Action, Analysis, Cli, Surroundings};
+use tlsaudit::cli::{self, catalogue, Action, Analysis, CatalogueFormat, Cli, Surroundings};
 use tlsaudit::pipeline;
+use tlsaudit::policy::Assessment;
 use tlsaudit::util::escape::escape_terminal;
 
 /// Exit code when --fail-on finds a finding at or above its severity.
@@ -21,6 +22,9 @@ const EXIT_FINDINGS: u8 = 1;
 /// Exit code for bad usage and unreadable input.
 const EXIT_USAGE: u8 = 2;
 
+/// Exit code when nothing could be judged.
+const EXIT_NOT_ASSESSED: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let action = match cli::action(&cli, &Surroundings::detect()) {
@@ -28,7 +32,8 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     match action {
-        Action::ListRules => print_lines(catalogue::rules_table()),
+        Action::ListRules(CatalogueFormat::Text) => print_lines(catalogue::rules_table()),
+        Action::ListRules(CatalogueFormat::Json) => print_lines([catalogue::rules_json()]),
         Action::Explain(rule) => match catalogue::explain(&rule) {
             Ok(lines) => print_lines(lines),
             Err(e) => usage_error(&e),
@@ -43,11 +48,12 @@ fn main() -> ExitCode {
 
 /// Runs the analysis with the output opened and the signals handled.
 fn analyse(analysis: Analysis) -> ExitCode {
-    let Analysis { config, output, fail_on } = analysis;
+    let Analysis { config, output, truncate, fail_on } = analysis;
     let out: Box<dyn Write + Send> = match &output {
-        Some(path) => match std::fs::File::create(path) {
+        // A restarted service appends to the records it wrote before.
+        Some(path) => match std::fs::OpenOptions::new().create(true).write(true).append(!truncate).truncate(truncate).open(path) {
             Ok(f) => Box::new(io::BufWriter::with_capacity(1 << 16, f)),
-            Err(e) => return usage_error(&format!("{}: cannot create the output file: {e}", path.display())),
+            Err(e) => return usage_error(&format!("{}: cannot open the output file: {e}", path.display())),
         },
         None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
     };
@@ -78,6 +84,8 @@ fn analyse(analysis: Analysis) -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             } else if fail_on.is_some_and(|s| summary.has_finding_at_least(s)) {
                 ExitCode::from(EXIT_FINDINGS)
+            } else if summary.verdict == Assessment::NotAssessed {
+                ExitCode::from(EXIT_NOT_ASSESSED)
             } else {
                 ExitCode::SUCCESS
             }

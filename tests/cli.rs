@@ -42,8 +42,8 @@ fn thread_count_does_not_change_the_records() {
     four.extend(["--threads", "4"]);
     let a = run_jsonl(&one);
     let b = run_jsonl(&four);
-    assert_eq!(a.code, Some(0), "{}", a.stderr);
-    assert_eq!(b.code, Some(0), "{}", b.stderr);
+    assert!(completed(a.code), "{}", a.stderr);
+    assert!(completed(b.code), "{}", b.stderr);
     assert!(a.sessions.len() > 300, "only {} sessions", a.sessions.len());
     assert_eq!(a.stats["tlsaudit"]["stats"]["threads"], 1);
     assert_eq!(b.stats["tlsaudit"]["stats"]["threads"], 4);
@@ -106,7 +106,7 @@ fn files_are_read_in_order_and_directories_recursively() {
     let single_a = sessions_of(&a, &[]);
     let single_b = sessions_of(&b, &[]);
     let run = run_jsonl(&["-r", path_str(&a), path_str(&b), "--threads", "1"]);
-    assert_eq!(run.code, Some(0));
+    assert!(completed(run.code));
     assert_eq!(canonical(&run.sessions), canonical(&[single_a, single_b].concat()));
     assert_eq!(run.stats["tlsaudit"]["stats"]["reader"]["files_read"], 2);
 
@@ -119,7 +119,7 @@ fn files_are_read_in_order_and_directories_recursively() {
     std::fs::write(dir.join("notes.txt"), "not a capture").unwrap();
     let run = run_jsonl(&["-r", path_str(&dir)]);
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(completed(run.code), "{}", run.stderr);
     assert_eq!(run.sessions.len(), 2);
     assert_eq!(run.stats["tlsaudit"]["stats"]["reader"]["files_read"], 2, "the text file is skipped");
 }
@@ -159,7 +159,7 @@ fn compressed_captures_and_standard_input() {
     let writer = std::thread::spawn(move || stdin.write_all(&bytes));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
-    assert!(out.status.success());
+    assert!(completed(out.status.code()));
     let sessions: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -176,7 +176,7 @@ fn a_trailing_filter_selects_packets_as_in_tcpdump() {
     let f: Vec<&str> = files.iter().map(|p| path_str(p)).collect();
     // Quoted, as one argument.
     let run = run_jsonl(&["-r", f[0], f[1], f[2], "tcp port 4439"]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(completed(run.code), "{}", run.stderr);
     assert_eq!(run.sessions.len(), 1);
     assert_eq!(run.sessions[0]["tls"]["cipher"], "TLS_RSA_WITH_3DES_EDE_CBC_SHA");
     assert!(run.stats["tlsaudit"]["stats"]["reader"]["packets_filtered_out"].as_u64().unwrap() > 0);
@@ -215,7 +215,7 @@ fn unreadable_inputs_are_named_and_exit_with_2_after_reading_the_rest() {
 #[test]
 fn text_output_reports_each_session_and_a_summary() {
     let out = tlsaudit(&["-r", path_str(&captures_dir().join("tls10-rsa-3des.pcap")), "--format", "text", "--sessions"]);
-    assert!(out.status.success());
+    assert!(completed(out.status.code()));
     let text = String::from_utf8(out.stdout).unwrap();
     let first = text.lines().next().unwrap();
     assert!(first.contains("TLS 1.0") && first.contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA"), "{first}");
@@ -365,7 +365,7 @@ fn sighup_reopens_the_output_file_for_logrotate() {
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let status = capture.wait().expect("tlsaudit ends");
     reader.join().unwrap();
-    assert!(status.success(), "tlsaudit failed: {status:?}");
+    assert!(completed(status.code()), "tlsaudit failed: {status:?}");
 
     let names = |v: Vec<Value>| v.iter().map(|s| s["tls"]["client"]["server_name"].to_string()).collect::<Vec<_>>();
     assert_eq!(names(sessions_in(&rotated)), vec!["\"first.tlsaudit.test\""]);
@@ -441,7 +441,7 @@ fn user_gives_up_root_once_the_interface_is_open() {
     assert!(openssl_handshake(port, "user.tlsaudit.test", &cert, &key));
     std::thread::sleep(Duration::from_millis(500));
     let _ = Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();
-    assert!(capture.wait().expect("tlsaudit ends").success());
+    assert!(completed(capture.wait().expect("tlsaudit ends").code()));
     let written = std::fs::read_to_string(&output).unwrap();
     assert!(written.contains("\"server_name\":\"user.tlsaudit.test\""), "{written}");
     assert!(written.contains("\"tlsaudit.stats\""), "{written}");
@@ -478,7 +478,7 @@ fn an_unprivileged_start_with_capabilities_keeps_them_for_reopening_only() {
     let _ = Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();
     let out = capture.wait_with_output().expect("tlsaudit ends");
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(out.status.success(), "tlsaudit failed");
+    assert!(completed(out.status.code()), "tlsaudit failed");
     let written = String::from_utf8(out.stdout).unwrap();
     assert!(written.contains("\"server_name\":\"ambient.tlsaudit.test\""), "{written}");
 }
@@ -500,7 +500,7 @@ fn live_capture_on_loopback_reports_a_handshake() {
     let _ = Command::new("kill").args(["-TERM", &capture.id().to_string()]).status();
     let out = capture.wait_with_output().expect("tlsaudit ends");
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(out.status.success(), "tlsaudit failed");
+    assert!(completed(out.status.code()), "tlsaudit failed");
     let records: Vec<Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let sessions: Vec<&Value> = records.iter().filter(|r| r["event"]["dataset"] == "tlsaudit.session").collect();
@@ -547,7 +547,7 @@ fn hostile_server_names_are_escaped_on_the_terminal_and_valid_in_json() {
     std::fs::write(&path, &bytes).unwrap();
 
     let out = tlsaudit(&["-r", path_str(&path), "--format", "text", "--sessions"]);
-    assert!(out.status.success());
+    assert!(completed(out.status.code()));
     assert!(!out.stdout.iter().any(|b| *b == 0x1b || *b == 0x07 || *b == 0), "control bytes reached the terminal");
     let text = String::from_utf8(out.stdout).expect("text output is UTF-8");
     assert!(text.contains(r"sni=\x1b[31mEVIL\x07\xff\x1b]0;\x07\x00x.t"), "{text}");
@@ -560,4 +560,64 @@ fn hostile_server_names_are_escaped_on_the_terminal_and_valid_in_json() {
     assert_eq!(client["server_name"], "\u{1b}[31mEVIL\u{7}\u{fffd}\u{1b}]0;\u{7}\u{0}x.t");
     let hex: String = hostile.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(client["server_name_hex"].as_str().map(str::to_ascii_lowercase), Some(hex));
+}
+
+/// README.md opens with a command and the report it prints: the report must
+/// be what this build prints (but for the seconds of the run).
+#[test]
+fn readme_sample_output_is_what_the_first_command_prints() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let command = readme.lines().find(|l| l.contains("cargo run --release --")).expect("the first command");
+    let args: Vec<&str> = command.split("cargo run --release -- ").nth(1).unwrap().split_whitespace().collect();
+    let start = readme.find("The first prints this report").expect("the sample output");
+    let sample: Vec<&str> = readme[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("    "))
+        .take_while(|l| *l != "---")
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(&args)
+        .args(["--format", "text"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the sample is non-compliant");
+    let seconds = |l: &str| match l.rfind("; ") {
+        Some(at) if l.contains(" TLS sessions (") => l[..at].to_string(),
+        _ => l.to_string(),
+    };
+    let printed: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(seconds).collect();
+    let mut sample: Vec<String> = sample.iter().map(|l| seconds(l)).collect();
+    while sample.last().is_some_and(|l| l.is_empty()) {
+        sample.pop();
+    }
+    assert!(sample.len() > 5, "the sample output is in README.md");
+    assert_eq!(printed, sample);
+}
+
+/// `-o` appends, so a restarted service keeps the records it wrote before;
+/// `--truncate` starts the file afresh.
+#[test]
+fn output_file_is_appended_to_unless_truncated() {
+    let dir = temp_dir("append");
+    let out = dir.join("sessions.jsonl");
+    let capture = captures_dir().join("tls12-ecdhe-rsa-aes128gcm.pcap");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-r", path_str(&capture), "--format", "jsonl", "-o", path_str(&out)];
+        args.extend_from_slice(extra);
+        assert!(completed(tlsaudit(&args).status.code()));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let datasets: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("whole JSON lines")["event"]["dataset"].to_string())
+            .collect();
+        (datasets.iter().filter(|d| d.contains("session")).count(), datasets.iter().filter(|d| d.contains("stats")).count())
+    };
+    let (sessions, stats) = run(&[]);
+    assert!(sessions >= 1 && stats == 1);
+    assert_eq!(run(&[]), (2 * sessions, 2), "the second run appends");
+    assert_eq!(run(&["--truncate"]), (sessions, 1), "--truncate starts afresh");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -291,7 +291,9 @@ fn fail_on_sets_the_exit_code() {
         args.extend_from_slice(extra);
         tlsaudit(&args).status.code()
     };
-    assert_eq!(code(&weak, &[]), Some(0), "without --fail-on findings do not change the exit code");
+    assert_eq!(code(&weak, &[]), Some(1), "a non-compliant verdict exits 1 by default");
+    assert_eq!(code(&weak, &["--fail-on", "never"]), Some(0), "--fail-on never: findings do not change the exit code");
+    assert_eq!(code(&good, &[]), Some(0), "compliant");
     assert_eq!(code(&weak, &["--fail-on", "medium"]), Some(1));
     assert_eq!(code(&weak, &["--fail-on", "high"]), Some(0), "TLS 1.1 is medium under hipaa");
     assert_eq!(code(&weak, &["--fail-on", "high", "--policy", "pci-dss-4"]), Some(1));
@@ -313,7 +315,25 @@ fn rules_and_explain() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("SP 800-52r2") && text.contains("hipaa high") && text.contains("bcp195 medium"), "{text}");
+    assert!(text.contains("45 CFR 164.312(e)(1)"), "{text}");
     assert_eq!(tlsaudit(&["explain", "no.such.rule"]).status.code(), Some(2));
+    let typo = tlsaudit(&["explain", "cipher.3de"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("did you mean cipher.3des?"));
+    // The JSON catalogue says what the text one says.
+    let json = tlsaudit(&["rules", "--format", "json"]);
+    assert!(json.status.success());
+    let rules: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).expect("one JSON array");
+    let listed = String::from_utf8(tlsaudit(&["rules"]).stdout).unwrap();
+    assert_eq!(rules.len(), listed.lines().skip(1).filter(|l| !l.starts_with(' ')).count());
+    for rule in &rules {
+        let id = rule["id"].as_str().unwrap();
+        let row = listed.lines().find(|l| l.split_whitespace().next() == Some(id)).unwrap_or_else(|| panic!("{id} in the text"));
+        let hipaa = row.split_whitespace().nth(1).unwrap();
+        assert_eq!(rule["severity"]["hipaa"].as_str().unwrap_or("-"), hipaa, "{id}");
+    }
+    let no_fs = rules.iter().find(|r| r["id"] == "cipher.no_fs").unwrap();
+    assert_eq!(no_fs["severity_by_cause"]["hipaa"], serde_json::json!(["medium", "low"]));
 }
 
 #[test]
@@ -387,7 +407,7 @@ fn the_service_inventory_and_the_report() {
     let dir = captures_dir();
     let ca = test_ca();
     let run = run_jsonl(&["-r", dir.to_str().unwrap(), "--ca-file", &ca]);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(completed(run.code), "{}", run.stderr);
     // One record per server endpoint, counting its sessions.
     let mut per_server = std::collections::BTreeMap::new();
     for s in &run.sessions {
@@ -408,27 +428,35 @@ fn the_service_inventory_and_the_report() {
     assert_eq!(reuse["distinct_clients"], 1);
     assert_eq!(reuse["server_names"].as_array().unwrap().len(), 12);
     assert_eq!(reuse["versions"]["1.2"], 12);
-    // The server that refused a TLS 1.0-only client is compliant; the one
-    // that negotiated TLS 1.0 is not, whoever offered it.
+    // The server that refused a TLS 1.0-only client has nothing held
+    // against it, but it answered no handshake with a ServerHello: it is not
+    // assessed, and not called compliant. The one that negotiated TLS 1.0 is
+    // non-compliant, whoever offered it.
     let refused = service(4442);
-    assert_eq!(refused["tlsaudit"]["compliant"], true);
+    assert_eq!(refused["tlsaudit"]["assessment"], "not_assessed");
+    assert_eq!(refused["tlsaudit"]["compliant"], false);
     assert!(refused["tlsaudit"]["findings"].as_array().unwrap().is_empty());
     let legacy = service(4433);
     assert_eq!(legacy["tlsaudit"]["compliant"], false);
     let rules: Vec<&str> = legacy["tlsaudit"]["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
     assert!(rules.contains(&"proto.tls10"), "{rules:?}");
-    // Non-compliant services come first, worst first.
-    let order: Vec<(bool, String)> = run
+    // Non-compliant services come first, worst first, then those not
+    // assessed, then the compliant ones.
+    let order: Vec<(String, String)> = run
         .services
         .iter()
-        .map(|s| (s["tlsaudit"]["compliant"].as_bool().unwrap(), s["tlsaudit"]["findings"][0]["severity"].to_string()))
+        .map(|s| (s["tlsaudit"]["assessment"].as_str().unwrap().to_string(), s["tlsaudit"]["findings"][0]["severity"].to_string()))
         .collect();
-    let first_compliant = order.iter().position(|(c, _)| *c).unwrap_or(order.len());
-    assert!(order[first_compliant..].iter().all(|(c, _)| *c), "compliant services are listed last: {order:?}");
+    let rank = |a: &str| ["non_compliant", "not_assessed", "compliant"].iter().position(|x| *x == a).expect("a known assessment");
+    assert!(order.windows(2).all(|w| rank(&w[0].0) <= rank(&w[1].0)), "services in verdict order: {order:?}");
     assert_eq!(order[0].1, "\"critical\"", "the NULL/anon services lead: {order:?}");
+    let count = |a: &str| order.iter().filter(|(x, _)| x == a).count() as u64;
+    assert_eq!(count("not_assessed"), 1, "only the server that refused every handshake: {order:?}");
     let stats = &run.stats["tlsaudit"]["stats"];
     assert_eq!(stats["services"].as_u64(), Some(run.services.len() as u64));
-    assert_eq!(stats["services_non_compliant"].as_u64(), Some(first_compliant as u64));
+    assert_eq!(stats["services_non_compliant"].as_u64(), Some(count("non_compliant")));
+    assert_eq!(stats["services_not_assessed"].as_u64(), Some(count("not_assessed")));
+    assert_eq!(stats["verdict"], "non_compliant");
 
     // The text report leads with the verdict; piped, it carries no colour.
     let out = tlsaudit(&["-r", dir.to_str().unwrap(), "--ca-file", &ca, "--format", "text"]);

@@ -199,7 +199,8 @@ fn text_report_is_unchanged() {
 }
 
 /// `tlsaudit rules`, then `tlsaudit explain` of every rule it lists and of
-/// an unknown one, each with its exit status and standard error.
+/// an unknown one, then `rules --format json`, each with its exit status and
+/// standard error.
 fn catalogue() -> String {
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_tlsaudit")).args(args).output().expect("the tlsaudit binary runs");
@@ -212,6 +213,7 @@ fn catalogue() -> String {
     for id in ids.iter().copied().chain(["cipher.3de"]) {
         all.push_str(&run(&["explain", id]).0);
     }
+    all.push_str(&run(&["rules", "--format", "json"]).0);
     all
 }
 

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{by_connection, captures_dir, session_essentials, session_key, Scratch};
+use common::{by_connection, captures_dir, completed, session_essentials, session_key, Scratch};
 use serde_json::Value;
 
 /// A network namespace holding the veth pair `replay0` (tcpreplay's end) and
@@ -142,7 +142,7 @@ fn offline(capture: &Path) -> Vec<Value> {
         .args(["--format", "jsonl"])
         .output()
         .expect("tlsaudit runs");
-    assert_eq!(out.status.code(), Some(0), "offline run failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(completed(out.status.code()), "offline run failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
@@ -212,7 +212,7 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
     };
     collector.join().unwrap();
     stderr_lines.extend(lines_rx.try_iter());
-    assert!(matches!(code, Some(0) | Some(1)), "tlsaudit failed ({code:?}): {stderr_lines:?}");
+    assert!(completed(code), "tlsaudit failed ({code:?}): {stderr_lines:?}");
     let records = std::fs::read_to_string(&output)
         .expect("tlsaudit wrote its output file")
         .lines()

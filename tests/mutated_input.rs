@@ -71,7 +71,7 @@ fn mutated_frames_never_crash_the_analyzer() {
             let out = scratch.path("m.pcap");
             write_pcap_frames(&out, linktype, &mutated, 262_144);
             let run = run_jsonl(&["-r", out.to_str().unwrap()]);
-            assert_eq!(run.code, Some(0), "{} variant {variant}: {}", path.display(), run.stderr);
+            assert!(completed(run.code), "{} variant {variant}: {}", path.display(), run.stderr);
             assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
             assert!(run.stats.is_object(), "no stats record");
             sessions_seen += run.sessions.len();

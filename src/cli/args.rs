@@ -38,9 +38,10 @@ EXAMPLES:
   tlsaudit explain cipher.3des
 
 EXIT STATUS:
-  0  success
-  1  --fail-on: a finding at or above the given severity
-  2  bad usage, or an input that could not be read (one line per file on stderr)")]
+  0  compliant: sessions were judged and none failed the policy
+  1  a finding at or above --fail-on (by default the policy's failing severity)
+  2  bad usage, or an input that could not be read (one line per file on stderr)
+  3  not assessed: no TLS handshake got far enough to be judged")]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -92,10 +93,14 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
-    /// Write records to this file instead of standard output (SIGHUP opens it
-    /// again, for logrotate).
+    /// Append records to this file instead of writing them to standard
+    /// output (SIGHUP opens it again, for logrotate).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// With -o: empty the file first instead of appending to it.
+    #[arg(long, requires = "output")]
+    pub truncate: bool,
 
     /// Worker threads [default: the number of available cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -147,8 +152,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
 
-    /// Exit with status 1 when any finding is at or above this severity.
-    #[arg(long, value_name = "SEVERITY", value_parser = clap::builder::PossibleValuesParser::new(["info", "low", "medium", "high", "critical"]))]
+    /// Exit with status 1 when a finding at or above this severity was
+    /// raised [default: the policy's failing severity]; never: not for findings.
+    #[arg(long, value_name = "SEVERITY", value_parser = clap::builder::PossibleValuesParser::new(["info", "low", "medium", "high", "critical", "never"]))]
     pub fail_on: Option<String>,
 
     /// Flag certificates that expire within this many days of the session.
@@ -176,10 +182,20 @@ pub struct Cli {
     pub filter: Vec<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CatalogueFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List every rule with its severity in each profile.
-    Rules,
+    Rules {
+        /// text for people, json for tools (one array of rule objects).
+        #[arg(long, value_enum, default_value = "text")]
+        format: CatalogueFormat,
+    },
     /// Explain a rule: what it flags, which standards require it, how to fix it.
     Explain {
         /// A rule id, e.g. cipher.3des (see `tlsaudit rules`).

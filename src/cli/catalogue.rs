@@ -1,6 +1,58 @@
-//! The rule catalogue for people: `tlsaudit rules` and `tlsaudit explain`.
+//! The rule catalogue for people and tools: `tlsaudit rules` (text or
+//! JSON) and `tlsaudit explain`.
 
-use crate::policy::rules::{RuleId, PROFILES, RULES};
+use serde_json::{json, Map, Value};
+
+use crate::policy::rules::{Rule, RuleId, PROFILES, RULES};
+
+/// Why a rule bears on HIPAA: the transmission security standard, through
+/// the NIST guidance HHS points to, where the rule comes from that guidance.
+fn hipaa_basis(r: &Rule) -> String {
+    let in_hipaa_profile = r.severities[0].iter().any(Option::is_some);
+    let from_nist = r.required_by.contains("NIST SP 800-52r2");
+    match (in_hipaa_profile, from_nist) {
+        (true, true) => {
+            "45 CFR 164.312(e)(1) transmission security, through NIST SP 800-52r2, which HHS refers to for protecting ePHI in transit".into()
+        }
+        (true, false) => "45 CFR 164.312(e)(1) transmission security: the hipaa profile applies this rule".into(),
+        (false, _) => "not applied by the hipaa profile".into(),
+    }
+}
+
+/// `tlsaudit rules --format json`: every rule with its texts and its
+/// severity per profile (null: off); `severity_by_cause` where a rule's two
+/// causes differ (`cipher.no_fs`: RSA key transport, static DH).
+pub fn rules_json() -> String {
+    let rules: Vec<Value> = RULES
+        .iter()
+        .map(|r| {
+            let name = |s: Option<crate::policy::Severity>| s.map_or(Value::Null, |s| json!(s.as_str()));
+            let mut severity = Map::new();
+            let mut by_cause = Map::new();
+            for (profile, causes) in PROFILES.iter().zip(r.severities) {
+                severity.insert(profile.to_string(), name(causes[0]));
+                if causes[0] != causes[1] {
+                    by_cause.insert(profile.to_string(), json!([name(causes[0]), name(causes[1])]));
+                }
+            }
+            let mut rule = json!({
+                "id": r.id.as_str(),
+                "flags": r.flags,
+                "required_by": r.required_by,
+                "hipaa": hipaa_basis(r),
+                "observable": r.observable,
+                "remediation": r.remediation,
+                "evaluated": r.evaluated,
+                "severity": severity,
+            });
+            if !by_cause.is_empty() {
+                rule["severity_by_cause"] = Value::Object(by_cause);
+            }
+            rule
+        })
+        .collect();
+    Value::Array(rules).to_string()
+}
 
 /// `tlsaudit rules`: every rule with its severity in each profile.
 pub fn rules_table() -> Vec<String> {
@@ -31,9 +83,7 @@ fn short_profile(p: &str) -> &str {
 /// `tlsaudit explain RULE`: what a rule flags, who requires it, how to
 /// fix it and its severities; an error for an unknown id.
 pub fn explain(id: &str) -> Result<Vec<String>, String> {
-    let Some(r) = RuleId::from_name(id).map(RuleId::rule) else {
-        return Err(format!("unknown rule {id:?}; `tlsaudit rules` lists them"));
-    };
+    let r = RuleId::parse(id)?.rule();
     let severities = PROFILES
         .iter()
         .enumerate()
@@ -45,6 +95,7 @@ pub fn explain(id: &str) -> Result<Vec<String>, String> {
         String::new(),
         format!("Flags:        {}", r.flags),
         format!("Required by:  {}", r.required_by),
+        format!("HIPAA:        {}", hipaa_basis(r)),
         format!("Observed in:  {}", r.observable),
         format!("Fix:          {}", r.remediation),
         format!("Severity:     {severities}"),

@@ -18,6 +18,7 @@ use crate::flow::FlowLimits;
 use crate::policy::{custom, Profile, Severity};
 use crate::{Config, OutputFormat, Source};
 pub use args::Cli;
+pub use args::CatalogueFormat;
 use args::{split_trailing_filter, Command, FormatArg, ReadAheadArg};
 
 /// What the process finds around it: whether standard output and error are
@@ -46,8 +47,8 @@ impl Surroundings {
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Action {
-    /// `tlsaudit rules`.
-    ListRules,
+    /// `tlsaudit rules`, as text or JSON.
+    ListRules(CatalogueFormat),
     /// `tlsaudit explain RULE`.
     Explain(String),
     /// `tlsaudit -D`.
@@ -60,10 +61,13 @@ pub enum Action {
 #[derive(Debug)]
 pub struct Analysis {
     pub config: Config,
-    /// Where records go: this file (created, and opened again on SIGHUP),
-    /// or standard output.
+    /// Where records go: this file (appended to, created if need be, and
+    /// opened again on SIGHUP), or standard output.
     pub output: Option<PathBuf>,
-    /// Exit with status 1 when a finding is at or above this severity.
+    /// Empty the output file first instead of appending.
+    pub truncate: bool,
+    /// Exit with status 1 when a finding at or above this severity was
+    /// raised (None: never).
     pub fail_on: Option<Severity>,
 }
 
@@ -71,7 +75,7 @@ pub struct Analysis {
 /// for the user (exit status 2).
 pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     match &cli.command {
-        Some(Command::Rules) => return Ok(Action::ListRules),
+        Some(Command::Rules { format }) => return Ok(Action::ListRules(*format)),
         Some(Command::Explain { rule }) => return Ok(Action::Explain(rule.clone())),
         None => {}
     }
@@ -119,9 +123,15 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     let memory_limit = usize::try_from(cli.memory_limit << 20).unwrap_or(usize::MAX);
     let inventory_memory = memory_limit / 4;
     let flow_memory = memory_limit - inventory_memory;
+    let profile = profile(cli)?;
+    let fail_on = match cli.fail_on.as_deref() {
+        None => Some(profile.failing),
+        Some("never") => None,
+        Some(name) => Severity::from_name(name),
+    };
     Ok(Action::Analyse(Box::new(Analysis {
         config: Config {
-            profile: profile(cli)?,
+            profile,
             session_lines: cli.sessions,
             color: writes_to_terminal && !around.no_color,
             progress: matches!(source, Source::Files(_)) && !cli.no_progress && around.stderr_is_terminal,
@@ -141,7 +151,8 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             max_ip_fragments: cli.max_ip_fragments.max(1),
         },
         output: cli.output.clone(),
-        fail_on: cli.fail_on.as_deref().and_then(Severity::from_name),
+        truncate: cli.truncate,
+        fail_on,
     })))
 }
 
@@ -228,6 +239,10 @@ mod tests {
         assert_eq!(a.config.profile.name, "pci-dss-4");
         assert_eq!(a.config.profile.thresholds.cert_expiry_warn_days, 10);
         assert_eq!(a.fail_on, Some(Severity::High));
+        let default = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--policy", "pci-dss-4"], &PIPE);
+        assert_eq!(default.fail_on, Some(Severity::High), "the policy's failing severity");
+        let never = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--fail-on", "never"], &PIPE);
+        assert_eq!(never.fail_on, None);
         let live = analysis(&["-i", "lo", "--status-interval", "0", "--duration", "5", "--no-system-ca"], &PIPE);
         match &live.config.source {
             Source::Live(o) => {

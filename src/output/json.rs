@@ -8,7 +8,7 @@ use super::json_writer::{JsonWriter, Text};
 use crate::util::rfc3339::{rfc3339_micros, Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
 use crate::inventory::{Inventory, Service};
-use crate::policy::Verdict;
+use crate::policy::{Assessment, Verdict};
 use crate::tls::facts::{ClientHelloFacts, SessionFacts};
 use crate::tls::fingerprint;
 use crate::tls::names::{self, cipher_name, group_name, is_grease};
@@ -380,6 +380,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
             .collect();
         w.field("exempted", &exempted);
     }
+    w.field("assessment", verdict.assessment.as_str());
     w.field("compliant", &verdict.compliant);
     w.field("policy", policy);
     w.close();
@@ -414,7 +415,8 @@ pub fn service(s: &Service, policy: &str) -> Value {
         .map(|f| json!({"rule": f.rule.as_str(), "severity": f.severity.as_str(), "count": f.count, "message": f.example}))
         .collect();
     put(&mut r, "tlsaudit.findings", Value::Array(findings));
-    put(&mut r, "tlsaudit.compliant", json!(s.compliant));
+    put(&mut r, "tlsaudit.assessment", json!(s.assessment().as_str()));
+    put(&mut r, "tlsaudit.compliant", json!(s.assessment() == Assessment::Compliant));
     put(&mut r, "tlsaudit.policy", json!(policy));
     Value::Object(r)
 }
@@ -429,7 +431,9 @@ pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
     put(&mut r, "tlsaudit.stats.sessions", json!(summary.sessions));
     put(&mut r, "tlsaudit.stats.sessions_established", json!(summary.workers.tls_established));
     put(&mut r, "tlsaudit.stats.sessions_compliant", json!(summary.sessions_compliant));
-    put(&mut r, "tlsaudit.stats.sessions_non_compliant", json!(summary.sessions - summary.sessions_compliant));
+    put(&mut r, "tlsaudit.stats.verdict", json!(summary.verdict.as_str()));
+    put(&mut r, "tlsaudit.stats.sessions_non_compliant", json!(summary.sessions_non_compliant()));
+    put(&mut r, "tlsaudit.stats.sessions_not_assessed", json!(summary.sessions_not_assessed));
     let [info, low, medium, high, critical] = summary.findings_by_severity;
     put(
         &mut r,
@@ -440,7 +444,9 @@ pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
     put(&mut r, "tlsaudit.stats.decode_errors", serde_json::to_value(summary.decode_errors()).unwrap_or(Value::Null));
     let services = inventory.services();
     put(&mut r, "tlsaudit.stats.services", json!(services.len()));
-    put(&mut r, "tlsaudit.stats.services_non_compliant", json!(services.iter().filter(|s| !s.compliant).count()));
+    let services_in = |a: Assessment| services.iter().filter(|s| s.assessment() == a).count();
+    put(&mut r, "tlsaudit.stats.services_non_compliant", json!(services_in(Assessment::NonCompliant)));
+    put(&mut r, "tlsaudit.stats.services_not_assessed", json!(services_in(Assessment::NotAssessed)));
     put(
         &mut r,
         "tlsaudit.stats.inventory_cap_hits",

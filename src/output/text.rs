@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::util::escape::{escape_message, escape_terminal};
 use crate::util::rfc3339::rfc3339_micros;
 use crate::inventory::{FindingCount, Inventory};
-use crate::policy::{Profile, RuleId, Severity, Verdict};
+use crate::policy::{Assessment, Profile, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{self, cipher_name, group_name};
 
@@ -143,13 +143,15 @@ fn finding_lines(findings: &BTreeMap<RuleId, FindingCount>, min: Severity, color
 /// and the compliant services in brief.
 pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color: bool) -> String {
     let services = inv.services();
-    let failing_services: Vec<_> = services.iter().filter(|s| !s.compliant).collect();
+    let in_state = |a: Assessment| services.iter().filter(|s| s.assessment() == a).collect::<Vec<_>>();
+    let failing_services = in_state(Assessment::NonCompliant);
+    let unassessed_services = in_state(Assessment::NotAssessed);
     let clients = inv.failing_clients(profile);
     let mut out = String::new();
-    let verdict = if failing_services.is_empty() && clients.is_empty() && run.sessions_compliant == run.sessions {
-        paint(color, GREEN, "COMPLIANT")
-    } else {
-        paint(color, RED, "NON-COMPLIANT")
+    let verdict = match run.verdict {
+        Assessment::Compliant => paint(color, GREEN, "COMPLIANT"),
+        Assessment::NonCompliant => paint(color, RED, "NON-COMPLIANT"),
+        Assessment::NotAssessed => paint(color, YELLOW, "NOT ASSESSED"),
     };
     out.push_str(&format!(
         "{} ({} policy, failing at {} and above): {} of {} services and {} of {} sessions non-compliant; {} clients offer only weak options\n",
@@ -158,10 +160,26 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         profile.failing,
         failing_services.len(),
         services.len(),
-        run.sessions - run.sessions_compliant,
+        run.sessions_non_compliant(),
         run.sessions,
         clients.len()
     ));
+    if run.verdict == Assessment::NotAssessed {
+        let judged = run.sessions - run.sessions_not_assessed;
+        if judged == 0 {
+            out.push_str(&format!(
+                "  Nothing was judged: {} seen, none answered by a server (no ServerHello, no refusal).\n",
+                plural(run.sessions, "TLS session", "TLS sessions")
+            ));
+        }
+        if !run.input_errors.is_empty() {
+            out.push_str(&format!(
+                "  {} could not be read in full: what {} was not assessed.\n",
+                plural(run.input_errors.len() as u64, "input", "inputs"),
+                if run.input_errors.len() == 1 { "it holds" } else { "they hold" }
+            ));
+        }
+    }
     if !failing_services.is_empty() {
         out.push_str("\nNon-compliant services, worst first:\n");
         for s in &failing_services {
@@ -186,15 +204,25 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
             out.push_str(&finding_lines(&c.findings, profile.failing, color));
         }
     }
-    let good: Vec<_> = services.iter().filter(|s| s.compliant).collect();
+    if !unassessed_services.is_empty() {
+        out.push_str("\nServices not assessed (no handshake they answered with a ServerHello):\n");
+        for s in unassessed_services {
+            out.push_str(&format!("  {}  {}\n", endpoint(s.ip, s.port), plural(s.sessions, "session", "sessions")));
+        }
+    }
+    let good = in_state(Assessment::Compliant);
     if !good.is_empty() {
         out.push_str("\nCompliant services:\n");
         for s in good {
-            let seen = if s.versions.is_empty() { "no handshake completed".to_string() } else { versions(&s.versions) };
-            out.push_str(&format!("  {}  {} session(s); {seen}\n", endpoint(s.ip, s.port), s.sessions));
+            out.push_str(&format!("  {}  {} session(s); {}\n", endpoint(s.ip, s.port), s.sessions, versions(&s.versions)));
         }
     }
     out
+}
+
+/// "1 session", "2 sessions".
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The closing summary of a run.
@@ -211,10 +239,11 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
     for (v, n) in by_version {
         out.push_str(&format!("  {v}: {n}\n"));
     }
-    let failing = run.sessions - run.sessions_compliant;
+    let failing = run.sessions_non_compliant();
     let [_, low, medium, high, critical] = run.findings_by_severity;
+    let unjudged = if run.sessions_not_assessed > 0 { format!(", {} not assessed", run.sessions_not_assessed) } else { String::new() };
     out.push_str(&format!(
-        "  {failing} of {} sessions non-compliant; findings: {critical} critical, {high} high, {medium} medium, {low} low\n",
+        "  {failing} of {} sessions non-compliant{unjudged}; findings: {critical} critical, {high} high, {medium} medium, {low} low\n",
         run.sessions
     ));
     let errors = run.decode_errors().total();

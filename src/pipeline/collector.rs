@@ -15,13 +15,14 @@ use super::worker::{Judged, JudgedBatch};
 use crate::capture::live;
 use crate::inventory::Inventory;
 use crate::output::text;
-use crate::policy::Profile;
+use crate::policy::{Assessment, Profile};
 
 /// What the output thread hands back.
 pub(super) struct Collected {
     pub out: Box<dyn Write + Send>,
     pub sessions: u64,
     pub compliant: u64,
+    pub not_assessed: u64,
     /// Findings by severity (Info..Critical).
     pub findings: [u64; 5],
     pub by_version: BTreeMap<String, u64>,
@@ -75,6 +76,7 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
     live::renounce_capabilities();
     let mut sessions = 0;
     let mut compliant = 0;
+    let mut not_assessed = 0;
     let mut findings = [0u64; 5];
     let mut by_version = BTreeMap::new();
     let mut inventory = Inventory::with_memory_limit(opts.inventory_memory);
@@ -93,7 +95,8 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
         for judged in &batch {
             let Judged { facts: f, verdict, line } = judged;
             sessions += 1;
-            compliant += u64::from(verdict.compliant);
+            compliant += u64::from(verdict.assessment == Assessment::Compliant);
+            not_assessed += u64::from(verdict.assessment == Assessment::NotAssessed);
             for finding in &verdict.findings {
                 findings[finding.severity as usize] += 1;
             }
@@ -117,5 +120,5 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             let _ = back.try_send(batch);
         }
     }
-    Collected { out, sessions, compliant, findings, by_version, inventory, error }
+    Collected { out, sessions, compliant, not_assessed, findings, by_version, inventory, error }
 }

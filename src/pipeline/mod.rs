@@ -32,6 +32,7 @@ use crossbeam_channel::bounded;
 use crate::capture::live;
 use crate::decode::Decoder;
 use crate::output::{json, text};
+use crate::policy::{service, Assessment};
 use crate::stats::{ReaderStats, WorkerStats};
 use crate::{Config, OutputFormat, RunError, Source};
 use bypass::{BypassNotice, ReaderBypass};
@@ -160,15 +161,23 @@ pub fn run(
         workers,
         sessions: result.sessions,
         sessions_compliant: result.compliant,
+        sessions_not_assessed: result.not_assessed,
         findings_by_severity: result.findings,
+        worst_service_finding: None,
+        verdict: Assessment::NotAssessed,
         threads,
         wall_time: started.elapsed(),
         input_errors,
     };
-    summary.wall_time = started.elapsed();
     let mut out = result.out;
     let mut inventory = result.inventory;
-    inventory.finish(&config.profile);
+    summary.worst_service_finding = inventory.finish(&config.profile).into_iter().max();
+    let failed = summary.sessions_non_compliant() > 0
+        || inventory.services().iter().any(|s| s.assessment() == Assessment::NonCompliant)
+        || !inventory.failing_clients(&config.profile).is_empty();
+    let judged = summary.sessions - summary.sessions_not_assessed;
+    summary.verdict = service::run_assessment(failed, judged, summary.input_errors.len());
+    summary.wall_time = started.elapsed();
     let write_error = result.error.or_else(|| {
         let r = match config.format {
             OutputFormat::Jsonl => {

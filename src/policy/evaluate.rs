@@ -7,7 +7,7 @@ use super::judge::{Judge, SECONDS_PER_DAY};
 use super::profile::Profile;
 use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
 use super::rules::RuleId;
-use super::{Exempted, Finding, Party, Verdict};
+use super::{Assessment, Exempted, Finding, Party, Verdict};
 use crate::tls::facts::{ClientHelloFacts, SessionFacts};
 use crate::tls::names::{alert_description, group_name, version_name};
 
@@ -75,8 +75,16 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
     }
     let (mut findings, exempted) = apply_exceptions(j.into_findings(), f, profile);
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
-    let compliant = !findings.iter().any(|x| profile.fails(x.severity));
-    Verdict { findings, exempted, compliant }
+    let failed = findings.iter().any(|x| profile.fails(x.severity));
+    let assessment = Assessment::of(failed, judged(f));
+    Verdict { findings, exempted, assessment, compliant: assessment == Assessment::Compliant }
+}
+
+/// Whether a handshake got far enough to be judged: the server answered it,
+/// with a ServerHello or by refusing it with an alert.
+fn judged(f: &SessionFacts) -> bool {
+    let refused = f.client_hello.is_some() && f.alert.as_ref().is_some_and(|a| a.from == crate::tls::facts::Side::Server);
+    f.version().is_some() || refused
 }
 
 /// Sets aside the findings an exception covers at the time of the session;

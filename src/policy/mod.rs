@@ -109,13 +109,59 @@ pub struct Exempted {
     pub expires: Option<String>,
 }
 
+/// What could be said of a session, a service or a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Assessment {
+    /// A finding at or above the profile's failing severity.
+    NonCompliant,
+    /// Too little was seen to judge: no handshake got as far as the
+    /// server's answer. Never counted as compliant.
+    #[default]
+    NotAssessed,
+    /// Judged, and no finding at or above the failing severity.
+    Compliant,
+}
+
+impl Assessment {
+    /// The spelling of the output contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Assessment::NonCompliant => "non_compliant",
+            Assessment::NotAssessed => "not_assessed",
+            Assessment::Compliant => "compliant",
+        }
+    }
+
+    /// Non-compliant when something failed; otherwise not assessed unless
+    /// something was judged.
+    pub fn of(failed: bool, judged: bool) -> Assessment {
+        match (failed, judged) {
+            (true, _) => Assessment::NonCompliant,
+            (false, false) => Assessment::NotAssessed,
+            (false, true) => Assessment::Compliant,
+        }
+    }
+}
+
+impl fmt::Display for Assessment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Assessment::NonCompliant => "NON-COMPLIANT",
+            Assessment::NotAssessed => "NOT ASSESSED",
+            Assessment::Compliant => "COMPLIANT",
+        })
+    }
+}
+
 /// The judgement of one session.
 #[derive(Debug, Clone, Default)]
 pub struct Verdict {
     pub findings: Vec<Finding>,
     /// Findings an exception of the policy file set aside (they do not count).
     pub exempted: Vec<Exempted>,
-    /// No finding at or above the profile's failing severity.
+    pub assessment: Assessment,
+    /// Judged and no finding at or above the profile's failing severity
+    /// (`assessment` is `Compliant`).
     pub compliant: bool,
 }
 

@@ -4,7 +4,7 @@
 //! inventory gathers the facts and asks here.
 
 use super::rules::RuleId;
-use super::{Finding, Party, Profile};
+use super::{Assessment, Finding, Party, Profile};
 
 /// Rules about what a client offered, never a service's doing.
 const CLIENT_OFFER_RULES: &[RuleId] = &[
@@ -54,4 +54,12 @@ pub fn key_reuse(reuse: &KeyReuse, profile: &Profile) -> Option<Finding> {
             reuse.values, reuse.sessions
         ),
     })
+}
+
+/// What a whole run found, as a verdict: non-compliant when any session,
+/// service or client failed; not assessed when no session could be judged
+/// or an input could not be read (what it held was not seen); otherwise
+/// compliant.
+pub fn run_assessment(failed: bool, sessions_judged: u64, inputs_unreadable: usize) -> Assessment {
+    Assessment::of(failed, sessions_judged > 0 && inputs_unreadable == 0)
 }

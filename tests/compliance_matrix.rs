@@ -76,10 +76,16 @@ fn protocol_versions() {
     // openssl was limited to TLS 1.0 with a static-RSA suite on both sides
     // (CBC without forward secrecy is judged by cipher.no_fs alone; openssl
     // negotiates encrypt-then-MAC).
-    check("tls10-rsa-aes128.pcap", "hipaa", false, &[("proto.tls10", "client", "high"), ("cipher.no_fs", "client", "medium")]);
+    // AES-CBC with RSA key transport: two weaknesses, two findings.
+    check("tls10-rsa-aes128.pcap", "hipaa", false, &[
+        ("proto.tls10", "client", "high"),
+        ("cipher.no_fs", "client", "medium"),
+        ("cipher.cbc", "client", "low"),
+    ]);
     check("tls10-rsa-aes128.pcap", "mozilla-intermediate", false, &[
         ("proto.tls10", "client", "high"),
         ("cipher.no_fs", "client", "medium"),
+        ("cipher.cbc", "client", "low"),
         ("cipher.not_approved", "client", "medium"),
         // The test server's certificate is valid for 825 days; Mozilla allows 366.
         ("cert.lifetime_too_long", "server", "low"),
@@ -101,12 +107,14 @@ fn weak_cipher_suites() {
         ("proto.tls10", "client", "high"),
         ("cipher.3des", "client", "high"),
         ("cipher.no_fs", "client", "medium"),
+        ("cipher.cbc", "client", "low"),
         NO_STAPLE,
     ]);
     check("tls10-rsa-3des.pcap", "bcp195", false, &[
         ("proto.tls10", "client", "high"),
         ("cipher.3des", "client", "medium"),
         ("cipher.no_fs", "client", "medium"),
+        ("cipher.cbc", "client", "low"),
         ("ext.no_ocsp_staple", "server", "low"),
     ]);
     check("tls12-null.pcap", "hipaa", false, &[
@@ -228,6 +236,7 @@ fn certificates() {
     check("tls12-expired-selfsigned.pcap", "hipaa", false, &[
         ("cert.expired", "server", "high"),
         ("cert.self_signed", "server", "high"),
+        ("cert.untrusted_chain", "server", "high"),
         ("cert.eku_not_server_auth", "server", "medium"),
         ("cert.no_revocation_info", "server", "low"),
         X25519_NOT_NIST,
@@ -235,16 +244,19 @@ fn certificates() {
     check("tls12-expired-selfsigned.pcap", "bcp195", false, &[
         ("cert.expired", "server", "high"),
         ("cert.self_signed", "server", "high"),
+        ("cert.untrusted_chain", "server", "high"),
         ("cert.eku_not_server_auth", "server", "medium"),
         ("cert.no_revocation_info", "server", "info"),
     ]);
     check("tls12-self-signed.pcap", "hipaa", false, &[
         ("cert.self_signed", "server", "high"),
+        ("cert.untrusted_chain", "server", "high"),
         ("cert.no_revocation_info", "server", "low"),
         X25519_NOT_NIST,
     ]);
     check("tls12-self-signed.pcap", "pci-dss-4", false, &[
         ("cert.self_signed", "server", "high"),
+        ("cert.untrusted_chain", "server", "high"),
         ("cert.no_revocation_info", "server", "info"),
     ]);
     check("tls12-expired.pcap", "hipaa", false, &[("cert.expired", "server", "high"), X25519_NOT_NIST]);
@@ -346,10 +358,11 @@ fn chains_are_checked_against_the_trust_store() {
     let dir = captures_dir();
     let (findings, compliant) = judge_with("tls12-ecdsa-compliant.pcap", "hipaa", &["--no-system-ca", "--ca-dir", dir.to_str().unwrap()]);
     assert!(compliant, "{findings:?}");
-    // A self-signed leaf is reported once, as self-signed.
+    // A self-signed leaf that is no trust anchor is both self-signed and
+    // untrusted: one finding per weakness.
     let (findings, _) = judge_with("tls12-expired-selfsigned.pcap", "hipaa", &[]);
     assert!(findings.iter().any(|f| f.0 == "cert.self_signed"));
-    assert!(!findings.iter().any(|f| f.0 == "cert.untrusted_chain"), "{findings:?}");
+    assert!(findings.iter().any(|f| f.0 == "cert.untrusted_chain"), "{findings:?}");
     // Real public chains in the third-party captures lead to the system store.
     let ja4 = thirdparty_dir().join("ja4/latest.pcapng");
     let sessions = sessions_of(&ja4, &[]);

@@ -212,8 +212,7 @@ fn expectations(ch: &Hello, sh: &Hello, kx: Option<&KeyExchangeFields>, suite_na
             || kx.starts_with("TLS_ECDH_ECDSA")
             || kx.starts_with("TLS_ECDH_RSA");
         e.insert("cipher.no_fs", static_kx);
-        let ephemeral = kx.starts_with("TLS_DHE") || kx.starts_with("TLS_ECDHE") || kx.contains("_anon");
-        e.insert("cipher.cbc", bulk.contains("CBC") && ephemeral);
+        e.insert("cipher.cbc", bulk.contains("CBC"));
         let not_nist = ["CHACHA20", "CAMELLIA", "ARIA", "SEED", "IDEA", "GOST", "KUZNYECHIK", "MAGMA", "SM4", "AEGIS"];
         e.insert("cipher.not_fips", not_nist.iter().any(|a| name.contains(a)));
         if version < TLS13 && !is_draft {

@@ -62,10 +62,14 @@ pub(super) fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
     let ders: Vec<&[u8]> = chain.iter().map(|c| c.der.as_slice()).collect();
     match j.profile.trust.check(&ders) {
         ChainStatus::Trusted | ChainStatus::LeafIsAnchor => {}
-        ChainStatus::Untrusted(_) if leaf.self_issued => {
-            j.flag(RuleId::CertSelfSigned, Party::Server, format!("the certificate of {} is self-signed", display_name(leaf)));
+        ChainStatus::Untrusted(why) => {
+            // A self-signed leaf that is no trust anchor is both: each
+            // weakness is its own finding, so per-rule counts are true.
+            if leaf.self_issued {
+                j.flag(RuleId::CertSelfSigned, Party::Server, format!("the certificate of {} is self-signed", display_name(leaf)));
+            }
+            j.flag(RuleId::CertUntrustedChain, Party::Server, why);
         }
-        ChainStatus::Untrusted(why) => j.flag(RuleId::CertUntrustedChain, Party::Server, why),
     }
     if leaf.dns_names.is_empty() && leaf.ip_addresses.is_empty() {
         j.flag(RuleId::CertNoSan, Party::Server, "the certificate has no subjectAltName".into());

@@ -277,7 +277,7 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
     if t.kx == KeyExchange::Dhe && v <= TLS12 {
         j.flag(RuleId::CipherDhe, suite_party(&offered, |s| s.kx == KeyExchange::Dhe || !s.forward_secret()), neg("finite-field DHE"));
     }
-    if t.mode == Mode::Cbc && t.forward_secret() {
+    if t.mode == Mode::Cbc {
         j.flag(RuleId::CipherCbc, suite_party(&offered, |s| !s.aead()), neg("CBC mode rather than AEAD"));
     }
     let not_fips = matches!(

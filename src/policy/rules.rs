@@ -194,7 +194,7 @@ rules! {
     "RFC 9325 §4.1 (Raccoon)",
     "the suite's properties", "Use ECDHE instead of finite-field DHE.";
     CipherCbc "cipher.cbc", "L L I - L I L", true,
-    "CBC mode (with forward secrecy)",
+    "CBC mode, with or without forward secrecy (cipher.no_fs flags the latter too)",
     "NIST SP 800-52r2 §3.3.1.1 (AEAD preferred); RFC 9325 §4.2",
     "the suite's properties", "Prefer AES-GCM, AES-CCM or ChaCha20-Poly1305.";
     CipherNotFips "cipher.not_fips", "L M - - - - -", true,

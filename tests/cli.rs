@@ -220,7 +220,7 @@ fn text_output_reports_each_session_and_a_summary() {
     let first = text.lines().next().unwrap();
     assert!(first.contains("TLS 1.0") && first.contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA"), "{first}");
     assert!(first.contains("sni=legacy.tlsaudit.test"), "{first}");
-    assert!(text.contains("1 TLS sessions"), "{text}");
+    assert!(text.contains("1 TLS session (1 established)"), "{text}");
 }
 
 /// A TCP port on loopback for one live test, distinct per test (`offset`)
@@ -585,7 +585,7 @@ fn readme_sample_output_is_what_the_first_command_prints() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "the sample is non-compliant");
     let seconds = |l: &str| match l.rfind("; ") {
-        Some(at) if l.contains(" TLS sessions (") => l[..at].to_string(),
+        Some(at) if l.contains(" TLS session") && l.contains(" established) in ") => l[..at].to_string(),
         _ => l.to_string(),
     };
     let printed: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(seconds).collect();

@@ -81,7 +81,7 @@ fn steady_stats(line: &str) -> String {
 fn steady_text(text: &str) -> String {
     text.lines()
         .map(|line| match line.rfind("; ") {
-            Some(at) if line.contains(" TLS sessions (") && line.ends_with('s') => format!("{}; <time>", &line[..at]),
+            Some(at) if line.contains(" established) in ") && line.ends_with('s') => format!("{}; <time>", &line[..at]),
             _ => line.to_string(),
         })
         .collect::<Vec<_>>()

@@ -154,15 +154,15 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         Assessment::NotAssessed => paint(color, YELLOW, "NOT ASSESSED"),
     };
     out.push_str(&format!(
-        "{} ({} policy, failing at {} and above): {} of {} services and {} of {} sessions non-compliant; {} clients offer only weak options\n",
+        "{} ({} policy, failing at {} and above): {} of {} and {} of {} non-compliant; {} only weak options\n",
         paint(color, BOLD, &format!("Verdict: {verdict}")),
         profile.name,
         profile.failing,
         failing_services.len(),
-        services.len(),
+        plural(services.len() as u64, "service", "services"),
         run.sessions_non_compliant(),
-        run.sessions,
-        clients.len()
+        plural(run.sessions, "session", "sessions"),
+        plural(clients.len() as u64, "client offers", "clients offer")
     ));
     if run.verdict == Assessment::NotAssessed {
         let judged = run.sessions - run.sessions_not_assessed;
@@ -185,10 +185,11 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         for s in &failing_services {
             let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
             out.push_str(&format!(
-                "  {}  {} session(s), {} client(s), {} .. {}\n    negotiated {}; {}\n",
+                "  {}  {}, {} {}, {} .. {}\n    negotiated {}; {}\n",
                 paint(color, BOLD, &endpoint(s.ip, s.port)),
-                s.sessions,
+                plural(s.sessions, "session", "sessions"),
                 clients,
+                if s.distinct_clients() == 1 && !s.clients_overflow { "client" } else { "clients" },
                 rfc3339_micros(s.first_seen),
                 rfc3339_micros(s.last_seen),
                 versions(&s.versions),
@@ -200,7 +201,7 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
     if !clients.is_empty() {
         out.push_str("\nClients whose own offers fail the policy:\n");
         for c in &clients {
-            out.push_str(&format!("  {}  {} session(s)\n", paint(color, BOLD, &c.ip.to_string()), c.sessions));
+            out.push_str(&format!("  {}  {}\n", paint(color, BOLD, &c.ip.to_string()), plural(c.sessions, "session", "sessions")));
             out.push_str(&finding_lines(&c.findings, profile.failing, color));
         }
     }
@@ -214,7 +215,7 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
     if !good.is_empty() {
         out.push_str("\nCompliant services:\n");
         for s in good {
-            out.push_str(&format!("  {}  {} session(s); {}\n", endpoint(s.ip, s.port), s.sessions, versions(&s.versions)));
+            out.push_str(&format!("  {}  {}; {}\n", endpoint(s.ip, s.port), plural(s.sessions, "session", "sessions"), versions(&s.versions)));
         }
     }
     out
@@ -229,11 +230,11 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "\n{} TLS sessions ({} established) in {} packets, {} TCP flows; {:.2}s\n",
-        run.sessions,
+        "\n{} ({} established) in {}, {}; {:.2}s\n",
+        plural(run.sessions, "TLS session", "TLS sessions"),
         run.workers.tls_established,
-        run.reader.packets,
-        run.workers.flows,
+        plural(run.reader.packets, "packet", "packets"),
+        plural(run.workers.flows, "TCP flow", "TCP flows"),
         run.wall_time.as_secs_f64()
     ));
     for (v, n) in by_version {
@@ -243,8 +244,8 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
     let [_, low, medium, high, critical] = run.findings_by_severity;
     let unjudged = if run.sessions_not_assessed > 0 { format!(", {} not assessed", run.sessions_not_assessed) } else { String::new() };
     out.push_str(&format!(
-        "  {failing} of {} sessions non-compliant{unjudged}; findings: {critical} critical, {high} high, {medium} medium, {low} low\n",
-        run.sessions
+        "  {failing} of {} non-compliant{unjudged}; findings: {critical} critical, {high} high, {medium} medium, {low} low\n",
+        plural(run.sessions, "session", "sessions")
     ));
     let errors = run.decode_errors().total();
     if errors > 0 {

@@ -102,8 +102,8 @@ pub struct Service {
     public_values: HashMap<String, PublicValueUse>,
     /// Findings the server could have avoided (party server or both), by rule.
     pub findings: BTreeMap<RuleId, FindingCount>,
-    /// No finding of its fails the policy (see `assessment`).
-    pub compliant: bool,
+    /// A finding of its fails the policy (see `assessment`).
+    pub failed: bool,
     /// Sessions in which it negotiated a version: without one, nothing it
     /// does was seen and it is not assessed.
     pub negotiated: u64,
@@ -124,7 +124,7 @@ impl Service {
     /// Non-compliant, not assessed (no handshake it answered with a
     /// ServerHello), or compliant.
     pub fn assessment(&self) -> Assessment {
-        Assessment::of(!self.compliant, self.negotiated > 0)
+        Assessment::of(self.failed, self.negotiated > 0)
     }
 }
 
@@ -256,7 +256,7 @@ impl Inventory {
                 first_seen: f.first_seen,
                 last_seen: f.last_seen,
                 findings: BTreeMap::new(),
-                compliant: true,
+                failed: false,
                 negotiated: 0,
                 memory_capped: false,
             });
@@ -312,9 +312,7 @@ impl Inventory {
             s.negotiated += u64::from(negotiated);
             for x in verdict.findings.iter().filter(|x| service::held_against_service(x, negotiated)) {
                 fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);
-                if profile.fails(x.severity) {
-                    s.compliant = false;
-                }
+                s.failed |= profile.fails(x.severity);
             }
             s.memory_capped |= !fits;
         }
@@ -340,9 +338,9 @@ impl Inventory {
     /// Has the policy judge what only shows across sessions: the same
     /// ephemeral public value used again. Call once, after the last session.
     ///
-    /// Returns the severities of the findings it added.
-    pub fn finish(&mut self, profile: &Profile) -> Vec<Severity> {
-        let mut added = Vec::new();
+    /// Returns the severity of the worst finding it added.
+    pub fn finish(&mut self, profile: &Profile) -> Option<Severity> {
+        let mut worst = None;
         for s in self.services.values_mut() {
             let reused: Vec<(u64, bool)> = s
                 .public_values
@@ -359,9 +357,7 @@ impl Inventory {
                 finite_field: reused.iter().any(|(_, ff)| *ff),
             };
             let Some(finding) = service::key_reuse(&reuse, profile) else { continue };
-            if profile.fails(finding.severity) {
-                s.compliant = false;
-            }
+            s.failed |= profile.fails(finding.severity);
             // Written once per service at the end: not charged, it replaces nothing.
             let count = FindingCount {
                 rule: finding.rule,
@@ -371,9 +367,9 @@ impl Inventory {
                 example_at: 0,
             };
             s.findings.insert(finding.rule, count);
-            added.push(finding.severity);
+            worst = worst.max(Some(finding.severity));
         }
-        added
+        worst
     }
 
     /// Services, non-compliant first, then not assessed, then compliant;

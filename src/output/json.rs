@@ -381,7 +381,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         w.field("exempted", &exempted);
     }
     w.field("assessment", verdict.assessment.as_str());
-    w.field("compliant", &verdict.compliant);
+    w.field("compliant", &verdict.is_compliant());
     w.field("policy", policy);
     w.close();
     w.finish();

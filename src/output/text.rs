@@ -59,7 +59,7 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         parts.push(format!("{} conflicting TCP retransmissions", f.tcp_overlap_conflicts));
     }
     let mut line = parts.join("  ");
-    if !verdict.compliant {
+    if !verdict.is_compliant() {
         line.push_str(&format!("  {}", paint(color, RED, "NON-COMPLIANT")));
     }
     for finding in &verdict.findings {

@@ -171,10 +171,12 @@ pub fn run(
     };
     let mut out = result.out;
     let mut inventory = result.inventory;
-    summary.worst_service_finding = inventory.finish(&config.profile).into_iter().max();
+    summary.worst_service_finding = inventory.finish(&config.profile);
+    // A failing finding of a service or a client is one of a session's,
+    // which is then non-compliant; only what is judged across a service's
+    // sessions (kex.dh_reuse) can fail a run on its own.
     let failed = summary.sessions_non_compliant() > 0
-        || inventory.services().iter().any(|s| s.assessment() == Assessment::NonCompliant)
-        || !inventory.failing_clients(&config.profile).is_empty();
+        || summary.worst_service_finding.is_some_and(|s| config.profile.fails(s));
     let judged = summary.sessions - summary.sessions_not_assessed;
     summary.verdict = service::run_assessment(failed, judged, summary.input_errors.len());
     summary.wall_time = started.elapsed();

@@ -77,7 +77,7 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
     let failed = findings.iter().any(|x| profile.fails(x.severity));
     let assessment = Assessment::of(failed, judged(f));
-    Verdict { findings, exempted, assessment, compliant: assessment == Assessment::Compliant }
+    Verdict { findings, exempted, assessment }
 }
 
 /// Whether a handshake got far enough to be judged: the server answered it,

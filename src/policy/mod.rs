@@ -160,12 +160,14 @@ pub struct Verdict {
     /// Findings an exception of the policy file set aside (they do not count).
     pub exempted: Vec<Exempted>,
     pub assessment: Assessment,
-    /// Judged and no finding at or above the profile's failing severity
-    /// (`assessment` is `Compliant`).
-    pub compliant: bool,
 }
 
 impl Verdict {
+    /// Judged, and no finding at or above the profile's failing severity.
+    pub fn is_compliant(&self) -> bool {
+        self.assessment == Assessment::Compliant
+    }
+
     /// The most severe finding's severity.
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()

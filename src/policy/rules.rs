@@ -392,12 +392,13 @@ impl RuleId {
 /// another prefix ("tls10" for "proto.tls10"); the closest ones, at most three.
 fn near_matches(name: &str) -> Vec<&'static str> {
     let wanted = name.to_ascii_lowercase();
-    let tail = |id: &str| id.split_once('.').map_or(id.to_string(), |(_, t)| t.to_string());
+    let tail = |id: &str| id.split_once('.').map_or(id, |(_, t)| t).to_string();
+    let wanted_tail = tail(&wanted);
     let mut scored: Vec<(usize, &'static str)> = RULES
         .iter()
         .map(|r| r.id.as_str())
         .filter_map(|id| {
-            let distance = strsim::levenshtein(&wanted, id).min(strsim::levenshtein(&tail(&wanted), &tail(id)));
+            let distance = strsim::levenshtein(&wanted, id).min(strsim::levenshtein(&wanted_tail, &tail(id)));
             (distance <= 2 + id.len() / 8).then_some((distance, id))
         })
         .collect();

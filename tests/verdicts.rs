@@ -54,6 +54,9 @@ fn a_handshake_the_server_never_answered_is_not_assessed() {
     assert_eq!(run.services.len(), 1);
     assert_eq!(run.services[0]["tlsaudit"]["assessment"], "not_assessed");
     assert_eq!(run.services[0]["tlsaudit"]["compliant"], false);
+    let text = tlsaudit(&["-r", good.to_str().unwrap(), "--ca-file", &ca(), "--format", "text", "--sessions", "tcp dst port 4459"]);
+    let line = String::from_utf8(text.stdout).unwrap().lines().next().unwrap_or_default().to_string();
+    assert!(line.ends_with("NOT ASSESSED"), "the session line says what the session is: {line}");
     let stats = &run.stats["tlsaudit"]["stats"];
     assert_eq!(stats["sessions_not_assessed"], 1);
     assert_eq!(stats["sessions_compliant"], 0);

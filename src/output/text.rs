@@ -59,8 +59,10 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         parts.push(format!("{} conflicting TCP retransmissions", f.tcp_overlap_conflicts));
     }
     let mut line = parts.join("  ");
-    if !verdict.is_compliant() {
-        line.push_str(&format!("  {}", paint(color, RED, "NON-COMPLIANT")));
+    match verdict.assessment {
+        Assessment::NonCompliant => line.push_str(&format!("  {}", paint(color, RED, "NON-COMPLIANT"))),
+        Assessment::NotAssessed => line.push_str(&format!("  {}", paint(color, YELLOW, "NOT ASSESSED"))),
+        Assessment::Compliant => {}
     }
     for finding in &verdict.findings {
         if finding.severity >= Severity::Low {

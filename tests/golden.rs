@@ -130,39 +130,42 @@ fn around_difference(line: &str, other: &str) -> String {
     format!("…{window}…")
 }
 
-/// Compares the runs with the golden file `name` (zstd compressed), or
-/// writes it under TLSAUDIT_BLESS=1.
-fn check(name: &str, runs: &[(PathBuf, PathBuf)], args: &[&str]) {
-    let actual: String = runs.iter().map(|(dir, capture)| golden_run(dir, capture, args)).collect();
+/// The text of the golden file `name` (zstd compressed).
+fn read_golden(name: &str) -> String {
     let path = golden_dir().join(format!("{name}.zst"));
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut text = String::new();
+    zstd::Decoder::new(file).expect("zstd").read_to_string(&mut text).expect("golden file is UTF-8 zstd");
+    text
+}
+
+/// Compares `actual` with the golden file `name`, or writes it there under
+/// TLSAUDIT_BLESS=1. A difference leaves both sides in full beside each
+/// other and names the first differing line and the run it belongs to.
+fn compare_with_golden(name: &str, actual: &str) {
     if std::env::var_os("TLSAUDIT_BLESS").is_some() {
         std::fs::create_dir_all(golden_dir()).expect("tests/golden");
-        let mut file = std::fs::File::create(&path).expect("golden file");
+        let mut file = std::fs::File::create(golden_dir().join(format!("{name}.zst"))).expect("golden file");
         let compressed = zstd::encode_all(actual.as_bytes(), 19).expect("zstd");
         file.write_all(&compressed).expect("golden file written");
         return;
     }
-    let mut expected = String::new();
-    zstd::Decoder::new(std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .expect("zstd")
-        .read_to_string(&mut expected)
-        .expect("golden file is UTF-8 zstd");
+    let expected = read_golden(name);
     if actual == expected {
         return;
     }
-    // Both sides beside each other for diff, and the first difference here.
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("golden");
     std::fs::create_dir_all(&scratch).expect("scratch directory");
     std::fs::write(scratch.join(format!("{name}.expected")), &expected).expect("written");
-    std::fs::write(scratch.join(format!("{name}.actual")), &actual).expect("written");
-    let mut capture = "";
+    std::fs::write(scratch.join(format!("{name}.actual")), actual).expect("written");
+    let mut run = "";
     for (number, pair) in expected.lines().zip(actual.lines()).enumerate() {
         if pair.0.starts_with("### ") {
-            capture = pair.0;
+            run = pair.0;
         }
         if pair.0 != pair.1 {
             panic!(
-                "{name}: line {} differs (in the run {capture}):\n  expected: {}\n  actual:   {}\nboth in full: {}",
+                "{name}: line {} differs (in the run {run}):\n  expected: {}\n  actual:   {}\nboth in full: {}",
                 number + 1,
                 around_difference(pair.0, pair.1),
                 around_difference(pair.1, pair.0),
@@ -176,6 +179,12 @@ fn check(name: &str, runs: &[(PathBuf, PathBuf)], args: &[&str]) {
         actual.lines().count(),
         scratch.display()
     );
+}
+
+/// Runs tlsaudit with `args` on every capture and compares with `name`.
+fn check(name: &str, runs: &[(PathBuf, PathBuf)], args: &[&str]) {
+    let actual: String = runs.iter().map(|(dir, capture)| golden_run(dir, capture, args)).collect();
+    compare_with_golden(name, &actual);
 }
 
 #[test]
@@ -219,30 +228,14 @@ fn catalogue() -> String {
 
 #[test]
 fn rule_catalogue_is_unchanged() {
-    let text = catalogue();
-    let path = golden_dir().join("catalogue.txt.zst");
-    if std::env::var_os("TLSAUDIT_BLESS").is_some() {
-        std::fs::create_dir_all(golden_dir()).expect("tests/golden");
-        std::fs::write(&path, zstd::encode_all(text.as_bytes(), 19).expect("zstd")).expect("golden file written");
-        return;
-    }
-    let expected = String::from_utf8(zstd::decode_all(std::fs::File::open(&path).expect("golden file")).expect("zstd"))
-        .expect("UTF-8");
-    for (number, (e, a)) in expected.lines().zip(text.lines()).enumerate() {
-        assert_eq!(a, e, "catalogue line {} differs", number + 1);
-    }
-    assert_eq!(text.lines().count(), expected.lines().count(), "catalogue lines");
+    compare_with_golden("catalogue.txt", &catalogue());
 }
 
 #[test]
 fn golden_files_hold_every_capture_with_sessions() {
     // A golden file of empty runs would compare equal to a broken tlsaudit
     // that finds nothing: the files must hold the sessions of the captures.
-    let mut text = String::new();
-    zstd::Decoder::new(std::fs::File::open(golden_dir().join("hipaa.jsonl.zst")).expect("golden file"))
-        .expect("zstd")
-        .read_to_string(&mut text)
-        .expect("UTF-8");
+    let text = read_golden("hipaa.jsonl");
     let runs = text.lines().filter(|l| l.starts_with("### ")).count();
     let sessions = text.lines().filter(|l| l.contains(r#""dataset":"tlsaudit.session""#)).count();
     assert_eq!(runs, all_captures().len(), "a capture was added or removed: regenerate the golden files");

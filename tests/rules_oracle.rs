@@ -214,7 +214,9 @@ fn expectations(ch: &Hello, sh: &Hello, kx: Option<&KeyExchangeFields>, suite_na
         e.insert("cipher.no_fs", static_kx);
         e.insert("cipher.cbc", bulk.contains("CBC"));
         let not_nist = ["CHACHA20", "CAMELLIA", "ARIA", "SEED", "IDEA", "GOST", "KUZNYECHIK", "MAGMA", "SM4", "AEGIS"];
-        e.insert("cipher.not_fips", not_nist.iter().any(|a| name.contains(a)));
+        // SP 800-52r2 §3.3.1 approves RSA, (EC)DH(E) and PSK key exchange only.
+        let not_nist_kx = ["TLS_SRP", "TLS_KRB5", "TLS_ECCPWD"].iter().any(|p| kx.starts_with(p));
+        e.insert("cipher.not_fips", not_nist.iter().any(|a| name.contains(a)) || not_nist_kx);
         if version < TLS13 && !is_draft {
             e.insert("ext.no_etm_cbc", bulk.contains("CBC") && !sh.extensions.contains(&22));
         }

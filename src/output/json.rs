@@ -332,8 +332,15 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     w.close();
     if let Some(kx) = &f.key_exchange {
         w.object("kex");
+        w.field("method", kx.method.name());
         w.field_opt("dh_bits", kx.dh_bits);
+        w.field_opt("srp_bits", kx.srp_bits);
+        w.field_opt("rsa_bits", kx.rsa_bits);
         w.field_opt("curve", kx.curve.map(group_name));
+        if kx.psk_hint {
+            w.field("psk_hint", &true);
+        }
+        w.field("signed", &kx.signed);
         w.field_opt("signature_scheme", kx.signature_scheme.map(|s| Text(Hex16(s))));
         w.close();
     }

@@ -31,8 +31,13 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
     if let Some(g) = f.group() {
         parts.push(group_name(g).into_owned());
     }
-    if let Some(bits) = f.key_exchange.as_ref().and_then(|k| k.dh_bits) {
-        parts.push(format!("DH {bits} bits"));
+    if let Some(k) = &f.key_exchange {
+        if let Some(bits) = k.dh_bits {
+            parts.push(format!("DH {bits} bits"));
+        }
+        if let Some(bits) = k.srp_bits {
+            parts.push(format!("SRP {bits} bits"));
+        }
     }
     if let Some(sni) = f.client_hello.as_ref().and_then(|c| c.server_name.as_ref()) {
         parts.push(format!("sni={}", escape_terminal(sni)));

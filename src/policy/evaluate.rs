@@ -283,7 +283,7 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
     let not_fips = matches!(
         t.cipher,
         Cipher::ChaCha20 | Cipher::Camellia | Cipher::Aria | Cipher::Seed | Cipher::Idea | Cipher::Gost | Cipher::Sm4 | Cipher::Aegis
-    );
+    ) || matches!(t.kx, KeyExchange::Srp | KeyExchange::Krb5 | KeyExchange::Eccpwd | KeyExchange::Gost);
     if not_fips {
         j.flag(
             RuleId::CipherNotFips,
@@ -321,9 +321,14 @@ fn group_bits(group: u16) -> Option<u32> {
 }
 
 fn key_exchange(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
-    if let Some(bits) = f.key_exchange.as_ref().and_then(|k| k.dh_bits) {
+    let finite_field = f.key_exchange.as_ref().and_then(|k| match (k.dh_bits, k.srp_bits) {
+        (Some(bits), _) => Some((bits, "Diffie-Hellman prime")),
+        (None, Some(bits)) => Some((bits, "SRP group prime")),
+        _ => None,
+    });
+    if let Some((bits, what)) = finite_field {
         if bits < j.profile.thresholds.min_dh_bits {
-            let message = format!("the server's Diffie-Hellman prime has {bits} bits");
+            let message = format!("the server's {what} has {bits} bits");
             if bits < j.profile.thresholds.critical_dh_bits {
                 j.flag_critical(RuleId::KexDhLt2048, Party::Server, message);
             } else {

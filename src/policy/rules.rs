@@ -198,7 +198,7 @@ rules! {
     "NIST SP 800-52r2 §3.3.1.1 (AEAD preferred); RFC 9325 §4.2",
     "the suite's properties", "Prefer AES-GCM, AES-CCM or ChaCha20-Poly1305.";
     CipherNotFips "cipher.not_fips", "L M - - - - -", true,
-    "an algorithm NIST does not approve (ChaCha20, Camellia, ARIA, SEED, IDEA, GOST, SM4)",
+    "an algorithm NIST does not approve (ChaCha20, Camellia, ARIA, SEED, IDEA, GOST, SM4; SRP, Kerberos, ECCPWD key exchange)",
     "NIST SP 800-52r2 §3.3.1, §3.3.3",
     "the suite's properties; FIPS 140 validation of the module is never visible", "Use AES-GCM or AES-CCM.";
     CipherNotApproved "cipher.not_approved", "- M - M M M -", true,
@@ -210,9 +210,9 @@ rules! {
     "RFC 7465 §2; RFC 8446 App. D.5; NIST SP 800-52r2 §4.3.1",
     "the ClientHello", "Trim the client's suite list.";
     KexDhLt2048 "kex.dh_lt_2048", "H H H H H H H", true,
-    "a finite-field DH prime shorter than 2048 bits (critical below 1024)",
+    "a finite-field DH (or SRP) prime shorter than 2048 bits (critical below 1024)",
     "NIST SP 800-52r2 §3.3.1; NIST SP 800-131A r2 Table 4; RFC 9325 §4.5",
-    "the ServerKeyExchange's prime", "Use 2048-bit or larger DH parameters, or ffdhe groups, or ECDHE.";
+    "the ServerKeyExchange's prime, read by the suite's key exchange (DHE, DHE_PSK, DH_anon, SRP)", "Use 2048-bit or larger DH parameters, or ffdhe groups, or ECDHE.";
     KexEcCurveWeak "kex.ec_curve_weak", "H H H H H H H", true,
     "a named curve under 224 bits, or explicit curve parameters",
     "RFC 9325 §4.5; NIST SP 800-52r2 §3.3.1",

@@ -107,13 +107,70 @@ pub struct HelloRetryFacts {
     pub selected_group: Option<u16>,
 }
 
+/// How a suite's server proves or agrees the premaster secret, as far as the
+/// ServerKeyExchange's layout goes (RFC 5246, 4279, 4492, 5054, 5489, 8422, 8492).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KexMethod {
+    /// Ephemeral finite-field DH, signed by the certificate's key.
+    Dhe,
+    /// Ephemeral elliptic-curve DH, signed by the certificate's key.
+    Ecdhe,
+    /// DHE mixed with a pre-shared key: hint, then DH parameters, unsigned.
+    DhePsk,
+    /// ECDHE mixed with a pre-shared key: hint, then EC parameters, unsigned.
+    EcdhePsk,
+    /// Pre-shared key alone: only an identity hint.
+    Psk,
+    /// RSA key transport plus a pre-shared key: only an identity hint.
+    RsaPsk,
+    /// Secure Remote Password: the SRP group, salt and public value.
+    Srp,
+    /// Anonymous finite-field DH: parameters with no signature.
+    DhAnon,
+    /// Anonymous elliptic-curve DH: parameters with no signature.
+    EcdhAnon,
+    /// A temporary RSA key (export suites), signed by the certificate's key.
+    RsaExport,
+    /// Password-authenticated ECC (ECCPWD, RFC 8492).
+    Eccpwd,
+}
+
+impl KexMethod {
+    /// The method as the suite names spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KexMethod::Dhe => "DHE",
+            KexMethod::Ecdhe => "ECDHE",
+            KexMethod::DhePsk => "DHE_PSK",
+            KexMethod::EcdhePsk => "ECDHE_PSK",
+            KexMethod::Psk => "PSK",
+            KexMethod::RsaPsk => "RSA_PSK",
+            KexMethod::Srp => "SRP",
+            KexMethod::DhAnon => "DH_anon",
+            KexMethod::EcdhAnon => "ECDH_anon",
+            KexMethod::RsaExport => "RSA_EXPORT",
+            KexMethod::Eccpwd => "ECCPWD",
+        }
+    }
+}
+
 /// What the ServerKeyExchange revealed about the key exchange (TLS ≤ 1.2).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KeyExchangeFacts {
+    /// The layout the message was read by: the negotiated suite's key exchange.
+    pub method: KexMethod,
     /// Size of the finite-field DH prime, in bits.
     pub dh_bits: Option<u32>,
-    /// Named curve of ECDHE.
+    /// Size of the SRP group's prime N, in bits.
+    pub srp_bits: Option<u32>,
+    /// Size of a temporary RSA modulus (export suites), in bits.
+    pub rsa_bits: Option<u32>,
+    /// Named curve of ECDHE (0xFF01/0xFF02 for explicit prime/char2 parameters).
     pub curve: Option<u16>,
+    /// The server named a PSK identity hint (its value is never reported).
+    pub psk_hint: bool,
+    /// The parameters carry a signature.
+    pub signed: bool,
     /// The signature scheme the server used to sign the parameters (TLS 1.2).
     pub signature_scheme: Option<u16>,
     /// A digest of the server's ephemeral public value, to notice reuse

@@ -7,16 +7,17 @@ mod detect;
 pub mod facts;
 pub mod fingerprint;
 pub mod hello;
+pub mod kex;
 pub mod names;
 pub mod record;
 
-use tls_parser::{TlsCipherKx, TlsMessageHandshake};
+use tls_parser::TlsMessageHandshake;
 
 use crate::cert;
 use crate::stream::StreamEvent;
 use crate::memory::{vec_bytes, HeapSize};
 use crate::stats::{DecodeErrorKind, WorkerStats};
-use facts::{AlertFacts, CapHit, Endpoint, KeyExchangeFacts, SessionFacts, Side};
+use facts::{AlertFacts, CapHit, Endpoint, SessionFacts, Side};
 use hello::ServerHelloKind;
 use record::{Control, ParseState, RecordEvent, RecordStream};
 
@@ -386,42 +387,17 @@ impl Analysis {
 
     fn server_key_exchange(&mut self, body: &[u8], stats: &mut WorkerStats) {
         let Some(sh) = self.facts.server_hello.as_ref() else { return };
-        let Some(suite) = tls_parser::TlsCipherSuite::from_id(sh.cipher) else { return };
-        let tls12 = sh.version() == 0x0303;
-        let mut kx = KeyExchangeFacts::default();
-        let rest = match suite.kx {
-            TlsCipherKx::Dhe | TlsCipherKx::Dh => match tls_parser::parse_dh_params(body) {
-                Ok((rest, p)) => {
-                    kx.server_public = Some(facts::public_value_digest(p.dh_ys));
-                    let prime = p.dh_p;
-                    let lead = prime.iter().position(|b| *b != 0).unwrap_or(prime.len());
-                    let significant = &prime[lead..];
-                    kx.dh_bits = Some(match significant.first() {
-                        Some(b) => (significant.len() as u32 - 1) * 8 + (8 - b.leading_zeros()),
-                        None => 0,
-                    });
-                    rest
-                }
-                Err(_) => return self.malformed(handshake::SERVER_KEY_EXCHANGE, stats),
-            },
-            TlsCipherKx::Ecdhe | TlsCipherKx::Ecdh | TlsCipherKx::Aecdh => match tls_parser::parse_ecdh_params(body) {
-                Ok((rest, p)) => {
-                    kx.server_public = Some(facts::public_value_digest(p.public.point));
-                    if let tls_parser::ECParametersContent::NamedGroup(g) = p.curve_params.params_content {
-                        kx.curve = Some(g.0);
-                    } else {
-                        // Explicit curve parameters.
-                        kx.curve = Some(if p.curve_params.curve_type.0 == 1 { 0xff01 } else { 0xff02 });
-                    }
-                    rest
-                }
-                Err(_) => return self.malformed(handshake::SERVER_KEY_EXCHANGE, stats),
-            },
-            _ => return,
+        let Some(layout) = kex::layout(sh.cipher) else {
+            // A known suite that sends no ServerKeyExchange got one anyway: it
+            // is listed, not guessed at. An unknown suite leaves no layout.
+            if tls_parser::TlsCipherSuite::from_id(sh.cipher).is_some() {
+                self.list_malformed(handshake::SERVER_KEY_EXCHANGE);
+            }
+            return;
         };
-        if tls12 && rest.len() >= 2 && !matches!(suite.au, tls_parser::TlsCipherAu::Null) {
-            kx.signature_scheme = Some(u16::from_be_bytes([rest[0], rest[1]]));
-        }
+        let Some(kx) = kex::parse(body, layout, sh.version() == 0x0303) else {
+            return self.malformed(handshake::SERVER_KEY_EXCHANGE, stats);
+        };
         if self.facts.key_exchange.is_none() {
             self.facts_heap += kx.heap_bytes();
             self.facts.key_exchange = Some(kx);

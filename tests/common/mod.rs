@@ -153,7 +153,7 @@ pub struct TsharkHello {
     pub sni: Option<String>,
 }
 
-fn hex16(s: &str) -> u16 {
+pub fn hex16(s: &str) -> u16 {
     u16::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("bad hex {s:?}: {e}"))
 }
 
@@ -380,10 +380,11 @@ pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
     v
 }
 
-/// Every bundled capture: `captures/*.pcap` and `captures/matrix/*.pcap`, sorted.
+/// Every bundled capture: `captures/*.pcap`, `captures/matrix/*.pcap` and
+/// `captures/kex/*.pcap`, sorted.
 pub fn bundled_captures() -> Vec<PathBuf> {
     let mut all = Vec::new();
-    for dir in [captures_dir(), captures_dir().join("matrix")] {
+    for dir in [captures_dir(), captures_dir().join("matrix"), captures_dir().join("kex")] {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         all.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "pcap")));
     }

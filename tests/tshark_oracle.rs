@@ -62,8 +62,9 @@ fn tlsaudit_facts(sessions: &[Value]) -> BTreeMap<(EndpointKey, EndpointKey), Fa
                 }
             }
         }
-        if let Some(hrr) = s["tlsaudit"]["server"]["hello_retry_request"]["cipher"].as_str() {
-            f.server_hellos.push(("1.3".into(), hrr.to_string()));
+        let hrr = &s["tlsaudit"]["server"]["hello_retry_request"];
+        if let Some(cipher) = hrr["cipher"].as_str() {
+            f.server_hellos.push((hrr["version"].as_str().unwrap_or("").to_string(), cipher.to_string()));
         }
         if let Some(cipher) = s["tls"]["cipher"].as_str() {
             let version = s["tls"]["version"].as_str().unwrap_or("").to_string();

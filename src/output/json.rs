@@ -275,8 +275,8 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
 
     w.object("tlsaudit");
     if let Some(v) = version {
-        if names::is_tls13_draft(v) {
-            w.field("tls13_draft", &(v & 0xff));
+        if let Some(draft) = names::tls13_draft_number(v) {
+            w.field("tls13_draft", &draft);
         }
         w.field("cert_observable", &!f.is_tls13());
     }
@@ -294,6 +294,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     }
     if let Some(hrr) = &f.hello_retry {
         w.object("hello_retry_request");
+        w.field_opt("version", names::version_name(hrr.version));
         w.field("cipher", &cipher_name(hrr.cipher));
         w.field_opt("group", hrr.selected_group.map(group_name));
         w.close();

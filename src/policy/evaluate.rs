@@ -9,7 +9,7 @@ use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
 use super::rules::RuleId;
 use super::{Assessment, Exempted, Finding, Party, Verdict};
 use crate::tls::facts::{ClientHelloFacts, SessionFacts};
-use crate::tls::names::{alert_description, group_name, version_name};
+use crate::tls::names::{alert_description, group_name, is_tls13_draft, version_name, TLS13_EARLY_DRAFT};
 
 const TLS10: u16 = 0x0301;
 const TLS12: u16 = 0x0303;
@@ -19,6 +19,8 @@ fn described_version(v: u16) -> String {
     match version_name(v) {
         Some("2.0") => "SSL 2.0".into(),
         Some("3.0") => "SSL 3.0".into(),
+        Some(_) if v == TLS13_EARLY_DRAFT => "TLS 1.3 (a draft before 16)".into(),
+        Some(n) if is_tls13_draft(v) => format!("TLS {}", n.replace('-', " ")),
         Some(n) => format!("TLS {n}"),
         None => format!("version 0x{v:04X}"),
     }
@@ -65,7 +67,7 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
                     extensions(&mut j, f, &t);
                 }
             }
-            if v >= TLS13 || crate::tls::names::is_tls13_draft(v) {
+            if v >= TLS13 || is_tls13_draft(v) {
                 j.flag(RuleId::CertNotObservable, Party::Both, "TLS 1.3: the certificate is encrypted and was not judged".into());
             } else if !f.server_certificates.is_empty() {
                 certificate::certificates(&mut j, f);
@@ -215,6 +217,11 @@ fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
         TLS10 => j.flag(RuleId::ProtoTls10, party(offered_better), detail("TLS 1.0".into())),
         0x0302 => j.flag(RuleId::ProtoTls11, party(offered_better), detail("TLS 1.1".into())),
         TLS12 => j.flag(RuleId::ProtoTls12, party(offered_better), detail("TLS 1.2".into())),
+        v if is_tls13_draft(v) => {
+            // A client that offered RFC 8446 was answered with a draft by the server.
+            let offered_final = ch.is_some_and(|c| c.offered_versions().contains(&TLS13));
+            j.flag(RuleId::ProtoTls13Draft, party(offered_final), detail(described_version(v)));
+        }
         _ => {}
     }
     let offered_13 = ch.is_some_and(|c| c.offered_versions().contains(&TLS13));

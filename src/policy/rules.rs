@@ -145,6 +145,11 @@ rules! {
     "TLS 1.2 negotiated where the profile allows only TLS 1.3",
     "Mozilla Server Side TLS 6.0 (modern)",
     "the ServerHello's supported_versions", "Offer TLS 1.3 only.";
+    ProtoTls13Draft "proto.tls13_draft", "M M M M M L M", true,
+    "a pre-standard TLS 1.3 negotiated: a draft, a Facebook draft or a Chrome experiment, not RFC 8446",
+    "NIST SP 800-52r2 §3.1 (TLS 1.3 is RFC 8446); RFC 8446 §4.2.1; RFC 9325 §3.1.1",
+    "the ServerHello's version (supported_versions, or the layout of drafts before 16)",
+    "Update the TLS stack on both sides: every draft implementation predates RFC 8446 (2018).";
     ProtoNoTls13 "proto.no_tls13", "L M - - I - L", true,
     "the client offered TLS 1.3 and the server chose an older version",
     "NIST SP 800-52r2 §3.1 (TLS 1.3 shall be supported since 2024-01-01); RFC 9325 §3.1.1",

@@ -43,7 +43,8 @@ pub struct ClientHelloFacts {
 
 impl ClientHelloFacts {
     /// Versions offered: supported_versions when present, else every version
-    /// from SSL 3.0 up to the legacy version (what a pre-1.3 client accepts).
+    /// from SSL 3.0 up to the legacy version (what a pre-1.3 client accepts),
+    /// led by an early TLS 1.3 draft when the legacy version says 0x0304.
     pub fn offered_versions(&self) -> Vec<u16> {
         let listed: Vec<u16> =
             self.supported_versions.iter().copied().filter(|v| !super::names::is_grease(*v)).collect();
@@ -55,7 +56,12 @@ impl ClientHelloFacts {
             v.extend((0x0300..=self.legacy_version.min(0x0303)).rev());
             return v;
         }
-        (0x0300..=self.legacy_version.min(0x0303)).rev().collect()
+        let mut v: Vec<u16> = (0x0300..=self.legacy_version.min(0x0303)).rev().collect();
+        if self.legacy_version == 0x0304 {
+            // A TLS 1.3 draft before 16 offered itself in the version field.
+            v.insert(0, super::names::TLS13_EARLY_DRAFT);
+        }
+        v
     }
 }
 
@@ -86,11 +92,18 @@ pub struct ServerHelloFacts {
     /// The random ends with RFC 8446's downgrade sentinel: Some(1) for
     /// "DOWNGRD\x01" (TLS 1.2 chosen), Some(0) for "DOWNGRD\x00" (older).
     pub downgrade_sentinel: Option<u8>,
+    /// Laid out as a TLS 1.3 draft before 16: version 0x0304 in the version
+    /// field, no session id, no compression method.
+    pub early_draft: bool,
 }
 
 impl ServerHelloFacts {
-    /// The negotiated protocol version.
+    /// The negotiated protocol version; an early draft's is
+    /// `names::TLS13_EARLY_DRAFT`, never RFC 8446's 0x0304.
     pub fn version(&self) -> u16 {
+        if self.early_draft {
+            return super::names::TLS13_EARLY_DRAFT;
+        }
         self.selected_version.unwrap_or(self.legacy_version)
     }
 
@@ -103,6 +116,8 @@ impl ServerHelloFacts {
 /// A HelloRetryRequest (TLS 1.3): the server asked for another key share.
 #[derive(Debug, Clone, Default)]
 pub struct HelloRetryFacts {
+    /// The version the retry speaks for (0x0304, or a draft's own code).
+    pub version: u16,
     pub cipher: u16,
     pub selected_group: Option<u16>,
 }

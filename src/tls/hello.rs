@@ -248,6 +248,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloKind> {
         }
         _ => return None,
     };
+    f.early_draft = early_draft;
     let mut retry_group = None;
     if let Some(block) = ext_block {
         walk_extensions(block, |typ, data| {
@@ -261,7 +262,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloKind> {
         }
     }
     if random == HELLO_RETRY_RANDOM {
-        return Some(ServerHelloKind::Retry(HelloRetryFacts { cipher: f.cipher, selected_group: retry_group }));
+        return Some(ServerHelloKind::Retry(HelloRetryFacts { version: f.version(), cipher: f.cipher, selected_group: retry_group }));
     }
     Some(ServerHelloKind::Hello(f))
 }
@@ -278,7 +279,7 @@ pub fn parse_draft_hello_retry(body: &[u8]) -> Option<HelloRetryFacts> {
                     }
                 });
             }
-            Some(HelloRetryFacts { cipher: hrr.cipher.0, selected_group: group })
+            Some(HelloRetryFacts { version: hrr.version.0, cipher: hrr.cipher.0, selected_group: group })
         }
         _ => None,
     }

@@ -9,13 +9,38 @@ pub fn is_grease(v: u16) -> bool {
     (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
-/// Whether a version code is a TLS 1.3 draft (0x7F0E..0x7F1C) or a Facebook
-/// draft variant (0xFB1A..), all of which negotiate TLS 1.3 semantics.
+/// The negotiated version of an early TLS 1.3 draft whose ServerHello said
+/// 0x0304 in its version field and carried no draft number (before draft 16,
+/// whose code points name the draft). Never on the wire: the ServerHello
+/// parser gives this code to that layout so it is not judged as RFC 8446.
+pub const TLS13_EARLY_DRAFT: u16 = 0x7F00;
+
+/// Whether a version code is a pre-standard TLS 1.3: a draft (0x7F0E..0x7F1C,
+/// and TLS13_EARLY_DRAFT), a Facebook draft variant (0xFB17, 0xFB1A) or a
+/// Chrome/BoringSSL experiment (0x7E01..0x7E03). All negotiate TLS 1.3
+/// semantics; none is RFC 8446.
 pub fn is_tls13_draft(v: u16) -> bool {
-    (v & 0xff00) == 0x7f00 || (v & 0xff00) == 0xfb00
+    (v & 0xff00) == 0x7f00 || (v & 0xff00) == 0xfb00 || matches!(v, 0x7E01..=0x7E03)
 }
 
-/// `tls.version` spelling of a version code: "1.3", "1.2", ..., "3.0", "2.0".
+/// The draft number a pre-standard TLS 1.3 version code carries.
+pub fn tls13_draft_number(v: u16) -> Option<u8> {
+    match v {
+        0x7F0E..=0x7F1C | 0xFB17 | 0xFB1A => Some((v & 0xff) as u8),
+        _ => None,
+    }
+}
+
+/// The spelling of the numbered drafts, draft 14 first.
+const DRAFTS: [&str; 15] = [
+    "1.3-draft-14", "1.3-draft-15", "1.3-draft-16", "1.3-draft-17", "1.3-draft-18", "1.3-draft-19", "1.3-draft-20",
+    "1.3-draft-21", "1.3-draft-22", "1.3-draft-23", "1.3-draft-24", "1.3-draft-25", "1.3-draft-26", "1.3-draft-27",
+    "1.3-draft-28",
+];
+
+/// `tls.version` spelling of a version code: "1.3", "1.2", ..., "3.0", "2.0",
+/// and a pre-standard TLS 1.3 as negotiated: "1.3-draft-18",
+/// "1.3-facebook-draft-23", "1.3-experiment-1", "1.3-draft-pre16".
 pub fn version_name(v: u16) -> Option<&'static str> {
     Some(match v {
         0x0304 => "1.3",
@@ -24,7 +49,15 @@ pub fn version_name(v: u16) -> Option<&'static str> {
         0x0301 => "1.0",
         0x0300 => "3.0",
         0x0002 | 0x0200 => "2.0",
-        v if is_tls13_draft(v) => "1.3",
+        0x7F0E..=0x7F1C => DRAFTS[usize::from(v - 0x7F0E)],
+        TLS13_EARLY_DRAFT => "1.3-draft-pre16",
+        0xFB17 => "1.3-facebook-draft-23",
+        0xFB1A => "1.3-facebook-draft-26",
+        0x7E01 => "1.3-experiment-1",
+        0x7E02 => "1.3-experiment-2",
+        0x7E03 => "1.3-experiment-3",
+        v if (v & 0xff00) == 0xfb00 => "1.3-facebook-draft",
+        v if is_tls13_draft(v) => "1.3-draft",
         _ => return None,
     })
 }

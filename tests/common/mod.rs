@@ -243,18 +243,49 @@ pub fn session_key(s: &Value) -> (EndpointKey, EndpointKey) {
     )
 }
 
-/// The `tls.version` spelling of a protocol version number.
+/// The `tls.version` spelling of a version code, by tshark's own names of
+/// the codes: "TLS 1.2" is "1.2", "TLS 1.3 (draft 18)" is "1.3-draft-18",
+/// "TLS 1.3 (Facebook draft 23)" is "1.3-facebook-draft-23".
 pub fn version_spelling(v: u16) -> String {
-    match v {
-        0x0002 => "2.0".into(),
-        0x0300 => "3.0".into(),
-        0x0301 => "1.0".into(),
-        0x0302 => "1.1".into(),
-        0x0303 => "1.2".into(),
-        0x0304 => "1.3".into(),
-        v if v >> 8 == 0x7f => "1.3".into(),
-        v => format!("0x{v:04X}"),
+    if v == 0x0002 {
+        return "2.0".into();
     }
+    match tshark_version_names().get(&v) {
+        Some(name) => {
+            let name = name.trim_start_matches("TLS ").trim_start_matches("SSL ");
+            match name.split_once(" (") {
+                Some((base, draft)) => {
+                    let draft = draft.trim_end_matches(')').to_lowercase().replace(' ', "-");
+                    format!("{base}-{draft}")
+                }
+                None => name.to_string(),
+            }
+        }
+        None => format!("0x{v:04X}"),
+    }
+}
+
+/// tshark's names of the version codes of supported_versions (`tshark -G values`).
+pub fn tshark_version_names() -> &'static BTreeMap<u16, String> {
+    static NAMES: std::sync::OnceLock<BTreeMap<u16, String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let out = Command::new("tshark").args(["-G", "values"]).output().expect("tshark runs (apt-get install tshark)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let names: BTreeMap<u16, String> = text
+            .lines()
+            .filter_map(|l| {
+                let cols: Vec<&str> = l.split('\t').collect();
+                match cols.as_slice() {
+                    ["V", "tls.handshake.extensions.supported_version", code, name] => {
+                        Some((u16::from_str_radix(code.trim_start_matches("0x"), 16).ok()?, name.to_string()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        assert!(names.contains_key(&0x7F12), "tshark -G values names no TLS 1.3 draft");
+        names
+    })
 }
 
 /// Groups records by their (client, server) endpoints.

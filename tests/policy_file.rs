@@ -141,6 +141,82 @@ expires = "2099-12-31"
     assert_eq!(s["tlsaudit"]["compliant"], false);
 }
 
+/// Whether an exception set `rule` aside for the one session of `capture`.
+fn exempts(capture: &Path, policy: &Path, rule: &str) -> bool {
+    let (s, _) = session_with(capture, policy);
+    let exempted = rules_of(&s, "exempted").iter().any(|(r, _)| r == rule);
+    let raised = rules_of(&s, "findings").iter().any(|(r, _)| r == rule);
+    assert!(exempted != raised, "{rule} is either raised or exempted: {s}");
+    exempted
+}
+
+#[test]
+fn exceptions_select_by_client_and_server_name() {
+    let scratch = Scratch::new("policy-selectors");
+    // Client 127.0.0.1 asked for legacy.tlsaudit.test over TLS 1.0.
+    let capture = captures_dir().join("tls10-rsa-aes128.pcap");
+    let policy = |name: &str, selector: &str| {
+        write_policy(
+            &scratch,
+            name,
+            &format!("[[exception]]\n{selector}\nrule = \"proto.tls10\"\njustification = \"lab analyser\"\n"),
+        )
+    };
+    let cases = [
+        ("client-net.toml", "client = \"127.0.0.0/8\"", true),
+        ("client-other.toml", "client = \"10.0.0.0/8\"", false),
+        ("sni-exact.toml", "sni = \"Legacy.TLSaudit.test\"", true),
+        ("sni-other.toml", "sni = \"tlsaudit.test\"", false),
+        ("sni-below.toml", "sni = \"*.tlsaudit.test\"", true),
+        ("sni-deeper.toml", "sni = \"*.legacy.tlsaudit.test\"", false),
+        ("all-hold.toml", "client = \"127.0.0.1\"\nserver = \"127.0.0.1\"\nport = 4433\nsni = \"*.tlsaudit.test\"", true),
+        ("one-fails.toml", "client = \"127.0.0.1\"\nserver = \"127.0.0.1\"\nport = 4434\nsni = \"*.tlsaudit.test\"", false),
+    ];
+    for (name, selector, expected) in cases {
+        assert_eq!(exempts(&capture, &policy(name, selector), "proto.tls10"), expected, "{name}: {selector}");
+    }
+    // An exception by server name leaves a session without SNI alone.
+    let no_sni = captures_dir().join("kex/tls12-srp.pcap");
+    let by_name = write_policy(&scratch, "by-name.toml", "[[exception]]\nsni = \"*.tlsaudit.test\"\nrule = \"ext.no_sni\"\njustification = \"x\"\n");
+    assert!(!exempts(&no_sni, &by_name, "ext.no_sni"));
+}
+
+/// Expiry is judged at the time of the run, or of --as-of, not of the session.
+#[test]
+fn exceptions_expire_by_the_clock_of_the_run() {
+    let scratch = Scratch::new("policy-clock");
+    let capture = matrix("tls11.pcap");
+    let (plain, _) = session_with(&capture, &write_policy(&scratch, "none.toml", "base = \"hipaa\"\n"));
+    let session_day = plain["@timestamp"].as_str().unwrap()[..10].to_string();
+    // The exception ends on the day of the session.
+    let policy = write_policy(
+        &scratch,
+        "until.toml",
+        &format!("[[exception]]\nserver = \"127.0.0.1\"\nrule = \"proto.tls11\"\njustification = \"upgrade week\"\nexpires = \"{session_day}\"\n"),
+    );
+    let run = |as_of: Option<&str>| {
+        let mut args = vec!["-r", capture.to_str().unwrap(), "--policy-file", policy.to_str().unwrap()];
+        if let Some(day) = as_of {
+            args.extend(["--as-of", day]);
+        }
+        let run = run_jsonl(&args);
+        assert!(completed(run.code), "{}", run.stderr);
+        rules_of(&run.sessions[0], "findings").into_iter().map(|(r, _)| r).collect::<Vec<_>>()
+    };
+    let on_the_day = run(Some(&session_day));
+    assert!(!on_the_day.contains(&"proto.tls11".to_string()), "exempted as of the session's day: {on_the_day:?}");
+    let next_year = format!("{}{}", session_day[..4].parse::<u32>().unwrap() + 1, &session_day[4..]);
+    let later = run(Some(&next_year));
+    assert!(later.contains(&"proto.tls11".to_string()) && later.contains(&"policy.exception_expired".to_string()), "{later:?}");
+    // Without --as-of, today decides.
+    let today = String::from_utf8(std::process::Command::new("date").args(["-u", "+%F"]).output().unwrap().stdout).unwrap();
+    let expired_today = today.trim() > session_day.as_str();
+    assert_eq!(run(None).contains(&"policy.exception_expired".to_string()), expired_today, "today {today}, session {session_day}");
+    let bad = tlsaudit(&["-r", capture.to_str().unwrap(), "--as-of", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--as-of \"yesterday\" is not a date"));
+}
+
 #[test]
 fn malformed_policy_files_name_the_line_and_exit_2() {
     let scratch = Scratch::new("policy-malformed");
@@ -154,6 +230,9 @@ fn malformed_policy_files_name_the_line_and_exit_2() {
         ("bad-cidr.toml", "[[exception]]\nserver = \"10.0.0.0/40\"\nrule = \"proto.tls10\"\njustification = \"x\"\n", ":2: server"),
         ("bad-date.toml", "[[exception]]\nserver = \"10.0.0.1\"\nrule = \"proto.tls10\"\njustification = \"x\"\nexpires = \"31/12/2027\"\n", ":5: expiry"),
         ("no-justification.toml", "[[exception]]\nserver = \"10.0.0.1\"\nrule = \"proto.tls10\"\n", "justification"),
+        ("bad-client.toml", "[[exception]]\nclient = \"workstations\"\nrule = \"proto.tls10\"\njustification = \"x\"\n", ":2: client"),
+        ("bad-sni.toml", "[[exception]]\nsni = \"pacs.*.example.org\"\nrule = \"proto.tls10\"\njustification = \"x\"\n", ":2: sni"),
+        ("no-selector.toml", "[[exception]]\nrule = \"proto.tls10\"\njustification = \"x\"\n", ":2: the exception selects no sessions"),
     ];
     for (name, text, expected) in cases {
         let policy = write_policy(&scratch, name, text);

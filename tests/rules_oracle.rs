@@ -191,6 +191,9 @@ fn expectations(ch: &Hello, sh: &Hello, kx: Option<&KeyExchangeFields>, suite_na
     e.insert("proto.sslv3", version == 0x0300);
     e.insert("proto.tls10", version == 0x0301);
     e.insert("proto.tls11", version == 0x0302);
+    // tshark names the drafts "TLS 1.3 (draft N)" and Facebook's "(Facebook draft N)".
+    let pre_standard = tshark_version_names().get(&version).is_some_and(|n| n.contains("draft"));
+    e.insert("proto.tls13_draft", pre_standard);
     let sentinel = DOWNGRADE_SENTINELS.iter().any(|s| sh.random.ends_with(s));
     e.insert("proto.no_tls13", ch.supported_versions.contains(&TLS13) && version < TLS13 && !sentinel);
 
@@ -206,7 +209,10 @@ fn expectations(ch: &Hello, sh: &Hello, kx: Option<&KeyExchangeFields>, suite_na
         e.insert("cipher.3des", bulk.contains("3DES"));
         e.insert("cipher.weak_mac", name.ends_with("_MD5"));
         // RSA key transport (RSA_PSK included: its premaster secret is RSA-encrypted).
+        // Plain PSK and Kerberos: nothing ephemeral either.
         let static_kx = kx.starts_with("TLS_RSA")
+            || kx == "TLS_PSK"
+            || kx.starts_with("TLS_KRB5")
             || kx.starts_with("TLS_DH_DSS")
             || kx.starts_with("TLS_DH_RSA")
             || kx.starts_with("TLS_ECDH_ECDSA")
@@ -379,6 +385,7 @@ fn findings_agree_with_tshark_fields() {
         "proto.tls10",
         "proto.tls11",
         "proto.no_tls13",
+        "proto.tls13_draft",
         "cipher.anon",
         "cipher.rc4",
         "cipher.3des",

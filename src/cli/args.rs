@@ -152,6 +152,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
 
+    /// Judge whether the policy file's exceptions have expired as of this
+    /// day (YYYY-MM-DD) instead of today, to reproduce an earlier audit.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
     /// Exit with status 1 when a finding at or above this severity was
     /// raised [default: the policy's failing severity]; never: not for findings.
     #[arg(long, value_name = "SEVERITY", value_parser = clap::builder::PossibleValuesParser::new(["info", "low", "medium", "high", "critical", "never"]))]

@@ -173,6 +173,7 @@ fn profile(cli: &Cli) -> Result<Profile, String> {
     }
     profile.trust = Arc::new(trust);
     profile.thresholds.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
+    profile.as_of = cli.as_of.as_deref().map(custom::as_of).transpose()?;
     Ok(profile)
 }
 

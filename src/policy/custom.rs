@@ -1,6 +1,7 @@
 //! Custom policy files (TOML): start from a built-in profile, turn rules on
 //! or off, change severities, extend allow-lists, and grant exceptions for a
-//! server (IP or CIDR, optional port) and a rule, with a justification and an
+//! rule on the sessions they select (server IP or CIDR and port, client IP or
+//! CIDR, server name exact or `*.domain`), with a justification and an
 //! expiry date. Every error names the file and, where it can, the line.
 //!
 //! ```toml
@@ -21,6 +22,12 @@
 //! rule = "proto.tls10"
 //! justification = "legacy PACS, replacement ordered (change 4711)"
 //! expires = "2027-03-31"
+//!
+//! [[exception]]
+//! client = "10.30.4.0/24"
+//! sni = "*.lab.example.org"
+//! rule = "cipher.cbc"
+//! justification = "analysers in the lab network; vendor fix due in Q2"
 //! ```
 
 use std::collections::BTreeMap;
@@ -28,7 +35,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::exception::{Exception, Network};
+use super::exception::{Exception, NamePattern, Network};
 use super::profile::Profile;
 use super::rules::RuleId;
 use super::Severity;
@@ -58,8 +65,10 @@ struct Allow {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExceptionEntry {
-    server: toml::Spanned<String>,
+    server: Option<toml::Spanned<String>>,
     port: Option<u16>,
+    client: Option<toml::Spanned<String>>,
+    sni: Option<toml::Spanned<String>>,
     rule: toml::Spanned<String>,
     justification: String,
     expires: Option<toml::Spanned<String>>,
@@ -141,29 +150,81 @@ pub fn load(path: &Path, default_base: &str) -> Result<Profile, String> {
         profile.groups.push(id);
     }
     for e in &file.exceptions {
-        let line = line_of(&text, e.server.span().start);
-        let network = Network::parse(e.server.get_ref())
-            .ok_or_else(|| format!("{shown}:{line}: server {:?} is not an IP address or CIDR network", e.server.get_ref()))?;
-        let rule_line = line_of(&text, e.rule.span().start);
-        let rule = RuleId::parse(e.rule.get_ref()).map_err(|e| format!("{shown}:{rule_line}: {e}"))?;
-        let expires = match &e.expires {
-            Some(d) => Some(end_of_day(d.get_ref()).ok_or_else(|| {
-                format!("{shown}:{}: expiry {:?} is not a date (YYYY-MM-DD)", line_of(&text, d.span().start), d.get_ref())
-            })?),
-            None => None,
-        };
-        profile.exceptions.push(Exception {
-            network,
-            server_text: e.server.get_ref().clone(),
-            port: e.port,
-            rule,
-            justification: e.justification.clone(),
-            expires,
-            expires_text: e.expires.as_ref().map(|d| d.get_ref().clone()),
-            line,
-        });
+        profile.exceptions.push(exception(e, &text, &shown.to_string())?);
     }
     Ok(profile)
+}
+
+/// One `[[exception]]` table, its selectors checked.
+fn exception(e: &ExceptionEntry, text: &str, shown: &str) -> Result<Exception, String> {
+    let rule_line = line_of(text, e.rule.span().start);
+    let network = |field: &str, value: &toml::Spanned<String>| {
+        Network::parse(value.get_ref()).ok_or_else(|| {
+            format!("{shown}:{}: {field} {:?} is not an IP address or CIDR network", line_of(text, value.span().start), value.get_ref())
+        })
+    };
+    let server = e.server.as_ref().map(|v| network("server", v)).transpose()?;
+    let client = e.client.as_ref().map(|v| network("client", v)).transpose()?;
+    let server_name = match &e.sni {
+        Some(v) => Some(NamePattern::parse(v.get_ref()).ok_or_else(|| {
+            format!(
+                "{shown}:{}: sni {:?} is not a host name or *.domain",
+                line_of(text, v.span().start),
+                v.get_ref()
+            )
+        })?),
+        None => None,
+    };
+    if server.is_none() && client.is_none() && server_name.is_none() {
+        return Err(format!(
+            "{shown}:{rule_line}: the exception selects no sessions: give server, client or sni \
+             (to turn {} off everywhere, set it to \"off\" under [rules])",
+            e.rule.get_ref()
+        ));
+    }
+    let rule = RuleId::parse(e.rule.get_ref()).map_err(|err| format!("{shown}:{rule_line}: {err}"))?;
+    let expires = match &e.expires {
+        Some(d) => Some(end_of_day(d.get_ref()).ok_or_else(|| {
+            format!("{shown}:{}: expiry {:?} is not a date (YYYY-MM-DD)", line_of(text, d.span().start), d.get_ref())
+        })?),
+        None => None,
+    };
+    let mut selects = Vec::new();
+    if let Some(v) = &e.server {
+        selects.push(format!("server {}", v.get_ref()));
+    }
+    if let Some(p) = e.port {
+        selects.push(format!("port {p}"));
+    }
+    if let Some(v) = &e.client {
+        selects.push(format!("client {}", v.get_ref()));
+    }
+    if let Some(v) = &e.sni {
+        selects.push(format!("sni {}", v.get_ref()));
+    }
+    // The table's first key is the line people look for.
+    let first = [e.server.as_ref(), e.client.as_ref(), e.sni.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|v| line_of(text, v.span().start))
+        .fold(rule_line, usize::min);
+    Ok(Exception {
+        server,
+        port: e.port,
+        client,
+        server_name,
+        rule,
+        justification: e.justification.clone(),
+        expires,
+        expires_text: e.expires.as_ref().map(|d| d.get_ref().clone()),
+        selects: selects.join(", "),
+        line: first,
+    })
+}
+
+/// The end of a date given on the command line (`--as-of`), in Unix seconds.
+pub fn as_of(date: &str) -> Result<i64, String> {
+    end_of_day(date).ok_or_else(|| format!("--as-of {date:?} is not a date (YYYY-MM-DD)"))
 }
 
 #[cfg(test)]

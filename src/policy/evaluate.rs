@@ -3,6 +3,7 @@
 //! have avoided it. Nothing here touches bytes.
 
 use super::certificate;
+use super::exception::Subject;
 use super::judge::{Judge, SECONDS_PER_DAY};
 use super::profile::Profile;
 use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
@@ -95,12 +96,21 @@ fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile)
     if profile.exceptions.is_empty() {
         return (findings, Vec::new());
     }
-    let now = f.first_seen.div_euclid(1_000_000);
+    // Expiry is judged at the time of the run (or --as-of), not of the session.
+    let now = profile.as_of.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    });
+    let subject = Subject {
+        server: f.server.ip,
+        port: f.server.port,
+        client: f.client.ip,
+        server_name: f.client_hello.as_ref().and_then(|c| c.server_name.as_deref()),
+    };
     let mut kept = Vec::new();
     let mut exempted = Vec::new();
     let mut expired_notes = Vec::new();
     for finding in findings {
-        let covering = profile.exceptions.iter().find(|e| e.covers(f.server.ip, f.server.port, finding.rule));
+        let covering = profile.exceptions.iter().find(|e| e.covers(&subject, finding.rule));
         match covering {
             Some(e) if !e.expired_at(now) => exempted.push(Exempted {
                 finding,
@@ -116,7 +126,7 @@ fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile)
                         message: format!(
                             "the exception for {} on {} (policy file line {}) expired on {}: {}",
                             e.rule,
-                            e.server_text,
+                            e.selects,
                             e.line,
                             e.expires_text.as_deref().unwrap_or("?"),
                             e.justification
@@ -261,7 +271,8 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
     if t.cipher == Cipher::Rc4 {
         j.flag(RuleId::CipherRc4, suite_party(&offered, |s| s.cipher == Cipher::Rc4), neg("RC4 stream cipher"));
     }
-    let no_fs = matches!(t.kx, KeyExchange::Rsa | KeyExchange::Dh | KeyExchange::Ecdh) && !t.anonymous();
+    let no_fs = matches!(t.kx, KeyExchange::Rsa | KeyExchange::Dh | KeyExchange::Ecdh | KeyExchange::Psk | KeyExchange::Krb5)
+        && !t.anonymous();
     if t.cipher == Cipher::TripleDes {
         let fs = if no_fs { ", no forward secrecy" } else { "" };
         j.flag(
@@ -274,10 +285,11 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
         j.flag(RuleId::CipherWeakMac, suite_party(&offered, |s| s.mac == Mac::Md5), neg("MD5 record MAC"));
     }
     if no_fs {
-        let (variant, what) = if t.kx == KeyExchange::Rsa {
-            (0, "RSA key transport, no forward secrecy")
-        } else {
-            (1, "static Diffie-Hellman, no forward secrecy")
+        let (variant, what) = match t.kx {
+            KeyExchange::Rsa => (0, "RSA key transport, no forward secrecy"),
+            KeyExchange::Psk => (0, "the pre-shared key alone, no forward secrecy"),
+            KeyExchange::Krb5 => (0, "Kerberos key transport, no forward secrecy"),
+            _ => (1, "static Diffie-Hellman, no forward secrecy"),
         };
         j.flag_variant(RuleId::CipherNoFs, variant, suite_party(&offered, |s| !s.forward_secret()), neg(what));
     }

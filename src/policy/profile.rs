@@ -91,6 +91,9 @@ pub struct Profile {
     pub revocation_needs_ocsp: bool,
     /// Exceptions granted by a policy file.
     pub exceptions: Vec<Exception>,
+    /// The moment (Unix seconds) exceptions' expiry is judged at: `--as-of`;
+    /// None: the wall clock when the session is judged.
+    pub as_of: Option<i64>,
 }
 
 /// SP 800-52r2 §3.3.1 suites (TLS 1.3 and 1.2 with ECDSA, RSA, DSA and static DH/ECDH certificates).
@@ -158,6 +161,7 @@ impl Profile {
             trust: Arc::new(TrustStore::default()),
             revocation_needs_ocsp: matches!(name, "hipaa" | "nist-800-52r2"),
             exceptions: Vec::new(),
+            as_of: None,
         })
     }
 

@@ -191,7 +191,7 @@ rules! {
     "NIST SP 800-52r2 §3.3.1",
     "the suite's properties", "Use AEAD suites.";
     CipherNoFs "cipher.no_fs", "M/L M/L I/I -/- M/M L/L M/M", true,
-    "no forward secrecy: RSA key transport, or static (EC)DH",
+    "no forward secrecy: key transport (RSA, RSA_PSK, plain PSK, Kerberos), or static (EC)DH",
     "NIST SP 800-52r2 §3.3.1.1, App. D; NIST SP 800-131A r2 §6; RFC 9325 §4.1, §7.3",
     "the suite's properties", "Use ECDHE suites.";
     CipherDhe "cipher.dhe", "- - - - - - M", true,

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::memory::{alloc_bytes, string_bytes};
 use crate::policy::service::{self, KeyReuse};
-use crate::policy::{Assessment, Profile, RuleId, Severity, Verdict};
+use crate::policy::{Assessment, Exempted, Profile, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
 
@@ -77,6 +77,42 @@ pub struct FindingCount {
     example_at: i64,
 }
 
+/// A finding set aside by an exception, with how often.
+#[derive(Debug, Clone)]
+pub struct ExemptedCount {
+    pub rule: RuleId,
+    pub severity: Severity,
+    pub count: u64,
+    pub justification: String,
+    pub expires: Option<String>,
+}
+
+/// What the report says of a server certificate: whose it is, who issued
+/// it, and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafSummary {
+    /// The subject's common name, else its distinguished name.
+    pub subject: String,
+    /// The issuer's common name, else its distinguished name.
+    pub issuer: String,
+    /// Seconds since the epoch.
+    pub not_after: i64,
+}
+
+impl LeafSummary {
+    fn of(leaf: &crate::cert::CertificateFacts) -> Self {
+        LeafSummary {
+            subject: leaf.subject_cn.clone().unwrap_or_else(|| leaf.subject_dn.clone()),
+            issuer: leaf.issuer_cn.clone().unwrap_or_else(|| leaf.issuer_dn.clone()),
+            not_after: leaf.not_after,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        string_bytes(&self.subject) + string_bytes(&self.issuer)
+    }
+}
+
 /// The sessions (client address, port, start) an ephemeral public value was
 /// seen in, and whether it was finite-field DH.
 type PublicValueUse = (Vec<(IpAddr, u16, i64)>, bool);
@@ -90,7 +126,8 @@ pub struct Service {
     pub versions: BTreeMap<String, u64>,
     pub ciphers: BTreeMap<String, u64>,
     pub server_names: BTreeSet<String>,
-    pub certificates: BTreeSet<String>,
+    /// Leaf certificates it sent, by SHA-256 (at most MAX_CERTS, the smallest hashes kept).
+    pub certificates: BTreeMap<String, LeafSummary>,
     clients: HashSet<IpAddr>,
     /// More distinct clients than could be counted.
     pub clients_overflow: bool,
@@ -102,6 +139,8 @@ pub struct Service {
     public_values: HashMap<String, PublicValueUse>,
     /// Findings the server could have avoided (party server or both), by rule.
     pub findings: BTreeMap<RuleId, FindingCount>,
+    /// Such findings an exception set aside, by rule.
+    pub exempted: BTreeMap<RuleId, ExemptedCount>,
     /// A finding of its fails the policy (see `assessment`).
     pub failed: bool,
     /// Sessions in which it negotiated a version: without one, nothing it
@@ -199,6 +238,52 @@ fn insert_capped(set: &mut BTreeSet<String>, budget: &mut Budget, value: &str, c
     true
 }
 
+/// Remembers a service's leaf certificate; when MAX_CERTS are known, keeps
+/// those with the smallest hashes, so the choice does not depend on order.
+fn insert_leaf(map: &mut BTreeMap<String, LeafSummary>, budget: &mut Budget, leaf: &crate::cert::CertificateFacts) -> bool {
+    let keep = !map.contains_key(&leaf.sha256)
+        && (map.len() < MAX_CERTS || map.last_key_value().is_some_and(|(largest, _)| leaf.sha256 < *largest));
+    if !keep {
+        return true;
+    }
+    let summary = LeafSummary::of(leaf);
+    let cost = |hash: &str, summary: &LeafSummary| entry_bytes::<String, LeafSummary>() + string_bytes(hash) + summary.heap_bytes();
+    if !budget.charge(cost(&leaf.sha256, &summary)) {
+        return false;
+    }
+    map.insert(leaf.sha256.clone(), summary);
+    if map.len() > MAX_CERTS {
+        if let Some((hash, dropped)) = map.pop_last() {
+            budget.adjust(cost(&hash, &dropped), 0);
+        }
+    }
+    true
+}
+
+/// Counts a finding an exception set aside.
+fn add_exempted(map: &mut BTreeMap<RuleId, ExemptedCount>, budget: &mut Budget, x: &Exempted) -> bool {
+    if let Some(e) = map.get_mut(&x.finding.rule) {
+        e.count += 1;
+        e.severity = e.severity.max(x.finding.severity);
+        return true;
+    }
+    let cost = entry_bytes::<RuleId, ExemptedCount>()
+        + string_bytes(&x.justification)
+        + x.expires.as_deref().map_or(0, string_bytes);
+    if !budget.charge(cost) {
+        return false;
+    }
+    let count = ExemptedCount {
+        rule: x.finding.rule,
+        severity: x.finding.severity,
+        count: 1,
+        justification: x.justification.clone(),
+        expires: x.expires.clone(),
+    };
+    map.insert(x.finding.rule, count);
+    true
+}
+
 /// Adds one to a count by name, charging a new name to the budget.
 fn count_name(map: &mut BTreeMap<String, u64>, budget: &mut Budget, name: &str) -> bool {
     if let Some(n) = map.get_mut(name) {
@@ -249,13 +334,14 @@ impl Inventory {
                 versions: BTreeMap::new(),
                 ciphers: BTreeMap::new(),
                 server_names: BTreeSet::new(),
-                certificates: BTreeSet::new(),
+                certificates: BTreeMap::new(),
                 clients: HashSet::new(),
                 clients_overflow: false,
                 public_values: HashMap::new(),
                 first_seen: f.first_seen,
                 last_seen: f.last_seen,
                 findings: BTreeMap::new(),
+                exempted: BTreeMap::new(),
                 failed: false,
                 negotiated: 0,
                 memory_capped: false,
@@ -275,7 +361,7 @@ impl Inventory {
                 fits &= insert_capped(&mut s.server_names, budget, &String::from_utf8_lossy(sni), MAX_NAMES);
             }
             if let Some(leaf) = f.server_certificates.first() {
-                fits &= insert_capped(&mut s.certificates, budget, &leaf.sha256, MAX_CERTS);
+                fits &= insert_leaf(&mut s.certificates, budget, leaf);
             }
             if let Some(public) = f.server_public() {
                 let ffdh = f.key_exchange.as_ref().is_some_and(|k| k.dh_bits.is_some())
@@ -313,6 +399,9 @@ impl Inventory {
             for x in verdict.findings.iter().filter(|x| service::held_against_service(x, negotiated)) {
                 fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);
                 s.failed |= profile.fails(x.severity);
+            }
+            for x in verdict.exempted.iter().filter(|x| service::held_against_service(&x.finding, negotiated)) {
+                fits &= add_exempted(&mut s.exempted, budget, x);
             }
             s.memory_capped |= !fits;
         }

@@ -54,6 +54,21 @@ impl DecodeErrors {
         *slot += 1;
     }
 
+    /// Each kind's count, by the name the stats record gives it.
+    pub fn by_kind(&self) -> [(&'static str, u64); 9] {
+        [
+            ("truncated", self.truncated),
+            ("truncated_fragment", self.truncated_fragment),
+            ("oversized_fragment", self.oversized_fragment),
+            ("bad_ip_header", self.bad_ip_header),
+            ("bad_tcp_header", self.bad_tcp_header),
+            ("unsupported_link_type", self.unsupported_link_type),
+            ("tls_record", self.tls_record),
+            ("tls_handshake", self.tls_handshake),
+            ("certificate", self.certificate),
+        ]
+    }
+
     pub fn total(&self) -> u64 {
         self.truncated
             + self.truncated_fragment

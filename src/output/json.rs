@@ -413,7 +413,7 @@ pub fn service(s: &Service, policy: &str) -> Value {
     put(&mut r, "tlsaudit.service.versions", json!(s.versions));
     put(&mut r, "tlsaudit.service.ciphers", json!(s.ciphers));
     put(&mut r, "tlsaudit.service.server_names", json!(s.server_names));
-    put(&mut r, "tlsaudit.service.certificates", json!(s.certificates));
+    put(&mut r, "tlsaudit.service.certificates", json!(s.certificates.keys().collect::<Vec<_>>()));
     put(&mut r, "tlsaudit.service.first_seen", json!(rfc3339_micros(s.first_seen)));
     put(&mut r, "tlsaudit.service.last_seen", json!(rfc3339_micros(s.last_seen)));
     let mut findings: Vec<_> = s.findings.values().collect();
@@ -423,6 +423,17 @@ pub fn service(s: &Service, policy: &str) -> Value {
         .map(|f| json!({"rule": f.rule.as_str(), "severity": f.severity.as_str(), "count": f.count, "message": f.example}))
         .collect();
     put(&mut r, "tlsaudit.findings", Value::Array(findings));
+    if !s.exempted.is_empty() {
+        let exempted: Vec<Value> = s
+            .exempted
+            .values()
+            .map(|e| {
+                json!({"rule": e.rule.as_str(), "severity": e.severity.as_str(), "count": e.count,
+                       "justification": e.justification, "expires": e.expires})
+            })
+            .collect();
+        put(&mut r, "tlsaudit.exempted", Value::Array(exempted));
+    }
     put(&mut r, "tlsaudit.assessment", json!(s.assessment().as_str()));
     put(&mut r, "tlsaudit.compliant", json!(s.assessment() == Assessment::Compliant));
     put(&mut r, "tlsaudit.policy", json!(policy));

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::util::escape::{escape_message, escape_terminal};
-use crate::util::rfc3339::rfc3339_micros;
-use crate::inventory::{FindingCount, Inventory};
+use crate::util::rfc3339::{rfc3339_micros, rfc3339_secs};
+use crate::inventory::{FindingCount, Inventory, Service};
 use crate::policy::{Assessment, Profile, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{self, cipher_name, group_name};
@@ -190,19 +190,7 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
     if !failing_services.is_empty() {
         out.push_str("\nNon-compliant services, worst first:\n");
         for s in &failing_services {
-            let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
-            out.push_str(&format!(
-                "  {}  {}, {} {}, {} .. {}\n    negotiated {}; {}\n",
-                paint(color, BOLD, &endpoint(s.ip, s.port)),
-                plural(s.sessions, "session", "sessions"),
-                clients,
-                if s.distinct_clients() == 1 && !s.clients_overflow { "client" } else { "clients" },
-                rfc3339_micros(s.first_seen),
-                rfc3339_micros(s.last_seen),
-                versions(&s.versions),
-                counts(&s.ciphers)
-            ));
-            out.push_str(&finding_lines(&s.findings, Severity::Low, color));
+            out.push_str(&service_block(s, color));
         }
     }
     if !clients.is_empty() {
@@ -216,14 +204,99 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         out.push_str("\nServices not assessed (no handshake they answered with a ServerHello):\n");
         for s in unassessed_services {
             out.push_str(&format!("  {}  {}\n", endpoint(s.ip, s.port), plural(s.sessions, "session", "sessions")));
+            if !s.server_names.is_empty() {
+                out.push_str(&format!("    names asked for: {}\n", listed(&s.server_names)));
+            }
         }
     }
     let good = in_state(Assessment::Compliant);
     if !good.is_empty() {
         out.push_str("\nCompliant services:\n");
         for s in good {
-            out.push_str(&format!("  {}  {}; {}\n", endpoint(s.ip, s.port), plural(s.sessions, "session", "sessions"), versions(&s.versions)));
+            out.push_str(&service_block(s, color));
         }
+    }
+    if inv.services_dropped + inv.clients_dropped + inv.memory_refusals() > 0 {
+        out.push_str(&format!(
+            "\nInventory incomplete: {} and {} not tracked (table full), {} refused for memory \
+             (raise --memory-limit); sessions were still judged one by one.\n",
+            plural(inv.services_dropped, "service", "services"),
+            plural(inv.clients_dropped, "client", "clients"),
+            plural(inv.memory_refusals(), "entry", "entries")
+        ));
+    }
+    out
+}
+
+/// Names listed comma-separated and escaped, the first few only.
+fn listed<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    const SHOWN: usize = 5;
+    let all: Vec<&String> = names.into_iter().collect();
+    let mut text = all.iter().take(SHOWN).map(|n| escape_terminal(n.as_bytes())).collect::<Vec<_>>().join(", ");
+    if all.len() > SHOWN {
+        text.push_str(&format!(" and {} more", all.len() - SHOWN));
+    }
+    text
+}
+
+/// When a certificate expires, said against the service's last session.
+fn expiry(not_after: i64, last_seen_micros: i64) -> String {
+    let left = not_after - last_seen_micros.div_euclid(1_000_000);
+    let days = (left / 86_400).unsigned_abs();
+    let date = &rfc3339_secs(not_after)[..10];
+    if left < 0 {
+        format!("expired {date}, {} before the last session", plural(days, "day", "days"))
+    } else {
+        format!("expires {date}, {} after the last session", plural(days, "day", "days"))
+    }
+}
+
+/// A service: its endpoint and traffic, the names clients asked for, its
+/// certificates, what it negotiated, its findings worst first and the
+/// findings exceptions set aside.
+fn service_block(s: &Service, color: bool) -> String {
+    let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
+    let mut out = format!(
+        "  {}  {}, {} {}, {} .. {}\n",
+        paint(color, BOLD, &endpoint(s.ip, s.port)),
+        plural(s.sessions, "session", "sessions"),
+        clients,
+        if s.distinct_clients() == 1 && !s.clients_overflow { "client" } else { "clients" },
+        rfc3339_micros(s.first_seen),
+        rfc3339_micros(s.last_seen)
+    );
+    if s.server_names.is_empty() {
+        out.push_str("    names asked for: none (no SNI)\n");
+    } else {
+        out.push_str(&format!("    names asked for: {}\n", listed(&s.server_names)));
+    }
+    for leaf in s.certificates.values().take(3) {
+        out.push_str(&format!(
+            "    certificate: {}, issued by {}, {}\n",
+            escape_terminal(leaf.subject.as_bytes()),
+            escape_terminal(leaf.issuer.as_bytes()),
+            expiry(leaf.not_after, s.last_seen)
+        ));
+    }
+    if s.certificates.is_empty() {
+        let encrypted = s.versions.keys().any(|v| v.starts_with("1.3"));
+        let why = if encrypted { " (TLS 1.3 encrypts it)" } else { "" };
+        out.push_str(&format!("    certificate: none seen{why}\n"));
+    }
+    if s.certificates.len() > 3 {
+        out.push_str(&format!("    and {} more\n", plural(s.certificates.len() as u64 - 3, "certificate", "certificates")));
+    }
+    out.push_str(&format!("    negotiated {}; {}\n", versions(&s.versions), counts(&s.ciphers)));
+    out.push_str(&finding_lines(&s.findings, Severity::Low, color));
+    for e in s.exempted.values() {
+        let until = e.expires.as_deref().map(|d| format!(" (until {d})")).unwrap_or_default();
+        out.push_str(&format!(
+            "    [exempted] {} x{} ({}): {}{until}\n",
+            e.rule,
+            e.count,
+            e.severity,
+            escape_terminal(e.justification.as_bytes())
+        ));
     }
     out
 }
@@ -254,9 +327,12 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
         "  {failing} of {} non-compliant{unjudged}; findings: {critical} critical, {high} high, {medium} medium, {low} low\n",
         plural(run.sessions, "session", "sessions")
     ));
-    let errors = run.decode_errors().total();
-    if errors > 0 {
-        out.push_str(&format!("  decode errors: {errors} (details in the jsonl stats record)\n"));
+    let errors = run.decode_errors();
+    if errors.total() > 0 {
+        out.push_str(&format!("  decode errors: {} (tlsaudit.stats.decode_errors in JSON Lines):\n", errors.total()));
+        for (kind, n) in errors.by_kind().into_iter().filter(|(_, n)| *n > 0) {
+            out.push_str(&format!("    {kind} {n}: {}\n", decode_error_meaning(kind)));
+        }
     }
     let w = &run.workers;
     let caps = [
@@ -270,7 +346,10 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
     ];
     let hit: Vec<String> = caps.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{what} {n}x")).collect();
     if !hit.is_empty() {
-        out.push_str(&format!("  caps hit (sessions marked partial): {}\n", hit.join(", ")));
+        out.push_str(&format!(
+            "  caps hit: {}; the sessions they cut are marked partial (tlsaudit.limits_hit in JSON Lines)\n",
+            hit.join(", ")
+        ));
     }
     if w.tcp_overlap_inconsistent > 0 {
         out.push_str(&format!(
@@ -286,6 +365,22 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
         ));
     }
     out
+}
+
+/// What a kind of decode error means for the report, and where to look.
+fn decode_error_meaning(kind: &str) -> &'static str {
+    match kind {
+        "truncated" => "frames cut short by the snap length or a bad length field; record with tcpdump -s 0",
+        "truncated_fragment" => "IP fragments cut short by the snap length; their datagrams were not analysed",
+        "oversized_fragment" => "fragments that would reassemble past 65,535 bytes (malformed or hostile); dropped",
+        "bad_ip_header" => "malformed IP headers; those packets were skipped",
+        "bad_tcp_header" => "malformed TCP headers; those segments were skipped",
+        "unsupported_link_type" => "frames of a link type tlsaudit does not decode (802.11, USB, ...); they were not analysed",
+        "tls_record" => "impossible TLS record headers: a stream that stopped being TLS, or a gap in it",
+        "tls_handshake" => "handshake messages that could not be parsed; sessions list them in tlsaudit.malformed_messages",
+        "certificate" => "certificates that could not be parsed; those chains were judged as far as they were read",
+        _ => "see the stats record",
+    }
 }
 
 /// The label a session is counted under in the summary, e.g. "TLS 1.2".

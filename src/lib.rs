@@ -40,7 +40,7 @@ pub enum Source {
 pub enum OutputFormat {
     /// One readable line per session and a summary.
     Text,
-    /// One JSON object per line (SCHEMA.md).
+    /// One JSON object per line (docs/SCHEMA.md).
     Jsonl,
 }
 

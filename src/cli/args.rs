@@ -19,7 +19,7 @@ pub enum ReadAheadArg {
 pub enum FormatArg {
     /// One line per session and a summary, for people.
     Text,
-    /// One JSON object per line (the SCHEMA.md contract), for machines.
+    /// One JSON object per line (the docs/SCHEMA.md contract), for machines.
     Jsonl,
 }
 

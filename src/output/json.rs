@@ -1,5 +1,5 @@
 //! JSON records: `tlsaudit.session` and `tlsaudit.stats`, nested objects with
-//! ECS field names (SCHEMA.md). Fields that were not observed are omitted.
+//! ECS field names (docs/SCHEMA.md). Fields that were not observed are omitted.
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};

@@ -1,7 +1,7 @@
 //! A streaming JSON object writer for the per-session records: fields go
 //! straight into a byte buffer, with no tree of values in between. Nested
 //! objects are opened lazily, so an object none of whose fields is written
-//! never appears (as with the omitted-when-unobserved rule of SCHEMA.md).
+//! never appears (as with the omitted-when-unobserved rule of docs/SCHEMA.md).
 //! Strings and numbers are encoded by serde_json, which escapes every
 //! control character.
 

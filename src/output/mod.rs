@@ -1,4 +1,4 @@
-//! Output: JSON Lines records as SCHEMA.md defines them, and the text report
+//! Output: JSON Lines records as docs/SCHEMA.md defines them, and the text report
 //! for people. Everything taken from the wire is escaped for the terminal
 //! (`crate::util::escape`).
 

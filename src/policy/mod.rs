@@ -29,7 +29,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// Reads a severity letter of COMPLIANCE.md's tables ('-' is none).
+    /// Reads a severity letter of docs/COMPLIANCE.md's tables ('-' is none).
     pub fn from_letter(s: &str) -> Option<Severity> {
         match s {
             "I" => Some(Severity::Info),

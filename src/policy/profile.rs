@@ -1,7 +1,7 @@
 //! Policy profiles: per rule the severity (or off), the failing severity,
 //! and the parameters some rules check (allow-lists, key-exchange groups,
 //! certificate keys and lifetimes), for the built-in profiles of
-//! COMPLIANCE.md.
+//! docs/COMPLIANCE.md.
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The rule catalogue: every rule's stable id, what it flags, the standards
 //! that require it, how to fix it, and its severity in each built-in profile
-//! (COMPLIANCE.md). `tlsaudit rules` and `tlsaudit explain` print from here.
+//! (docs/COMPLIANCE.md). `tlsaudit rules` and `tlsaudit explain` print from here.
 //!
 //! One table below generates the `RuleId` enum and the catalogue together,
 //! so a rule the code names but the catalogue lacks, or a misspelled one, is
@@ -45,7 +45,7 @@ impl Rule {
     }
 }
 
-/// A severity letter of COMPLIANCE.md's tables: C H M L I, or '-' for off.
+/// A severity letter of docs/COMPLIANCE.md's tables: C H M L I, or '-' for off (shown there as '–').
 const fn severity_letter(letter: u8) -> Option<Severity> {
     match letter {
         b'C' => Some(Severity::Critical),
@@ -208,7 +208,7 @@ rules! {
     "the suite's properties; FIPS 140 validation of the module is never visible", "Use AES-GCM or AES-CCM.";
     CipherNotApproved "cipher.not_approved", "- M - M M M -", true,
     "a suite outside the profile's allow-list",
-    "the profile's list (COMPLIANCE.md)",
+    "the profile's list (docs/COMPLIANCE.md)",
     "the suite id", "Configure the profile's suites.";
     CipherClientOffersWeak "cipher.client_offers_weak", "I I I L L I L", true,
     "the ClientHello offers NULL, anonymous, export, DES or RC4 suites",

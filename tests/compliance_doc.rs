@@ -55,6 +55,16 @@ fn the_rule_table_is_the_catalogue() {
         }
         assert_eq!(row[8], rule["required_by"].as_str().unwrap(), "{id}: sources");
     }
+    // explain's HIPAA basis: the CFR section, and the SP 800-52r2 section the
+    // rule rests on, or plainly that it rests on none.
+    for rule in catalogue.iter().filter(|r| !r["severity"]["hipaa"].is_null()) {
+        let basis = rule["hipaa"].as_str().unwrap();
+        let source = rule["required_by"].as_str().unwrap();
+        assert!(basis.starts_with("45 CFR 164.312(e)(1)"), "{}: {basis}", rule["id"]);
+        let cites_section = source.contains("NIST SP 800-52r2 §") || source.contains("NIST SP 800-52r2 Table");
+        let says_none = basis.contains("has no section on this") || basis.contains("not a requirement");
+        assert!(cites_section != says_none, "{}: {source} / {basis}", rule["id"]);
+    }
     let known: Vec<&str> = catalogue.iter().filter_map(|r| r["id"].as_str()).collect();
     let stale: Vec<&String> = rows.keys().filter(|id| !known.contains(&id.as_str())).collect();
     assert!(stale.is_empty(), "rows for rules the catalogue lacks: {stale:?}");

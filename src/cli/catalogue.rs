@@ -14,7 +14,15 @@ fn hipaa_basis(r: &Rule) -> String {
         (true, true) => {
             "45 CFR 164.312(e)(1) transmission security, through NIST SP 800-52r2, which HHS refers to for protecting ePHI in transit".into()
         }
-        (true, false) => "45 CFR 164.312(e)(1) transmission security: the hipaa profile applies this rule".into(),
+        (true, false) => {
+            let why = match r.required_by {
+                "-" => "a note on what could not be seen, not a requirement".to_string(),
+                "operational" => "an operational warning, not a requirement of NIST SP 800-52r2".to_string(),
+                "the policy file" => "the policy file's own terms, not a requirement of NIST SP 800-52r2".to_string(),
+                other => format!("NIST SP 800-52r2 has no section on this; the hipaa profile applies it from {other}"),
+            };
+            format!("45 CFR 164.312(e)(1) transmission security; {why}")
+        }
         (false, _) => "not applied by the hipaa profile".into(),
     }
 }

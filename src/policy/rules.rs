@@ -127,7 +127,7 @@ rules! {
     "the SSLv2 ServerHello", "Disable SSL 2.0 on the server.";
     ProtoSslv2Hello "proto.sslv2_hello", "M M M M M L M", true,
     "the client sent its ClientHello in the SSLv2-compatible format",
-    "RFC 6176 §3; RFC 8446 App. D.5",
+    "RFC 6176 §3; NIST SP 800-52r2 §4.1 (no SSL 2.0); RFC 8446 App. D.5",
     "the record header of the client's first flight", "Disable the SSLv2-compatible hello in the client.";
     ProtoSslv3 "proto.sslv3", "C C C C C C C", true,
     "SSL 3.0 negotiated",
@@ -172,15 +172,15 @@ rules! {
     "the suite's properties", "Remove anonymous (ADH/AECDH) suites.";
     CipherExport "cipher.export", "C C C C C C C", true,
     "an export-grade suite (40-bit keys)",
-    "RFC 9325 §4.1; RFC 8446 App. D.5",
+    "NIST SP 800-52r2 §3.3.1 (not an approved suite); RFC 9325 §4.1; RFC 8446 App. D.5",
     "the suite's properties", "Remove export suites.";
     CipherDes "cipher.des", "C C C C C C C", true,
     "single DES (56-bit keys)",
-    "RFC 9325 §4.1; NIST SP 800-131A r2",
+    "NIST SP 800-52r2 §3.3.1 (not an approved suite); NIST SP 800-131A r2; RFC 9325 §4.1",
     "the suite's properties", "Remove DES suites.";
     CipherRc4 "cipher.rc4", "C C C C C C C", true,
     "RC4",
-    "RFC 7465 §2; RFC 9325 §4.1; RFC 8446 App. D.5",
+    "NIST SP 800-52r2 §3.3.1 (not an approved suite); RFC 7465 §2; RFC 9325 §4.1; RFC 8446 App. D.5",
     "the suite's properties", "Remove RC4 suites.";
     Cipher3des "cipher.3des", "H H H H H L M", true,
     "3DES: a 64-bit block (Sweet32) and 112-bit effective strength",
@@ -232,7 +232,7 @@ rules! {
     "the ServerKeyExchange signature scheme", "Sign with SHA-256 or stronger schemes.";
     KexSigMd5 "kex.sig_md5", "H H H H H H H", true,
     "a TLS 1.2 ServerKeyExchange signed with MD5",
-    "RFC 9155",
+    "RFC 9155; NIST SP 800-52r2 §3.3.3",
     "the ServerKeyExchange signature scheme", "Sign with SHA-256 or stronger schemes.";
     KexDhReuse "kex.dh_reuse", "L L I L L L M/L", true,
     "the same server (EC)DH public value in several sessions (judged per service)",

@@ -2,13 +2,16 @@
 //! (addresses, ports, sequence numbers, flags, payload) or says why it is not one.
 //!
 //! Supported link types: Ethernet II with 802.1Q / QinQ VLAN tags, Linux cooked
-//! capture (SLL and SLL2), raw IPv4/IPv6, and BSD loopback (NULL and LOOP). IP
+//! capture (SLL and SLL2), raw IPv4/IPv6, and BSD loopback (NULL and LOOP);
+//! inside them the encapsulations of `tunnel` are peeled (GRE, ERSPAN, VXLAN,
+//! GENEVE, IP-in-IP, MPLS, PPPoE). IP
 //! fragments are reassembled in a bounded table (`defrag`). Frames cut short by
 //! the snap length are decoded as far as the bytes allow; the TCP payload bytes
 //! that were announced but not captured are reported as `missing` so that the
 //! reassembler can treat them as a gap.
 
 pub mod defrag;
+pub mod tunnel;
 
 use std::net::IpAddr;
 
@@ -109,6 +112,10 @@ pub enum Decoded<'a> {
     Error(DecodeErrorKind),
 }
 
+/// Encapsulations peeled at most, one inside another: deeper nesting is
+/// not mirrored traffic but a crafted packet.
+const MAX_TUNNEL_DEPTH: u8 = 4;
+
 /// Decoder state: only the IP defragmenter, which outlives single frames.
 pub struct Decoder {
     defrag: Defragmenter,
@@ -142,8 +149,19 @@ impl Decoder {
             Ok(None) => return Decoded::NotTcp,
             Err(kind) => return Decoded::Error(kind),
         };
-        let vlan = outer_vlan(&sliced);
+        self.decode_sliced(sliced, None, ts, 0)
+    }
+
+    /// Decodes a sliced frame, or the frame an encapsulation holds (`depth`
+    /// layers in; `vlan` the tag of an outer layer, which wins).
+    fn decode_sliced<'a>(&'a mut self, sliced: LaxSlicedPacket<'a>, vlan: Option<u16>, ts: i64, depth: u8) -> Decoded<'a> {
+        let vlan = vlan.or_else(|| outer_vlan(&sliced));
         let Some(net) = sliced.net.as_ref() else {
+            // MPLS or PPPoE after the link header.
+            let peeled = sliced.ether_payload().and_then(|p| tunnel::from_ether_type(p.ether_type.0, p.payload));
+            if let (Some(peeled), true) = (peeled, depth < MAX_TUNNEL_DEPTH) {
+                return self.decode_inner(peeled, vlan, ts, depth);
+            }
             return match sliced.stop_err {
                 Some(_) => Decoded::Error(DecodeErrorKind::Truncated),
                 None => Decoded::NotTcp,
@@ -203,10 +221,31 @@ impl Decoder {
             }
         }
         if payload.ip_number != ip_number::TCP {
+            if depth < MAX_TUNNEL_DEPTH {
+                if let Some(peeled) = tunnel::from_ip_payload(payload.ip_number.0, payload.payload) {
+                    return self.decode_inner(peeled, vlan, ts, depth);
+                }
+            }
             return Decoded::NotTcp;
         }
         let missing = if payload.incomplete { claimed_len.saturating_sub(payload.payload.len()) } else { 0 };
         tcp_from_ip_payload(src, dst, vlan, payload.payload, missing, ts)
+    }
+
+    /// Decodes what a tunnel holds, one layer deeper.
+    fn decode_inner<'a>(&'a mut self, peeled: tunnel::Peeled<'a>, vlan: Option<u16>, ts: i64, depth: u8) -> Decoded<'a> {
+        let sliced = match peeled.inner {
+            tunnel::Inner::Ethernet(frame) => match LaxSlicedPacket::from_ethernet(frame) {
+                Ok(s) => s,
+                Err(_) => return Decoded::Error(DecodeErrorKind::Truncated),
+            },
+            tunnel::Inner::Ip(packet) => match from_ip(packet) {
+                Ok(Some(s)) => s,
+                Ok(None) => return Decoded::NotTcp,
+                Err(kind) => return Decoded::Error(kind),
+            },
+        };
+        self.decode_sliced(sliced, vlan, ts, depth + 1)
     }
 
     /// Drops fragments older than the timeout; called as packet time advances.

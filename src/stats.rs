@@ -105,6 +105,8 @@ pub struct ReaderStats {
     pub packets_truncated_by_snaplen: u64,
     pub packets_filtered_out: u64,
     pub tcp_segments: u64,
+    /// TCP segments that came inside a tunnel (GRE, VXLAN, ...); counted in `tcp_segments` too.
+    pub tunnelled_segments: u64,
     pub not_tcp: u64,
     pub ip_fragments: u64,
     pub ip_datagrams_reassembled: u64,

@@ -104,6 +104,8 @@ impl<P> TcpSegment<P> {
 #[derive(Debug)]
 pub enum Decoded<'a> {
     Tcp(Segment<'a>),
+    /// A TCP segment that arrived inside a tunnel (the outermost one named).
+    Tunnelled(Segment<'a>, tunnel::Tunnel),
     /// A fragment was stored; the datagram is not complete yet.
     FragmentHeld,
     /// A valid frame that carries something other than TCP (UDP, ARP, ICMP, ...).
@@ -149,18 +151,26 @@ impl Decoder {
             Ok(None) => return Decoded::NotTcp,
             Err(kind) => return Decoded::Error(kind),
         };
-        self.decode_sliced(sliced, None, ts, 0)
+        self.decode_sliced(sliced, None, ts, 0, None)
     }
 
     /// Decodes a sliced frame, or the frame an encapsulation holds (`depth`
     /// layers in; `vlan` the tag of an outer layer, which wins).
-    fn decode_sliced<'a>(&'a mut self, sliced: LaxSlicedPacket<'a>, vlan: Option<u16>, ts: i64, depth: u8) -> Decoded<'a> {
+    fn decode_sliced<'a>(
+        &'a mut self,
+        sliced: LaxSlicedPacket<'a>,
+        vlan: Option<u16>,
+        ts: i64,
+        depth: u8,
+        outermost: Option<tunnel::Tunnel>,
+    ) -> Decoded<'a> {
         let vlan = vlan.or_else(|| outer_vlan(&sliced));
         let Some(net) = sliced.net.as_ref() else {
             // MPLS or PPPoE after the link header.
             let peeled = sliced.ether_payload().and_then(|p| tunnel::from_ether_type(p.ether_type.0, p.payload));
             if let (Some(peeled), true) = (peeled, depth < MAX_TUNNEL_DEPTH) {
-                return self.decode_inner(peeled, vlan, ts, depth);
+                let outermost = outermost.or(Some(tunnel::Tunnel { kind: peeled.kind, id: peeled.id, outer: None }));
+                return self.decode_inner(peeled, vlan, ts, depth, outermost);
             }
             return match sliced.stop_err {
                 Some(_) => Decoded::Error(DecodeErrorKind::Truncated),
@@ -216,24 +226,32 @@ impl Decoder {
                 FragmentOutcome::Dropped(kind) => return Decoded::Error(kind),
                 FragmentOutcome::Complete(datagram) => {
                     self.reassembled = datagram;
-                    return tcp_from_ip_payload(src, dst, vlan, &self.reassembled, 0, ts);
+                    return within(tcp_from_ip_payload(src, dst, vlan, &self.reassembled, 0, ts), outermost);
                 }
             }
         }
         if payload.ip_number != ip_number::TCP {
             if depth < MAX_TUNNEL_DEPTH {
                 if let Some(peeled) = tunnel::from_ip_payload(payload.ip_number.0, payload.payload) {
-                    return self.decode_inner(peeled, vlan, ts, depth);
+                    let here = tunnel::Tunnel { kind: peeled.kind, id: peeled.id, outer: Some((src, dst)) };
+                    return self.decode_inner(peeled, vlan, ts, depth, outermost.or(Some(here)));
                 }
             }
             return Decoded::NotTcp;
         }
         let missing = if payload.incomplete { claimed_len.saturating_sub(payload.payload.len()) } else { 0 };
-        tcp_from_ip_payload(src, dst, vlan, payload.payload, missing, ts)
+        within(tcp_from_ip_payload(src, dst, vlan, payload.payload, missing, ts), outermost)
     }
 
     /// Decodes what a tunnel holds, one layer deeper.
-    fn decode_inner<'a>(&'a mut self, peeled: tunnel::Peeled<'a>, vlan: Option<u16>, ts: i64, depth: u8) -> Decoded<'a> {
+    fn decode_inner<'a>(
+        &'a mut self,
+        peeled: tunnel::Peeled<'a>,
+        vlan: Option<u16>,
+        ts: i64,
+        depth: u8,
+        outermost: Option<tunnel::Tunnel>,
+    ) -> Decoded<'a> {
         let sliced = match peeled.inner {
             tunnel::Inner::Ethernet(frame) => match LaxSlicedPacket::from_ethernet(frame) {
                 Ok(s) => s,
@@ -245,12 +263,20 @@ impl Decoder {
                 Err(kind) => return Decoded::Error(kind),
             },
         };
-        self.decode_sliced(sliced, vlan, ts, depth + 1)
+        self.decode_sliced(sliced, vlan, ts, depth + 1, outermost)
     }
 
     /// Drops fragments older than the timeout; called as packet time advances.
     pub fn expire(&mut self, now: i64) {
         self.defrag.expire(now);
+    }
+}
+
+/// A decoded segment, named as tunnelled when it came in one.
+fn within(decoded: Decoded<'_>, tunnel: Option<tunnel::Tunnel>) -> Decoded<'_> {
+    match (decoded, tunnel) {
+        (Decoded::Tcp(seg), Some(t)) => Decoded::Tunnelled(seg, t),
+        (other, _) => other,
     }
 }
 

@@ -45,6 +45,22 @@ impl TunnelKind {
     }
 }
 
+/// The outermost tunnel a segment arrived in: its kind, identifier, and the
+/// addresses of its outer IP header (none for MPLS and PPPoE, which have none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunnel {
+    pub kind: TunnelKind,
+    pub id: Option<u32>,
+    pub outer: Option<(std::net::IpAddr, std::net::IpAddr)>,
+}
+
+impl Tunnel {
+    /// The same tunnel seen from the other direction.
+    pub fn reversed(self) -> Tunnel {
+        Tunnel { outer: self.outer.map(|(a, b)| (b, a)), ..self }
+    }
+}
+
 /// What an encapsulation holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inner<'a> {

@@ -16,6 +16,7 @@ use hashlink::LinkedHashMap;
 
 pub use crate::decode::Segment;
 use crate::decode::tcp_flags;
+use crate::decode::tunnel::Tunnel;
 use crate::memory::alloc_bytes;
 use crate::stats::WorkerStats;
 use crate::tls::facts::{CapHit, Endpoint, SessionFacts};
@@ -282,6 +283,11 @@ impl FlowTable {
     /// payload and acknowledgement to the flow's reassembly and TLS analysis,
     /// and ends or bypasses the flow when that is over.
     pub fn process(&mut self, seg: &Segment<'_>) {
+        self.process_tunnelled(seg, None);
+    }
+
+    /// As `process`, for a segment that came inside `tunnel` (if any).
+    pub fn process_tunnelled(&mut self, seg: &Segment<'_>, tunnel: Option<Tunnel>) {
         let key = FlowKey::new(seg.src, seg.dst, seg.vlan);
         let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
@@ -338,6 +344,9 @@ impl FlowTable {
             flow.reassembly[dir].on_syn(seg.seq);
         }
         if let Some(tls) = tls {
+            if let Some(t) = tunnel {
+                tls.on_tunnel(dir, t);
+            }
             if has_payload {
                 flow.data_seen = true;
                 flow.reassembly[dir].on_segment(seg.seq, seg.payload, seg.missing, max_buffered, &mut |ev| {

@@ -352,6 +352,16 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         w.field("from", a.from.as_str());
         w.close();
     }
+    if let Some(t) = &f.tunnel {
+        w.object("tunnel");
+        w.field("type", t.kind.as_str());
+        w.field_opt("id", t.id);
+        if let Some((client_side, server_side)) = t.outer {
+            w.field("outer_source_ip", &Text(client_side));
+            w.field("outer_destination_ip", &Text(server_side));
+        }
+        w.close();
+    }
     if f.incomplete {
         w.field("incomplete", &true);
     }

@@ -7,6 +7,7 @@
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::bypass::ReaderBypass;
+use crate::decode::tunnel::Tunnel;
 use crate::decode::{tcp_flags, Segment, TcpSegment};
 use crate::flow::FlowKey;
 use crate::stats::ReaderStats;
@@ -24,14 +25,20 @@ pub(super) struct PayloadSpan {
 }
 
 impl Batch {
-    /// The segments with their payloads, in the order they came.
-    pub(super) fn segments(&self) -> impl Iterator<Item = Segment<'_>> {
-        self.segments.iter().map(|s| s.with_payload(&self.data[s.payload.start..s.payload.start + s.payload.len]))
+    /// The segments with their payloads, in the order they came, each with
+    /// the tunnel it arrived in.
+    pub(super) fn segments(&self) -> impl Iterator<Item = (Segment<'_>, Option<Tunnel>)> {
+        let mut tunnels = self.tunnels.iter().peekable();
+        self.segments.iter().enumerate().map(move |(i, s)| {
+            let tunnel = tunnels.next_if(|(at, _)| *at as usize == i).map(|(_, t)| *t);
+            (s.with_payload(&self.data[s.payload.start..s.payload.start + s.payload.len]), tunnel)
+        })
     }
 
     /// Empties the batch for reuse, keeping its memory.
     pub(super) fn clear(&mut self) {
         self.segments.clear();
+        self.tunnels.clear();
         self.data.clear();
     }
 }
@@ -47,6 +54,9 @@ pub(super) struct Batch {
     /// is older than the last one): end every flow before these segments.
     pub clock_reset: bool,
     segments: Vec<TcpSegment<PayloadSpan>>,
+    /// The tunnels of the segments that came in one, by index: most
+    /// traffic comes in none, and then this costs nothing.
+    tunnels: Vec<(u32, Tunnel)>,
     data: Vec<u8>,
 }
 
@@ -97,7 +107,7 @@ impl Dispatcher {
         }
     }
 
-    pub(super) fn push(&mut self, seg: &Segment<'_>, stats: &mut ReaderStats) {
+    pub(super) fn push(&mut self, seg: &Segment<'_>, tunnel: Option<Tunnel>, stats: &mut ReaderStats) {
         let key = FlowKey::new(seg.src, seg.dst, seg.vlan);
         let w = key.owner(self.workers.len());
         let mut skip_payload = false;
@@ -115,6 +125,9 @@ impl Dispatcher {
         } else {
             batch.data.extend_from_slice(seg.payload);
             batched.payload.len = seg.payload.len();
+        }
+        if let Some(t) = tunnel {
+            batch.tunnels.push((batch.segments.len() as u32, t));
         }
         batch.segments.push(batched);
         if batch.segments.len() >= BATCH_SEGMENTS || batch.data.len() >= BATCH_BYTES {
@@ -199,7 +212,7 @@ mod tests {
         // Three full batches for a worker whose queue holds one and who
         // never reads: the first is queued, the other two are dropped.
         for i in 0..3 * BATCH_SEGMENTS as u32 {
-            d.push(&segment(&payload, i * 100), &mut stats);
+            d.push(&segment(&payload, i * 100), None, &mut stats);
         }
         assert_eq!(stats.dropped_by_analyzer, 2 * BATCH_SEGMENTS as u64);
         let queued = rx.try_recv().expect("the first batch is queued");
@@ -216,7 +229,7 @@ mod tests {
         let mut stats = ReaderStats::default();
         let payload = [0x17u8; 100];
         for i in 0..3 * BATCH_SEGMENTS as u32 {
-            d.push(&segment(&payload, i * 100), &mut stats);
+            d.push(&segment(&payload, i * 100), None, &mut stats);
         }
         drop(d);
         assert_eq!(reader.join().unwrap(), 3 * BATCH_SEGMENTS);

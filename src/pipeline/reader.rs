@@ -84,7 +84,12 @@ impl Reader<'_> {
         match self.decoder.decode(p.linktype, p.data, p.ts) {
             Decoded::Tcp(seg) => {
                 self.stats.tcp_segments += 1;
-                self.dispatch.push(&seg, &mut self.stats);
+                self.dispatch.push(&seg, None, &mut self.stats);
+            }
+            Decoded::Tunnelled(seg, tunnel) => {
+                self.stats.tcp_segments += 1;
+                self.stats.tunnelled_segments += 1;
+                self.dispatch.push(&seg, Some(tunnel), &mut self.stats);
             }
             Decoded::FragmentHeld => {}
             Decoded::NotTcp => self.stats.not_tcp += 1,

@@ -93,8 +93,8 @@ pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
         if batch.clock_reset {
             table.finish_all();
         }
-        for seg in batch.segments() {
-            table.process(&seg);
+        for (seg, tunnel) in batch.segments() {
+            table.process_tunnelled(&seg, tunnel);
         }
         table.expire(batch.now);
         memory.set(worker_index, table.memory());

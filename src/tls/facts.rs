@@ -296,6 +296,9 @@ pub struct SessionFacts {
     pub client: Endpoint,
     pub server: Endpoint,
     pub vlan: Option<u16>,
+    /// The outermost tunnel the connection came in (GRE, VXLAN, ...),
+    /// oriented from the client's side to the server's.
+    pub tunnel: Option<crate::decode::tunnel::Tunnel>,
     /// The protocol spoken in clear before TLS started (STARTTLS and proxies), if any.
     pub outer_protocol: Option<&'static str>,
     pub client_hello: Option<ClientHelloFacts>,
@@ -342,6 +345,7 @@ impl SessionFacts {
             client,
             server,
             vlan,
+            tunnel: None,
             outer_protocol: None,
             client_hello: None,
             retried_client_hello: None,

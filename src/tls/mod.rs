@@ -14,6 +14,7 @@ pub mod record;
 use tls_parser::TlsMessageHandshake;
 
 use crate::cert;
+use crate::decode::tunnel::Tunnel;
 use crate::stream::StreamEvent;
 use crate::memory::{vec_bytes, HeapSize};
 use crate::stats::{DecodeErrorKind, WorkerStats};
@@ -118,6 +119,11 @@ impl TlsConnection {
     }
 
     /// Heap memory held by the record buffers and the facts gathered so far.
+    /// A segment in direction `dir` came inside `tunnel`.
+    pub fn on_tunnel(&mut self, dir: usize, tunnel: Tunnel) {
+        self.analysis.note_tunnel(dir, tunnel);
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.streams.iter().map(RecordStream::heap_bytes).sum::<usize>()
             + self.analysis.facts_heap
@@ -202,6 +208,16 @@ impl Analysis {
         self.client_dir = Some(dir);
         if dir == 1 {
             std::mem::swap(&mut self.facts.client, &mut self.facts.server);
+            self.facts.tunnel = self.facts.tunnel.map(Tunnel::reversed);
+        }
+    }
+
+    /// The tunnel a segment in direction `dir` came in, kept once and
+    /// oriented from the client's side to the server's.
+    fn note_tunnel(&mut self, dir: usize, tunnel: Tunnel) {
+        if self.facts.tunnel.is_none() {
+            let from_client = dir == self.client_dir.unwrap_or(0);
+            self.facts.tunnel = Some(if from_client { tunnel } else { tunnel.reversed() });
         }
     }
 

@@ -304,3 +304,22 @@ fn a_connection_quiet_for_longer_than_the_idle_timeout_ends() {
     assert_eq!(run.sessions.len(), 1);
     assert_eq!(run.sessions[0]["tls"]["established"], true);
 }
+
+/// TCP Fast Open: a ClientHello carried in the SYN is read with its SNI,
+/// whether the server took the SYN's data (port 4491) or not, so that the
+/// client sent it again after the handshake (port 4492): one ClientHello
+/// each, as tshark reads them.
+#[test]
+fn client_hello_in_a_syn_is_read() {
+    let path = captures_dir().join("tcp-fast-open.pcap");
+    let sessions = sessions_of(&path, &[]);
+    assert_eq!(sessions.len(), 2);
+    let tshark = tshark_hello_fields(&path, &[]);
+    let client_hellos = tshark.lines().filter(|l| l.split('\t').nth(7) == Some("1")).count();
+    assert_eq!(client_hellos, 2, "tshark: {tshark}");
+    for s in &sessions {
+        assert_eq!(s["tls"]["client"]["server_name"], "tfo.tlsaudit.test", "{s}");
+        assert!(s["tlsaudit"]["client_hello_count"].is_null(), "one ClientHello, not a retransmitted second: {s}");
+        assert_eq!(s["tls"]["established"], true);
+    }
+}

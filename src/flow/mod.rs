@@ -349,7 +349,9 @@ impl FlowTable {
             }
             if has_payload {
                 flow.data_seen = true;
-                flow.reassembly[dir].on_segment(seg.seq, seg.payload, seg.missing, max_buffered, &mut |ev| {
+                // Data in a SYN (TCP Fast Open) starts after the SYN's own sequence number.
+                let data_seq = if seg.flags & tcp_flags::SYN != 0 { seg.seq.wrapping_add(1) } else { seg.seq };
+                flow.reassembly[dir].on_segment(data_seq, seg.payload, seg.missing, max_buffered, &mut |ev| {
                     if progress == Progress::Inspecting {
                         progress = tls.on_stream(dir, ev, stats);
                     }

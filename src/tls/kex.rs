@@ -27,7 +27,8 @@ pub fn layout(suite: u16) -> Option<Layout> {
     if matches!(suite, 0xC0AA | 0xC0AB) {
         return Some(Layout { method: KexMethod::DhePsk, signed: false });
     }
-    let certificate_signed = matches!(
+    // PSK-authenticated suites (DHE_PSK, ECDHE_PSK, RSA_PSK) sign nothing.
+    let signed = matches!(
         s.au,
         TlsCipherAu::Rsa | TlsCipherAu::Dss | TlsCipherAu::Ecdsa | TlsCipherAu::Srp_Rsa | TlsCipherAu::Srp_Dss
     );
@@ -47,7 +48,6 @@ pub fn layout(suite: u16) -> Option<Layout> {
         (TlsCipherKx::Eccpwd, _) => KexMethod::Eccpwd,
         _ => return None,
     };
-    let signed = certificate_signed && !matches!(method, KexMethod::DhePsk | KexMethod::EcdhePsk | KexMethod::RsaPsk);
     Some(Layout { method, signed })
 }
 

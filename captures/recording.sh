@@ -14,9 +14,10 @@ cleanup() {
 trap cleanup EXIT
 cd "$work"
 
-# start_recording PORT: tcpdump writes $work/capture.pcap until stop_recording.
+# start_recording PORT [PROTO]: tcpdump writes $work/capture.pcap until
+# stop_recording; PROTO is tcp (the default) or udp.
 start_recording() {
-    tcpdump -i lo -s 0 -U --immediate-mode -w "$work/capture.pcap" "tcp port $1" 2>"$work/tcpdump.log" &
+    tcpdump -i lo -s 0 -U --immediate-mode -w "$work/capture.pcap" "${2:-tcp} port $1" 2>"$work/tcpdump.log" &
     tcpdump_pid=$!
     pids+=("$tcpdump_pid")
     for _ in $(seq 50); do grep -q "listening on" "$work/tcpdump.log" && break; sleep 0.1; done

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use crate::memory::{alloc_bytes, string_bytes};
 use crate::policy::service::{self, KeyReuse};
 use crate::policy::{Assessment, Exempted, Profile, RuleId, Severity, Verdict};
+use crate::decode::Transport;
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
 
@@ -122,6 +123,11 @@ type PublicValueUse = (Vec<(IpAddr, u16, i64)>, bool);
 pub struct Service {
     pub ip: IpAddr,
     pub port: u16,
+    /// TCP or UDP: a QUIC service and a TCP one on the same port are two services.
+    pub transport: Transport,
+    /// What its sessions spoke around or under TLS (`network.protocol`:
+    /// tls, quic, smtp, ...), with how many sessions each.
+    pub protocols: BTreeMap<&'static str, u64>,
     pub sessions: u64,
     pub versions: BTreeMap<String, u64>,
     pub ciphers: BTreeMap<String, u64>,
@@ -178,7 +184,7 @@ pub struct Client {
 /// Services and clients over a whole run.
 #[derive(Debug)]
 pub struct Inventory {
-    services: HashMap<(IpAddr, u16), Service>,
+    services: HashMap<(IpAddr, u16, Transport), Service>,
     clients: HashMap<IpAddr, Client>,
     /// Sessions not counted because the service table was full.
     pub services_dropped: u64,
@@ -321,15 +327,18 @@ impl Inventory {
 
     /// Counts one session and its verdict under `profile`.
     pub fn add(&mut self, f: &SessionFacts, verdict: &Verdict, profile: &Profile) {
-        let key = (f.server.ip, f.server.port);
+        let transport = f.carrier.transport();
+        let key = (f.server.ip, f.server.port, transport);
         let budget = &mut self.budget;
         let known = self.services.contains_key(&key);
         if !known && self.services.len() >= MAX_SERVICES {
             self.services_dropped += 1;
-        } else if known || budget.charge(entry_bytes::<(IpAddr, u16), Service>()) {
+        } else if known || budget.charge(entry_bytes::<(IpAddr, u16, Transport), Service>()) {
             let s = self.services.entry(key).or_insert_with(|| Service {
                 ip: f.server.ip,
                 port: f.server.port,
+                transport,
+                protocols: BTreeMap::new(),
                 sessions: 0,
                 versions: BTreeMap::new(),
                 ciphers: BTreeMap::new(),
@@ -348,6 +357,14 @@ impl Inventory {
             });
             let mut fits = true;
             s.sessions += 1;
+            let protocol = f.protocol();
+            match s.protocols.get_mut(protocol) {
+                Some(n) => *n += 1,
+                None if budget.charge(entry_bytes::<&str, u64>()) => {
+                    s.protocols.insert(protocol, 1);
+                }
+                None => fits = false,
+            }
             s.first_seen = s.first_seen.min(f.first_seen);
             s.last_seen = s.last_seen.max(f.last_seen);
             if let Some(v) = f.version() {
@@ -470,7 +487,7 @@ impl Inventory {
                 .cmp(&b.assessment())
                 .then(b.worst().cmp(&a.worst()))
                 .then(b.sessions.cmp(&a.sessions))
-                .then((a.ip, a.port).cmp(&(b.ip, b.port)))
+                .then((a.ip, a.port, a.transport as u8).cmp(&(b.ip, b.port, b.transport as u8)))
         });
         v
     }

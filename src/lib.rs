@@ -14,6 +14,7 @@ pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
+pub mod quic;
 pub mod stats;
 pub mod stream;
 pub mod tls;

@@ -22,6 +22,10 @@ pub enum DecodeErrorKind {
     TlsHandshake,
     /// A certificate that x509-parser rejected.
     Certificate,
+    /// A QUIC Initial packet that did not open with its connection's keys.
+    QuicPacket,
+    /// A decrypted QUIC Initial packet whose frames did not parse.
+    QuicFrame,
 }
 
 /// Decode errors, by kind.
@@ -36,6 +40,8 @@ pub struct DecodeErrors {
     pub tls_record: u64,
     pub tls_handshake: u64,
     pub certificate: u64,
+    pub quic_packet: u64,
+    pub quic_frame: u64,
 }
 
 impl DecodeErrors {
@@ -50,12 +56,14 @@ impl DecodeErrors {
             DecodeErrorKind::TlsRecord => &mut self.tls_record,
             DecodeErrorKind::TlsHandshake => &mut self.tls_handshake,
             DecodeErrorKind::Certificate => &mut self.certificate,
+            DecodeErrorKind::QuicPacket => &mut self.quic_packet,
+            DecodeErrorKind::QuicFrame => &mut self.quic_frame,
         };
         *slot += 1;
     }
 
     /// Each kind's count, by the name the stats record gives it.
-    pub fn by_kind(&self) -> [(&'static str, u64); 9] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 11] {
         [
             ("truncated", self.truncated),
             ("truncated_fragment", self.truncated_fragment),
@@ -66,6 +74,8 @@ impl DecodeErrors {
             ("tls_record", self.tls_record),
             ("tls_handshake", self.tls_handshake),
             ("certificate", self.certificate),
+            ("quic_packet", self.quic_packet),
+            ("quic_frame", self.quic_frame),
         ]
     }
 
@@ -79,6 +89,8 @@ impl DecodeErrors {
             + self.tls_record
             + self.tls_handshake
             + self.certificate
+            + self.quic_packet
+            + self.quic_frame
     }
 
     pub fn add(&mut self, o: &DecodeErrors) {
@@ -91,6 +103,8 @@ impl DecodeErrors {
         self.tls_record += o.tls_record;
         self.tls_handshake += o.tls_handshake;
         self.certificate += o.certificate;
+        self.quic_packet += o.quic_packet;
+        self.quic_frame += o.quic_frame;
     }
 }
 
@@ -105,8 +119,12 @@ pub struct ReaderStats {
     pub packets_truncated_by_snaplen: u64,
     pub packets_filtered_out: u64,
     pub tcp_segments: u64,
-    /// TCP segments that came inside a tunnel (GRE, VXLAN, ...); counted in `tcp_segments` too.
+    /// TCP segments and handshake datagrams that came inside a tunnel (GRE,
+    /// VXLAN, ...); counted in `tcp_segments` or `udp_handshake_datagrams` too.
     pub tunnelled_segments: u64,
+    /// UDP datagrams that may carry a handshake (QUIC long-header packets,
+    /// DTLS records), handed to the workers.
+    pub udp_handshake_datagrams: u64,
     pub not_tcp: u64,
     pub ip_fragments: u64,
     pub ip_datagrams_reassembled: u64,
@@ -168,6 +186,9 @@ pub struct WorkerStats {
     pub bypassed_bytes: u64,
     /// Certificates whose facts came from the per-thread cache of parsed ones.
     pub certificate_cache_hits: u64,
+    /// Handshake datagrams that neither started a flow (a QUIC client's
+    /// first Initial) nor belonged to one.
+    pub udp_datagrams_without_flow: u64,
     pub decode_errors: DecodeErrors,
 }
 
@@ -194,6 +215,7 @@ impl WorkerStats {
         self.bypassed_packets += o.bypassed_packets;
         self.bypassed_bytes += o.bypassed_bytes;
         self.certificate_cache_hits += o.certificate_cache_hits;
+        self.udp_datagrams_without_flow += o.udp_datagrams_without_flow;
         self.decode_errors.add(&o.decode_errors);
     }
 }

@@ -20,7 +20,10 @@ fn keys(v: &Value, path: &str, out: &mut BTreeSet<(String, String)>) {
             if !child.is_object() || p.starts_with("tlsaudit.stats.") {
                 out.insert((p.clone(), k.clone()));
             }
-            let data_keyed = p.ends_with("service.versions") || p.ends_with("service.ciphers") || p.starts_with("tlsaudit.stats.");
+            let data_keyed = p.ends_with("service.versions")
+                || p.ends_with("service.ciphers")
+                || p.ends_with("service.protocols")
+                || p.starts_with("tlsaudit.stats.");
             if !data_keyed {
                 keys(child, &p, out);
             }

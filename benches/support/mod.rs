@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tlsaudit::capture::file;
-use tlsaudit::decode::{Decoded, Decoder, TcpSegment};
+use tlsaudit::decode::{Decoded, Decoder, TransportSegment};
 use tlsaudit::flow::{FlowLimits, FlowTable, Segment};
 use tlsaudit::tls::facts::{Endpoint, SessionFacts};
 
@@ -25,7 +25,7 @@ pub struct Frame {
 }
 
 /// One decoded TCP segment, owning its payload.
-pub type OwnedSegment = TcpSegment<Vec<u8>>;
+pub type OwnedSegment = TransportSegment<Vec<u8>>;
 
 /// The segment with its payload borrowed, as the flow table takes it.
 pub fn as_segment(s: &OwnedSegment) -> Segment<'_> {

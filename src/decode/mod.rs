@@ -1,5 +1,7 @@
 //! Link, network and transport decoding: turns a captured frame into a TCP segment
-//! (addresses, ports, sequence numbers, flags, payload) or says why it is not one.
+//! (addresses, ports, sequence numbers, flags, payload), a UDP datagram that
+//! may carry a handshake (QUIC long-header packets, DTLS handshake records),
+//! or says why it is neither.
 //!
 //! Supported link types: Ethernet II with 802.1Q / QinQ VLAN tags, Linux cooked
 //! capture (SLL and SLL2), raw IPv4/IPv6, and BSD loopback (NULL and LOOP);
@@ -13,6 +15,7 @@
 pub mod defrag;
 mod link;
 pub mod tunnel;
+mod udp;
 
 use std::net::IpAddr;
 
@@ -22,6 +25,8 @@ use crate::stats::DecodeErrorKind;
 use defrag::{Defragmenter, FragmentKey, FragmentOutcome};
 use link::{from_ip, outer_vlan, slice_link};
 pub use link::linktype;
+pub use udp::{handshake_datagram, quic_version_with_initial_keys};
+use udp::udp_from_ip_payload;
 
 /// TCP flag bits as they appear in the header.
 pub mod tcp_flags {
@@ -31,6 +36,24 @@ pub mod tcp_flags {
     pub const ACK: u8 = 0x10;
 }
 
+/// The transport protocol a segment came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    /// `network.transport` of ECS.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
 /// One endpoint of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Endpoint {
@@ -38,18 +61,19 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-/// One TCP segment, from the decoder through the worker queues to the flow
-/// table. `P` is where its payload is: the bytes themselves (`Segment`,
+/// One TCP segment or UDP datagram, from the decoder through the worker
+/// queues to the flow table (a datagram has no sequence numbers or flags). `P` is where its payload is: the bytes themselves (`Segment`,
 /// borrowing the frame or the defragmenter's buffer), or, in a batch on its
 /// way to a worker, their place in the batch's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpSegment<P> {
+pub struct TransportSegment<P> {
     /// Capture time, microseconds since the epoch.
     pub ts: i64,
     pub src: Endpoint,
     pub dst: Endpoint,
     /// Outermost VLAN id, when the frame was tagged.
     pub vlan: Option<u16>,
+    pub transport: Transport,
     pub seq: u32,
     pub ack: u32,
     pub flags: u8,
@@ -60,16 +84,17 @@ pub struct TcpSegment<P> {
 }
 
 /// A segment with its payload bytes.
-pub type Segment<'a> = TcpSegment<&'a [u8]>;
+pub type Segment<'a> = TransportSegment<&'a [u8]>;
 
-impl<P> TcpSegment<P> {
+impl<P> TransportSegment<P> {
     /// The same segment with its payload elsewhere.
-    pub fn with_payload<Q>(&self, payload: Q) -> TcpSegment<Q> {
-        TcpSegment {
+    pub fn with_payload<Q>(&self, payload: Q) -> TransportSegment<Q> {
+        TransportSegment {
             ts: self.ts,
             src: self.src,
             dst: self.dst,
             vlan: self.vlan,
+            transport: self.transport,
             seq: self.seq,
             ack: self.ack,
             flags: self.flags,
@@ -83,11 +108,15 @@ impl<P> TcpSegment<P> {
 #[derive(Debug)]
 pub enum Decoded<'a> {
     Tcp(Segment<'a>),
-    /// A TCP segment that arrived inside a tunnel (the outermost one named).
+    /// A UDP datagram that may carry a handshake (see `handshake_datagram`).
+    Udp(Segment<'a>),
+    /// A TCP segment or UDP datagram that arrived inside a tunnel (the
+    /// outermost one named).
     Tunnelled(Segment<'a>, tunnel::Tunnel),
     /// A fragment was stored; the datagram is not complete yet.
     FragmentHeld,
-    /// A valid frame that carries something other than TCP (UDP, ARP, ICMP, ...).
+    /// A valid frame that carries something other than TCP or a handshake
+    /// datagram (other UDP, ARP, ICMP, ...).
     NotTcp,
     /// A frame that could not be decoded.
     Error(DecodeErrorKind),
@@ -216,6 +245,9 @@ impl Decoder {
                     return self.decode_inner(peeled, vlan, ts, depth, outermost.or(Some(here)));
                 }
             }
+            if payload.ip_number == ip_number::UDP {
+                return within(udp_from_ip_payload(src, dst, vlan, payload.payload, ts), outermost);
+            }
             return Decoded::NotTcp;
         }
         let missing = if payload.incomplete { claimed_len.saturating_sub(payload.payload.len()) } else { 0 };
@@ -254,7 +286,7 @@ impl Decoder {
 /// A decoded segment, named as tunnelled when it came in one.
 fn within(decoded: Decoded<'_>, tunnel: Option<tunnel::Tunnel>) -> Decoded<'_> {
     match (decoded, tunnel) {
-        (Decoded::Tcp(seg), Some(t)) => Decoded::Tunnelled(seg, t),
+        (Decoded::Tcp(seg) | Decoded::Udp(seg), Some(t)) => Decoded::Tunnelled(seg, t),
         (other, _) => other,
     }
 }
@@ -274,11 +306,12 @@ fn tcp_from_ip_payload<'a>(
                 | flag(tcp.syn(), tcp_flags::SYN)
                 | flag(tcp.rst(), tcp_flags::RST)
                 | flag(tcp.ack(), tcp_flags::ACK);
-            Decoded::Tcp(TcpSegment {
+            Decoded::Tcp(TransportSegment {
                 ts,
                 src: Endpoint { ip: src, port: tcp.source_port() },
                 dst: Endpoint { ip: dst, port: tcp.destination_port() },
                 vlan,
+                transport: Transport::Tcp,
                 seq: tcp.sequence_number(),
                 ack: tcp.acknowledgment_number(),
                 flags,

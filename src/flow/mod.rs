@@ -7,20 +7,22 @@
 //! connection's handshake is over its flow is bypassed: later packets are
 //! counted and dropped, never buffered or parsed.
 
+mod datagram;
+mod key;
 pub mod reassembly;
-
-use std::net::IpAddr;
 
 use hashlink::linked_hash_map::Entry;
 use hashlink::LinkedHashMap;
 
 pub use crate::decode::Segment;
-use crate::decode::tcp_flags;
+use crate::decode::{tcp_flags, Transport};
 use crate::decode::tunnel::Tunnel;
 use crate::memory::alloc_bytes;
 use crate::stats::WorkerStats;
 use crate::tls::facts::{CapHit, Endpoint, SessionFacts};
+use crate::quic::QuicConnection;
 use crate::tls::{Progress, TlsConnection, TlsLimits};
+pub use key::FlowKey;
 use reassembly::Reassembler;
 
 /// Caps and timeouts of a flow table.
@@ -51,59 +53,13 @@ impl Default for FlowLimits {
     }
 }
 
-/// Identifies a connection regardless of direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FlowKey {
-    lo: Endpoint,
-    hi: Endpoint,
-    vlan: Option<u16>,
-}
-
-impl FlowKey {
-    pub fn new(a: Endpoint, b: Endpoint, vlan: Option<u16>) -> Self {
-        let a_first = (a.ip, a.port) <= (b.ip, b.port);
-        let (lo, hi) = if a_first { (a, b) } else { (b, a) };
-        FlowKey { lo, hi, vlan }
-    }
-
-    /// A hash that is the same for both directions and for every run, used
-    /// to pick the worker that owns the flow.
-    pub fn dispatch_hash(&self) -> u64 {
-        // A word at a time, each folded in with a multiply and a shift
-        // (constants of the murmur3 finaliser): a few cycles per key,
-        // stable across runs and platforms.
-        let mut h: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut mix = |word: u64| {
-            h = (h ^ word).wrapping_mul(0xff51_afd7_ed55_8ccd);
-            h ^= h >> 33;
-        };
-        for ep in [self.lo, self.hi] {
-            match ep.ip {
-                IpAddr::V4(v4) => mix((u64::from(u32::from(v4)) << 16) | u64::from(ep.port)),
-                IpAddr::V6(v6) => {
-                    let bits = u128::from(v6);
-                    mix(bits as u64);
-                    mix(((bits >> 64) as u64) ^ (u64::from(ep.port) << 48));
-                }
-            }
-        }
-        mix(u64::from(self.vlan.unwrap_or(0)));
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
-
-    /// The worker, of `workers`, that owns this flow.
-    pub fn owner(&self, workers: usize) -> usize {
-        (self.dispatch_hash() % workers.max(1) as u64) as usize
-    }
-}
-
-
 /// How far the TLS analysis of a flow has come.
 enum Inspection {
     /// No payload yet (a SYN flood's flows never get further): nothing allocated.
     NotStarted,
     Active(Box<TlsConnection>),
+    /// A QUIC connection's Initial packets (UDP flows only).
+    Quic(Box<QuicConnection>),
     /// The handshake is over or the flow is not TLS: later packets are
     /// counted and dropped.
     Over,
@@ -146,13 +102,18 @@ impl Flow {
         if midstream {
             stats.flows_midstream += 1;
         }
+        Flow::counted(initiator, responder, seg.ts, stats, charged)
+    }
+
+    /// A new flow between two endpoints, counted and charged its table entry.
+    fn counted(initiator: Endpoint, responder: Endpoint, ts: i64, stats: &mut WorkerStats, charged: &mut usize) -> Flow {
         stats.flows += 1;
         *charged += FLOW_ENTRY_BYTES;
         Flow {
             initiator,
             responder,
-            first_seen: seg.ts,
-            last_seen: seg.ts,
+            first_seen: ts,
+            last_seen: ts,
             isn: [None; 2],
             fin: [false; 2],
             reset: false,
@@ -192,6 +153,7 @@ impl Flow {
     fn memory(&self) -> usize {
         let analysis = match &self.inspection {
             Inspection::Active(tls) => alloc_bytes(std::mem::size_of::<TlsConnection>()) + tls.heap_bytes(),
+            Inspection::Quic(quic) => alloc_bytes(std::mem::size_of::<QuicConnection>()) + quic.heap_bytes(),
             _ => 0,
         };
         FLOW_ENTRY_BYTES + self.reassembly.iter().map(Reassembler::heap_bytes).sum::<usize>() + analysis
@@ -211,6 +173,17 @@ enum Ending {
     TableFull,
     /// The flows' memory exceeded `max_memory` and this one was the quietest.
     MemoryFull,
+}
+
+impl Ending {
+    /// Notes on the session the cap that ended it, if one did.
+    fn mark(self, facts: &mut SessionFacts) {
+        match self {
+            Ending::Normal => {}
+            Ending::TableFull => facts.limits_hit.insert(CapHit::FlowTable),
+            Ending::MemoryFull => facts.limits_hit.insert(CapHit::FlowMemory),
+        }
+    }
 }
 
 pub struct FlowTable {
@@ -288,6 +261,9 @@ impl FlowTable {
 
     /// As `process`, for a segment that came inside `tunnel` (if any).
     pub fn process_tunnelled(&mut self, seg: &Segment<'_>, tunnel: Option<Tunnel>) {
+        if seg.transport == Transport::Udp {
+            return self.process_datagram(seg, tunnel);
+        }
         let key = FlowKey::new(seg.src, seg.dst, seg.vlan);
         let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
@@ -328,7 +304,7 @@ impl FlowTable {
         }
         let tls = match &mut flow.inspection {
             Inspection::Active(tls) => Some(tls),
-            Inspection::NotStarted => None,
+            Inspection::NotStarted | Inspection::Quic(_) => None,
             Inspection::Over => {
                 // The reader may already leave the payload out (counted as missing).
                 stats.bypassed_packets += 1;
@@ -458,9 +434,13 @@ fn report(facts: SessionFacts, stats: &mut WorkerStats, finished: &mut Vec<Sessi
 /// the caps that cut its analysis short.
 fn conclude(flow: &mut Flow, ending: Ending, stats: &mut WorkerStats) -> Option<SessionFacts> {
     let inspection = std::mem::replace(&mut flow.inspection, Inspection::Over);
-    let Inspection::Active(mut tls) = inspection else {
-        release(flow, stats);
-        return None;
+    let mut tls = match inspection {
+        Inspection::Active(tls) => tls,
+        Inspection::Quic(quic) => return datagram::conclude_quic(*quic, flow.last_seen, ending, stats),
+        Inspection::NotStarted | Inspection::Over => {
+            release(flow, stats);
+            return None;
+        }
     };
     for dir in 0..2 {
         let mut progress = Progress::Inspecting;
@@ -478,11 +458,7 @@ fn conclude(flow: &mut Flow, ending: Ending, stats: &mut WorkerStats) -> Option<
     if buffer_cap_hit {
         facts.limits_hit.insert(CapHit::ReassemblyBuffer);
     }
-    match ending {
-        Ending::Normal => {}
-        Ending::TableFull => facts.limits_hit.insert(CapHit::FlowTable),
-        Ending::MemoryFull => facts.limits_hit.insert(CapHit::FlowMemory),
-    }
+    ending.mark(&mut facts);
     Some(facts)
 }
 
@@ -498,6 +474,7 @@ fn release(flow: &mut Flow, stats: &mut WorkerStats) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     fn ep(ip: [u8; 4], port: u16) -> Endpoint {
         Endpoint { ip: IpAddr::from(ip), port }
@@ -514,7 +491,7 @@ mod tests {
         for i in 0..2_000u32 {
             let client = ep([10, 0, (i >> 8) as u8, i as u8], 40_000);
             let server = ep([10, 9, 9, 9], 443);
-            let base = Segment { ts: i64::from(i), src: client, dst: server, vlan: None, seq: 1000, ack: 0, flags: tcp_flags::SYN, payload: &[], missing: 0 };
+            let base = Segment { ts: i64::from(i), src: client, dst: server, vlan: None, transport: Transport::Tcp, seq: 1000, ack: 0, flags: tcp_flags::SYN, payload: &[], missing: 0 };
             table.process(&base);
             table.process(&Segment { seq: 1001, flags: tcp_flags::ACK, payload: &hello, ..base });
             assert!(table.memory() <= max_memory, "flow {i}: {} bytes held", table.memory());

@@ -9,7 +9,7 @@ use crate::util::rfc3339::{rfc3339_micros, Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
 use crate::inventory::{Inventory, Service};
 use crate::policy::{Assessment, Verdict};
-use crate::tls::facts::{ClientHelloFacts, SessionFacts};
+use crate::tls::facts::{ClientHelloFacts, QuicFacts, SessionFacts};
 use crate::tls::fingerprint;
 use crate::tls::names::{self, cipher_name, group_name, is_grease};
 
@@ -131,7 +131,7 @@ fn without_grease(v: &[u16]) -> impl Iterator<Item = u16> + '_ {
 }
 
 /// `tls.client` fields of the ClientHello, in the innermost object.
-fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: Option<&str>) {
+fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: Option<&str>, ja4_prefix: char) {
     w.array("supported_ciphers");
     for c in without_grease(&ch.ciphers) {
         w.element(&cipher_name(c));
@@ -143,7 +143,7 @@ fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: O
     if let Some(ja3_string) = ja3_string {
         w.field("ja3", &fingerprint::ja3_digest(ja3_string));
     }
-    w.field("ja4", &fingerprint::ja4(ch));
+    w.field("ja4", &fingerprint::ja4(ch, ja4_prefix));
 }
 
 /// `tlsaudit.client` fields of the ClientHello, in the innermost object.
@@ -181,9 +181,60 @@ fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string
     w.field("status_request", &ch.status_request);
     w.field_opt("heartbeat_mode", ch.heartbeat_mode);
     w.field("sslv2_hello", &ch.sslv2_format);
+    if let Some(q) = &ch.quic_transport_parameters {
+        w.object("quic_transport_parameters");
+        w.field("ids", &q.ids);
+        w.field_opt("max_idle_timeout_ms", q.max_idle_timeout_ms);
+        w.field_opt("max_udp_payload_size", q.max_udp_payload_size);
+        w.field_opt("initial_max_data", q.initial_max_data);
+        w.field("disable_active_migration", &q.disable_active_migration);
+        if !q.available_versions.is_empty() {
+            let names: Vec<String> = q.available_versions.iter().map(|v| quic_version(*v)).collect();
+            w.field("available_versions", &names);
+        }
+        w.close();
+    }
     if !ch.malformed_extensions.is_empty() {
         w.field("malformed_extensions", &ch.malformed_extensions);
     }
+}
+
+/// A QUIC version by name ("1", "2", "draft-29"), else as 0x and 8 hex digits.
+fn quic_version(v: u32) -> String {
+    crate::quic::version_name(v).unwrap_or_else(|| format!("0x{v:08x}"))
+}
+
+/// `tlsaudit.quic`: what the long-header packets showed.
+fn quic_detail(w: &mut JsonWriter<'_>, q: &QuicFacts) {
+    w.object("quic");
+    w.field("version", &quic_version(q.version()));
+    if q.server_version.is_some_and(|v| v != q.client_version) {
+        w.field("client_version", &quic_version(q.client_version));
+    }
+    if !q.version_negotiation.is_empty() {
+        let names: Vec<String> = q.version_negotiation.iter().map(|v| quic_version(*v)).collect();
+        w.field("version_negotiation", &names);
+    }
+    w.field("retry", &q.retry);
+    w.field("zero_rtt", &q.zero_rtt);
+    w.object("initial_packets");
+    w.field("client", &q.initial_packets[0]);
+    w.field("server", &q.initial_packets[1]);
+    w.close();
+    w.object("handshake_packets");
+    w.field("client", &q.handshake_packets[0]);
+    w.field("server", &q.handshake_packets[1]);
+    w.close();
+    if q.undecryptable_initials > 0 {
+        w.field("undecryptable_initials", &q.undecryptable_initials);
+    }
+    if let Some((code, from)) = q.close {
+        w.object("connection_close");
+        w.field("error_code", &code);
+        w.field("from", from.as_str());
+        w.close();
+    }
+    w.close();
 }
 
 #[derive(Serialize)]
@@ -227,8 +278,8 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     w.field("port", &f.server.port);
     w.close();
     w.object("network");
-    w.field("transport", "tcp");
-    w.field("protocol", f.outer_protocol.unwrap_or("tls"));
+    w.field("transport", f.carrier.transport().as_str());
+    w.field("protocol", f.protocol());
     w.object("vlan");
     w.field_opt("id", f.vlan);
     w.close();
@@ -265,7 +316,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     w.close();
     w.object("client");
     if let Some(ch) = &f.client_hello {
-        client_hello_ecs(&mut w, ch, ja3_string.as_deref());
+        client_hello_ecs(&mut w, ch, ja3_string.as_deref(), f.carrier.ja4_prefix());
     }
     if let Some(leaf) = f.client_certificates.first() {
         leaf_certificate(&mut w, leaf);
@@ -324,7 +375,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     if let Some(retried) = &f.retried_client_hello {
         // The ClientHello sent again after the HelloRetryRequest.
         w.object("retried_hello");
-        w.field("ja4", &fingerprint::ja4(retried));
+        w.field("ja4", &fingerprint::ja4(retried, f.carrier.ja4_prefix()));
         w.field("ja3", &fingerprint::ja3(retried));
         let shares: Vec<_> = retried.key_share_groups.iter().map(|g| group_name(*g)).collect();
         w.field("key_share_groups", &shares);
@@ -351,6 +402,9 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         w.field("description", &names::alert_description(a.description));
         w.field("from", a.from.as_str());
         w.close();
+    }
+    if let Some(q) = f.carrier.quic() {
+        quic_detail(&mut w, q);
     }
     if let Some(t) = &f.tunnel {
         w.object("tunnel");
@@ -412,6 +466,8 @@ pub fn service(s: &Service, policy: &str) -> Value {
     put(&mut r, "event.dataset", json!("tlsaudit.service"));
     put(&mut r, "destination.ip", json!(s.ip.to_string()));
     put(&mut r, "destination.port", json!(s.port));
+    put(&mut r, "network.transport", json!(s.transport.as_str()));
+    put(&mut r, "tlsaudit.service.protocols", json!(s.protocols));
     put(&mut r, "tlsaudit.service.sessions", json!(s.sessions));
     put(&mut r, "tlsaudit.service.distinct_clients", json!(s.distinct_clients()));
     if s.clients_overflow {

@@ -46,6 +46,9 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         let cn = leaf.subject_cn.as_deref().unwrap_or("(no CN)");
         parts.push(format!("cert={}", escape_terminal(cn.as_bytes())));
     }
+    if let Some(q) = f.carrier.quic() {
+        parts.push(format!("quic={}", crate::quic::version_name(q.version()).unwrap_or_else(|| format!("0x{:08x}", q.version()))));
+    }
     if let Some(p) = f.outer_protocol {
         parts.push(format!("via {p}"));
     }
@@ -256,8 +259,9 @@ fn expiry(not_after: i64, last_seen_micros: i64) -> String {
 /// findings exceptions set aside.
 fn service_block(s: &Service, color: bool) -> String {
     let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
+    let udp = if s.transport == crate::decode::Transport::Udp { "/udp" } else { "" };
     let mut out = format!(
-        "  {}  {}, {} {}, {} .. {}\n",
+        "  {}{udp}  {}, {} {}, {} .. {}\n",
         paint(color, BOLD, &endpoint(s.ip, s.port)),
         plural(s.sessions, "session", "sessions"),
         clients,
@@ -314,7 +318,7 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
         plural(run.sessions, "TLS session", "TLS sessions"),
         run.workers.tls_established,
         plural(run.reader.packets, "packet", "packets"),
-        plural(run.workers.flows, "TCP flow", "TCP flows"),
+        plural(run.workers.flows, "flow", "flows"),
         run.wall_time.as_secs_f64()
     ));
     for (v, n) in by_version {

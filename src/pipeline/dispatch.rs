@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::bypass::ReaderBypass;
 use crate::decode::tunnel::Tunnel;
-use crate::decode::{tcp_flags, Segment, TcpSegment};
+use crate::decode::{tcp_flags, Segment, Transport, TransportSegment};
 use crate::flow::FlowKey;
 use crate::stats::ReaderStats;
 
@@ -53,7 +53,7 @@ pub(super) struct Batch {
     /// Packet time went back by more than the idle timeout (the next file
     /// is older than the last one): end every flow before these segments.
     pub clock_reset: bool,
-    segments: Vec<TcpSegment<PayloadSpan>>,
+    segments: Vec<TransportSegment<PayloadSpan>>,
     /// The tunnels of the segments that came in one, by index: most
     /// traffic comes in none, and then this costs nothing.
     tunnels: Vec<(u32, Tunnel)>,
@@ -108,10 +108,12 @@ impl Dispatcher {
     }
 
     pub(super) fn push(&mut self, seg: &Segment<'_>, tunnel: Option<Tunnel>, stats: &mut ReaderStats) {
-        let key = FlowKey::new(seg.src, seg.dst, seg.vlan);
+        let key = FlowKey::of(seg);
         let w = key.owner(self.workers.len());
         let mut skip_payload = false;
-        if seg.flags & tcp_flags::SYN != 0 {
+        if seg.transport == Transport::Udp {
+            // Only handshake datagrams come this far: never skipped.
+        } else if seg.flags & tcp_flags::SYN != 0 {
             self.bypass.on_syn(key, self.batches_sent[w]);
         } else if !seg.payload.is_empty() {
             skip_payload = self.bypass.skips_payload(&key, seg.ts);
@@ -191,11 +193,12 @@ mod tests {
     }
 
     fn segment(payload: &[u8], seq: u32) -> Segment<'_> {
-        TcpSegment {
+        TransportSegment {
             ts: 0,
             src: Endpoint { ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), port: 40000 },
             dst: Endpoint { ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), port: 443 },
             vlan: None,
+            transport: Transport::Tcp,
             seq,
             ack: 1,
             flags: tcp_flags::ACK,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::dispatch::Dispatcher;
 use super::gauge::MemoryGauge;
 use crate::capture::{live, RawPacket};
-use crate::decode::{linktype, Decoded, Decoder};
+use crate::decode::{linktype, Decoded, Decoder, Transport};
 use crate::stats::{DecodeErrorKind, ReaderStats};
 use crate::RunError;
 
@@ -86,8 +86,15 @@ impl Reader<'_> {
                 self.stats.tcp_segments += 1;
                 self.dispatch.push(&seg, None, &mut self.stats);
             }
+            Decoded::Udp(seg) => {
+                self.stats.udp_handshake_datagrams += 1;
+                self.dispatch.push(&seg, None, &mut self.stats);
+            }
             Decoded::Tunnelled(seg, tunnel) => {
-                self.stats.tcp_segments += 1;
+                match seg.transport {
+                    Transport::Tcp => self.stats.tcp_segments += 1,
+                    Transport::Udp => self.stats.udp_handshake_datagrams += 1,
+                }
                 self.stats.tunnelled_segments += 1;
                 self.dispatch.push(&seg, Some(tunnel), &mut self.stats);
             }

@@ -69,7 +69,8 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
                 }
             }
             if v >= TLS13 || is_tls13_draft(v) {
-                j.flag(RuleId::CertNotObservable, Party::Both, "TLS 1.3: the certificate is encrypted and was not judged".into());
+                let carried = if f.carrier.quic().is_some() { "QUIC (TLS 1.3)" } else { "TLS 1.3" };
+                j.flag(RuleId::CertNotObservable, Party::Both, format!("{carried}: the certificate is encrypted and was not judged"));
             } else if !f.server_certificates.is_empty() {
                 certificate::certificates(&mut j, f);
             }
@@ -161,7 +162,7 @@ fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts) {
             format!("the client offers {} weak suites: {}{more}", weak.len(), shown.join(", ")),
         );
     }
-    if ch.early_data {
+    if ch.early_data || f.carrier.quic().is_some_and(|q| q.zero_rtt) {
         j.flag(RuleId::ExtEarlyData, Party::Client, "the client sent early data (0-RTT), which can be replayed".into());
     }
     let offers_tls12 = max_offered(ch) == Some(TLS12);

@@ -303,7 +303,7 @@ rules! {
     "NIST SP 800-52r2 §3.2, Table 3-1; RFC 9325 §7.5",
     "the leaf's extensions", "Use a CA that publishes revocation information.";
     CertNotObservable "cert.not_observable", "I I I I I I I", true,
-    "TLS 1.3: the certificate is encrypted and was not judged",
+    "TLS 1.3 and QUIC: the certificate is encrypted and was not judged",
     "-",
     "the version", "Nothing to fix: judge the certificate by connecting to the server.";
     ExtNoSecureRenegotiation "ext.no_secure_renegotiation", "M M H M M M H", true,

@@ -3,7 +3,7 @@
 //! judges whether a value is weak.
 
 use crate::cert::CertificateFacts;
-use crate::memory::{string_bytes, vec_bytes, HeapSize};
+use crate::memory::{alloc_bytes, string_bytes, vec_bytes, HeapSize};
 
 /// What the ClientHello offered. Lists keep the client's order and include
 /// GREASE values; consumers filter them where a method says so.
@@ -37,6 +37,8 @@ pub struct ClientHelloFacts {
     /// server_certificate_type (RFC 7250): the kinds of server credential the
     /// client accepts (0 X.509, 2 raw public key); empty when not sent.
     pub server_certificate_types: Vec<u8>,
+    /// quic_transport_parameters (RFC 9001 §8.2), in a QUIC ClientHello.
+    pub quic_transport_parameters: Option<QuicTransportParameters>,
     /// Extensions whose bodies were malformed.
     pub malformed_extensions: Vec<u16>,
 }
@@ -287,6 +289,92 @@ impl CapsHit {
 /// The client's and the server's address and port.
 pub use crate::decode::Endpoint;
 
+/// What carried the handshake: TLS records over TCP, or QUIC's Initial
+/// packets over UDP.
+#[derive(Debug, Clone, Default)]
+pub enum Carrier {
+    #[default]
+    Tcp,
+    Quic(Box<QuicFacts>),
+}
+
+impl Carrier {
+    pub fn transport(&self) -> crate::decode::Transport {
+        match self {
+            Carrier::Tcp => crate::decode::Transport::Tcp,
+            Carrier::Quic(_) => crate::decode::Transport::Udp,
+        }
+    }
+
+    /// The protocol that carries TLS itself, when it is not TLS records.
+    pub fn protocol(&self) -> Option<&'static str> {
+        match self {
+            Carrier::Tcp => None,
+            Carrier::Quic(_) => Some("quic"),
+        }
+    }
+
+    /// The first character of a JA4 fingerprint: 't' TCP, 'q' QUIC.
+    pub fn ja4_prefix(&self) -> char {
+        match self {
+            Carrier::Tcp => 't',
+            Carrier::Quic(_) => 'q',
+        }
+    }
+
+    pub fn quic(&self) -> Option<&QuicFacts> {
+        match self {
+            Carrier::Quic(q) => Some(q),
+            _ => None,
+        }
+    }
+}
+
+/// What a QUIC connection's long-header packets showed (RFC 9000, 9369).
+#[derive(Debug, Clone, Default)]
+pub struct QuicFacts {
+    /// The version of the client's first Initial packet.
+    pub client_version: u32,
+    /// The version of the server's Initial packets (compatible version
+    /// negotiation may switch it, RFC 9368), when any was seen.
+    pub server_version: Option<u32>,
+    /// Versions a Version Negotiation packet from the server listed.
+    pub version_negotiation: Vec<u32>,
+    /// The server asked for address validation with a Retry packet.
+    pub retry: bool,
+    /// The client sent 0-RTT packets (early data, replayable).
+    pub zero_rtt: bool,
+    /// Initial packets from the client and from the server.
+    pub initial_packets: [u32; 2],
+    /// Handshake packets from the client and from the server.
+    pub handshake_packets: [u32; 2],
+    /// Initial packets that did not open with the keys of the connection.
+    pub undecryptable_initials: u32,
+    /// A CONNECTION_CLOSE in an Initial packet: its error code and sender.
+    pub close: Option<(u64, Side)>,
+}
+
+impl QuicFacts {
+    /// The version the connection settled on.
+    pub fn version(&self) -> u32 {
+        self.server_version.unwrap_or(self.client_version)
+    }
+}
+
+/// The QUIC transport parameters of a ClientHello (RFC 9000 §18) that say
+/// something about the client; the others are listed by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuicTransportParameters {
+    /// Parameter ids in the order sent, GREASE included.
+    pub ids: Vec<u64>,
+    pub max_idle_timeout_ms: Option<u64>,
+    pub max_udp_payload_size: Option<u64>,
+    pub initial_max_data: Option<u64>,
+    pub disable_active_migration: bool,
+    /// version_information (RFC 9368): the versions the client can switch to.
+    pub available_versions: Vec<u32>,
+}
+
 /// Everything known about one TLS connection when it is reported.
 #[derive(Debug, Clone)]
 pub struct SessionFacts {
@@ -301,6 +389,8 @@ pub struct SessionFacts {
     pub tunnel: Option<crate::decode::tunnel::Tunnel>,
     /// The protocol spoken in clear before TLS started (STARTTLS and proxies), if any.
     pub outer_protocol: Option<&'static str>,
+    /// TLS records over TCP, or QUIC.
+    pub carrier: Carrier,
     pub client_hello: Option<ClientHelloFacts>,
     /// A second ClientHello, sent after a HelloRetryRequest.
     pub retried_client_hello: Option<ClientHelloFacts>,
@@ -347,6 +437,7 @@ impl SessionFacts {
             vlan,
             tunnel: None,
             outer_protocol: None,
+            carrier: Carrier::Tcp,
             client_hello: None,
             retried_client_hello: None,
             hello_retry: None,
@@ -371,6 +462,12 @@ impl SessionFacts {
             limits_hit: CapsHit::default(),
             tcp_overlap_conflicts: 0,
         }
+    }
+
+    /// `network.protocol`: the clear-text protocol TLS started in
+    /// (STARTTLS), else what carried it (QUIC), else "tls".
+    pub fn protocol(&self) -> &'static str {
+        self.outer_protocol.or(self.carrier.protocol()).unwrap_or("tls")
     }
 
     /// The negotiated version, when a ServerHello was seen.
@@ -440,6 +537,7 @@ impl HeapSize for ClientHelloFacts {
             + vec_bytes(&self.psk_key_exchange_modes)
             + vec_bytes(&self.server_certificate_types)
             + vec_bytes(&self.malformed_extensions)
+            + self.quic_transport_parameters.as_ref().map_or(0, |q| vec_bytes(&q.ids) + vec_bytes(&q.available_versions))
     }
 }
 
@@ -469,6 +567,10 @@ impl HeapSize for SessionFacts {
             + certificates(&self.client_certificates)
             + self.key_exchange.as_ref().map_or(0, HeapSize::heap_bytes)
             + vec_bytes(&self.malformed_messages)
+            + match &self.carrier {
+                Carrier::Quic(q) => alloc_bytes(std::mem::size_of::<QuicFacts>()) + vec_bytes(&q.version_negotiation),
+                Carrier::Tcp => 0,
+            }
     }
 }
 

@@ -104,8 +104,9 @@ fn sha256_12(s: &str) -> String {
     crate::util::hex::lower(&Sha256::digest(s.as_bytes())[..6])
 }
 
-/// JA4 of a ClientHello seen over TCP.
-pub fn ja4(ch: &ClientHelloFacts) -> String {
+/// JA4 of a ClientHello; `transport` is the spec's first character: 't'
+/// for TCP, 'q' for QUIC, 'd' for DTLS.
+pub fn ja4(ch: &ClientHelloFacts, transport: char) -> String {
     let mut ciphers: Vec<u16> = without_grease(&ch.ciphers).collect();
     let extension_count = without_grease(&ch.extensions).count();
     let version = without_grease(&ch.supported_versions)
@@ -115,7 +116,8 @@ pub fn ja4(ch: &ClientHelloFacts) -> String {
     let mut out = String::with_capacity(36);
     let _ = write!(
         out,
-        "t{}{}{:02}{:02}{}_",
+        "{}{}{}{:02}{:02}{}_",
+        transport,
         ja4_version(version),
         sni,
         ciphers.len().min(99),
@@ -170,7 +172,8 @@ mod tests {
             signature_algorithms: vec![0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601],
             ..Default::default()
         };
-        assert_eq!(ja4(&ch), "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(ja4(&ch, 't'), "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(ja4(&ch, 'q'), "q13d1516h2_8daaf6152771_e5627efa2ab1");
     }
 
     #[test]

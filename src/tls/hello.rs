@@ -31,6 +31,9 @@ pub mod ext {
     pub const PSK_KEY_EXCHANGE_MODES: u16 = 45;
     pub const KEY_SHARE_DRAFT: u16 = 40;
     pub const KEY_SHARE: u16 = 51;
+    pub const QUIC_TRANSPORT_PARAMETERS: u16 = 57;
+    /// The code point of the QUIC drafts, before RFC 9001.
+    pub const QUIC_TRANSPORT_PARAMETERS_DRAFT: u16 = 0xffa5;
     pub const RENEGOTIATION_INFO: u16 = 0xff01;
 }
 
@@ -197,6 +200,15 @@ fn client_extension(f: &mut ClientHelloFacts, typ: u16, data: &[u8]) -> bool {
         ext::EARLY_DATA => {
             f.early_data = true;
             true
+        }
+        ext::QUIC_TRANSPORT_PARAMETERS | ext::QUIC_TRANSPORT_PARAMETERS_DRAFT => {
+            match super::transport_params::parse(data) {
+                Some(p) => {
+                    f.quic_transport_parameters.get_or_insert(p);
+                    true
+                }
+                None => false,
+            }
         }
         ext::SERVER_CERTIFICATE_TYPE => match data.split_first() {
             Some((len, types)) if usize::from(*len) == types.len() && !types.is_empty() => {

@@ -10,6 +10,7 @@ pub mod hello;
 pub mod kex;
 pub mod names;
 pub mod record;
+mod transport_params;
 
 use tls_parser::TlsMessageHandshake;
 
@@ -76,6 +77,8 @@ struct Analysis {
     client_dir: Option<usize>,
     limits: TlsLimits,
     failed: bool,
+    /// Handshake messages came outside TLS records (QUIC's CRYPTO frames).
+    messages_seen: bool,
 }
 
 pub struct TlsConnection {
@@ -95,6 +98,7 @@ impl TlsConnection {
                 client_dir: None,
                 limits,
                 failed: false,
+                messages_seen: false,
             },
         }
     }
@@ -118,12 +122,30 @@ impl TlsConnection {
         self.progress()
     }
 
-    /// Heap memory held by the record buffers and the facts gathered so far.
+    /// A whole handshake message of direction `dir` that came outside TLS
+    /// records (QUIC carries them in CRYPTO frames). The carrier decides
+    /// when the handshake is over.
+    pub fn on_handshake_message(&mut self, dir: usize, msg_type: u8, body: &[u8], stats: &mut WorkerStats) {
+        self.analysis.messages_seen = true;
+        let _ = self.analysis.handshake(dir, msg_type, body, stats);
+    }
+
+    /// The facts gathered so far.
+    pub fn facts(&self) -> &SessionFacts {
+        &self.analysis.facts
+    }
+
+    /// Which side direction `dir` carries, as far as the hellos tell.
+    pub fn side_of(&self, dir: usize) -> Side {
+        self.analysis.side(dir)
+    }
+
     /// A segment in direction `dir` came inside `tunnel`.
     pub fn on_tunnel(&mut self, dir: usize, tunnel: Tunnel) {
         self.analysis.note_tunnel(dir, tunnel);
     }
 
+    /// Heap memory held by the record buffers and the facts gathered so far.
     pub fn heap_bytes(&self) -> usize {
         self.streams.iter().map(RecordStream::heap_bytes).sum::<usize>()
             + self.analysis.facts_heap
@@ -175,7 +197,7 @@ impl TlsConnection {
         if self.analysis.inspect_cap_hit {
             stats.tls_inspect_cap_hits += 1;
         }
-        if !self.streams.iter().any(|s| s.found_tls()) {
+        if !self.streams.iter().any(|s| s.found_tls()) && !self.analysis.messages_seen {
             return None;
         }
         let mut facts = self.analysis.facts;

@@ -113,17 +113,31 @@ pub fn sessions_of(path: &Path, extra: &[&str]) -> Vec<Value> {
 
 /// The tshark command whose output the `*.tshark.tsv` oracle files hold.
 pub fn tshark_hello_fields(path: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"];
+    args.extend_from_slice(extra);
+    tshark_hello_rows(path, "tls.handshake.type==1 || tls.handshake.type==2", "tcp", &args)
+}
+
+/// The hellos tshark reads in QUIC Initial packets, in the columns of
+/// `tshark_hello_fields` with UDP ports where the TCP ones are.
+pub fn tshark_quic_hello_fields(path: &Path) -> String {
+    tshark_hello_rows(path, "quic && (tls.handshake.type==1 || tls.handshake.type==2)", "udp", &[])
+}
+
+/// One row per frame with a hello that `filter` selects: frame, addresses
+/// and ports of `transport`, hello types, versions, suites, SNI.
+fn tshark_hello_rows(path: &Path, filter: &str, transport: &str, extra: &[&str]) -> String {
+    let (src_port, dst_port) = (format!("{transport}.srcport"), format!("{transport}.dstport"));
+    let fields = [
+        "frame.number", "ip.src", "ipv6.src", &src_port, "ip.dst", "ipv6.dst", &dst_port, "tls.handshake.type",
+        "tls.handshake.version", "tls.handshake.extensions.supported_version", "tls.handshake.ciphersuite",
+        "tls.handshake.extensions_server_name",
+    ];
     let out = Command::new("tshark")
         .arg("-r")
         .arg(path)
-        .args(["-Y", "tls.handshake.type==1 || tls.handshake.type==2", "-T", "fields"])
-        .args([
-            "-e", "frame.number", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e",
-            "ipv6.dst", "-e", "tcp.dstport", "-e", "tls.handshake.type", "-e", "tls.handshake.version", "-e",
-            "tls.handshake.extensions.supported_version", "-e", "tls.handshake.ciphersuite", "-e",
-            "tls.handshake.extensions_server_name",
-        ])
-        .args(["-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"])
+        .args(["-Y", filter, "-T", "fields"])
+        .args(fields.iter().flat_map(|f| ["-e", f]))
         .args(extra)
         .output()
         .expect("tshark runs (apt-get install tshark)");
@@ -411,11 +425,11 @@ pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
     v
 }
 
-/// Every bundled capture: `captures/*.pcap`, `captures/matrix/*.pcap` and
-/// `captures/kex/*.pcap`, sorted.
+/// Every bundled capture: `captures/*.pcap` and those of `captures/matrix`,
+/// `captures/kex` and `captures/quic`, sorted.
 pub fn bundled_captures() -> Vec<PathBuf> {
     let mut all = Vec::new();
-    for dir in [captures_dir(), captures_dir().join("matrix"), captures_dir().join("kex")] {
+    for dir in [captures_dir(), captures_dir().join("matrix"), captures_dir().join("kex"), captures_dir().join("quic")] {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         all.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "pcap")));
     }

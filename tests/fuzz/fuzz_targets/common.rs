@@ -69,6 +69,7 @@ impl Sender {
             src,
             dst,
             vlan: None,
+            transport: Default::default(),
             seq,
             ack: self.next_seq[1 - dir],
             flags,

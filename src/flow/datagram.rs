@@ -1,0 +1,101 @@
+//! UDP flows in the flow table: a flow starts only on a datagram that can
+//! open a handshake (a QUIC client's first Initial packet), lives under the
+//! same idle timeout, table size and memory cap as TCP connections, and
+//! ends when its handshake is over. UDP has no connection to close, so a
+//! flow that goes quiet ends by timeout.
+
+use hashlink::linked_hash_map::Entry;
+
+use super::{conclude, report, Ending, Flow, FlowKey, FlowTable, Inspection, Segment};
+use crate::decode::tunnel::Tunnel;
+use crate::quic::{self, QuicConnection};
+use crate::stats::WorkerStats;
+use crate::tls::facts::SessionFacts;
+use crate::tls::Progress;
+
+impl Flow {
+    /// A new UDP flow: the sender of the datagram that starts it is the client.
+    fn start_datagram(seg: &Segment<'_>, stats: &mut WorkerStats, charged: &mut usize) -> Flow {
+        Flow::counted(seg.src, seg.dst, seg.ts, stats, charged)
+    }
+}
+
+impl FlowTable {
+    /// Takes one UDP datagram that may carry a handshake.
+    pub(super) fn process_datagram(&mut self, seg: &Segment<'_>, tunnel: Option<Tunnel>) {
+        let key = FlowKey::of(seg);
+        let opens = quic::starts_connection(seg.payload);
+        if !opens && !self.flows.contains_key(&key) {
+            self.stats.udp_datagrams_without_flow += 1;
+            return;
+        }
+        if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
+            if let Some(oldest) = self.remove_quietest() {
+                self.stats.flows_evicted += 1;
+                self.finish(oldest, Ending::TableFull);
+            }
+        }
+        let FlowTable { flows, limits, charged, stats, finished, .. } = self;
+        let flow = match flows.entry(key) {
+            Entry::Occupied(mut known) => {
+                let idle = seg.ts.saturating_sub(known.get().last_seen) > limits.idle_timeout_micros;
+                if !idle {
+                    known.to_back();
+                    known.into_mut()
+                } else {
+                    let mut old = known.remove();
+                    *charged -= old.charged;
+                    if !old.is_over() {
+                        stats.flows_timed_out += 1;
+                    }
+                    if let Some(facts) = conclude(&mut old, Ending::Normal, stats) {
+                        report(facts, stats, finished);
+                    }
+                    if !opens {
+                        stats.udp_datagrams_without_flow += 1;
+                        return;
+                    }
+                    flows.entry(key).or_insert_with(|| Flow::start_datagram(seg, stats, charged))
+                }
+            }
+            Entry::Vacant(new) => new.insert(Flow::start_datagram(seg, stats, charged)),
+        };
+        flow.last_seen = flow.last_seen.max(seg.ts);
+        if matches!(flow.inspection, Inspection::NotStarted) {
+            let quic = QuicConnection::new(flow.first_seen, flow.initiator, flow.responder, seg.vlan, limits.tls);
+            flow.inspection = Inspection::Quic(Box::new(quic));
+        }
+        let dir = usize::from(flow.initiator != seg.src);
+        let progress = match &mut flow.inspection {
+            Inspection::Quic(quic) => {
+                if let Some(t) = tunnel {
+                    quic.on_tunnel(dir, t);
+                }
+                quic.on_datagram(dir, seg.payload, stats)
+            }
+            _ => {
+                stats.bypassed_packets += 1;
+                stats.bypassed_bytes += seg.payload.len() as u64;
+                return;
+            }
+        };
+        if progress == Progress::Done {
+            // The handshake is over: the session is reported now and the
+            // flow stays to absorb the connection's later long-header packets.
+            if let Some(facts) = conclude(flow, Ending::Normal, stats) {
+                report(facts, stats, finished);
+            }
+        }
+        let now = flow.memory();
+        *charged = *charged - flow.charged + now;
+        flow.charged = now;
+        self.enforce_memory_cap();
+    }
+}
+
+/// Ends a QUIC analysis: its session, with the cap that ended it early.
+pub(super) fn conclude_quic(quic: QuicConnection, last_seen: i64, ending: Ending, stats: &mut WorkerStats) -> Option<SessionFacts> {
+    let mut facts = quic.finish(last_seen, stats)?;
+    ending.mark(&mut facts);
+    Some(facts)
+}

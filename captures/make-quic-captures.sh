@@ -20,10 +20,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 # record NAME SERVER_ARGS -- CLIENT_ARGS
 record() {
     local name=$1; shift
-    local server_args=() client_args=()
-    while [ "$1" != "--" ]; do server_args+=("$1"); shift; done
-    shift
-    client_args=("$@")
+    split_at_dashes "$@"
     start_recording "$port" udp
     "$python" "$peer" server --port "$port" --cert cert.pem --key key.pem "${server_args[@]}" &
     local server=$!

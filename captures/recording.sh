@@ -37,3 +37,13 @@ stop_recording() {
     cp "$work/capture.pcap" "$here/$1"
     echo "captures/$1: $(tcpdump -nr "$here/$1" 2>/dev/null | wc -l) packets"
 }
+
+# split_at_dashes WORDS...: server_args gets the words before "--" and
+# client_args those after it.
+split_at_dashes() {
+    server_args=()
+    client_args=()
+    while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do server_args+=("$1"); shift; done
+    if [ "$#" -gt 0 ]; then shift; fi
+    client_args=("$@")
+}

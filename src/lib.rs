@@ -8,6 +8,7 @@ pub mod capture;
 pub mod cert;
 pub mod cli;
 pub mod decode;
+pub mod dtls;
 pub mod flow;
 pub mod inventory;
 pub mod memory;

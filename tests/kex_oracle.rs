@@ -1,4 +1,4 @@
-//! Every ServerKeyExchange tshark dissects, in the third-party and bundled
+//! Every ServerKeyExchange tshark dissects (over TCP, and in DTLS), in the third-party and bundled
 //! captures, appears in tlsaudit's `tlsaudit.kex` with the same finite-field
 //! prime size, curve, temporary RSA modulus, PSK hint presence and signature
 //! scheme. The layouts tshark 4.0 leaves undissected (DHE_PSK, ECDHE_PSK,
@@ -66,11 +66,24 @@ fn find<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 /// tshark's reading of each connection's first ServerKeyExchange; None
 /// where tshark names the message but dissects none of its fields.
-fn tshark_kex(path: &Path, extra: &[&str]) -> BTreeMap<Connection, Option<Kex>> {
+fn tshark_kex(path: &Path, extra: &[&str], dtls: bool) -> BTreeMap<Connection, Option<Kex>> {
+    let mut map = tshark_kex_of(path, extra, "tls", "tcp");
+    if dtls {
+        // DTLS's messages are tshark's dtls.* fields, over UDP.
+        map.extend(tshark_kex_of(path, &[], "dtls", "udp"));
+    }
+    map
+}
+
+/// tshark's reading of the ServerKeyExchanges of `protocol` (tls or dtls)
+/// over `transport`.
+fn tshark_kex_of(path: &Path, extra: &[&str], protocol: &str, transport: &str) -> BTreeMap<Connection, Option<Kex>> {
+    let f = |name: &str| format!("{protocol}.handshake.{name}");
     let out = Command::new("tshark")
         .arg("-r")
         .arg(path)
-        .args(["-Y", "tls.handshake.type == 12", "-T", "json", "--no-duplicate-keys", "-J", "ip ipv6 tcp tls"])
+        .args(["-Y", &format!("{} == 12", f("type")), "-T", "json", "--no-duplicate-keys", "-J"])
+        .arg(format!("ip ipv6 {transport} {protocol}"))
         .args(["-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"])
         .args(extra)
         .output()
@@ -81,8 +94,8 @@ fn tshark_kex(path: &Path, extra: &[&str]) -> BTreeMap<Connection, Option<Kex>> 
     for packet in packets.as_array().into_iter().flatten() {
         let layers = &packet["_source"]["layers"];
         let ip = if layers["ipv6"].is_null() { last(&layers["ip"]) } else { last(&layers["ipv6"]) };
-        let tcp = last(&layers["tcp"]);
-        if tcp.is_null() {
+        let segment = last(&layers[transport]);
+        if segment.is_null() {
             continue; // EAP-TLS over 802.11 or another carrier without TCP.
         }
         let field = |v: &Value, k: &str| find(v, k).unwrap_or_default().to_string();
@@ -92,22 +105,27 @@ fn tshark_kex(path: &Path, extra: &[&str]) -> BTreeMap<Connection, Option<Kex>> 
             (field(ip, "ipv6.src"), field(ip, "ipv6.dst"))
         };
         // The server sends the ServerKeyExchange.
-        let server = endpoint(&ip_src, &field(tcp, "tcp.srcport"));
-        let client = endpoint(&ip_dst, &field(tcp, "tcp.dstport"));
+        let server = endpoint(&ip_src, &field(segment, &format!("{transport}.srcport")));
+        let client = endpoint(&ip_dst, &field(segment, &format!("{transport}.dstport")));
         let mut messages = Vec::new();
-        objects_with(&layers["tls"], "tls.handshake.type", &mut messages);
-        for m in messages.into_iter().filter(|m| m["tls.handshake.type"] == "12") {
+        objects_with(&layers[protocol], &f("type"), &mut messages);
+        for m in messages.into_iter().filter(|m| m[&f("type")] == "12") {
             let m = Value::Object(m.clone());
             let kex = Kex {
-                dh_bits: find(&m, "tls.handshake.p").map(bits_of),
-                curve: find(&m, "tls.handshake.server_named_curve").map(hex16),
-                rsa_bits: find(&m, "tls.handshake.modulus").map(bits_of),
-                psk_hint: find(&m, "tls.handshake.hint_len").is_some_and(|n| n != "0"),
-                signature_scheme: find(&m, "tls.handshake.sig_hash_alg").map(hex16),
+                dh_bits: find(&m, &f("p")).map(bits_of),
+                curve: find(&m, &f("server_named_curve")).map(hex16),
+                rsa_bits: find(&m, &f("modulus")).map(bits_of),
+                psk_hint: find(&m, &f("hint_len")).is_some_and(|n| n != "0"),
+                signature_scheme: find(&m, &f("sig_hash_alg")).map(hex16),
             };
             let dissected = kex.dh_bits.is_some() || kex.curve.is_some() || kex.rsa_bits.is_some()
-                || find(&m, "tls.handshake.hint_len").is_some();
-            map.entry((client.clone(), server.clone())).or_insert(dissected.then_some(kex));
+                || find(&m, &f("hint_len")).is_some();
+            // The first one dissected: a message in fragments is dissected
+            // where its last fragment arrives, and named where its first does.
+            let slot = map.entry((client.clone(), server.clone())).or_insert(None);
+            if slot.is_none() {
+                *slot = dissected.then_some(kex);
+            }
         }
     }
     map
@@ -143,8 +161,8 @@ fn curve_code(name: &str) -> u16 {
 }
 
 /// Compares one capture; returns (messages compared, undissected, problems).
-fn compare(path: &Path, extra: &[&str]) -> (usize, usize, Vec<String>) {
-    let theirs = tshark_kex(path, extra);
+fn compare(path: &Path, extra: &[&str], dtls: bool) -> (usize, usize, Vec<String>) {
+    let theirs = tshark_kex(path, extra, dtls);
     let ours = tlsaudit_kex(&sessions_of(path, &[]));
     let mut problems = Vec::new();
     let (mut compared, mut undissected) = (0, 0);
@@ -167,7 +185,8 @@ fn compare(path: &Path, extra: &[&str]) -> (usize, usize, Vec<String>) {
     (compared, undissected, problems)
 }
 
-fn all_captures() -> Vec<(PathBuf, Vec<&'static str>)> {
+/// Every capture, the tshark options it needs, and whether it holds DTLS.
+fn all_captures() -> Vec<(PathBuf, Vec<&'static str>, bool)> {
     let dir = thirdparty_dir();
     let mut all: Vec<_> = manifest()
         .into_iter()
@@ -176,11 +195,15 @@ fn all_captures() -> Vec<(PathBuf, Vec<&'static str>)> {
             let local = row["local_path"].clone();
             let extra =
                 if TSHARK_OUT_OF_ORDER.contains(&local.as_str()) { vec!["-o", "tcp.reassemble_out_of_order:TRUE"] } else { vec![] };
-            (dir.join(local), extra)
+            let dtls = row["features"].split(',').any(|f| f == "DTLS");
+            (dir.join(local), extra, dtls)
         })
-        .filter(|(p, _)| !TSHARK_EXCEPTIONS.iter().any(|(f, _)| p.ends_with(f)))
+        .filter(|(p, _, _)| !TSHARK_EXCEPTIONS.iter().any(|(f, _)| p.ends_with(f)))
         .collect();
-    all.extend(bundled_captures().into_iter().map(|p| (p, vec![])));
+    all.extend(bundled_captures().into_iter().map(|p| {
+        let dtls = p.parent().is_some_and(|d| d.ends_with("dtls"));
+        (p, vec![], dtls)
+    }));
     all
 }
 
@@ -196,8 +219,8 @@ fn every_server_key_exchange_matches_tshark() {
     let (mut files, mut compared, mut undissected) = (0, 0, 0);
     let mut failures = Vec::new();
     let mut stale = Vec::new();
-    for (path, extra) in all_captures() {
-        let (n, u, problems) = compare(&path, &extra);
+    for (path, extra, dtls) in all_captures() {
+        let (n, u, problems) = compare(&path, &extra, dtls);
         files += usize::from(n + u > 0);
         compared += n;
         undissected += u;

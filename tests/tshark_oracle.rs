@@ -1,5 +1,5 @@
 //! Every TLS handshake tshark reports in the bundled and third-party captures
-//! (over TCP, and in QUIC Initial packets) appears in tlsaudit's JSON with
+//! (over TCP, in QUIC Initial packets and in DTLS records) appears in tlsaudit's JSON with
 //! the same client and server endpoints, negotiated version, cipher suite,
 //! offered suites and SNI.
 
@@ -10,7 +10,7 @@ use std::path::Path;
 
 use common::*;
 use serde_json::Value;
-use tlsaudit::tls::names::{cipher_name, is_grease};
+use tlsaudit::tls::names::{cipher_name, is_dtls, is_grease, version_name};
 
 /// What tshark's rows and tlsaudit's records say about one (client, server) pair.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -37,7 +37,7 @@ fn tshark_facts(hellos: &[TsharkHello]) -> BTreeMap<(EndpointKey, EndpointKey), 
                 f.offered.push(names(&h.ciphers));
             }
         } else {
-            let version = h.version.map(version_spelling).unwrap_or_default();
+            let version = h.version.map(oracle_version).unwrap_or_default();
             let cipher = h.ciphers.first().map(|c| cipher_name(*c).into_owned()).unwrap_or_default();
             f.server_hellos.push((version, cipher));
         }
@@ -68,11 +68,23 @@ fn tlsaudit_facts(sessions: &[Value]) -> BTreeMap<(EndpointKey, EndpointKey), Fa
             f.server_hellos.push((hrr["version"].as_str().unwrap_or("").to_string(), cipher.to_string()));
         }
         if let Some(cipher) = s["tls"]["cipher"].as_str() {
-            let version = s["tls"]["version"].as_str().unwrap_or("").to_string();
+            let mut version = s["tls"]["version"].as_str().unwrap_or("").to_string();
+            if s["tls"]["version_protocol"] == "dtls" {
+                version = format!("DTLS {version}");
+            }
             f.server_hellos.push((version, cipher.to_string()));
         }
     }
     map
+}
+
+/// A version code tshark printed, in `tls.version` spelling; a DTLS one
+/// (whose numbers tshark's supported_versions table lacks) as "DTLS 1.2".
+fn oracle_version(v: u16) -> String {
+    if is_dtls(v) {
+        return format!("DTLS {}", version_name(v).expect("DTLS versions are named"));
+    }
+    version_spelling(v)
 }
 
 /// The fields that differ, tshark's value first.
@@ -139,6 +151,7 @@ fn thirdparty_captures_match_tshark() {
     let mut compared_hellos = 0;
     let mut skipped_not_tcp = 0;
     let mut quic_hellos = 0;
+    let mut dtls_hellos = 0;
     let mut stale_exceptions = Vec::new();
     let mut files = 0;
     for row in manifest() {
@@ -151,6 +164,13 @@ fn thirdparty_captures_match_tshark() {
         } else {
             oracle_of(&dir, local, &row["tshark_oracle"])
         };
+        let dtls_oracle = dir.join(format!("{local}.tshark-dtls.tsv"));
+        if dtls_oracle.is_file() {
+            // DTLS hellos, read by tshark with their UDP ports.
+            let dtls = std::fs::read_to_string(&dtls_oracle).expect("readable oracle");
+            dtls_hellos += dtls.lines().filter(|l| !l.trim().is_empty()).count();
+            tsv.push_str(&dtls);
+        }
         if row["features"].split(',').any(|f| f == "QUIC") {
             // The oracle files list QUIC hellos without ports; tshark is
             // asked again for them with their UDP ports.
@@ -171,8 +191,9 @@ fn thirdparty_captures_match_tshark() {
         }
     }
     eprintln!(
-        "{files} captures, {compared_hellos} hellos compared ({quic_hellos} of them in QUIC), {skipped_not_tcp} rows without ports (QUIC asked again, EAP-TLS) left out"
+        "{files} captures, {compared_hellos} hellos compared ({quic_hellos} of them in QUIC, {dtls_hellos} in DTLS), {skipped_not_tcp} rows without ports (QUIC asked again, EAP-TLS) left out"
     );
+    assert!(dtls_hellos >= 13, "only {dtls_hellos} DTLS hellos compared");
     assert!(files > 100 && compared_hellos > 800, "too little compared: {files} files, {compared_hellos} hellos");
     assert!(quic_hellos >= 40, "only {quic_hellos} QUIC hellos compared");
     assert!(stale_exceptions.is_empty(), "exceptions no longer needed: {stale_exceptions:?}");
@@ -189,6 +210,9 @@ fn bundled_captures_match_tshark() {
         let mut tsv = tshark_hello_fields(path, &[]);
         if path.parent().is_some_and(|d| d.ends_with("quic")) {
             tsv = tshark_quic_hello_fields(path);
+        }
+        if path.parent().is_some_and(|d| d.ends_with("dtls")) {
+            tsv = tshark_dtls_hello_fields(path);
         }
         let (n, _, problems) = compare(path, &tsv);
         assert!(n > 0, "tshark sees no handshake in {}", path.display());

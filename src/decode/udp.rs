@@ -47,6 +47,8 @@ pub fn handshake_datagram(b: &[u8]) -> bool {
             known && *dcid_len <= 20 && b.len() >= 7 + usize::from(*dcid_len)
         }
         [20..=22, 0xfe, 0xff | 0xfd | 0xfc, ..] => b.len() >= 13,
+        // OpenSSL's DTLS from before RFC 4347 (0x0100): its handshake records only.
+        [22, 0x01, 0x00, ..] => b.len() >= 13,
         _ => false,
     }
 }

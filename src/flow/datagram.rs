@@ -1,5 +1,6 @@
 //! UDP flows in the flow table: a flow starts only on a datagram that can
-//! open a handshake (a QUIC client's first Initial packet), lives under the
+//! open a handshake (a QUIC client's first Initial packet, a DTLS
+//! ClientHello), lives under the
 //! same idle timeout, table size and memory cap as TCP connections, and
 //! ends when its handshake is over. UDP has no connection to close, so a
 //! flow that goes quiet ends by timeout.
@@ -8,6 +9,7 @@ use hashlink::linked_hash_map::Entry;
 
 use super::{conclude, report, Ending, Flow, FlowKey, FlowTable, Inspection, Segment};
 use crate::decode::tunnel::Tunnel;
+use crate::dtls::{self, DtlsConnection};
 use crate::quic::{self, QuicConnection};
 use crate::stats::WorkerStats;
 use crate::tls::facts::SessionFacts;
@@ -24,7 +26,7 @@ impl FlowTable {
     /// Takes one UDP datagram that may carry a handshake.
     pub(super) fn process_datagram(&mut self, seg: &Segment<'_>, tunnel: Option<Tunnel>) {
         let key = FlowKey::of(seg);
-        let opens = quic::starts_connection(seg.payload);
+        let opens = quic::starts_connection(seg.payload) || dtls::starts_connection(seg.payload);
         if !opens && !self.flows.contains_key(&key) {
             self.stats.udp_datagrams_without_flow += 1;
             return;
@@ -62,8 +64,12 @@ impl FlowTable {
         };
         flow.last_seen = flow.last_seen.max(seg.ts);
         if matches!(flow.inspection, Inspection::NotStarted) {
-            let quic = QuicConnection::new(flow.first_seen, flow.initiator, flow.responder, seg.vlan, limits.tls);
-            flow.inspection = Inspection::Quic(Box::new(quic));
+            let (first, client, server, vlan) = (flow.first_seen, flow.initiator, flow.responder, seg.vlan);
+            flow.inspection = if quic::starts_connection(seg.payload) {
+                Inspection::Quic(Box::new(QuicConnection::new(first, client, server, vlan, limits.tls)))
+            } else {
+                Inspection::Dtls(Box::new(DtlsConnection::new(first, client, server, vlan, limits.tls)))
+            };
         }
         let dir = usize::from(flow.initiator != seg.src);
         let progress = match &mut flow.inspection {
@@ -72,6 +78,12 @@ impl FlowTable {
                     quic.on_tunnel(dir, t);
                 }
                 quic.on_datagram(dir, seg.payload, stats)
+            }
+            Inspection::Dtls(dtls) => {
+                if let Some(t) = tunnel {
+                    dtls.on_tunnel(dir, t);
+                }
+                dtls.on_datagram(dir, seg.payload, stats)
             }
             _ => {
                 stats.bypassed_packets += 1;
@@ -93,9 +105,9 @@ impl FlowTable {
     }
 }
 
-/// Ends a QUIC analysis: its session, with the cap that ended it early.
-pub(super) fn conclude_quic(quic: QuicConnection, last_seen: i64, ending: Ending, stats: &mut WorkerStats) -> Option<SessionFacts> {
-    let mut facts = quic.finish(last_seen, stats)?;
+/// A QUIC or DTLS session that ended, with the cap that ended it early.
+pub(super) fn with_ending(facts: Option<SessionFacts>, ending: Ending) -> Option<SessionFacts> {
+    let mut facts = facts?;
     ending.mark(&mut facts);
     Some(facts)
 }

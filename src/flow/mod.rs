@@ -20,6 +20,7 @@ use crate::decode::tunnel::Tunnel;
 use crate::memory::alloc_bytes;
 use crate::stats::WorkerStats;
 use crate::tls::facts::{CapHit, Endpoint, SessionFacts};
+use crate::dtls::DtlsConnection;
 use crate::quic::QuicConnection;
 use crate::tls::{Progress, TlsConnection, TlsLimits};
 pub use key::FlowKey;
@@ -60,6 +61,8 @@ enum Inspection {
     Active(Box<TlsConnection>),
     /// A QUIC connection's Initial packets (UDP flows only).
     Quic(Box<QuicConnection>),
+    /// A DTLS association's records (UDP flows only).
+    Dtls(Box<DtlsConnection>),
     /// The handshake is over or the flow is not TLS: later packets are
     /// counted and dropped.
     Over,
@@ -154,6 +157,7 @@ impl Flow {
         let analysis = match &self.inspection {
             Inspection::Active(tls) => alloc_bytes(std::mem::size_of::<TlsConnection>()) + tls.heap_bytes(),
             Inspection::Quic(quic) => alloc_bytes(std::mem::size_of::<QuicConnection>()) + quic.heap_bytes(),
+            Inspection::Dtls(dtls) => alloc_bytes(std::mem::size_of::<DtlsConnection>()) + dtls.heap_bytes(),
             _ => 0,
         };
         FLOW_ENTRY_BYTES + self.reassembly.iter().map(Reassembler::heap_bytes).sum::<usize>() + analysis
@@ -304,7 +308,7 @@ impl FlowTable {
         }
         let tls = match &mut flow.inspection {
             Inspection::Active(tls) => Some(tls),
-            Inspection::NotStarted | Inspection::Quic(_) => None,
+            Inspection::NotStarted | Inspection::Quic(_) | Inspection::Dtls(_) => None,
             Inspection::Over => {
                 // The reader may already leave the payload out (counted as missing).
                 stats.bypassed_packets += 1;
@@ -436,7 +440,8 @@ fn conclude(flow: &mut Flow, ending: Ending, stats: &mut WorkerStats) -> Option<
     let inspection = std::mem::replace(&mut flow.inspection, Inspection::Over);
     let mut tls = match inspection {
         Inspection::Active(tls) => tls,
-        Inspection::Quic(quic) => return datagram::conclude_quic(*quic, flow.last_seen, ending, stats),
+        Inspection::Quic(quic) => return datagram::with_ending(quic.finish(flow.last_seen, stats), ending),
+        Inspection::Dtls(dtls) => return datagram::with_ending(dtls.finish(flow.last_seen, stats), ending),
         Inspection::NotStarted | Inspection::Over => {
             release(flow, stats);
             return None;

@@ -181,6 +181,10 @@ fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string
     w.field("status_request", &ch.status_request);
     w.field_opt("heartbeat_mode", ch.heartbeat_mode);
     w.field("sslv2_hello", &ch.sslv2_format);
+    if !ch.use_srtp.is_empty() {
+        let profiles: Vec<_> = ch.use_srtp.iter().map(|p| names::srtp_profile_name(*p)).collect();
+        w.field("use_srtp", &profiles);
+    }
     if let Some(q) = &ch.quic_transport_parameters {
         w.object("quic_transport_parameters");
         w.field("ids", &q.ids);
@@ -342,6 +346,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         w.field("renegotiation_info", &sh.renegotiation_info);
         w.field("session_ticket", &sh.session_ticket);
         w.field_opt("heartbeat_mode", sh.heartbeat_mode);
+        w.field_opt("use_srtp", sh.use_srtp.map(names::srtp_profile_name));
     }
     if let Some(hrr) = &f.hello_retry {
         w.object("hello_retry_request");
@@ -405,6 +410,13 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     }
     if let Some(q) = f.carrier.quic() {
         quic_detail(&mut w, q);
+    }
+    if let Some(d) = f.carrier.dtls() {
+        w.object("dtls");
+        w.field("hello_verify_request", &d.hello_verify_request);
+        w.field("retransmitted_messages", &d.retransmitted_messages);
+        w.field("fragmented_messages", &d.fragmented_messages);
+        w.close();
     }
     if let Some(t) = &f.tunnel {
         w.object("tunnel");

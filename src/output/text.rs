@@ -392,7 +392,11 @@ pub fn version_bucket(f: &SessionFacts) -> String {
     match f.version() {
         Some(v) => format!(
             "{} {}",
-            if names::version_protocol(v) == "ssl" { "SSL" } else { "TLS" },
+            match names::version_protocol(v) {
+                "ssl" => "SSL",
+                "dtls" => "DTLS",
+                _ => "TLS",
+            },
             names::version_name(v).unwrap_or("?")
         ),
         None => "no ServerHello".to_string(),

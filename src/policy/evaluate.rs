@@ -9,12 +9,28 @@ use super::profile::Profile;
 use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
 use super::rules::RuleId;
 use super::{Assessment, Exempted, Finding, Party, Verdict};
-use crate::tls::facts::{ClientHelloFacts, SessionFacts};
-use crate::tls::names::{alert_description, group_name, is_tls13_draft, version_name, TLS13_EARLY_DRAFT};
+use crate::tls::facts::{Carrier, ClientHelloFacts, SessionFacts};
+use crate::tls::names::{alert_description, group_name, is_tls13_draft, tls_equivalent, version_name, DTLS_PRE_STANDARD, TLS13_EARLY_DRAFT};
 
 const TLS10: u16 = 0x0301;
 const TLS12: u16 = 0x0303;
 const TLS13: u16 = 0x0304;
+
+/// A version as the messages name it. `v` is what the rules compare: for
+/// a DTLS session, the TLS version its DTLS version is built on, named
+/// back as the DTLS version.
+fn described(f: &SessionFacts, v: u16) -> String {
+    if f.carrier.dtls().is_none() {
+        return described_version(v);
+    }
+    match v {
+        0x0302 if f.version() == Some(DTLS_PRE_STANDARD) => "DTLS before RFC 4347 (0x0100)".into(),
+        0x0302 => "DTLS 1.0".into(),
+        0x0303 => "DTLS 1.2".into(),
+        TLS13 => "DTLS 1.3".into(),
+        v => described_version(v),
+    }
+}
 
 fn described_version(v: u16) -> String {
     match version_name(v) {
@@ -27,9 +43,10 @@ fn described_version(v: u16) -> String {
     }
 }
 
-/// The versions a client offered, highest first, without GREASE.
+/// The versions a client offered, highest first, without GREASE; a DTLS
+/// version as the TLS version it is built on.
 fn offered_versions(ch: &ClientHelloFacts) -> Vec<u16> {
-    let mut v = ch.offered_versions();
+    let mut v: Vec<u16> = ch.offered_versions().into_iter().map(tls_equivalent).collect();
     v.sort_unstable_by(|a, b| b.cmp(a));
     v
 }
@@ -58,7 +75,7 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
     if let Some(ch) = &f.client_hello {
         client_offer(&mut j, f, ch);
     }
-    match f.version() {
+    match f.version().map(tls_equivalent) {
         Some(v) => {
             protocol(&mut j, f, v);
             if let Some(t) = f.server_hello.as_ref().and_then(|sh| suite::traits(sh.cipher)) {
@@ -69,7 +86,11 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
                 }
             }
             if v >= TLS13 || is_tls13_draft(v) {
-                let carried = if f.carrier.quic().is_some() { "QUIC (TLS 1.3)" } else { "TLS 1.3" };
+                let carried = match &f.carrier {
+                    Carrier::Quic(_) => "QUIC (TLS 1.3)",
+                    Carrier::Dtls(_) => "DTLS 1.3",
+                    Carrier::Tcp => "TLS 1.3",
+                };
                 j.flag(RuleId::CertNotObservable, Party::Both, format!("{carried}: the certificate is encrypted and was not judged"));
             } else if !f.server_certificates.is_empty() {
                 certificate::certificates(&mut j, f);
@@ -196,7 +217,7 @@ fn refused(j: &mut Judge<'_>, f: &SessionFacts) {
     }
     let Some(best) = max_offered(ch) else { return };
     let why = format!("the server refused it ({} alert)", alert_description(alert.description));
-    let message = format!("the client offered at most {}; {why}", described_version(best));
+    let message = format!("the client offered at most {}; {why}", described(f, best));
     match best {
         0x0002 => j.flag(RuleId::ProtoSslv2, Party::Client, message),
         0x0300 => j.flag(RuleId::ProtoSslv3, Party::Client, message),
@@ -216,39 +237,39 @@ fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
     let party = |better: bool| if better { Party::Server } else { Party::Client };
     let offered_better = client_best.is_some_and(|b| b > v && b != 0x0002);
     let offered = ch.map(|c| {
-        offered_versions(c).iter().map(|v| described_version(*v)).collect::<Vec<_>>().join(", ")
+        offered_versions(c).iter().map(|v| described(f, *v)).collect::<Vec<_>>().join(", ")
     });
     let detail = |label: String| match &offered {
         Some(o) => format!("negotiated {label}; the client offered {o}"),
         None => format!("negotiated {label}"),
     };
     match v {
-        0x0002 => j.flag(RuleId::ProtoSslv2, party(offered_better), detail("SSL 2.0".into())),
-        0x0300 => j.flag(RuleId::ProtoSslv3, party(offered_better), detail("SSL 3.0".into())),
-        TLS10 => j.flag(RuleId::ProtoTls10, party(offered_better), detail("TLS 1.0".into())),
-        0x0302 => j.flag(RuleId::ProtoTls11, party(offered_better), detail("TLS 1.1".into())),
-        TLS12 => j.flag(RuleId::ProtoTls12, party(offered_better), detail("TLS 1.2".into())),
+        0x0002 => j.flag(RuleId::ProtoSslv2, party(offered_better), detail(described(f, v))),
+        0x0300 => j.flag(RuleId::ProtoSslv3, party(offered_better), detail(described(f, v))),
+        TLS10 => j.flag(RuleId::ProtoTls10, party(offered_better), detail(described(f, v))),
+        0x0302 => j.flag(RuleId::ProtoTls11, party(offered_better), detail(described(f, v))),
+        TLS12 => j.flag(RuleId::ProtoTls12, party(offered_better), detail(described(f, v))),
         v if is_tls13_draft(v) => {
             // A client that offered RFC 8446 was answered with a draft by the server.
-            let offered_final = ch.is_some_and(|c| c.offered_versions().contains(&TLS13));
+            let offered_final = ch.is_some_and(|c| offered_versions(c).contains(&TLS13));
             j.flag(RuleId::ProtoTls13Draft, party(offered_final), detail(described_version(v)));
         }
         _ => {}
     }
-    let offered_13 = ch.is_some_and(|c| c.offered_versions().contains(&TLS13));
+    let offered_13 = ch.is_some_and(|c| offered_versions(c).contains(&TLS13));
     if offered_13 && v < TLS13 {
         let sentinel = f.server_hello.as_ref().and_then(|sh| sh.downgrade_sentinel);
         match sentinel {
             Some(_) if f.established => j.flag(
                 RuleId::ProtoDowngrade,
                 Party::Client,
-                format!("the client offered TLS 1.3, the server chose {} with the downgrade sentinel, and the client went on", described_version(v)),
+                format!("the client offered {}, the server chose {} with the downgrade sentinel, and the client went on", described(f, TLS13), described(f, v)),
             ),
             Some(_) => {}
             None => j.flag(
                 RuleId::ProtoNoTls13,
                 Party::Server,
-                format!("the client offered TLS 1.3; the server chose {}", described_version(v)),
+                format!("the client offered {}; the server chose {}", described(f, TLS13), described(f, v)),
             ),
         }
     }

@@ -138,7 +138,7 @@ rules! {
     "RFC 8996 §4; NIST SP 800-52r2 §3.1; RFC 9325 §3.1.1; PCI DSS 4 App. A2",
     "the ServerHello version; the ClientHello's offer", "Require TLS 1.2 or later on both sides.";
     ProtoTls11 "proto.tls11", "M M H H H - H", true,
-    "TLS 1.1 negotiated (or the best a refused client offered)",
+    "TLS 1.1 or DTLS 1.0 negotiated (or the best a refused client offered)",
     "RFC 8996 §5; NIST SP 800-52r2 §3.1; RFC 9325 §3.1.1; PCI DSS FAQ (defers to NIST)",
     "the ServerHello version; the ClientHello's offer", "Require TLS 1.2 or later on both sides.";
     ProtoTls12 "proto.tls12", "- - - M - - -", true,
@@ -303,7 +303,7 @@ rules! {
     "NIST SP 800-52r2 §3.2, Table 3-1; RFC 9325 §7.5",
     "the leaf's extensions", "Use a CA that publishes revocation information.";
     CertNotObservable "cert.not_observable", "I I I I I I I", true,
-    "TLS 1.3 and QUIC: the certificate is encrypted and was not judged",
+    "TLS 1.3, QUIC and DTLS 1.3: the certificate is encrypted and was not judged",
     "-",
     "the version", "Nothing to fix: judge the certificate by connecting to the server.";
     ExtNoSecureRenegotiation "ext.no_secure_renegotiation", "M M H M M M H", true,

@@ -196,7 +196,7 @@ impl QuicConnection {
         let QuicConnection { tls, crypto, mut quic, close, .. } = self;
         let sides = [tls.side_of(0), tls.side_of(1)];
         let mut facts = tls.finish(last_seen, stats)?;
-        if crypto.iter().any(|c| c.given_up) {
+        if crypto.iter().any(CryptoStream::given_up) {
             facts.limits_hit.insert(crate::tls::facts::CapHit::HandshakeSize);
         }
         if let Some((dir, code)) = close {

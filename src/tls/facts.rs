@@ -2,6 +2,8 @@
 //! these in; the output layer and the policy layer read them. Nothing here
 //! judges whether a value is weak.
 
+pub use super::carrier::{Carrier, DtlsFacts, QuicFacts, QuicTransportParameters};
+pub use super::side::Side;
 use crate::cert::CertificateFacts;
 use crate::memory::{alloc_bytes, string_bytes, vec_bytes, HeapSize};
 
@@ -37,6 +39,8 @@ pub struct ClientHelloFacts {
     /// server_certificate_type (RFC 7250): the kinds of server credential the
     /// client accepts (0 X.509, 2 raw public key); empty when not sent.
     pub server_certificate_types: Vec<u8>,
+    /// use_srtp (RFC 5764): the SRTP protection profiles a DTLS client offers.
+    pub use_srtp: Vec<u16>,
     /// quic_transport_parameters (RFC 9001 §8.2), in a QUIC ClientHello.
     pub quic_transport_parameters: Option<QuicTransportParameters>,
     /// Extensions whose bodies were malformed.
@@ -52,6 +56,14 @@ impl ClientHelloFacts {
             self.supported_versions.iter().copied().filter(|v| !super::names::is_grease(*v)).collect();
         if !listed.is_empty() {
             return listed;
+        }
+        if super::names::is_dtls(self.legacy_version) {
+            // A DTLS client without supported_versions accepts its version and the older ones.
+            use super::names::{DTLS10, DTLS12};
+            return match self.legacy_version {
+                DTLS12 => vec![DTLS12, DTLS10],
+                v => vec![v],
+            };
         }
         if self.sslv2_format {
             let mut v = vec![0x0002];
@@ -91,6 +103,8 @@ pub struct ServerHelloFacts {
     pub ec_point_formats: Vec<u8>,
     /// The certificate type the server chose (RFC 7250): 0 X.509, 2 raw public key.
     pub server_certificate_type: Option<u8>,
+    /// use_srtp (RFC 5764): the SRTP protection profile a DTLS server chose.
+    pub use_srtp: Option<u16>,
     /// The random ends with RFC 8446's downgrade sentinel: Some(1) for
     /// "DOWNGRD\x01" (TLS 1.2 chosen), Some(0) for "DOWNGRD\x00" (older).
     pub downgrade_sentinel: Option<u8>,
@@ -111,7 +125,7 @@ impl ServerHelloFacts {
 
     pub fn is_tls13(&self) -> bool {
         let v = self.version();
-        v == 0x0304 || super::names::is_tls13_draft(v)
+        v == 0x0304 || v == super::names::DTLS13 || super::names::is_tls13_draft(v)
     }
 }
 
@@ -201,22 +215,6 @@ pub fn public_value_digest(value: &[u8]) -> String {
     crate::util::hex::lower(&sha2::Sha256::digest(value)[..8])
 }
 
-/// Which side sent something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Client,
-    Server,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Server => "server",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct AlertFacts {
     pub level: u8,
@@ -288,92 +286,6 @@ impl CapsHit {
 
 /// The client's and the server's address and port.
 pub use crate::decode::Endpoint;
-
-/// What carried the handshake: TLS records over TCP, or QUIC's Initial
-/// packets over UDP.
-#[derive(Debug, Clone, Default)]
-pub enum Carrier {
-    #[default]
-    Tcp,
-    Quic(Box<QuicFacts>),
-}
-
-impl Carrier {
-    pub fn transport(&self) -> crate::decode::Transport {
-        match self {
-            Carrier::Tcp => crate::decode::Transport::Tcp,
-            Carrier::Quic(_) => crate::decode::Transport::Udp,
-        }
-    }
-
-    /// The protocol that carries TLS itself, when it is not TLS records.
-    pub fn protocol(&self) -> Option<&'static str> {
-        match self {
-            Carrier::Tcp => None,
-            Carrier::Quic(_) => Some("quic"),
-        }
-    }
-
-    /// The first character of a JA4 fingerprint: 't' TCP, 'q' QUIC.
-    pub fn ja4_prefix(&self) -> char {
-        match self {
-            Carrier::Tcp => 't',
-            Carrier::Quic(_) => 'q',
-        }
-    }
-
-    pub fn quic(&self) -> Option<&QuicFacts> {
-        match self {
-            Carrier::Quic(q) => Some(q),
-            _ => None,
-        }
-    }
-}
-
-/// What a QUIC connection's long-header packets showed (RFC 9000, 9369).
-#[derive(Debug, Clone, Default)]
-pub struct QuicFacts {
-    /// The version of the client's first Initial packet.
-    pub client_version: u32,
-    /// The version of the server's Initial packets (compatible version
-    /// negotiation may switch it, RFC 9368), when any was seen.
-    pub server_version: Option<u32>,
-    /// Versions a Version Negotiation packet from the server listed.
-    pub version_negotiation: Vec<u32>,
-    /// The server asked for address validation with a Retry packet.
-    pub retry: bool,
-    /// The client sent 0-RTT packets (early data, replayable).
-    pub zero_rtt: bool,
-    /// Initial packets from the client and from the server.
-    pub initial_packets: [u32; 2],
-    /// Handshake packets from the client and from the server.
-    pub handshake_packets: [u32; 2],
-    /// Initial packets that did not open with the keys of the connection.
-    pub undecryptable_initials: u32,
-    /// A CONNECTION_CLOSE in an Initial packet: its error code and sender.
-    pub close: Option<(u64, Side)>,
-}
-
-impl QuicFacts {
-    /// The version the connection settled on.
-    pub fn version(&self) -> u32 {
-        self.server_version.unwrap_or(self.client_version)
-    }
-}
-
-/// The QUIC transport parameters of a ClientHello (RFC 9000 §18) that say
-/// something about the client; the others are listed by id.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QuicTransportParameters {
-    /// Parameter ids in the order sent, GREASE included.
-    pub ids: Vec<u64>,
-    pub max_idle_timeout_ms: Option<u64>,
-    pub max_udp_payload_size: Option<u64>,
-    pub initial_max_data: Option<u64>,
-    pub disable_active_migration: bool,
-    /// version_information (RFC 9368): the versions the client can switch to.
-    pub available_versions: Vec<u32>,
-}
 
 /// Everything known about one TLS connection when it is reported.
 #[derive(Debug, Clone)]
@@ -537,6 +449,7 @@ impl HeapSize for ClientHelloFacts {
             + vec_bytes(&self.psk_key_exchange_modes)
             + vec_bytes(&self.server_certificate_types)
             + vec_bytes(&self.malformed_extensions)
+            + vec_bytes(&self.use_srtp)
             + self.quic_transport_parameters.as_ref().map_or(0, |q| vec_bytes(&q.ids) + vec_bytes(&q.available_versions))
     }
 }
@@ -569,6 +482,7 @@ impl HeapSize for SessionFacts {
             + vec_bytes(&self.malformed_messages)
             + match &self.carrier {
                 Carrier::Quic(q) => alloc_bytes(std::mem::size_of::<QuicFacts>()) + vec_bytes(&q.version_negotiation),
+                Carrier::Dtls(_) => alloc_bytes(std::mem::size_of::<DtlsFacts>()),
                 Carrier::Tcp => 0,
             }
     }

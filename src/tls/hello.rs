@@ -16,6 +16,7 @@ const HELLO_RETRY_RANDOM: [u8; 32] = [
 pub mod ext {
     pub const SERVER_NAME: u16 = 0;
     pub const STATUS_REQUEST: u16 = 5;
+    pub const USE_SRTP: u16 = 14;
     pub const SUPPORTED_GROUPS: u16 = 10;
     pub const EC_POINT_FORMATS: u16 = 11;
     pub const SIGNATURE_ALGORITHMS: u16 = 13;
@@ -201,6 +202,13 @@ fn client_extension(f: &mut ClientHelloFacts, typ: u16, data: &[u8]) -> bool {
             f.early_data = true;
             true
         }
+        ext::USE_SRTP => match u16_list(data, 2) {
+            Some(profiles) => {
+                f.use_srtp = profiles;
+                true
+            }
+            None => false,
+        },
         ext::QUIC_TRANSPORT_PARAMETERS | ext::QUIC_TRANSPORT_PARAMETERS_DRAFT => {
             match super::transport_params::parse(data) {
                 Some(p) => {
@@ -236,7 +244,16 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloKind> {
     // 0x0304 there comes from an early TLS 1.3 draft, laid out without
     // session id and compression method.
     let early_draft = version == 0x0304;
-    let parsed = if early_draft { None } else { tls_parser::parse_tls_handshake_msg_server_hello(body).ok() };
+    // tls-parser reads ServerHellos of TLS versions only; a DTLS one has the
+    // same layout and is read under TLS 1.2's code, its own kept above.
+    let dtls_as_tls;
+    let layout = if super::names::is_dtls(version) {
+        dtls_as_tls = [&[3u8, 3][..], body.get(2..)?].concat();
+        &dtls_as_tls[..]
+    } else {
+        body
+    };
+    let parsed = if early_draft { None } else { tls_parser::parse_tls_handshake_msg_server_hello(layout).ok() };
     let (random, ext_block) = match parsed {
         Some((_, TlsMessageHandshake::ServerHello(sh))) => {
             f.session_id = sh.session_id.map(|s| s.to_vec()).unwrap_or_default();
@@ -321,6 +338,7 @@ fn server_extension(f: &mut ServerHelloFacts, retry_group: &mut Option<u16>, typ
         ext::SESSION_TICKET => f.session_ticket = true,
         ext::STATUS_REQUEST => f.status_request = true,
         ext::HEARTBEAT => f.heartbeat_mode = data.first().copied(),
+        ext::USE_SRTP => f.use_srtp = u16_list(data, 2).and_then(|p| p.first().copied()),
         ext::PRE_SHARED_KEY => f.pre_shared_key = true,
         ext::EC_POINT_FORMATS => f.ec_point_formats = data.get(1..).unwrap_or_default().to_vec(),
         _ => {}

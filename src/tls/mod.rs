@@ -3,13 +3,16 @@
 //! every handshake message, until the handshake is over (established, failed
 //! or abandoned).
 
+pub mod carrier;
 mod detect;
 pub mod facts;
 pub mod fingerprint;
+pub mod fragments;
 pub mod hello;
 pub mod kex;
 pub mod names;
 pub mod record;
+mod side;
 mod transport_params;
 
 use tls_parser::TlsMessageHandshake;
@@ -21,7 +24,8 @@ use crate::memory::{vec_bytes, HeapSize};
 use crate::stats::{DecodeErrorKind, WorkerStats};
 use facts::{AlertFacts, CapHit, Endpoint, SessionFacts, Side};
 use hello::ServerHelloKind;
-use record::{Control, ParseState, RecordEvent, RecordStream};
+pub use record::RecordEvent;
+use record::{Control, ParseState, RecordStream};
 
 /// Handshake message types (TLS HandshakeType registry).
 pub mod handshake {
@@ -128,6 +132,26 @@ impl TlsConnection {
     pub fn on_handshake_message(&mut self, dir: usize, msg_type: u8, body: &[u8], stats: &mut WorkerStats) {
         self.analysis.messages_seen = true;
         let _ = self.analysis.handshake(dir, msg_type, body, stats);
+    }
+
+    /// A record of direction `dir` that came outside a TCP stream (DTLS's
+    /// records, read by its own record layer): a ChangeCipherSpec, an
+    /// alert, or a record protected under new keys.
+    pub fn on_record(&mut self, dir: usize, event: RecordEvent<'_>, stats: &mut WorkerStats) {
+        self.analysis.messages_seen = true;
+        let _ = self.analysis.handle(dir, event, stats);
+    }
+
+    /// A ClientHello sent again unchanged (DTLS retransmits its flights,
+    /// and repeats the hello with the cookie a HelloVerifyRequest asked
+    /// for): counted, not read again.
+    pub fn count_repeated_client_hello(&mut self) {
+        self.analysis.facts.client_hello_count += 1;
+    }
+
+    /// A fatal alert ended the handshake.
+    pub fn failed(&self) -> bool {
+        self.analysis.failed
     }
 
     /// The facts gathered so far.
@@ -433,7 +457,7 @@ impl Analysis {
             }
             return;
         };
-        let Some(kx) = kex::parse(body, layout, sh.version() == 0x0303) else {
+        let Some(kx) = kex::parse(body, layout, names::tls_equivalent(sh.version()) == 0x0303) else {
             return self.malformed(handshake::SERVER_KEY_EXCHANGE, stats);
         };
         if self.facts.key_exchange.is_none() {

@@ -49,6 +49,10 @@ pub fn version_name(v: u16) -> Option<&'static str> {
         0x0301 => "1.0",
         0x0300 => "3.0",
         0x0002 | 0x0200 => "2.0",
+        DTLS10 => "1.0",
+        DTLS12 => "1.2",
+        DTLS13 => "1.3",
+        DTLS_PRE_STANDARD => "1.0-pre-standard",
         0x7F0E..=0x7F1C => DRAFTS[usize::from(v - 0x7F0E)],
         TLS13_EARLY_DRAFT => "1.3-draft-pre16",
         0xFB17 => "1.3-facebook-draft-23",
@@ -66,8 +70,47 @@ pub fn version_name(v: u16) -> Option<&'static str> {
 pub fn version_protocol(v: u16) -> &'static str {
     match v {
         0x0300 | 0x0002 | 0x0200 => "ssl",
+        v if is_dtls(v) => "dtls",
         _ => "tls",
     }
+}
+
+/// DTLS 1.0 (RFC 4347), 1.2 (RFC 6347) and 1.3 (RFC 9147) on the wire.
+pub const DTLS10: u16 = 0xFEFF;
+pub const DTLS12: u16 = 0xFEFD;
+pub const DTLS13: u16 = 0xFEFC;
+/// OpenSSL's DTLS from before RFC 4347 (DTLS1_BAD_VER), still spoken by
+/// old VPN gateways.
+pub const DTLS_PRE_STANDARD: u16 = 0x0100;
+
+pub fn is_dtls(v: u16) -> bool {
+    matches!(v, DTLS10 | DTLS12 | DTLS13 | DTLS_PRE_STANDARD)
+}
+
+/// The TLS version a DTLS version is built on, by which it is judged
+/// (RFC 6347 §1: DTLS 1.0 is TLS 1.1's, DTLS 1.2 is TLS 1.2's; RFC 9147:
+/// DTLS 1.3 is TLS 1.3's); a TLS version is itself.
+pub fn tls_equivalent(v: u16) -> u16 {
+    match v {
+        DTLS10 | DTLS_PRE_STANDARD => 0x0302,
+        DTLS12 => 0x0303,
+        DTLS13 => 0x0304,
+        v => v,
+    }
+}
+
+/// The name of an SRTP protection profile (RFC 5764 §4.1.2, RFC 7714 §14.2),
+/// or "0x0001" for one not in the registry.
+pub fn srtp_profile_name(id: u16) -> Cow<'static, str> {
+    Cow::Borrowed(match id {
+        0x0001 => "SRTP_AES128_CM_HMAC_SHA1_80",
+        0x0002 => "SRTP_AES128_CM_HMAC_SHA1_32",
+        0x0005 => "SRTP_NULL_HMAC_SHA1_80",
+        0x0006 => "SRTP_NULL_HMAC_SHA1_32",
+        0x0007 => "SRTP_AEAD_AES_128_GCM",
+        0x0008 => "SRTP_AEAD_AES_256_GCM",
+        _ => return Cow::Owned(format!("0x{id:04X}")),
+    })
 }
 
 /// IANA name of a cipher suite, or "0x1A2B" for a code tls-parser does not know.

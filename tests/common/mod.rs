@@ -115,24 +115,34 @@ pub fn sessions_of(path: &Path, extra: &[&str]) -> Vec<Value> {
 pub fn tshark_hello_fields(path: &Path, extra: &[&str]) -> String {
     let mut args = vec!["-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"];
     args.extend_from_slice(extra);
-    tshark_hello_rows(path, "tls.handshake.type==1 || tls.handshake.type==2", "tcp", &args)
+    tshark_hello_rows(path, "tls", "tls.handshake.type==1 || tls.handshake.type==2", "tcp", &args)
+}
+
+/// The hellos tshark reads in DTLS records, in the same columns (UDP ports).
+pub fn tshark_dtls_hello_fields(path: &Path) -> String {
+    tshark_hello_rows(path, "dtls", "dtls.handshake.type==1 || dtls.handshake.type==2", "udp", &[])
 }
 
 /// The hellos tshark reads in QUIC Initial packets, in the columns of
 /// `tshark_hello_fields` with UDP ports where the TCP ones are.
 pub fn tshark_quic_hello_fields(path: &Path) -> String {
-    tshark_hello_rows(path, "quic && (tls.handshake.type==1 || tls.handshake.type==2)", "udp", &[])
+    tshark_hello_rows(path, "tls", "quic && (tls.handshake.type==1 || tls.handshake.type==2)", "udp", &[])
 }
 
 /// One row per frame with a hello that `filter` selects: frame, addresses
-/// and ports of `transport`, hello types, versions, suites, SNI.
-fn tshark_hello_rows(path: &Path, filter: &str, transport: &str, extra: &[&str]) -> String {
+/// and ports of `transport`, and the hello fields of `protocol` (tls or
+/// dtls): types, versions, suites, SNI.
+fn tshark_hello_rows(path: &Path, protocol: &str, filter: &str, transport: &str, extra: &[&str]) -> String {
     let (src_port, dst_port) = (format!("{transport}.srcport"), format!("{transport}.dstport"));
-    let fields = [
-        "frame.number", "ip.src", "ipv6.src", &src_port, "ip.dst", "ipv6.dst", &dst_port, "tls.handshake.type",
-        "tls.handshake.version", "tls.handshake.extensions.supported_version", "tls.handshake.ciphersuite",
-        "tls.handshake.extensions_server_name",
-    ];
+    let hello = |field: &str| format!("{protocol}.handshake.{field}");
+    let (typ, version, supported, suites, sni) = (
+        hello("type"),
+        hello("version"),
+        hello("extensions.supported_version"),
+        hello("ciphersuite"),
+        hello("extensions_server_name"),
+    );
+    let fields = ["frame.number", "ip.src", "ipv6.src", &src_port, "ip.dst", "ipv6.dst", &dst_port, &typ, &version, &supported, &suites, &sni];
     let out = Command::new("tshark")
         .arg("-r")
         .arg(path)
@@ -426,10 +436,11 @@ pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
 }
 
 /// Every bundled capture: `captures/*.pcap` and those of `captures/matrix`,
-/// `captures/kex` and `captures/quic`, sorted.
+/// `captures/kex`, `captures/quic` and `captures/dtls`, sorted.
 pub fn bundled_captures() -> Vec<PathBuf> {
     let mut all = Vec::new();
-    for dir in [captures_dir(), captures_dir().join("matrix"), captures_dir().join("kex"), captures_dir().join("quic")] {
+    let dirs = ["", "matrix", "kex", "quic", "dtls"].map(|d| captures_dir().join(d));
+    for dir in dirs {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         all.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "pcap")));
     }

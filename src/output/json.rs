@@ -408,6 +408,14 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         w.field("from", a.from.as_str());
         w.close();
     }
+    if let Some(p) = f.preamble {
+        // The clear-text phase: whether the server offered the upgrade
+        // and the client asked for it (TLS followed, so it was accepted).
+        w.object("upgrade");
+        w.field("offered", &p.offered);
+        w.field("requested", &p.requested);
+        w.close();
+    }
     if let Some(q) = f.carrier.quic() {
         quic_detail(&mut w, q);
     }

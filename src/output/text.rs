@@ -49,8 +49,8 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
     if let Some(q) = f.carrier.quic() {
         parts.push(format!("quic={}", crate::quic::version_name(q.version()).unwrap_or_else(|| format!("0x{:08x}", q.version()))));
     }
-    if let Some(p) = f.outer_protocol {
-        parts.push(format!("via {p}"));
+    if let Some(p) = f.preamble {
+        parts.push(format!("via {}", p.protocol));
     }
     let state = if f.established {
         if f.resumed() { "established (resumed)" } else { "established" }

@@ -299,8 +299,9 @@ pub struct SessionFacts {
     /// The outermost tunnel the connection came in (GRE, VXLAN, ...),
     /// oriented from the client's side to the server's.
     pub tunnel: Option<crate::decode::tunnel::Tunnel>,
-    /// The protocol spoken in clear before TLS started (STARTTLS and proxies), if any.
-    pub outer_protocol: Option<&'static str>,
+    /// The protocol spoken in clear before TLS started (STARTTLS and
+    /// proxies), with whether the upgrade was offered and asked for.
+    pub preamble: Option<super::preamble::Upgrade>,
     /// TLS records over TCP, or QUIC.
     pub carrier: Carrier,
     pub client_hello: Option<ClientHelloFacts>,
@@ -348,7 +349,7 @@ impl SessionFacts {
             server,
             vlan,
             tunnel: None,
-            outer_protocol: None,
+            preamble: None,
             carrier: Carrier::Tcp,
             client_hello: None,
             retried_client_hello: None,
@@ -379,7 +380,7 @@ impl SessionFacts {
     /// `network.protocol`: the clear-text protocol TLS started in
     /// (STARTTLS), else what carried it (QUIC), else "tls".
     pub fn protocol(&self) -> &'static str {
-        self.outer_protocol.or(self.carrier.protocol()).unwrap_or("tls")
+        self.preamble.map(|p| p.protocol).or(self.carrier.protocol()).unwrap_or("tls")
     }
 
     /// The negotiated version, when a ServerHello was seen.

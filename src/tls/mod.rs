@@ -11,6 +11,7 @@ pub mod fragments;
 pub mod hello;
 pub mod kex;
 pub mod names;
+pub mod preamble;
 pub mod record;
 mod side;
 mod transport_params;
@@ -230,7 +231,13 @@ impl TlsConnection {
         let client_stream = &self.streams[client_dir];
         let server_stream = &self.streams[1 - client_dir];
         if client_stream.had_preamble() || server_stream.had_preamble() {
-            facts.outer_protocol = Some(outer_protocol(&client_stream.preamble, &server_stream.preamble));
+            facts.preamble = Some(preamble::read(
+                &client_stream.preamble,
+                &server_stream.preamble,
+                client_stream.upgrade_words.seen,
+                server_stream.upgrade_words.seen,
+                facts.server.port,
+            ));
         }
         Some(facts)
     }
@@ -467,30 +474,3 @@ impl Analysis {
     }
 }
 
-/// Names the clear-text protocol that preceded TLS (STARTTLS or a proxy).
-fn outer_protocol(client: &[u8], server: &[u8]) -> &'static str {
-    let starts = |b: &[u8], p: &[u8]| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p);
-    if starts(client, b"EHLO") || starts(client, b"HELO") {
-        "smtp"
-    } else if starts(client, b"CONNECT ") {
-        "http"
-    } else if client.starts_with(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]) {
-        "postgresql"
-    } else if starts(server, b"* OK") {
-        "imap"
-    } else if starts(server, b"+OK") {
-        "pop3"
-    } else if starts(client, b"AUTH") || starts(client, b"FEAT") || starts(client, b"USER") {
-        "ftp"
-    } else if starts(client, b"<?xml") || starts(client, b"<stream") {
-        "xmpp"
-    } else if client.first() == Some(&0x30) {
-        "ldap"
-    } else if matches!(client.first(), Some(4) | Some(5)) {
-        "socks"
-    } else if starts(server, b"220") {
-        "smtp"
-    } else {
-        "unknown"
-    }
-}

@@ -17,8 +17,7 @@ use crate::memory::vec_bytes;
 const DETECT_MAX_CHUNKS: u32 = 32;
 /// Non-TLS bytes a direction may carry before TLS starts.
 const DETECT_MAX_BYTES: usize = 64 * 1024;
-/// Bytes of the clear-text preamble kept to name the outer protocol.
-pub const PREAMBLE_KEEP: usize = 16;
+use super::preamble::{UpgradeWords, PREAMBLE_KEEP};
 
 
 /// What the record layer reports.
@@ -94,6 +93,8 @@ pub struct RecordStream {
     detect_bytes: usize,
     /// First bytes sent in clear before TLS started (to name STARTTLS protocols).
     pub preamble: Vec<u8>,
+    /// Whether the clear text named the upgrade (STARTTLS, STLS, ...).
+    pub upgrade_words: UpgradeWords,
     pub bytes_seen: usize,
     max_handshake: usize,
     pub counters: RecordCounters,
@@ -113,6 +114,7 @@ impl RecordStream {
             hunted_bytes: 0,
             detect_bytes: 0,
             preamble: Vec::new(),
+            upgrade_words: UpgradeWords::default(),
             bytes_seen: 0,
             max_handshake,
             counters: RecordCounters::default(),
@@ -237,6 +239,7 @@ impl RecordStream {
     }
 
     fn keep_preamble(&mut self, bytes: &[u8]) {
+        self.upgrade_words.feed(bytes);
         if self.preamble.len() < PREAMBLE_KEEP {
             let take = (PREAMBLE_KEEP - self.preamble.len()).min(bytes.len());
             self.preamble.extend_from_slice(&bytes[..take]);

@@ -436,10 +436,10 @@ pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
 }
 
 /// Every bundled capture: `captures/*.pcap` and those of `captures/matrix`,
-/// `captures/kex`, `captures/quic` and `captures/dtls`, sorted.
+/// `captures/kex`, `captures/quic`, `captures/dtls` and `captures/starttls`, sorted.
 pub fn bundled_captures() -> Vec<PathBuf> {
     let mut all = Vec::new();
-    let dirs = ["", "matrix", "kex", "quic", "dtls"].map(|d| captures_dir().join(d));
+    let dirs = ["", "matrix", "kex", "quic", "dtls", "starttls"].map(|d| captures_dir().join(d));
     for dir in dirs {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         all.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "pcap")));

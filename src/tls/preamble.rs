@@ -1,0 +1,235 @@
+//! The clear-text phase before TLS (STARTTLS and its kin): which protocol
+//! spoke it, whether the server offered the upgrade and whether the client
+//! asked for it. Only the first bytes of each direction are kept, in
+//! memory and only until the session ends (never written out), and the
+//! upgrade keywords are looked for as the bytes pass, so that a long
+//! capability list costs no memory.
+
+use memchr::memmem;
+
+/// Bytes of the clear-text preamble kept per direction to name the protocol.
+pub const PREAMBLE_KEEP: usize = 256;
+
+/// Words that name the upgrade: SMTP, IMAP, NNTP, ManageSieve, IRC and
+/// XMPP's STARTTLS, POP3's STLS, FTP's AUTH TLS/SSL, and the OID of LDAP's
+/// StartTLS extended operation (RFC 4511 §4.14.1).
+const UPGRADE_WORDS: [&[u8]; 6] = [b"STARTTLS", b"starttls", b"STLS", b"AUTH TLS", b"AUTH SSL", b"1.3.6.1.4.1.1466.20037"];
+
+/// Longest upgrade word, less one: bytes carried from one chunk to the next.
+const CARRY: usize = 21;
+
+/// Looks for the upgrade words across the chunks of one direction.
+#[derive(Debug, Default)]
+pub struct UpgradeWords {
+    carry: [u8; CARRY],
+    carry_len: usize,
+    pub seen: bool,
+}
+
+impl UpgradeWords {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.seen || chunk.is_empty() {
+            return;
+        }
+        let found_in = |b: &[u8]| UPGRADE_WORDS.iter().any(|w| memmem::find(b, w).is_some());
+        // A word split between chunks: the carried tail and this chunk's head.
+        let mut junction = [0u8; 2 * CARRY];
+        let head = chunk.len().min(CARRY);
+        junction[..self.carry_len].copy_from_slice(&self.carry[..self.carry_len]);
+        junction[self.carry_len..self.carry_len + head].copy_from_slice(&chunk[..head]);
+        if found_in(&junction[..self.carry_len + head]) || found_in(chunk) {
+            self.seen = true;
+            return;
+        }
+        // Carry the last bytes seen for the next chunk.
+        if chunk.len() >= CARRY {
+            self.carry.copy_from_slice(&chunk[chunk.len() - CARRY..]);
+            self.carry_len = CARRY;
+        } else {
+            let seen = &junction[..self.carry_len + head];
+            let keep = seen.len().min(CARRY);
+            let mut carry = [0u8; CARRY];
+            carry[..keep].copy_from_slice(&seen[seen.len() - keep..]);
+            self.carry = carry;
+            self.carry_len = keep;
+        }
+    }
+}
+
+/// What the clear-text phase showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgrade {
+    /// `network.protocol`: smtp, submission, lmtp, imap, pop3, ftp, ldap,
+    /// xmpp-client, xmpp-server, nntp, sieve, postgresql, mysql, rdp, irc,
+    /// http (a CONNECT proxy), socks, or unknown.
+    pub protocol: &'static str,
+    /// The server named the upgrade (a capability, a feature, PostgreSQL's
+    /// 'S', MySQL's SSL capability flag, RDP's TLS selection).
+    pub offered: bool,
+    /// The client asked for it (the command, the extended operation,
+    /// PostgreSQL's SSLRequest, MySQL's SSL request, RDP's TLS request).
+    pub requested: bool,
+}
+
+fn starts(b: &[u8], p: &[u8]) -> bool {
+    b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p)
+}
+
+fn contains(b: &[u8], p: &[u8]) -> bool {
+    memmem::find(b, p).is_some()
+}
+
+/// PostgreSQL's SSLRequest (length 8, code 80877103) and GSSENCRequest.
+const PG_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f];
+
+/// MySQL's CLIENT_SSL capability bit.
+const MYSQL_CLIENT_SSL: u16 = 0x0800;
+
+/// A MySQL server greeting (protocol 10): its capability flags (lower 16 bits).
+fn mysql_greeting_capabilities(b: &[u8]) -> Option<u16> {
+    let len = usize::from(*b.first()?) | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?) << 16;
+    if *b.get(3)? != 0 || *b.get(4)? != 10 || len < 40 {
+        return None;
+    }
+    // Version string, NUL-terminated; then thread id (4), auth data (8), filler (1).
+    let version_end = 5 + memchr::memchr(0, b.get(5..)?)?;
+    let at = version_end + 1 + 4 + 8 + 1;
+    Some(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// A MySQL client packet of sequence 1 that asks for SSL (the short
+/// SSLRequest before the handshake response).
+fn mysql_ssl_request(b: &[u8]) -> bool {
+    b.len() >= 8 && b[3] == 1 && u16::from_le_bytes([b[4], b[5]]) & MYSQL_CLIENT_SSL != 0
+}
+
+/// RDP's X.224 Connection Request or Confirm (TPKT version 3): the
+/// RDP_NEG_REQ/RSP's protocol bits, when present.
+fn rdp_negotiation(b: &[u8]) -> Option<u32> {
+    if b.len() < 11 || b[0] != 3 || b[1] != 0 || !matches!(b[5], 0xe0 | 0xd0) {
+        return None;
+    }
+    // The negotiation structure ends the TPDU: type, flags, length 8, protocols.
+    let end = usize::from(u16::from_be_bytes([b[2], b[3]])).min(b.len());
+    let neg = b.get(end.checked_sub(8)?..end)?;
+    matches!(neg[0], 1 | 2).then(|| u32::from_le_bytes([neg[4], neg[5], neg[6], neg[7]]))
+}
+
+/// Reads the clear-text phase: the first bytes of each side, whether the
+/// upgrade words passed by, and the server's port.
+pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool, server_port: u16) -> Upgrade {
+    let up = |protocol| Upgrade { protocol, offered: server_words, requested: client_words };
+    if starts(client, b"LHLO") {
+        return up("lmtp");
+    }
+    if starts(client, b"EHLO") || starts(client, b"HELO") {
+        return up(if server_port == 587 { "submission" } else { "smtp" });
+    }
+    if starts(client, b"CONNECT ") {
+        return up("http");
+    }
+    if client.starts_with(&PG_SSL_REQUEST) {
+        return Upgrade { protocol: "postgresql", offered: server.first() == Some(&b'S'), requested: true };
+    }
+    if let Some(caps) = mysql_greeting_capabilities(server) {
+        return Upgrade { protocol: "mysql", offered: caps & MYSQL_CLIENT_SSL != 0, requested: mysql_ssl_request(client) };
+    }
+    if let Some(requested) = rdp_negotiation(client) {
+        // PROTOCOL_SSL 1, PROTOCOL_HYBRID 2 (CredSSP over TLS), HYBRID_EX 8.
+        let selected = rdp_negotiation(server).unwrap_or(0);
+        return Upgrade { protocol: "rdp", offered: selected & 0x0b != 0, requested: requested & 0x0b != 0 };
+    }
+    if starts(client, b"<?xml") || starts(client, b"<stream") {
+        let protocol = if contains(client, b"jabber:server") { "xmpp-server" } else { "xmpp-client" };
+        return up(protocol);
+    }
+    if starts(server, b"* OK") || starts(server, b"* PREAUTH") {
+        return up("imap");
+    }
+    if starts(server, b"+OK") {
+        return up("pop3");
+    }
+    if starts(server, b"\"IMPLEMENTATION\"") || starts(server, b"\"SIEVE\"") {
+        return up("sieve");
+    }
+    if starts(client, b"AUTH ") || starts(client, b"FEAT") || starts(client, b"USER ") {
+        return up("ftp");
+    }
+    if (starts(server, b"200 ") || starts(server, b"201 ")) && (starts(client, b"CAPABILITIES") || starts(client, b"STARTTLS")) {
+        return up("nntp");
+    }
+    if starts(client, b"CAP LS") || starts(client, b"NICK ") || starts(server, b":") {
+        return up("irc");
+    }
+    if client.first() == Some(&0x30) {
+        return up("ldap");
+    }
+    if matches!(client.first(), Some(4) | Some(5)) {
+        return up("socks");
+    }
+    if starts(server, b"220") {
+        return up(if server_port == 587 { "submission" } else { "smtp" });
+    }
+    up("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrade_words_are_found_across_chunk_boundaries() {
+        let text = b"250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
+        for cut in 1..text.len() {
+            let mut w = UpgradeWords::default();
+            w.feed(&text[..cut]);
+            w.feed(&text[cut..]);
+            assert!(w.seen, "cut at {cut}");
+        }
+        // One byte at a time.
+        let mut w = UpgradeWords::default();
+        for b in text.iter() {
+            w.feed(std::slice::from_ref(b));
+        }
+        assert!(w.seen);
+        let mut none = UpgradeWords::default();
+        none.feed(b"250-PIPELINING\r\n250 8BITMIME\r\n");
+        assert!(!none.seen);
+    }
+
+    #[test]
+    fn protocols_are_named_by_their_first_bytes() {
+        assert_eq!(read(b"EHLO a\r\n", b"220 mx ESMTP\r\n", true, true, 25).protocol, "smtp");
+        assert_eq!(read(b"EHLO a\r\n", b"220 mx ESMTP\r\n", true, true, 587).protocol, "submission");
+        assert_eq!(read(b"LHLO a\r\n", b"220 lmtp\r\n", true, true, 24).protocol, "lmtp");
+        assert_eq!(read(b"a STARTTLS\r\n", b"* OK [CAPABILITY IMAP4rev1 STARTTLS]", true, true, 143).protocol, "imap");
+        assert_eq!(read(b"STLS\r\n", b"+OK Dovecot ready.\r\n", true, false, 110).protocol, "pop3");
+        assert_eq!(read(b"AUTH TLS\r\n", b"220 (vsFTPd 3.0.3)\r\n", true, false, 21).protocol, "ftp");
+        assert_eq!(read(b"STARTTLS\r\n", b"\"IMPLEMENTATION\" \"Dovecot\"\r\n", true, true, 4190).protocol, "sieve");
+        let s2s = b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' to='a'>";
+        assert_eq!(read(s2s, b"<?xml", true, true, 5269).protocol, "xmpp-server");
+        assert_eq!(read(b"<stream:stream xmlns='jabber:client'>", b"", true, true, 5222).protocol, "xmpp-client");
+        assert_eq!(read(b"CAPABILITIES\r\n", b"200 news ready\r\n", false, true, 119).protocol, "nntp");
+        let pg = read(&PG_SSL_REQUEST, b"S", false, false, 5432);
+        assert_eq!((pg.protocol, pg.offered, pg.requested), ("postgresql", true, true));
+        assert_eq!(read(&[0x30, 0x1d, 2, 1, 1, 0x77], b"", true, false, 389).protocol, "ldap");
+    }
+
+    #[test]
+    fn mysql_and_rdp_negotiations_are_read() {
+        // A MariaDB greeting: length, sequence 0, protocol 10, version, thread id,
+        // 8 bytes of auth data, filler, capabilities with CLIENT_SSL.
+        let mut greeting = vec![0x5a, 0, 0, 0, 10];
+        greeting.extend_from_slice(b"10.11.6-MariaDB\0");
+        greeting.extend_from_slice(&[1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0xfe, 0xff]);
+        greeting.resize(0x5e, 0);
+        let ssl_request = [32, 0, 0, 1, 0x8d, 0xaa, 0, 0, 0, 0, 0, 1];
+        let m = read(&ssl_request, &greeting, false, false, 3306);
+        assert_eq!((m.protocol, m.offered, m.requested), ("mysql", true, true));
+        // X.224 Connection Request with RDP_NEG_REQ asking for TLS and CredSSP; the confirm selects TLS.
+        let cr = [3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 3, 0, 0, 0];
+        let cc = [3, 0, 0, 19, 14, 0xd0, 0, 0, 0x12, 0x34, 0, 2, 0, 8, 0, 1, 0, 0, 0];
+        let r = read(&cr, &cc, false, false, 3389);
+        assert_eq!((r.protocol, r.offered, r.requested), ("rdp", true, true));
+    }
+}

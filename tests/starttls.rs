@@ -1,0 +1,78 @@
+//! TLS that starts inside another protocol: the protocol is named
+//! (`network.protocol`) and the clear-text phase says whether the server
+//! offered the upgrade and the client asked for it. The captures made here
+//! pair openssl s_client -starttls with Debian's dovecot, vsftpd and slapd
+//! (captures/make-starttls-captures.sh); the third-party ones are
+//! suricata-verify's SMTP, LDAP and PostgreSQL upgrades. tshark_oracle
+//! compares their hellos with tshark's.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn only_session(path: &std::path::Path) -> Value {
+    let mut s = sessions_of(path, &[]);
+    assert_eq!(s.len(), 1, "{}: one session expected, got {}", path.display(), s.len());
+    s.remove(0)
+}
+
+/// (capture, protocol, offered, requested): what each recording did.
+/// openssl sends STLS and AUTH TLS without asking for the capabilities
+/// first, so those servers never named the upgrade; LDAP has no offer.
+const RECORDED: &[(&str, &str, bool, bool)] = &[
+    ("imap.pcap", "imap", true, true),
+    ("pop3.pcap", "pop3", false, true),
+    ("lmtp.pcap", "lmtp", true, true),
+    ("sieve.pcap", "sieve", true, true),
+    ("ftp.pcap", "ftp", false, true),
+    ("ldap.pcap", "ldap", false, true),
+];
+
+#[test]
+fn each_debian_server_upgrade_is_named_with_its_offer_and_request() {
+    for (file, protocol, offered, requested) in RECORDED {
+        let s = only_session(&captures_dir().join("starttls").join(file));
+        assert_eq!(s["network"]["protocol"], *protocol, "{file}");
+        assert_eq!(s["tlsaudit"]["upgrade"]["offered"], *offered, "{file}");
+        assert_eq!(s["tlsaudit"]["upgrade"]["requested"], *requested, "{file}");
+        assert_eq!(s["tls"]["established"], true, "{file}");
+        assert_eq!(s["tls"]["version"], "1.3", "{file}");
+        assert_eq!(s["tls"]["client"]["server_name"], "mail.example.test", "{file}");
+    }
+}
+
+#[test]
+fn thirdparty_upgrades_are_named() {
+    let dir = thirdparty_dir().join("suricata-verify");
+    for (capture, protocol, offered) in [
+        ("smtp-startssl/input.pcap", "smtp", true),
+        ("ldap-starttls/input.pcap", "ldap", false),
+        ("pgsql-upgrade-tls/input.pcap", "postgresql", true),
+    ] {
+        let s = only_session(&dir.join(capture));
+        assert_eq!(s["network"]["protocol"], protocol, "{capture}");
+        assert_eq!(s["tlsaudit"]["upgrade"]["offered"], offered, "{capture}");
+        assert_eq!(s["tlsaudit"]["upgrade"]["requested"], true, "{capture}");
+    }
+    // Plain SMTP answering on the implicit-TLS port: the server's greeting
+    // came before TLS, and no upgrade was asked for.
+    let s = only_session(&dir.join("smtp-tls-protodetect/input.pcap"));
+    assert_eq!(s["network"]["protocol"], "smtp");
+    assert_eq!(s["tlsaudit"]["upgrade"]["requested"], false);
+}
+
+/// The clear text itself is never written: not the greeting, not a
+/// capability list.
+#[test]
+fn no_clear_text_reaches_the_output() {
+    for (file, ..) in RECORDED {
+        let path = captures_dir().join("starttls").join(file);
+        let run = run_jsonl(&["-r", path.to_str().unwrap()]);
+        let text = tlsaudit(&["-r", path.to_str().unwrap(), "--format", "text", "--sessions"]);
+        let all = format!("{:?}{:?}{}", run.sessions, run.services, String::from_utf8_lossy(&text.stdout));
+        for planted in ["Dovecot", "vsFTPd", "CAPABILITY", "IMPLEMENTATION", "LHLO", "AUTH TLS"] {
+            assert!(!all.contains(planted), "{file}: {planted:?} written");
+        }
+    }
+}

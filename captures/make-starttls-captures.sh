@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Records STARTTLS upgrades between openssl s_client -starttls and Debian's
 # own servers on loopback (apt-get install dovecot-imapd dovecot-pop3d
-# dovecot-lmtpd dovecot-managesieved vsftpd slapd; tcpdump). One
-# association per capture, each server with a throwaway self-signed
-# certificate for a synthetic name:
+# dovecot-lmtpd dovecot-managesieved vsftpd slapd postgresql mariadb-server
+# prosody; tcpdump). One association per capture, each server with a
+# throwaway self-signed certificate for a synthetic name:
 #   starttls/imap.pcap   dovecot, IMAP STARTTLS
 #   starttls/pop3.pcap   dovecot, POP3 STLS
 #   starttls/lmtp.pcap   dovecot, LMTP STARTTLS
 #   starttls/sieve.pcap  dovecot, ManageSieve STARTTLS
 #   starttls/ftp.pcap    vsftpd, AUTH TLS
 #   starttls/ldap.pcap   slapd, the StartTLS extended operation
+#   starttls/postgresql.pcap  PostgreSQL 15, SSLRequest
+#   starttls/mysql.pcap  MariaDB, the SSL capability and SSL request
+#   starttls/xmpp-client.pcap, xmpp-server.pcap  prosody, c2s and s2s STARTTLS
 # No login is made: the clients stop after the handshake.
 # Usage: captures/make-starttls-captures.sh
 source "$(dirname "$0")/recording.sh"
@@ -86,18 +89,54 @@ TLSCertificateFile $work/cert.pem
 TLSCertificateKeyFile $work/key.pem
 CONF
 
+# PostgreSQL and MariaDB refuse to run as root; their files are theirs.
+mkdir -p pg my xmpp
+cp cert.pem key.pem pg/
+chown -R postgres pg
+chmod 600 pg/key.pem
+setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/*/bin/initdb -D "$work/pg/data" -A trust >pg/initdb.log 2>&1
+cp cert.pem key.pem my/
+chown -R mysql my
+mariadb-install-db --datadir="$work/my/data" --user=mysql >my/install.log 2>&1
+cp cert.pem key.pem xmpp/
+chmod 644 xmpp/*.pem
+chmod 777 xmpp
+cat > xmpp/prosody.cfg.lua <<CONF
+pidfile = "$work/xmpp/prosody.pid"
+data_path = "$work/xmpp"
+log = { info = "$work/xmpp/prosody.log" }
+interfaces = { "127.0.0.1" }
+c2s_ports = { 15222 }
+s2s_ports = { 15269 }
+s2s_secure_auth = false
+modules_enabled = { "tls", "disco", "saslauth" }
+ssl = { certificate = "$work/xmpp/cert.pem", key = "$work/xmpp/key.pem" }
+VirtualHost "xmpp.example.test"
+CONF
+
 dovecot -F -c "$work/dovecot.conf" >dovecot.out 2>&1 &
 pids+=("$!")
 vsftpd "$work/vsftpd.conf" >vsftpd.out 2>&1 &
 pids+=("$!")
 slapd -h ldap://127.0.0.1:14389/ -f "$work/slapd.conf" -d 0 >slapd.out 2>&1 &
 pids+=("$!")
-for port in 14143 14110 14024 14190 14021 14389; do wait_listening "$port"; done
+# setpriv executes the server in its own process, so $! is the server's PID.
+setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/*/bin/postgres -D "$work/pg/data" -k "$work/pg" -p 15432 \
+    -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file="$work/pg/cert.pem" -c ssl_key_file="$work/pg/key.pem" \
+    >pg/server.log 2>&1 &
+pids+=("$!")
+mariadbd --no-defaults --datadir="$work/my/data" --socket="$work/my/sock" --port=13306 --bind-address=127.0.0.1 \
+    --user=mysql --ssl-cert="$work/my/cert.pem" --ssl-key="$work/my/key.pem" --skip-grant-tables >my/server.log 2>&1 &
+pids+=("$!")
+setpriv --reuid=prosody --regid=prosody --init-groups prosody -F --config "$work/xmpp/prosody.cfg.lua" >xmpp/out.log 2>&1 &
+pids+=("$!")
+for port in 14143 14110 14024 14190 14021 14389 15432 13306 15222 15269; do wait_listening "$port"; done
 
-# record NAME PROTOCOL PORT: one STARTTLS upgrade and handshake.
+# record NAME PROTOCOL PORT [OPTIONS]: one STARTTLS upgrade and handshake.
 record() {
     start_recording "$3"
-    echo | timeout 5 openssl s_client -starttls "$2" -connect "127.0.0.1:$3" -servername mail.example.test >client.log 2>&1 || true
+    echo | timeout 5 openssl s_client -starttls "$2" -connect "127.0.0.1:$3" -servername mail.example.test "${@:4}" \
+        >client.log 2>&1 || true
     stop_recording "starttls/$1"
 }
 
@@ -107,3 +146,7 @@ record lmtp.pcap lmtp 14024
 record sieve.pcap sieve 14190
 record ftp.pcap ftp 14021
 record ldap.pcap ldap 14389
+record postgresql.pcap postgres 15432
+record mysql.pcap mysql 13306
+record xmpp-client.pcap xmpp 15222 -xmpphost xmpp.example.test
+record xmpp-server.pcap xmpp-server 15269 -xmpphost xmpp.example.test

@@ -1,8 +1,8 @@
 //! TLS that starts inside another protocol: the protocol is named
 //! (`network.protocol`) and the clear-text phase says whether the server
 //! offered the upgrade and the client asked for it. The captures made here
-//! pair openssl s_client -starttls with Debian's dovecot, vsftpd and slapd
-//! (captures/make-starttls-captures.sh); the third-party ones are
+//! pair openssl s_client -starttls with Debian's dovecot, vsftpd, slapd,
+//! PostgreSQL, MariaDB and prosody (captures/make-starttls-captures.sh); the third-party ones are
 //! suricata-verify's SMTP, LDAP and PostgreSQL upgrades. tshark_oracle
 //! compares their hellos with tshark's.
 
@@ -27,6 +27,10 @@ const RECORDED: &[(&str, &str, bool, bool)] = &[
     ("sieve.pcap", "sieve", true, true),
     ("ftp.pcap", "ftp", false, true),
     ("ldap.pcap", "ldap", false, true),
+    ("postgresql.pcap", "postgresql", true, true),
+    ("mysql.pcap", "mysql", true, true),
+    ("xmpp-client.pcap", "xmpp-client", true, true),
+    ("xmpp-server.pcap", "xmpp-server", true, true),
 ];
 
 #[test]
@@ -71,7 +75,7 @@ fn no_clear_text_reaches_the_output() {
         let run = run_jsonl(&["-r", path.to_str().unwrap()]);
         let text = tlsaudit(&["-r", path.to_str().unwrap(), "--format", "text", "--sessions"]);
         let all = format!("{:?}{:?}{}", run.sessions, run.services, String::from_utf8_lossy(&text.stdout));
-        for planted in ["Dovecot", "vsFTPd", "CAPABILITY", "IMPLEMENTATION", "LHLO", "AUTH TLS"] {
+        for planted in ["Dovecot", "vsFTPd", "CAPABILITY", "IMPLEMENTATION", "LHLO", "AUTH TLS", "MariaDB", "jabber:", "stream:features"] {
             assert!(!all.contains(planted), "{file}: {planted:?} written");
         }
     }

@@ -67,6 +67,29 @@ fn main() {
         }
         write(&out.join("decode"), &format!("frames-{i}"), &frames);
     }
+    // datagrams: each QUIC and DTLS capture's UDP payloads, with their direction.
+    for dir in ["quic", "dtls"] {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(captures.join(dir)).expect("captures/").flatten().map(|e| e.path()).collect();
+        names.sort();
+        for (i, f) in names.iter().enumerate() {
+            let bytes = std::fs::read(f).expect("read a capture");
+            let (mut seed, mut at, mut client_port) = (Vec::new(), 24, None);
+            while at + 16 <= bytes.len() {
+                let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+                let frame = &bytes[at + 16..(at + 16 + caplen).min(bytes.len())];
+                at += 16 + caplen;
+                // Ethernet, IPv4 without options, UDP.
+                let Some(udp) = frame.get(34..42) else { continue };
+                let src_port = u16::from_be_bytes([udp[0], udp[1]]);
+                let client = *client_port.get_or_insert(src_port);
+                let payload = &frame[42..];
+                seed.push(u8::from(src_port != client));
+                seed.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+                seed.extend_from_slice(payload);
+            }
+            write(&out.join("datagrams"), &format!("{dir}-{i}"), &seed);
+        }
+    }
     let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
     for (i, t) in templates.iter().enumerate() {
         let (mut client, mut server) = (Vec::new(), Vec::new());

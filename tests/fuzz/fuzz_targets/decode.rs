@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         let frame = &rest[2..(2 + len).min(rest.len())];
         rest = &rest[(2 + len).min(rest.len())..];
         ts += 1_000;
-        if let Decoded::Tcp(seg) = decoder.decode(lt, frame, ts) {
+        if let Decoded::Tcp(seg) | Decoded::Udp(seg) | Decoded::Tunnelled(seg, _) = decoder.decode(lt, frame, ts) {
             assert!(seg.payload.len() <= frame.len().max(65_535));
         }
         decoder.expire(ts);

@@ -164,21 +164,34 @@ fn thirdparty_captures_match_tshark() {
         } else {
             oracle_of(&dir, local, &row["tshark_oracle"])
         };
+        let rows = |t: &str| t.lines().filter(|l| !l.trim().is_empty()).count();
+        let (mut dtls_here, mut quic_here) = (0, 0);
         let dtls_oracle = dir.join(format!("{local}.tshark-dtls.tsv"));
         if dtls_oracle.is_file() {
             // DTLS hellos, read by tshark with their UDP ports.
             let dtls = std::fs::read_to_string(&dtls_oracle).expect("readable oracle");
-            dtls_hellos += dtls.lines().filter(|l| !l.trim().is_empty()).count();
+            dtls_here = rows(&dtls);
             tsv.push_str(&dtls);
         }
         if row["features"].split(',').any(|f| f == "QUIC") {
             // The oracle files list QUIC hellos without ports; tshark is
             // asked again for them with their UDP ports.
             let quic = tshark_quic_hello_fields(&dir.join(local));
-            quic_hellos += quic.lines().filter(|l| !l.trim().is_empty()).count();
+            quic_here = rows(&quic);
             tsv.push_str(&quic);
         }
+        dtls_hellos += dtls_here;
+        quic_hellos += quic_here;
         let (n, skipped, problems) = compare(&dir.join(local), &tsv);
+        // The per-capture table: hellos tshark read (of them in QUIC and in
+        // DTLS) and whether tlsaudit's records agree.
+        let excepted = TSHARK_EXCEPTIONS.iter().any(|(f, _)| f == local);
+        let verdict = match (problems.is_empty(), excepted) {
+            (true, _) => "same",
+            (false, true) => "differs, an exception (tests/common)",
+            (false, false) => "DIFFERENT",
+        };
+        eprintln!("{local:<62} {n:>4} hellos  quic {quic_here:>3}  dtls {dtls_here:>2}  {verdict}");
         files += 1;
         compared_hellos += n;
         // QUIC rows without ports are the ones asked again with them.

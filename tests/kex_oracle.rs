@@ -83,7 +83,7 @@ fn tshark_kex_of(path: &Path, extra: &[&str], protocol: &str, transport: &str) -
         .arg("-r")
         .arg(path)
         .args(["-Y", &format!("{} == 12", f("type")), "-T", "json", "--no-duplicate-keys", "-J"])
-        .arg(format!("ip ipv6 {transport} {protocol}"))
+        .arg(format!("ip ipv6 {transport} tds {protocol}"))
         .args(["-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"])
         .args(extra)
         .output()
@@ -108,7 +108,9 @@ fn tshark_kex_of(path: &Path, extra: &[&str], protocol: &str, transport: &str) -
         let server = endpoint(&ip_src, &field(segment, &format!("{transport}.srcport")));
         let client = endpoint(&ip_dst, &field(segment, &format!("{transport}.dstport")));
         let mut messages = Vec::new();
-        objects_with(&layers[protocol], &f("type"), &mut messages);
+        // TLS inside TDS PRELOGIN packets (MS-SQL) is a layer of the tds layer.
+        let tls_layer = if layers[protocol].is_null() { &layers["tds"][protocol] } else { &layers[protocol] };
+        objects_with(tls_layer, &f("type"), &mut messages);
         for m in messages.into_iter().filter(|m| m[&f("type")] == "12") {
             let m = Value::Object(m.clone());
             let kex = Kex {
@@ -202,7 +204,10 @@ fn all_captures() -> Vec<(PathBuf, Vec<&'static str>, bool)> {
         .collect();
     all.extend(bundled_captures().into_iter().map(|p| {
         let dtls = p.parent().is_some_and(|d| d.ends_with("dtls"));
-        (p, vec![], dtls)
+        // TLS inside TDS: tshark reads it where told the port carries TDS.
+        let mssql = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("mssql"));
+        let extra = if mssql { vec!["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds"] } else { vec![] };
+        (p, extra, dtls)
     }));
     all
 }

@@ -3,7 +3,8 @@
 //! offered the upgrade and the client asked for it. The captures made here
 //! pair openssl s_client -starttls with Debian's dovecot, vsftpd, slapd,
 //! PostgreSQL, MariaDB and prosody (captures/make-starttls-captures.sh); the third-party ones are
-//! suricata-verify's SMTP, LDAP and PostgreSQL upgrades. tshark_oracle
+//! suricata-verify's SMTP, LDAP and PostgreSQL upgrades; MS-SQL's TLS inside
+//! TDS PRELOGIN packets (captures/make-mssql-captures.sh). tshark_oracle
 //! compares their hellos with tshark's.
 
 mod common;
@@ -79,4 +80,23 @@ fn no_clear_text_reaches_the_output() {
             assert!(!all.contains(planted), "{file}: {planted:?} written");
         }
     }
+}
+
+/// MS-SQL: the PRELOGIN exchange asks for encryption and the TLS handshake
+/// travels inside PRELOGIN packets; the TDS headers come out before the
+/// records are read, so the client's wrapped ChangeCipherSpec and Finished
+/// (TLS 1.2) are seen and the session is established.
+#[test]
+fn mssql_tls_inside_tds_prelogin_packets() {
+    for (file, version) in [("mssql-tls12.pcap", "1.2"), ("mssql-tls13.pcap", "1.3")] {
+        let s = only_session(&captures_dir().join("starttls").join(file));
+        assert_eq!(s["network"]["protocol"], "mssql", "{file}");
+        assert_eq!((s["tlsaudit"]["upgrade"]["offered"].as_bool(), s["tlsaudit"]["upgrade"]["requested"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(s["tls"]["version"], version, "{file}");
+        assert_eq!(s["tls"]["established"], true, "{file}");
+        assert_eq!(s["tls"]["client"]["server_name"], "ehr-db.example.test", "{file}");
+        assert!(s["tlsaudit"]["incomplete"].is_null(), "{file}: no bytes lost to the TDS headers");
+    }
+    let tls12 = only_session(&captures_dir().join("starttls/mssql-tls12.pcap"));
+    assert_eq!(tls12["tls"]["server"]["x509"]["subject"]["common_name"], "ehr-db.example.test");
 }

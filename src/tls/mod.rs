@@ -15,6 +15,7 @@ pub mod preamble;
 pub mod record;
 mod side;
 mod transport_params;
+mod wrapped;
 
 use tls_parser::TlsMessageHandshake;
 

@@ -60,11 +60,12 @@ impl UpgradeWords {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Upgrade {
     /// `network.protocol`: smtp, submission, lmtp, imap, pop3, ftp, ldap,
-    /// xmpp-client, xmpp-server, nntp, sieve, postgresql, mysql, rdp, irc,
+    /// xmpp-client, xmpp-server, nntp, sieve, postgresql, mysql, mssql, rdp, irc,
     /// http (a CONNECT proxy), socks, or unknown.
     pub protocol: &'static str,
     /// The server named the upgrade (a capability, a feature, PostgreSQL's
-    /// 'S', MySQL's SSL capability flag, RDP's TLS selection).
+    /// 'S', MySQL's SSL capability flag, MS-SQL's PRELOGIN encryption
+    /// answer, RDP's TLS selection).
     pub offered: bool,
     /// The client asked for it (the command, the extended operation,
     /// PostgreSQL's SSLRequest, MySQL's SSL request, RDP's TLS request).
@@ -103,6 +104,29 @@ fn mysql_ssl_request(b: &[u8]) -> bool {
     b.len() >= 8 && b[3] == 1 && u16::from_le_bytes([b[4], b[5]]) & MYSQL_CLIENT_SSL != 0
 }
 
+/// The ENCRYPTION option of a TDS PRELOGIN packet (MS-TDS 2.2.6.5): the
+/// packet's type (0x12 from the client, 0x04 in the server's answer) and
+/// the option's value (0 off, 1 on, 2 not supported, 3 required).
+fn tds_prelogin_encryption(b: &[u8], packet_type: u8) -> Option<u8> {
+    let h = b.get(..8)?;
+    let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    if h[0] != packet_type || h[1] > 1 || !(9..=4096).contains(&len) || h[4..6] != [0, 0] {
+        return None;
+    }
+    let payload = b.get(8..len.min(b.len()))?;
+    let mut tokens = payload;
+    loop {
+        match *tokens.first()? {
+            0xff => return None,
+            0x01 => {
+                let offset = usize::from(u16::from_be_bytes([*tokens.get(1)?, *tokens.get(2)?]));
+                return payload.get(offset).copied();
+            }
+            _ => tokens = tokens.get(5..)?,
+        }
+    }
+}
+
 /// RDP's X.224 Connection Request or Confirm (TPKT version 3): the
 /// RDP_NEG_REQ/RSP's protocol bits, when present.
 fn rdp_negotiation(b: &[u8]) -> Option<u32> {
@@ -133,6 +157,11 @@ pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool
     }
     if let Some(caps) = mysql_greeting_capabilities(server) {
         return Upgrade { protocol: "mysql", offered: caps & MYSQL_CLIENT_SSL != 0, requested: mysql_ssl_request(client) };
+    }
+    if let Some(asked) = tds_prelogin_encryption(client, 0x12) {
+        // MS-SQL: the TLS handshake itself then travels inside PRELOGIN packets.
+        let answer = tds_prelogin_encryption(server, 0x04).unwrap_or(0);
+        return Upgrade { protocol: "mssql", offered: matches!(answer, 1 | 3), requested: matches!(asked, 1 | 3) };
     }
     if let Some(requested) = rdp_negotiation(client) {
         // PROTOCOL_SSL 1, PROTOCOL_HYBRID 2 (CredSSP over TLS), HYBRID_EX 8.
@@ -231,5 +260,15 @@ mod tests {
         let cc = [3, 0, 0, 19, 14, 0xd0, 0, 0, 0x12, 0x34, 0, 2, 0, 8, 0, 1, 0, 0, 0];
         let r = read(&cr, &cc, false, false, 3389);
         assert_eq!((r.protocol, r.offered, r.requested), ("rdp", true, true));
+        // TDS PRELOGIN: VERSION and ENCRYPTION tokens, terminator, their data.
+        let prelogin = |kind: u8, encryption: u8| {
+            let mut p = vec![kind, 1, 0, 26, 0, 0, 1, 0, 0, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xff];
+            p.extend_from_slice(&[16, 0, 7, 0xd0, 0, 0, encryption]);
+            p
+        };
+        let t = read(&prelogin(0x12, 1), &prelogin(0x04, 3), false, false, 1433);
+        assert_eq!((t.protocol, t.offered, t.requested), ("mssql", true, true));
+        let off = read(&prelogin(0x12, 0), &prelogin(0x04, 2), false, false, 1433);
+        assert_eq!((off.protocol, off.offered, off.requested), ("mssql", false, false));
     }
 }

@@ -18,6 +18,7 @@ const DETECT_MAX_CHUNKS: u32 = 32;
 /// Non-TLS bytes a direction may carry before TLS starts.
 const DETECT_MAX_BYTES: usize = 64 * 1024;
 use super::preamble::{UpgradeWords, PREAMBLE_KEEP};
+use super::wrapped::{self, TdsUnwrap};
 
 
 /// What the record layer reports.
@@ -95,6 +96,9 @@ pub struct RecordStream {
     pub preamble: Vec<u8>,
     /// Whether the clear text named the upgrade (STARTTLS, STLS, ...).
     pub upgrade_words: UpgradeWords,
+    /// The handshake comes inside TDS packets (MS-SQL): their headers are
+    /// taken out before the records are read.
+    tds: Option<TdsUnwrap>,
     pub bytes_seen: usize,
     max_handshake: usize,
     pub counters: RecordCounters,
@@ -115,6 +119,7 @@ impl RecordStream {
             detect_bytes: 0,
             preamble: Vec::new(),
             upgrade_words: UpgradeWords::default(),
+            tds: None,
             bytes_seen: 0,
             max_handshake,
             counters: RecordCounters::default(),
@@ -186,6 +191,7 @@ impl RecordStream {
                 }
             }
             ParseState::SslV2 { total } => self.sslv2(total, chunk, on_event),
+            ParseState::Records if self.tds.is_some() => self.unwrapped_records(chunk, on_event),
             ParseState::Records => self.records(chunk, on_event),
         }
     }
@@ -221,6 +227,11 @@ impl RecordStream {
             self.detect_chunks += 1;
             self.mode = ParseState::Records;
             let bytes = head[at..].to_vec();
+            // A TDS PRELOGIN header right before the hello: MS-SQL wraps the handshake.
+            if let Some(left) = at.checked_sub(8).and_then(|h| wrapped::tds_prelogin_before(&head[h..at])) {
+                self.tds = Some(TdsUnwrap::within_packet(left));
+                return self.unwrapped_records(&bytes, on_event);
+            }
             self.records(&bytes, on_event);
             return;
         }
@@ -236,6 +247,17 @@ impl RecordStream {
         if self.detect_chunks >= DETECT_MAX_CHUNKS || self.detect_bytes >= DETECT_MAX_BYTES {
             self.mode = ParseState::NotTls;
         }
+    }
+
+    /// Records read from a chunk once the TDS headers are out of it.
+    fn unwrapped_records(&mut self, chunk: &[u8], on_event: &mut dyn FnMut(RecordEvent<'_>) -> Control) {
+        let Some(tds) = self.tds.as_mut() else { return self.records(chunk, on_event) };
+        let mut bare = Vec::with_capacity(chunk.len());
+        tds.unwrap(chunk, &mut bare);
+        if tds.done {
+            self.tds = None;
+        }
+        self.records(&bare, on_event);
     }
 
     fn keep_preamble(&mut self, bytes: &[u8]) {

@@ -3,10 +3,14 @@
 # for encryption, then the TLS handshake inside PRELOGIN packets, then bare
 # TLS records (captures/tools/tds_peer.py: Python's ssl module, OpenSSL,
 # through memory BIOs; TDS framing from MS-TDS). Debian ships no MS-SQL
-# server, so both ends are that script; the TLS is OpenSSL's own.
-#   starttls/mssql-tls13.pcap  TLS 1.3 in the PRELOGIN packets
-#   starttls/mssql-tls12.pcap  TLS 1.2: the client's ChangeCipherSpec and
-#                              Finished are wrapped too
+# server, so that script is the server; the client is the script or
+# Debian's FreeTDS (apt-get install freetds-bin), which gives up after the
+# handshake since the script answers no login.
+#   starttls/mssql-tls13.pcap    TLS 1.3 in the PRELOGIN packets
+#   starttls/mssql-tls12.pcap    TLS 1.2: the client's ChangeCipherSpec and
+#                                Finished are wrapped too
+#   starttls/mssql-freetds.pcap  FreeTDS's tsql, TDS 7.4, encryption required
+# The servers listen on 14433 to 14435 (the tests tell tshark those are TDS).
 # Usage: captures/make-mssql-captures.sh
 source "$(dirname "$0")/recording.sh"
 peer="$here/tools/tds_peer.py"
@@ -16,18 +20,27 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 400 \
     -subj "/CN=ehr-db.example.test" -addext "subjectAltName=DNS:ehr-db.example.test" \
     -keyout key.pem -out cert.pem 2>/dev/null
 
-# record NAME [1.2]
+# record NAME CLIENT...: the script's server, and a client command.
 record() {
     start_recording "$port"
-    python3 "$peer" server "$port" cert.pem key.pem &
+    python3 "$peer" server "$port" cert.pem key.pem 2>server.log &
     local server=$!
     pids+=("$server")
     wait_listening "$port"
-    python3 "$peer" client "$port" "${@:2}"
+    "${@:2}" </dev/null >client.log 2>&1 || true
     wait "$server" || true
     stop_recording "starttls/$1"
     port=$((port + 1))
 }
 
-record mssql-tls13.pcap
-record mssql-tls12.pcap 1.2
+record mssql-tls13.pcap python3 "$peer" client "$port"
+record mssql-tls12.pcap python3 "$peer" client "$port" 1.2
+cat > freetds.conf <<CONF
+[ehrdb]
+	host = 127.0.0.1
+	port = $port
+	tds version = 7.4
+	encryption = require
+CONF
+export FREETDSCONF="$work/freetds.conf"
+record mssql-freetds.pcap timeout 10 tsql -S ehrdb -U synthetic -P synthetic

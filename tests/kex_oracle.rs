@@ -206,7 +206,7 @@ fn all_captures() -> Vec<(PathBuf, Vec<&'static str>, bool)> {
         let dtls = p.parent().is_some_and(|d| d.ends_with("dtls"));
         // TLS inside TDS: tshark reads it where told the port carries TDS.
         let mssql = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("mssql"));
-        let extra = if mssql { vec!["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds"] } else { vec![] };
+        let extra = if mssql { vec!["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds", "-d", "tcp.port==14435,tds"] } else { vec![] };
         (p, extra, dtls)
     }));
     all

@@ -97,6 +97,10 @@ fn mssql_tls_inside_tds_prelogin_packets() {
         assert_eq!(s["tls"]["client"]["server_name"], "ehr-db.example.test", "{file}");
         assert!(s["tlsaudit"]["incomplete"].is_null(), "{file}: no bytes lost to the TDS headers");
     }
+    // FreeTDS, a real TDS client with its own TLS stack, through the same unwrapping.
+    let freetds = only_session(&captures_dir().join("starttls/mssql-freetds.pcap"));
+    assert_eq!((freetds["network"]["protocol"].as_str(), freetds["tls"]["established"].as_bool()), (Some("mssql"), Some(true)));
+    assert_eq!(freetds["tlsaudit"]["upgrade"]["requested"], true);
     let tls12 = only_session(&captures_dir().join("starttls/mssql-tls12.pcap"));
     assert_eq!(tls12["tls"]["server"]["x509"]["subject"]["common_name"], "ehr-db.example.test");
 }

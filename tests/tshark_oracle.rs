@@ -221,9 +221,9 @@ fn bundled_captures_match_tshark() {
     let mut failures = Vec::new();
     for path in &bundled_captures() {
         // tshark reads TLS inside TDS only where told the port carries TDS
-        // (captures/make-mssql-captures.sh uses 14433 and 14434).
+        // (captures/make-mssql-captures.sh uses 14433 to 14435).
         let mssql = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("mssql"));
-        let decode_as: &[&str] = if mssql { &["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds"] } else { &[] };
+        let decode_as: &[&str] = if mssql { &["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds", "-d", "tcp.port==14435,tds"] } else { &[] };
         let mut tsv = tshark_hello_fields(path, decode_as);
         if path.parent().is_some_and(|d| d.ends_with("quic")) {
             tsv = tshark_quic_hello_fields(path);

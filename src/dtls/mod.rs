@@ -74,27 +74,32 @@ impl DtlsConnection {
 
     /// Takes one datagram of direction `dir`.
     pub fn on_datagram(&mut self, dir: usize, datagram: &[u8], stats: &mut WorkerStats) -> Progress {
-        let mut list = Vec::new();
-        let well_formed = record::records(datagram, |r| list.push(r));
-        for r in list {
-            match (r.content_type, r.epoch) {
-                (22, 0) if !record::fragments(r.body, |f| self.on_fragment(dir, f, stats)) => {
-                    stats.decode_errors.count(DecodeErrorKind::TlsRecord);
-                }
-                (22, 0) => {}
-                (22, _) => self.tls.on_record(dir, RecordEvent::EncryptedHandshake, stats),
-                (20, _) => self.tls.on_record(dir, RecordEvent::ChangeCipherSpec, stats),
-                (21, 0) if r.body.len() == 2 => {
-                    self.tls.on_record(dir, RecordEvent::Alert { level: r.body[0], description: r.body[1] }, stats);
-                }
-                (21, _) => self.tls.on_record(dir, RecordEvent::EncryptedAlert, stats),
-                _ => {}
-            }
-        }
+        let well_formed = record::records(datagram, |r| self.on_record(dir, r, stats));
         if !well_formed {
             stats.decode_errors.count(DecodeErrorKind::TlsRecord);
         }
         self.progress()
+    }
+
+    /// One record, in the order the datagram holds them.
+    fn on_record(&mut self, dir: usize, r: record::Record<'_>, stats: &mut WorkerStats) {
+        match (r.content_type, r.epoch) {
+            (22, 0) => self.on_handshake_record(dir, r.body, stats),
+            (22, _) => self.tls.on_record(dir, RecordEvent::EncryptedHandshake, stats),
+            (20, _) => self.tls.on_record(dir, RecordEvent::ChangeCipherSpec, stats),
+            (21, 0) if r.body.len() == 2 => {
+                self.tls.on_record(dir, RecordEvent::Alert { level: r.body[0], description: r.body[1] }, stats);
+            }
+            (21, _) => self.tls.on_record(dir, RecordEvent::EncryptedAlert, stats),
+            _ => {}
+        }
+    }
+
+    /// The fragments of a plaintext handshake record.
+    fn on_handshake_record(&mut self, dir: usize, body: &[u8], stats: &mut WorkerStats) {
+        if !record::fragments(body, |f| self.on_fragment(dir, f, stats)) {
+            stats.decode_errors.count(DecodeErrorKind::TlsRecord);
+        }
     }
 
     fn on_fragment(&mut self, dir: usize, f: record::Fragment<'_>, stats: &mut WorkerStats) {

@@ -22,16 +22,37 @@ impl Flow {
     }
 }
 
+/// What a datagram can open: a QUIC connection (a client's first Initial)
+/// or a DTLS association (a ClientHello).
+#[derive(Clone, Copy)]
+enum Opening {
+    Quic,
+    Dtls,
+}
+
+impl Opening {
+    fn of(datagram: &[u8]) -> Option<Opening> {
+        if quic::starts_connection(datagram) {
+            Some(Opening::Quic)
+        } else if dtls::starts_connection(datagram) {
+            Some(Opening::Dtls)
+        } else {
+            None
+        }
+    }
+}
+
 impl FlowTable {
     /// Takes one UDP datagram that may carry a handshake.
     pub(super) fn process_datagram(&mut self, seg: &Segment<'_>, tunnel: Option<Tunnel>) {
         let key = FlowKey::of(seg);
-        let opens = quic::starts_connection(seg.payload) || dtls::starts_connection(seg.payload);
-        if !opens && !self.flows.contains_key(&key) {
+        let opens = Opening::of(seg.payload);
+        let known = self.flows.contains_key(&key);
+        if opens.is_none() && !known {
             self.stats.udp_datagrams_without_flow += 1;
             return;
         }
-        if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
+        if self.flows.len() >= self.limits.max_flows && !known {
             if let Some(oldest) = self.remove_quietest() {
                 self.stats.flows_evicted += 1;
                 self.finish(oldest, Ending::TableFull);
@@ -53,7 +74,7 @@ impl FlowTable {
                     if let Some(facts) = conclude(&mut old, Ending::Normal, stats) {
                         report(facts, stats, finished);
                     }
-                    if !opens {
+                    if opens.is_none() {
                         stats.udp_datagrams_without_flow += 1;
                         return;
                     }
@@ -65,10 +86,10 @@ impl FlowTable {
         flow.last_seen = flow.last_seen.max(seg.ts);
         if matches!(flow.inspection, Inspection::NotStarted) {
             let (first, client, server, vlan) = (flow.first_seen, flow.initiator, flow.responder, seg.vlan);
-            flow.inspection = if quic::starts_connection(seg.payload) {
-                Inspection::Quic(Box::new(QuicConnection::new(first, client, server, vlan, limits.tls)))
-            } else {
-                Inspection::Dtls(Box::new(DtlsConnection::new(first, client, server, vlan, limits.tls)))
+            // A new flow started on a datagram that opens one.
+            flow.inspection = match opens {
+                Some(Opening::Quic) => Inspection::Quic(Box::new(QuicConnection::new(first, client, server, vlan, limits.tls))),
+                _ => Inspection::Dtls(Box::new(DtlsConnection::new(first, client, server, vlan, limits.tls))),
             };
         }
         let dir = usize::from(flow.initiator != seg.src);

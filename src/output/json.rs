@@ -193,7 +193,7 @@ fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string
         w.field_opt("initial_max_data", q.initial_max_data);
         w.field("disable_active_migration", &q.disable_active_migration);
         if !q.available_versions.is_empty() {
-            let names: Vec<String> = q.available_versions.iter().map(|v| quic_version(*v)).collect();
+            let names: Vec<String> = q.available_versions.iter().map(|v| crate::quic::version_label(*v)).collect();
             w.field("available_versions", &names);
         }
         w.close();
@@ -203,20 +203,15 @@ fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string
     }
 }
 
-/// A QUIC version by name ("1", "2", "draft-29"), else as 0x and 8 hex digits.
-fn quic_version(v: u32) -> String {
-    crate::quic::version_name(v).unwrap_or_else(|| format!("0x{v:08x}"))
-}
-
 /// `tlsaudit.quic`: what the long-header packets showed.
 fn quic_detail(w: &mut JsonWriter<'_>, q: &QuicFacts) {
     w.object("quic");
-    w.field("version", &quic_version(q.version()));
+    w.field("version", &crate::quic::version_label(q.version()));
     if q.server_version.is_some_and(|v| v != q.client_version) {
-        w.field("client_version", &quic_version(q.client_version));
+        w.field("client_version", &crate::quic::version_label(q.client_version));
     }
     if !q.version_negotiation.is_empty() {
-        let names: Vec<String> = q.version_negotiation.iter().map(|v| quic_version(*v)).collect();
+        let names: Vec<String> = q.version_negotiation.iter().map(|v| crate::quic::version_label(*v)).collect();
         w.field("version_negotiation", &names);
     }
     w.field("retry", &q.retry);

@@ -47,7 +47,7 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         parts.push(format!("cert={}", escape_terminal(cn.as_bytes())));
     }
     if let Some(q) = f.carrier.quic() {
-        parts.push(format!("quic={}", crate::quic::version_name(q.version()).unwrap_or_else(|| format!("0x{:08x}", q.version()))));
+        parts.push(format!("quic={}", crate::quic::version_label(q.version())));
     }
     if let Some(p) = f.preamble {
         parts.push(format!("via {}", p.protocol));

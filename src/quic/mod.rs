@@ -24,13 +24,14 @@ pub use crate::decode::quic_version_with_initial_keys;
 /// Versions of a Version Negotiation packet kept at most.
 const MAX_VERSIONS_LISTED: usize = 16;
 
-/// The name of a QUIC version: "1", "2", "draft-29", or None for others.
-pub fn version_name(version: u32) -> Option<String> {
+/// The name of a QUIC version as the output spells it: "1", "2",
+/// "draft-29", else "0x" and 8 hex digits.
+pub fn version_label(version: u32) -> String {
     match version {
-        1 => Some("1".to_string()),
-        protection::VERSION_2 => Some("2".to_string()),
-        v if v >> 8 == 0x00ff_0000 => Some(format!("draft-{}", v & 0xff)),
-        _ => None,
+        1 => "1".to_string(),
+        protection::VERSION_2 => "2".to_string(),
+        v if v >> 8 == 0x00ff_0000 => format!("draft-{}", v & 0xff),
+        v => format!("0x{v:08x}"),
     }
 }
 

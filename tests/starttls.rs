@@ -2,7 +2,9 @@
 //! (`network.protocol`) and the clear-text phase says whether the server
 //! offered the upgrade and the client asked for it. The captures made here
 //! pair openssl s_client -starttls with Debian's dovecot, vsftpd, slapd,
-//! PostgreSQL, MariaDB and prosody (captures/make-starttls-captures.sh); the third-party ones are
+//! PostgreSQL, MariaDB and prosody (captures/make-starttls-captures.sh) and
+//! with postfix, INN and InspIRCd, and FreeRDP's client with xrdp
+//! (captures/make-smtp-nntp-irc-rdp-captures.sh); the third-party ones are
 //! suricata-verify's SMTP, LDAP and PostgreSQL upgrades; MS-SQL's TLS inside
 //! TDS PRELOGIN packets (captures/make-mssql-captures.sh). tshark_oracle
 //! compares their hellos with tshark's.
@@ -32,6 +34,10 @@ const RECORDED: &[(&str, &str, bool, bool)] = &[
     ("mysql.pcap", "mysql", true, true),
     ("xmpp-client.pcap", "xmpp-client", true, true),
     ("xmpp-server.pcap", "xmpp-server", true, true),
+    ("smtp.pcap", "smtp", true, true),
+    ("submission.pcap", "submission", true, true),
+    ("nntp.pcap", "nntp", true, true),
+    ("irc.pcap", "irc", true, true),
 ];
 
 #[test]
@@ -76,10 +82,31 @@ fn no_clear_text_reaches_the_output() {
         let run = run_jsonl(&["-r", path.to_str().unwrap()]);
         let text = tlsaudit(&["-r", path.to_str().unwrap(), "--format", "text", "--sessions"]);
         let all = format!("{:?}{:?}{}", run.sessions, run.services, String::from_utf8_lossy(&text.stdout));
-        for planted in ["Dovecot", "vsFTPd", "CAPABILITY", "IMPLEMENTATION", "LHLO", "AUTH TLS", "MariaDB", "jabber:", "stream:features"] {
+        for planted in [
+            "Dovecot", "vsFTPd", "CAPABILITY", "IMPLEMENTATION", "LHLO", "AUTH TLS", "MariaDB", "jabber:", "stream:features", "Postfix",
+            "ESMTP", "InterNetNews", "STARTTLS successful", "mstshash", "synthetic",
+        ] {
             assert!(!all.contains(planted), "{file}: {planted:?} written");
         }
     }
+}
+
+/// RDP: xfreerdp asks for TLS or CredSSP in its X.224 Connection Request,
+/// xrdp selects TLS in the Confirm, and the handshake follows on the same
+/// connection. FreeRDP names the server by the address it was given, so
+/// the SNI is an IP literal, as tshark reads it too.
+#[test]
+fn rdp_negotiation_selects_tls() {
+    let path = captures_dir().join("starttls/rdp.pcap");
+    let s = only_session(&path);
+    assert_eq!(s["network"]["protocol"], "rdp");
+    assert_eq!((s["tlsaudit"]["upgrade"]["offered"].as_bool(), s["tlsaudit"]["upgrade"]["requested"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(s["tls"]["established"], true);
+    assert_eq!(s["tls"]["client"]["server_name"], "127.0.0.1");
+    assert_eq!(s["tls"]["server"]["x509"]["subject"]["common_name"].as_str(), None, "TLS 1.3 hides the certificate");
+    // The user name travels in clear in the X.224 cookie; it is never written.
+    let run = run_jsonl(&["-r", path.to_str().unwrap()]);
+    assert!(!format!("{:?}{:?}", run.sessions, run.services).contains("synthetic"));
 }
 
 /// MS-SQL: the PRELOGIN exchange asks for encryption and the TLS handshake

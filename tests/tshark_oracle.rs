@@ -221,9 +221,16 @@ fn bundled_captures_match_tshark() {
     let mut failures = Vec::new();
     for path in &bundled_captures() {
         // tshark reads TLS inside TDS only where told the port carries TDS
-        // (captures/make-mssql-captures.sh uses 14433 to 14435).
-        let mssql = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("mssql"));
-        let decode_as: &[&str] = if mssql { &["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds", "-d", "tcp.port==14435,tds"] } else { &[] };
+        // (captures/make-mssql-captures.sh uses 14433 to 14435), and after
+        // IRC's STARTTLS or RDP's X.224 negotiation only where told the
+        // port carries TLS.
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let decode_as: &[&str] = match name.as_str() {
+            n if n.starts_with("mssql") => &["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds", "-d", "tcp.port==14435,tds"],
+            "irc.pcap" => &["-d", "tcp.port==6667,tls"],
+            "rdp.pcap" => &["-d", "tcp.port==3389,tls"],
+            _ => &[],
+        };
         let mut tsv = tshark_hello_fields(path, decode_as);
         if path.parent().is_some_and(|d| d.ends_with("quic")) {
             tsv = tshark_quic_hello_fields(path);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Records TLS started inside mail, news, chat and remote-desktop protocols,
 # each between a real client and Debian's own server on loopback
-# (apt-get install postfix inn2 inspircd xrdp freerdp2-x11 xvfb tcpdump),
+# (apt-get install postfix inn2 inspircd xrdp freerdp2-x11 freerdp2-shadow-x11
+# winpr-utils xvfb tcpdump),
 # on the protocols' standard ports so tshark reads them as it would on a
 # network. One association per capture, every server with a throwaway
 # self-signed certificate for a synthetic name:
@@ -12,6 +13,9 @@
 #   starttls/irc.pcap         InspIRCd with its starttls module (6667)
 #   starttls/rdp.pcap         xrdp and FreeRDP's xfreerdp: the X.224
 #                             negotiation selects TLS (3389)
+#   starttls/rdp-credssp.pcap FreeRDP's shadow server with NLA only: the
+#                             negotiation selects CredSSP, which runs inside
+#                             the TLS session (3390)
 # The openssl clients stop after the handshake; xfreerdp (+auth-only, under
 # Xvfb) sends its synthetic login inside TLS and stops.
 # Usage: captures/make-smtp-nntp-irc-rdp-captures.sh
@@ -111,7 +115,18 @@ display=:$((50 + RANDOM % 40))
 Xvfb "$display" -nolisten tcp >rdp/xvfb.log 2>&1 &
 pids+=("$!")
 
-for port in 25 587 119 6667 3389; do wait_listening "$port"; done
+# FreeRDP's shadow server shares the Xvfb screen and accepts only NLA, with
+# a synthetic account; it serves the certificate from its configuration
+# folder.
+mkdir -p shadow/.config/freerdp/server
+cp cert.pem shadow/.config/freerdp/server/server.crt
+cp key.pem shadow/.config/freerdp/server/server.key
+echo "synthetic:::$(winpr-hash -u synthetic -p synthetic):::" >shadow/SAM
+DISPLAY=$display HOME="$work/shadow" freerdp-shadow-cli /bind-address:127.0.0.1 /port:3390 /sec:nla +auth \
+    /sam-file:"$work/shadow/SAM" >shadow/out.log 2>&1 &
+pids+=("$!")
+
+for port in 25 587 119 6667 3389 3390; do wait_listening "$port"; done
 
 # record NAME PROTOCOL PORT: one STARTTLS upgrade and handshake with openssl.
 record() {
@@ -130,3 +145,8 @@ start_recording 3389
 DISPLAY=$display HOME="$work" timeout 20 xfreerdp /v:127.0.0.1:3389 /u:synthetic /p:synthetic /cert:ignore \
     +auth-only >rdp/client.log 2>&1 || true
 stop_recording starttls/rdp.pcap
+
+start_recording 3390
+DISPLAY=$display HOME="$work" timeout 20 xfreerdp /v:127.0.0.1:3390 /u:synthetic /p:synthetic /cert:ignore \
+    +auth-only >shadow/client.log 2>&1 || true
+stop_recording starttls/rdp-credssp.pcap

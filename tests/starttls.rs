@@ -3,7 +3,7 @@
 //! offered the upgrade and the client asked for it. The captures made here
 //! pair openssl s_client -starttls with Debian's dovecot, vsftpd, slapd,
 //! PostgreSQL, MariaDB and prosody (captures/make-starttls-captures.sh) and
-//! with postfix, INN and InspIRCd, and FreeRDP's client with xrdp
+//! with postfix, INN and InspIRCd, and FreeRDP's client with xrdp and FreeRDP's shadow server
 //! (captures/make-smtp-nntp-irc-rdp-captures.sh); the third-party ones are
 //! suricata-verify's SMTP, LDAP and PostgreSQL upgrades; MS-SQL's TLS inside
 //! TDS PRELOGIN packets (captures/make-mssql-captures.sh). tshark_oracle
@@ -91,22 +91,24 @@ fn no_clear_text_reaches_the_output() {
     }
 }
 
-/// RDP: xfreerdp asks for TLS or CredSSP in its X.224 Connection Request,
-/// xrdp selects TLS in the Confirm, and the handshake follows on the same
-/// connection. FreeRDP names the server by the address it was given, so
-/// the SNI is an IP literal, as tshark reads it too.
+/// RDP: xfreerdp asks for TLS or CredSSP in its X.224 Connection Request;
+/// xrdp selects TLS, FreeRDP's shadow server (NLA only) CredSSP, which then
+/// runs inside the TLS session. FreeRDP names the server by the address it
+/// was given, so the SNI is an IP literal, as tshark reads it too.
 #[test]
-fn rdp_negotiation_selects_tls() {
-    let path = captures_dir().join("starttls/rdp.pcap");
-    let s = only_session(&path);
-    assert_eq!(s["network"]["protocol"], "rdp");
-    assert_eq!((s["tlsaudit"]["upgrade"]["offered"].as_bool(), s["tlsaudit"]["upgrade"]["requested"].as_bool()), (Some(true), Some(true)));
-    assert_eq!(s["tls"]["established"], true);
-    assert_eq!(s["tls"]["client"]["server_name"], "127.0.0.1");
-    assert_eq!(s["tls"]["server"]["x509"]["subject"]["common_name"].as_str(), None, "TLS 1.3 hides the certificate");
-    // The user name travels in clear in the X.224 cookie; it is never written.
-    let run = run_jsonl(&["-r", path.to_str().unwrap()]);
-    assert!(!format!("{:?}{:?}", run.sessions, run.services).contains("synthetic"));
+fn rdp_negotiation_selects_tls_or_credssp() {
+    for file in ["rdp.pcap", "rdp-credssp.pcap"] {
+        let path = captures_dir().join("starttls").join(file);
+        let s = only_session(&path);
+        assert_eq!(s["network"]["protocol"], "rdp", "{file}");
+        assert_eq!((s["tlsaudit"]["upgrade"]["offered"].as_bool(), s["tlsaudit"]["upgrade"]["requested"].as_bool()), (Some(true), Some(true)), "{file}");
+        assert_eq!(s["tls"]["established"], true, "{file}");
+        assert_eq!(s["tls"]["version"], "1.3", "{file}");
+        assert_eq!(s["tls"]["client"]["server_name"], "127.0.0.1", "{file}");
+        // The user name travels in clear in the X.224 cookie; it is never written.
+        let run = run_jsonl(&["-r", path.to_str().unwrap()]);
+        assert!(!format!("{:?}{:?}", run.sessions, run.services).contains("synthetic"), "{file}");
+    }
 }
 
 /// MS-SQL: the PRELOGIN exchange asks for encryption and the TLS handshake

@@ -229,6 +229,7 @@ fn bundled_captures_match_tshark() {
             n if n.starts_with("mssql") => &["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds", "-d", "tcp.port==14435,tds"],
             "irc.pcap" => &["-d", "tcp.port==6667,tls"],
             "rdp.pcap" => &["-d", "tcp.port==3389,tls"],
+            "rdp-credssp.pcap" => &["-d", "tcp.port==3390,tls"],
             _ => &[],
         };
         let mut tsv = tshark_hello_fields(path, decode_as);

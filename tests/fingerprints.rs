@@ -79,7 +79,7 @@ fn tshark_ja3(path: &Path, extra: &[&str]) -> BTreeMap<Key, (Vec<String>, Vec<St
         .arg(path)
         .args(["-Y", "tls.handshake.type==1 || tls.handshake.type==2", "-T", "fields"])
         .args(["-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "ipv6.dst"])
-        .args(["-e", "tcp.dstport", "-e", "tls.handshake.type", "-e", "tls.handshake.ja3", "-e", "tls.handshake.ja3s"])
+        .args(["-e", "tcp.dstport", "-e", "tls.handshake.type", "-e", "tls.handshake.ja3", "-e", "tls.handshake.ja3s", "-e", "frame.protocols"])
         .args(["-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"])
         .args(extra)
         .output()
@@ -91,8 +91,8 @@ fn tshark_ja3(path: &Path, extra: &[&str]) -> BTreeMap<Key, (Vec<String>, Vec<St
             continue; // not TCP
         }
         let last = |f: &str| f.rsplit(',').next().unwrap_or("").to_string();
-        let (src, dst) = if c[0].is_empty() { (last(c[1]), last(c[4])) } else { (last(c[0]), last(c[3])) };
-        let (a, b) = (endpoint(&src, &last(c[2])), endpoint(&dst, &last(c[5])));
+        let (src, dst) = innermost_ips([c[0], c[3]], [c[1], c[4]], c.get(9).copied());
+        let (a, b) = (endpoint(src, &last(c[2])), endpoint(dst, &last(c[5])));
         if c[6].split(',').any(|t| t == "1") {
             let e = map.entry((a, b)).or_default();
             e.0.extend(c[7].split(',').filter(|s| !s.is_empty()).map(str::to_string));

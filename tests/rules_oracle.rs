@@ -38,6 +38,7 @@ const FIELDS: &[&str] = &[
     "tls.handshake.sig_hash_alg",
     "tls.handshake.random",
     "tls.handshake.cipherspec",
+    "frame.protocols",
 ];
 
 /// One hello (with the ServerKeyExchange of its flight, for a ServerHello)
@@ -110,7 +111,7 @@ fn tshark_connections(path: &Path, extra: &[&str]) -> BTreeMap<(EndpointKey, End
         if c[3].is_empty() || c[6].is_empty() {
             continue; // not TCP (QUIC, EAP-TLS)
         }
-        let (src_ip, dst_ip) = if !c[1].is_empty() { (last(c[1]), last(c[4])) } else { (last(c[2]), last(c[5])) };
+        let (src_ip, dst_ip) = innermost_ips([c[1], c[4]], [c[2], c[5]], c.get(20).copied());
         let src = endpoint(src_ip, last(c[3]));
         let dst = endpoint(dst_ip, last(c[6]));
         let types = numbers(c[7]);

@@ -5,7 +5,9 @@
 //! sessions of the original with the tunnel they came in (type, id, outer
 //! addresses from the client's side to the server's), and tshark must see
 //! the same hellos in the wrapped file. The third-party captures of SSH inside GRE, ERSPAN with
-//! VXLAN, and GENEVE: every TCP segment tshark finds inside is decoded.
+//! VXLAN, and GENEVE: every TCP segment tshark finds inside is decoded. And
+//! TLS that the Linux kernel itself carried in VXLAN (the only tunnel device
+//! the kernel here offers): captures/make-vxlan-capture.sh.
 
 mod common;
 
@@ -195,4 +197,41 @@ fn third_party_tunnels_decode_every_tcp_segment_tshark_sees() {
         let reader = &run.stats["tlsaudit"]["stats"]["reader"];
         assert_eq!(reader["tcp_segments"].as_u64(), Some(segments), "{file}: {reader}");
     }
+}
+
+/// TLS that the Linux kernel itself carried in VXLAN between two network
+/// namespaces (captures/make-vxlan-capture.sh): both sessions, IPv4 and
+/// IPv6 inside, are read established with the VNI and the underlay's
+/// addresses, and every TCP segment tshark finds inside is decoded.
+#[test]
+fn kernel_vxlan_capture_is_read_through() {
+    let path = captures_dir().join("tunnels/vxlan.pcap");
+    let run = run_jsonl(&["-r", path.to_str().unwrap()]);
+    assert!(completed(run.code), "{}", run.stderr);
+    let mut seen: Vec<(String, String)> = run
+        .sessions
+        .iter()
+        .map(|s| {
+            let tunnel = &s["tlsaudit"]["tunnel"];
+            assert_eq!((tunnel["type"].as_str(), tunnel["id"].as_u64()), (Some("vxlan"), Some(4242)), "{tunnel}");
+            assert_eq!(tunnel["outer_source_ip"], "192.0.2.1");
+            assert_eq!(tunnel["outer_destination_ip"], "192.0.2.2");
+            assert_eq!(s["tls"]["established"], true);
+            assert_eq!(s["tls"]["client"]["server_name"], "ehr.vxlan.example.test");
+            (s["destination"]["ip"].as_str().unwrap().to_string(), s["tls"]["version"].as_str().unwrap().to_string())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [("198.51.100.2".to_string(), "1.2".to_string()), ("2001:db8:42::2".to_string(), "1.3".to_string())]);
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args(["-Y", "vxlan && tcp", "-T", "fields", "-e", "frame.number"])
+        .output()
+        .expect("tshark runs");
+    let segments = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
+    assert!(segments > 20, "tshark finds the TCP segments inside VXLAN");
+    let reader = &run.stats["tlsaudit"]["stats"]["reader"];
+    assert_eq!(reader["tcp_segments"].as_u64(), Some(segments), "{reader}");
+    assert_eq!(reader["tunnelled_segments"].as_u64(), Some(segments), "{reader}");
 }

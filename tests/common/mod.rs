@@ -142,7 +142,10 @@ fn tshark_hello_rows(path: &Path, protocol: &str, filter: &str, transport: &str,
         hello("ciphersuite"),
         hello("extensions_server_name"),
     );
-    let fields = ["frame.number", "ip.src", "ipv6.src", &src_port, "ip.dst", "ipv6.dst", &dst_port, &typ, &version, &supported, &suites, &sni];
+    // frame.protocols comes last: the oracle files in shared/ have the
+    // first twelve columns only.
+    let fields =
+        ["frame.number", "ip.src", "ipv6.src", &src_port, "ip.dst", "ipv6.dst", &dst_port, &typ, &version, &supported, &suites, &sni, "frame.protocols"];
     let out = Command::new("tshark")
         .arg("-r")
         .arg(path)
@@ -187,6 +190,19 @@ fn last(field: &str) -> &str {
     field.rsplit(',').next().unwrap_or("")
 }
 
+/// The innermost source and destination addresses of a tshark row, from
+/// its ip.src/ip.dst and ipv6.src/ipv6.dst fields: the last of each, and of
+/// IPv4 and IPv6 the one that comes last in `frame.protocols` where a
+/// tunnel carries one family in the other (without that field, IPv4).
+pub fn innermost_ips<'a>(v4: [&'a str; 2], v6: [&'a str; 2], protocols: Option<&str>) -> (&'a str, &'a str) {
+    let inner_is_v6 = match protocols {
+        Some(chain) if !v4[0].is_empty() && !v6[0].is_empty() => chain.rfind(":ipv6:") > chain.rfind(":ip:"),
+        _ => v4[0].is_empty(),
+    };
+    let [src, dst] = if inner_is_v6 { v6 } else { v4 };
+    (last(src), last(dst))
+}
+
 /// Splits the values of `count` messages that tshark printed in one row.
 /// Returns None when they cannot be told apart.
 fn split_values<T: Clone + PartialEq>(values: &[T], count: usize) -> Option<Vec<Vec<T>>> {
@@ -217,7 +233,7 @@ pub fn parse_tshark(tsv: &str) -> (Vec<TsharkHello>, Vec<String>) {
             not_tcp.push(line.to_string());
             continue;
         }
-        let (src_ip, dst_ip) = if !c[1].is_empty() { (last(c[1]), last(c[4])) } else { (last(c[2]), last(c[5])) };
+        let (src_ip, dst_ip) = innermost_ips([c[1], c[4]], [c[2], c[5]], c.get(12).copied());
         let src = endpoint(src_ip, last(c[3]));
         let dst = endpoint(dst_ip, last(c[6]));
         let frame = c[0].parse().unwrap_or(0);
@@ -439,7 +455,7 @@ pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
 /// `captures/kex`, `captures/quic`, `captures/dtls` and `captures/starttls`, sorted.
 pub fn bundled_captures() -> Vec<PathBuf> {
     let mut all = Vec::new();
-    let dirs = ["", "matrix", "kex", "quic", "dtls", "starttls"].map(|d| captures_dir().join(d));
+    let dirs = ["", "matrix", "kex", "quic", "dtls", "starttls", "tunnels"].map(|d| captures_dir().join(d));
     for dir in dirs {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         all.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "pcap")));

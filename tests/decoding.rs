@@ -212,3 +212,21 @@ fn frames_cut_by_the_snap_length_are_counted_not_fatal() {
     // Full frames again: the same session as the original capture.
     assert_eq!(session_essentials(&run_frames(&scratch, "full", 1, &frames, 262_144).sessions), want);
 }
+
+/// A real `tcpdump -i any` recording, which libpcap writes as Linux cooked
+/// capture v2 (captures/make-sll2-capture.sh): every frame (all TCP) is
+/// read as a segment and the session is whole; tshark_oracle compares its
+/// hellos with tshark's.
+#[test]
+fn a_linux_any_device_recording_is_read() {
+    let path = captures_dir().join("linux-sll2.pcap");
+    let (linktype, frames) = read_pcap_frames(&path);
+    assert_eq!(linktype, 276, "LINKTYPE_LINUX_SLL2");
+    let run = run_jsonl(&["-r", path.to_str().unwrap()]);
+    assert_eq!(run.sessions.len(), 1, "{}", run.stderr);
+    let s = &run.sessions[0];
+    assert_eq!((s["tls"]["version"].as_str(), s["tls"]["established"].as_bool()), (Some("1.2"), Some(true)));
+    assert_eq!(s["tls"]["client"]["server_name"], "pacs.example.test");
+    assert_eq!(s["tls"]["server"]["x509"]["subject"]["common_name"], "pacs.example.test");
+    assert_eq!(reader_stat(&run, "tcp_segments"), frames.len() as u64, "every frame is a TCP segment");
+}

@@ -54,9 +54,10 @@ pub fn handshake_datagram(b: &[u8]) -> bool {
 }
 
 /// QUIC versions whose Initial keys an observer can derive: 1 (RFC 9000),
-/// 2 (RFC 9369) and the IETF drafts 0xff0000xx.
+/// 2 (RFC 9369) and the IETF drafts 23 to 34 (0xff000017 to 0xff000022),
+/// the same set that quic::protection has a key schedule for.
 pub fn quic_version_with_initial_keys(version: u32) -> bool {
-    version == 0x0000_0001 || version == 0x6b33_43cf || version >> 8 == 0x00ff_0000
+    matches!(version, 0x0000_0001 | 0x6b33_43cf | 0xff00_0017..=0xff00_0022)
 }
 
 

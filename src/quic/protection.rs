@@ -164,6 +164,15 @@ pub fn open(keys: &InitialKeys, packet: &[u8], pn_offset: usize, largest: Option
 mod tests {
     use super::*;
 
+    /// The reader lets through exactly the versions whose Initials can be opened.
+    #[test]
+    fn the_reader_passes_the_versions_with_a_key_schedule() {
+        let edges = [0, 1, 2, VERSION_2, 0xff00_0016, 0xff00_0017, 0xff00_001c, 0xff00_001d, 0xff00_0022, 0xff00_0023, 0xff00_00ff];
+        for version in edges.into_iter().chain(0xff00_0000..=0xff00_0030) {
+            assert_eq!(crate::decode::quic_version_with_initial_keys(version), schedule(version).is_some(), "{version:#x}");
+        }
+    }
+
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }

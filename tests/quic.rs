@@ -1,7 +1,7 @@
 //! QUIC: handshakes read from Initial packets. The captures made here with
 //! aioquic (captures/make-quic-captures.sh) cover versions 1 and 2, a
-//! ClientHello over several Initial packets, a Retry and a Version
-//! Negotiation; the third-party ones are browsers and servers in the wild.
+//! ClientHello over several Initial packets, a Retry, a Version
+//! Negotiation and two connections from one client port; the third-party ones are browsers and servers in the wild.
 //! JA4 ('q' prefix) is checked against the ja4 project's outputs, and
 //! damaged packets against panics and silent acceptance.
 
@@ -42,6 +42,24 @@ fn version_1_handshake_is_read_from_the_initial_packets() {
     assert_eq!(s["tlsaudit"]["cert_observable"], false);
     let rules: Vec<&str> = s["tlsaudit"]["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
     assert!(rules.contains(&"cert.not_observable"), "{rules:?}");
+}
+
+/// aioquic's client connects twice from the same port: two sessions, each
+/// with its own handshake, not one flow that absorbs the second.
+#[test]
+fn a_new_connection_from_the_same_port_is_a_new_session() {
+    let path = captures_dir().join("quic/same-port-twice.pcap");
+    let run = run_jsonl(&["-r", path.to_str().unwrap()]);
+    assert_eq!(run.sessions.len(), 2, "{}", run.stderr);
+    for s in &run.sessions {
+        assert_eq!((s["source"]["port"].as_u64(), s["tls"]["established"].as_bool()), (Some(54321), Some(true)), "{s}");
+        assert_eq!(s["tls"]["client"]["server_name"], "ris.example.test");
+        assert!(s["tlsaudit"]["quic"]["undecryptable_initials"].is_null(), "{}", s["tlsaudit"]["quic"]);
+    }
+    assert!(run.sessions[0]["event"]["end"].as_str() < run.sessions[1]["event"]["start"].as_str(), "one after the other");
+    assert_eq!(run.stats["tlsaudit"]["stats"]["flows"]["flows_port_reused"], 1);
+    let hellos = tshark_quic_hello_fields(&path).lines().filter(|l| l.split('\t').nth(7).is_some_and(|t| t.split(',').any(|t| t == "1"))).count();
+    assert_eq!(hellos, 2, "tshark sees two ClientHellos");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 
 server: answers HTTP/3-less QUIC handshakes on 127.0.0.1:PORT until killed,
         optionally demanding a Retry and offering only some versions.
-client: one handshake to 127.0.0.1:PORT, then closes.
+client: one handshake to 127.0.0.1:PORT, then closes; or several, one after
+        the other, from the same local port (--connections, --local-port).
 
 Only synthetic names are used; no application data is sent.
 """
@@ -34,8 +35,12 @@ async def run_client(args):
     config = QuicConfiguration(is_client=True, alpn_protocols=alpn, server_name=args.sni)
     config.verify_mode = ssl.CERT_NONE
     config.supported_versions = [VERSIONS[v] for v in args.versions.split(",")]
-    async with connect("127.0.0.1", args.port, configuration=config, wait_connected=True) as client:
-        await client.ping()
+    for n in range(args.connections):
+        if n:
+            await asyncio.sleep(0.2)
+        async with connect("127.0.0.1", args.port, configuration=config, wait_connected=True,
+                           local_port=args.local_port) as client:
+            await client.ping()
 
 
 def main():
@@ -48,6 +53,8 @@ def main():
     p.add_argument("--retry", action="store_true")
     p.add_argument("--sni", default="ehr.example.test")
     p.add_argument("--long-hello", action="store_true")
+    p.add_argument("--connections", type=int, default=1)
+    p.add_argument("--local-port", type=int, default=0)
     args = p.parse_args()
     asyncio.run(run_server(args) if args.mode == "server" else asyncio.wait_for(run_client(args), 10))
 

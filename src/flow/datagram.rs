@@ -62,13 +62,16 @@ impl FlowTable {
         let flow = match flows.entry(key) {
             Entry::Occupied(mut known) => {
                 let idle = seg.ts.saturating_sub(known.get().last_seen) > limits.idle_timeout_micros;
-                if !idle {
+                let reused = !idle && matches!(opens, Some(Opening::Quic)) && another_quic_connection(known.get(), seg);
+                if !idle && !reused {
                     known.to_back();
                     known.into_mut()
                 } else {
                     let mut old = known.remove();
                     *charged -= old.charged;
-                    if !old.is_over() {
+                    if reused {
+                        stats.flows_port_reused += 1;
+                    } else if !old.is_over() {
                         stats.flows_timed_out += 1;
                     }
                     if let Some(facts) = conclude(&mut old, Ending::Normal, stats) {
@@ -124,6 +127,21 @@ impl FlowTable {
         flow.charged = now;
         self.enforce_memory_cap();
     }
+}
+
+/// Whether a client's Initial-carrying datagram on a QUIC flow opens a new
+/// connection from the same address and port (a client bound to a fixed
+/// port, or a NAT that hands out the same one again) rather than going on
+/// with this one: during the handshake, when its Source Connection ID is
+/// new; after it, always, since a client sends no Initial packet once it
+/// has sent a Handshake packet (RFC 9001 §4.9.1).
+fn another_quic_connection(flow: &Flow, seg: &Segment<'_>) -> bool {
+    seg.src == flow.initiator
+        && match &flow.inspection {
+            Inspection::Quic(quic) => quic.opens_another_connection(seg.payload),
+            Inspection::Over => true,
+            _ => false,
+        }
 }
 
 /// A QUIC or DTLS session that ended, with the cap that ended it early.

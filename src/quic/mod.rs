@@ -54,6 +54,9 @@ pub struct QuicConnection {
     quic: QuicFacts,
     /// Direction of a CONNECTION_CLOSE in an Initial packet, and its code.
     close: Option<(usize, u64)>,
+    /// The client's Source Connection ID (at most 20 bytes, and its length),
+    /// which it keeps for all its Initial packets of this connection.
+    client_scid: Option<([u8; 20], u8)>,
 }
 
 /// Whether a datagram can start a QUIC flow: a long-header Initial packet
@@ -75,7 +78,20 @@ impl QuicConnection {
             scratch: Vec::new(),
             quic: QuicFacts::default(),
             close: None,
+            client_scid: None,
         }
+    }
+
+    /// Whether `datagram`, from the client's side, opens another
+    /// connection: an Initial packet whose Source Connection ID is not the
+    /// one this client has used. A client keeps its id through Retry and
+    /// version negotiation; a new connection picks a new one. (Two
+    /// connections whose clients both use empty ids look alike.)
+    pub fn opens_another_connection(&self, datagram: &[u8]) -> bool {
+        let Some((id, len)) = &self.client_scid else {
+            return false;
+        };
+        packet::long_packet(datagram).is_some_and(|(p, _)| p.kind == PacketKind::Initial && p.scid != &id[..usize::from(*len)])
     }
 
     /// A datagram came inside `tunnel`.
@@ -116,6 +132,12 @@ impl QuicConnection {
     fn on_initial(&mut self, dir: usize, p: &LongPacket<'_>, stats: &mut WorkerStats) {
         let q = &mut self.quic;
         q.initial_packets[dir] = q.initial_packets[dir].saturating_add(1);
+        if dir == 0 && self.client_scid.is_none() {
+            let mut id = [0u8; 20];
+            // The packet reader takes no id over 20 bytes.
+            id[..p.scid.len()].copy_from_slice(p.scid);
+            self.client_scid = Some((id, p.scid.len() as u8));
+        }
         if dir == 0 && q.client_version == 0 {
             q.client_version = p.version;
         }

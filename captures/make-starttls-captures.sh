@@ -116,7 +116,8 @@ CONF
 
 dovecot -F -c "$work/dovecot.conf" >dovecot.out 2>&1 &
 pids+=("$!")
-vsftpd "$work/vsftpd.conf" >vsftpd.out 2>&1 &
+# vsftpd ends its whole process group when told to stop: it gets its own.
+setsid vsftpd "$work/vsftpd.conf" >vsftpd.out 2>&1 &
 pids+=("$!")
 slapd -h ldap://127.0.0.1:14389/ -f "$work/slapd.conf" -d 0 >slapd.out 2>&1 &
 pids+=("$!")

@@ -9,8 +9,13 @@ chmod 755 "$work"
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    # Servers write their files as they stop: wait before removing them.
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # Servers write their files as they stop: wait (10 s at most) before
+    # removing them. `wait` alone does not hold for servers that take a
+    # while to stop, so each PID is polled.
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,6 +41,10 @@ stop_recording() {
     sleep 0.5
     kill -TERM "$tcpdump_pid"
     wait "$tcpdump_pid" 2>/dev/null || true
+    # Its PID is no longer ours: the system may give it to another process.
+    local kept=() pid
+    for pid in "${pids[@]}"; do [ "$pid" = "$tcpdump_pid" ] || kept+=("$pid"); done
+    pids=("${kept[@]}")
     cp "$work/capture.pcap" "$here/$1"
     echo "captures/$1: $(tcpdump -nr "$here/$1" 2>/dev/null | wc -l) packets"
 }

@@ -129,6 +129,8 @@ pub struct Service {
     /// tls, quic, smtp, ...), with how many sessions each.
     pub protocols: BTreeMap<&'static str, u64>,
     pub sessions: u64,
+    /// Of them, sessions that stayed in clear.
+    pub cleartext_sessions: u64,
     pub versions: BTreeMap<String, u64>,
     pub ciphers: BTreeMap<String, u64>,
     pub server_names: BTreeSet<String>,
@@ -149,7 +151,7 @@ pub struct Service {
     pub exempted: BTreeMap<RuleId, ExemptedCount>,
     /// A finding of its fails the policy (see `assessment`).
     pub failed: bool,
-    /// Sessions in which it negotiated a version: without one, nothing it
+    /// Sessions in which it negotiated a version, or spoke in clear: without one, nothing it
     /// does was seen and it is not assessed.
     pub negotiated: u64,
     /// Entries of this service were refused because the inventory's memory
@@ -340,6 +342,7 @@ impl Inventory {
                 transport,
                 protocols: BTreeMap::new(),
                 sessions: 0,
+                cleartext_sessions: 0,
                 versions: BTreeMap::new(),
                 ciphers: BTreeMap::new(),
                 server_names: BTreeSet::new(),
@@ -357,6 +360,7 @@ impl Inventory {
             });
             let mut fits = true;
             s.sessions += 1;
+            s.cleartext_sessions += u64::from(f.cleartext.is_some());
             let protocol = f.protocol();
             match s.protocols.get_mut(protocol) {
                 Some(n) => *n += 1,
@@ -411,7 +415,8 @@ impl Inventory {
                     fits = false;
                 }
             }
-            let negotiated = f.version().is_some();
+            // A session in clear is judged for what the service accepted.
+            let negotiated = f.version().is_some() || f.cleartext.is_some();
             s.negotiated += u64::from(negotiated);
             for x in verdict.findings.iter().filter(|x| service::held_against_service(x, negotiated)) {
                 fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);

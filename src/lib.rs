@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod cleartext;
 pub mod cert;
 pub mod cli;
 pub mod decode;

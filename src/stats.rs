@@ -172,6 +172,8 @@ pub struct WorkerStats {
     /// Times the per-direction reassembly buffer cap was hit.
     pub tcp_buffer_cap_hits: u64,
     pub tls_sessions: u64,
+    /// Sessions that never became TLS, of a protocol recognised in clear.
+    pub cleartext_sessions: u64,
     pub tls_established: u64,
     /// Handshake messages larger than the cap, skipped.
     pub tls_handshake_cap_hits: u64,
@@ -207,6 +209,7 @@ impl WorkerStats {
         self.tcp_gap_bytes += o.tcp_gap_bytes;
         self.tcp_buffer_cap_hits += o.tcp_buffer_cap_hits;
         self.tls_sessions += o.tls_sessions;
+        self.cleartext_sessions += o.cleartext_sessions;
         self.tls_established += o.tls_established;
         self.tls_handshake_cap_hits += o.tls_handshake_cap_hits;
         self.tls_chain_cap_hits += o.tls_chain_cap_hits;

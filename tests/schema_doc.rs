@@ -40,6 +40,7 @@ fn every_field_written_is_documented() {
     let doc = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SCHEMA.md")).unwrap();
     let mut inputs: Vec<String> = bundled_captures().iter().map(|p| p.to_str().unwrap().to_string()).collect();
     inputs.push(thirdparty_dir().to_str().unwrap().to_string());
+    inputs.push(captures_dir().join("cleartext").to_str().unwrap().to_string());
     let mut all = BTreeSet::new();
     for input in &inputs {
         let run = run_jsonl(&["-r", input, "--ca-file", captures_dir().join("test-ca.pem").to_str().unwrap()]);

@@ -14,6 +14,13 @@ mod common;
 use common::*;
 use serde_json::Value;
 
+/// The one TLS session of a capture (sessions in clear beside it left out).
+fn only_tls_session(path: &std::path::Path) -> Value {
+    let mut s: Vec<Value> = sessions_of(path, &[]).into_iter().filter(|s| s["tlsaudit"]["encrypted"] == true).collect();
+    assert_eq!(s.len(), 1, "{}: one TLS session expected, got {}", path.display(), s.len());
+    s.remove(0)
+}
+
 fn only_session(path: &std::path::Path) -> Value {
     let mut s = sessions_of(path, &[]);
     assert_eq!(s.len(), 1, "{}: one session expected, got {}", path.display(), s.len());
@@ -61,11 +68,15 @@ fn thirdparty_upgrades_are_named() {
         ("ldap-starttls/input.pcap", "ldap", false),
         ("pgsql-upgrade-tls/input.pcap", "postgresql", true),
     ] {
-        let s = only_session(&dir.join(capture));
+        let s = only_tls_session(&dir.join(capture));
         assert_eq!(s["network"]["protocol"], protocol, "{capture}");
         assert_eq!(s["tlsaudit"]["upgrade"]["offered"], offered, "{capture}");
         assert_eq!(s["tlsaudit"]["upgrade"]["requested"], true, "{capture}");
     }
+    // Beside its upgrade, the PostgreSQL capture holds a startup in clear,
+    // refused by the server: a session in clear of its own.
+    let pg = sessions_of(&dir.join("pgsql-upgrade-tls/input.pcap"), &[]);
+    assert!(pg.iter().any(|s| s["tlsaudit"]["encrypted"] == false && s["network"]["protocol"] == "postgresql"));
     // Plain SMTP answering on the implicit-TLS port: the server's greeting
     // came before TLS, and no upgrade was asked for.
     let s = only_session(&dir.join("smtp-tls-protodetect/input.pcap"));

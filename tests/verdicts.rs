@@ -13,20 +13,26 @@ fn ca() -> String {
 
 #[test]
 fn a_capture_without_tls_is_not_assessed() {
-    let http = thirdparty_dir().join("ja4/http1.pcapng");
-    let run = run_jsonl(&["-r", http.to_str().unwrap()]);
+    // SSH: neither TLS nor a protocol judged in clear.
+    let ssh = thirdparty_dir().join("ja4/ssh-r.pcap");
+    let run = run_jsonl(&["-r", ssh.to_str().unwrap()]);
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert!(run.sessions.is_empty() && run.services.is_empty());
     let stats = &run.stats["tlsaudit"]["stats"];
     assert_eq!(stats["verdict"], "not_assessed");
     assert!(stats["reader"]["tcp_segments"].as_u64().unwrap() > 0, "the capture holds TCP, just no TLS");
     // --fail-on never turns off the exit code for findings, not this one.
-    let never = run_jsonl(&["-r", http.to_str().unwrap(), "--fail-on", "never"]);
+    let never = run_jsonl(&["-r", ssh.to_str().unwrap(), "--fail-on", "never"]);
     assert_eq!(never.code, Some(3));
-    let text = tlsaudit(&["-r", http.to_str().unwrap(), "--format", "text"]);
+    let text = tlsaudit(&["-r", ssh.to_str().unwrap(), "--format", "text"]);
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.starts_with("Verdict: NOT ASSESSED (hipaa policy"), "{text}");
     assert!(text.contains("Nothing was judged: 0 TLS sessions seen"), "{text}");
+    // Plain HTTP is no longer nothing: its sessions are judged in clear.
+    let plain = run_jsonl(&["-r", thirdparty_dir().join("ja4/http1.pcapng").to_str().unwrap()]);
+    assert_eq!(plain.code, Some(1), "{}", plain.stderr);
+    assert!(!plain.sessions.is_empty() && plain.sessions.iter().all(|s| s["tlsaudit"]["encrypted"] == false));
+    assert_eq!(plain.stats["tlsaudit"]["stats"]["verdict"], "non_compliant");
 }
 
 #[test]
@@ -87,6 +93,6 @@ fn findings_exit_1_by_default_and_only_when_raised() {
     assert_eq!(run.stats["tlsaudit"]["stats"]["verdict"], "non_compliant");
     assert_eq!(run_jsonl(&["-r", weak.to_str().unwrap(), "--ca-file", &ca(), "--fail-on", "never"]).code, Some(0));
     // --fail-on info trips on a raised info finding, not on an empty run.
-    let http = thirdparty_dir().join("ja4/http1.pcapng");
-    assert_eq!(run_jsonl(&["-r", http.to_str().unwrap(), "--fail-on", "info"]).code, Some(3));
+    let ssh = thirdparty_dir().join("ja4/ssh-r.pcap");
+    assert_eq!(run_jsonl(&["-r", ssh.to_str().unwrap(), "--fail-on", "info"]).code, Some(3));
 }

@@ -354,11 +354,8 @@ impl FlowTable {
         let closed = flow.reset || (flow.fin[0] && flow.fin[1]);
         match progress {
             Progress::Done => bypass(key, flow, stats, finished, bypassed),
-            Progress::NotTls => {
-                flow.inspection = Inspection::Over;
-                release(flow, stats);
-                bypassed.push((key, flow.last_seen));
-            }
+            // Not TLS: a session in clear is reported for what it showed.
+            Progress::NotTls => bypass(key, flow, stats, finished, bypassed),
             Progress::Inspecting if closed => bypass(key, flow, stats, finished, bypassed),
             Progress::Inspecting => {}
         }
@@ -426,7 +423,11 @@ fn bypass(
 
 /// Counts a finished session and queues it for the worker.
 fn report(facts: SessionFacts, stats: &mut WorkerStats, finished: &mut Vec<SessionFacts>) {
-    stats.tls_sessions += 1;
+    if facts.cleartext.is_some() {
+        stats.cleartext_sessions += 1;
+    } else {
+        stats.tls_sessions += 1;
+    }
     if facts.established {
         stats.tls_established += 1;
     }

@@ -284,6 +284,12 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     w.close();
     w.close();
 
+    if let Some(c) = &f.cleartext {
+        w.object("tlsaudit");
+        w.field("encrypted", &false);
+        super::cleartext::detail(&mut w, c);
+        return session_end(w, f, verdict, policy);
+    }
     w.object("tls");
     if let Some(v) = version {
         w.field_opt("version", names::version_name(v));
@@ -324,6 +330,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     w.close();
 
     w.object("tlsaudit");
+    w.field("encrypted", &true);
     if let Some(v) = version {
         if let Some(draft) = names::tls13_draft_number(v) {
             w.field("tls13_draft", &draft);
@@ -421,6 +428,12 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         w.field("fragmented_messages", &d.fragmented_messages);
         w.close();
     }
+    session_end(w, f, verdict, policy);
+}
+
+/// What every session record ends with, TLS or not: the tunnel, the limits
+/// of the analysis, the findings and the verdict.
+fn session_end(mut w: JsonWriter<'_>, f: &SessionFacts, verdict: &Verdict, policy: &str) {
     if let Some(t) = &f.tunnel {
         w.object("tunnel");
         w.field("type", t.kind.as_str());
@@ -484,6 +497,7 @@ pub fn service(s: &Service, policy: &str) -> Value {
     put(&mut r, "network.transport", json!(s.transport.as_str()));
     put(&mut r, "tlsaudit.service.protocols", json!(s.protocols));
     put(&mut r, "tlsaudit.service.sessions", json!(s.sessions));
+    put(&mut r, "tlsaudit.service.cleartext_sessions", json!(s.cleartext_sessions));
     put(&mut r, "tlsaudit.service.distinct_clients", json!(s.distinct_clients()));
     if s.clients_overflow {
         put(&mut r, "tlsaudit.service.distinct_clients_capped", json!(true));

@@ -2,6 +2,7 @@
 //! for people. Everything taken from the wire is escaped for the terminal
 //! (`crate::util::escape`).
 
+mod cleartext;
 pub mod json;
 pub mod json_writer;
 pub mod text;

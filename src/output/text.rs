@@ -25,6 +25,11 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         format!("{} -> {}", endpoint(f.client.ip, f.client.port), endpoint(f.server.ip, f.server.port)),
     ];
     parts.push(version_bucket(f));
+    if let Some(c) = &f.cleartext {
+        // Only facts and identifiers checked character by character.
+        parts.push(c.protocol.to_string());
+        parts.extend(c.seen().iter().map(|s| escape_terminal(s.as_bytes())));
+    }
     if let Some(sh) = &f.server_hello {
         parts.push(cipher_name(sh.cipher).into_owned());
     }
@@ -52,7 +57,9 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
     if let Some(p) = f.preamble {
         parts.push(format!("via {}", p.protocol));
     }
-    let state = if f.established {
+    let state = if f.cleartext.is_some() {
+        "in clear"
+    } else if f.established {
         if f.resumed() { "established (resumed)" } else { "established" }
     } else if let Some(a) = &f.alert {
         &format!("failed: {} alert {} from {}", names::alert_level(a.level), names::alert_description(a.description), a.from.as_str())
@@ -269,7 +276,14 @@ fn service_block(s: &Service, color: bool) -> String {
         rfc3339_micros(s.first_seen),
         rfc3339_micros(s.last_seen)
     );
-    if s.server_names.is_empty() {
+    let tls_seen = s.cleartext_sessions < s.sessions;
+    if s.cleartext_sessions > 0 {
+        let protocols: Vec<&str> = s.protocols.keys().copied().collect();
+        out.push_str(&format!("    in clear: {} ({})\n", plural(s.cleartext_sessions, "session", "sessions"), protocols.join(", ")));
+    }
+    if !tls_seen {
+        // A service heard only in clear: nothing of TLS to show.
+    } else if s.server_names.is_empty() {
         out.push_str("    names asked for: none (no SNI)\n");
     } else {
         out.push_str(&format!("    names asked for: {}\n", listed(&s.server_names)));
@@ -282,7 +296,7 @@ fn service_block(s: &Service, color: bool) -> String {
             expiry(leaf.not_after, s.last_seen)
         ));
     }
-    if s.certificates.is_empty() {
+    if s.certificates.is_empty() && tls_seen {
         let encrypted = s.versions.keys().any(|v| v.starts_with("1.3"));
         let why = if encrypted { " (TLS 1.3 encrypts it)" } else { "" };
         out.push_str(&format!("    certificate: none seen{why}\n"));
@@ -290,7 +304,9 @@ fn service_block(s: &Service, color: bool) -> String {
     if s.certificates.len() > 3 {
         out.push_str(&format!("    and {} more\n", plural(s.certificates.len() as u64 - 3, "certificate", "certificates")));
     }
-    out.push_str(&format!("    negotiated {}; {}\n", versions(&s.versions), counts(&s.ciphers)));
+    if tls_seen {
+        out.push_str(&format!("    negotiated {}; {}\n", versions(&s.versions), counts(&s.ciphers)));
+    }
     out.push_str(&finding_lines(&s.findings, Severity::Low, color));
     for e in s.exempted.values() {
         let until = e.expires.as_deref().map(|d| format!(" (until {d})")).unwrap_or_default();
@@ -313,9 +329,12 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 /// The closing summary of a run.
 pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> String {
     let mut out = String::new();
+    let in_clear = run.workers.cleartext_sessions;
+    // Sessions in clear first: they are the worst of what was seen.
+    let in_clear_text = if in_clear > 0 { format!("{} in clear, ", plural(in_clear, "session", "sessions")) } else { String::new() };
     out.push_str(&format!(
-        "\n{} ({} established) in {}, {}; {:.2}s\n",
-        plural(run.sessions, "TLS session", "TLS sessions"),
+        "\n{in_clear_text}{} ({} established) in {}, {}; {:.2}s\n",
+        plural(run.sessions.saturating_sub(in_clear), "TLS session", "TLS sessions"),
         run.workers.tls_established,
         plural(run.reader.packets, "packet", "packets"),
         plural(run.workers.flows, "flow", "flows"),
@@ -399,6 +418,7 @@ pub fn version_bucket(f: &SessionFacts) -> String {
             },
             names::version_name(v).unwrap_or("?")
         ),
+        None if f.cleartext.is_some() => "cleartext".to_string(),
         None => "no ServerHello".to_string(),
     }
 }

@@ -72,6 +72,10 @@ fn suite_party(offered: &[SuiteTraits], weak: impl Fn(&SuiteTraits) -> bool) -> 
 /// Judges one session under a profile.
 pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
     let mut j = Judge::new(profile);
+    if let Some(c) = &f.cleartext {
+        super::cleartext::judge(&mut j, c);
+        return verdict(j, f, profile);
+    }
     if let Some(ch) = &f.client_hello {
         client_offer(&mut j, f, ch);
     }
@@ -98,6 +102,11 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
         }
         None => refused(&mut j, f),
     }
+    verdict(j, f, profile)
+}
+
+/// The findings, less those an exception covers, and what they add up to.
+fn verdict(j: Judge<'_>, f: &SessionFacts, profile: &Profile) -> Verdict {
     let (mut findings, exempted) = apply_exceptions(j.into_findings(), f, profile);
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
     let failed = findings.iter().any(|x| profile.fails(x.severity));
@@ -105,9 +114,13 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
     Verdict { findings, exempted, assessment }
 }
 
-/// Whether a handshake got far enough to be judged: the server answered it,
-/// with a ServerHello or by refusing it with an alert.
+/// Whether a session got far enough to be judged: a session in clear
+/// always; a handshake when the server answered it, with a ServerHello or
+/// by refusing it with an alert.
 fn judged(f: &SessionFacts) -> bool {
+    if f.cleartext.is_some() {
+        return true;
+    }
     let refused = f.client_hello.is_some() && f.alert.as_ref().is_some_and(|a| a.from == crate::tls::facts::Side::Server);
     f.version().is_some() || refused
 }

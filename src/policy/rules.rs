@@ -362,6 +362,40 @@ rules! {
     "a TLS 1.2 session ticket lifetime hint over 7 days",
     "NIST SP 800-52r2 §3.6; RFC 9325 §3.4",
     "the NewSessionTicket (in clear in TLS 1.2)", "Use short ticket lifetimes and rotate ticket keys.";
+    PlaintextPhiProtocol "plaintext.phi_protocol", "C C C C C C C", true,
+    "a health-data protocol without TLS: HL7 v2 over MLLP, DICOM, FHIR over plain HTTP",
+    "45 CFR 164.312(e)(1), (e)(2)(ii); DICOM PS3.15 Annex B (secure transport profiles); HL7 FHIR R4 Security (TLS for every exchange)",
+    "MLLP framing and the MSH segment; the DICOM A-ASSOCIATE-RQ; a FHIR path or media type in clear HTTP",
+    "Carry the interface over TLS (MLLP over TLS, DICOM TLS, HTTPS) or through an encrypted tunnel.";
+    PlaintextCredentials "plaintext.credentials", "C H H H H H H", true,
+    "a login without TLS: a password, a password hash exchange, a token or a community string crossed in clear",
+    "45 CFR 164.312(d), 164.312(e)(1); RFC 8314 §3; RFC 4513 §5.1.2; RFC 9325 §3.2",
+    "the login command or message (never its value)",
+    "Require TLS before authentication (implicit TLS, or an upgrade the server requires); refuse logins in clear.";
+    PlaintextHttp "plaintext.http", "H M M M M M M", true,
+    "HTTP without TLS",
+    "45 CFR 164.312(e)(1); RFC 9325 §3.2",
+    "the request line", "Serve HTTPS only (redirect, then HSTS).";
+    PlaintextProtocol "plaintext.protocol", "M M M M M M M", true,
+    "a protocol that can carry sensitive data (telnet, FTP, mail, LDAP, databases) in clear, with nothing more specific found",
+    "45 CFR 164.312(e)(1)",
+    "the protocol's greeting or first command",
+    "Use the protocol's TLS form, or replace it (SSH for telnet, SFTP or FTPS for FTP).";
+    StarttlsNotOffered "starttls.not_offered", "H H H H H H H", true,
+    "the server did not offer its protocol's upgrade to TLS (STARTTLS, STLS, AUTH TLS, MySQL's SSL capability)",
+    "45 CFR 164.312(e)(1); RFC 3207 §4; RFC 2595 §3; RFC 4217 §4; RFC 8314 §3",
+    "the server's capability list, read by keyword",
+    "Enable TLS on the server and advertise it; prefer implicit TLS ports (RFC 8314).";
+    StarttlsNotUsed "starttls.not_used", "H H H H H H H", true,
+    "the server offered the upgrade to TLS and the client went on in clear",
+    "45 CFR 164.312(e)(1); RFC 8314 §3",
+    "the server's offer and the client's commands after it",
+    "Configure the client to require TLS, and the server to refuse commands in clear.";
+    StarttlsStripped "starttls.stripped", "H H H H H H H", false,
+    "a server that offered the upgrade in one session shows no offer in a later one (an attacker may strip it)",
+    "45 CFR 164.312(e)(1); RFC 3207 §6; RFC 8314 §3",
+    "the offer across sessions of one service",
+    "Require TLS on the client side (MTA-STS or DANE for mail), so a stripped offer fails.";
     PolicyExceptionExpired "policy.exception_expired", "L L L L L L L", true,
     "an exception of the policy file has expired and no longer applies",
     "the policy file",

@@ -304,6 +304,8 @@ pub struct SessionFacts {
     pub preamble: Option<super::preamble::Upgrade>,
     /// TLS records over TCP, or QUIC.
     pub carrier: Carrier,
+    /// The session never became TLS: what its clear text showed.
+    pub cleartext: Option<Box<crate::cleartext::ClearTextFacts>>,
     pub client_hello: Option<ClientHelloFacts>,
     /// A second ClientHello, sent after a HelloRetryRequest.
     pub retried_client_hello: Option<ClientHelloFacts>,
@@ -350,6 +352,7 @@ impl SessionFacts {
             vlan,
             tunnel: None,
             preamble: None,
+            cleartext: None,
             carrier: Carrier::Tcp,
             client_hello: None,
             retried_client_hello: None,
@@ -377,9 +380,13 @@ impl SessionFacts {
         }
     }
 
-    /// `network.protocol`: the clear-text protocol TLS started in
-    /// (STARTTLS), else what carried it (QUIC), else "tls".
+    /// `network.protocol`: the protocol of a session that stayed in clear,
+    /// else the clear-text protocol TLS started in (STARTTLS), else what
+    /// carried it (QUIC), else "tls".
     pub fn protocol(&self) -> &'static str {
+        if let Some(c) = &self.cleartext {
+            return c.protocol;
+        }
         self.preamble.map(|p| p.protocol).or(self.carrier.protocol()).unwrap_or("tls")
     }
 

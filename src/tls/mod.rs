@@ -224,7 +224,7 @@ impl TlsConnection {
             stats.tls_inspect_cap_hits += 1;
         }
         if !self.streams.iter().any(|s| s.found_tls()) && !self.analysis.messages_seen {
-            return None;
+            return self.clear_text(last_seen);
         }
         let mut facts = self.analysis.facts;
         facts.last_seen = last_seen;
@@ -240,6 +240,23 @@ impl TlsConnection {
                 facts.server.port,
             ));
         }
+        Some(facts)
+    }
+}
+
+impl TlsConnection {
+    /// A session that stayed in clear: the facts of a recognised protocol,
+    /// read from the first bytes of each direction (direction 0 opened the
+    /// connection). The kept bytes go with the connection.
+    fn clear_text(self, last_seen: i64) -> Option<SessionFacts> {
+        let [client, server] = &self.streams;
+        if !client.had_preamble() && !server.had_preamble() {
+            return None;
+        }
+        let mut facts = self.analysis.facts;
+        let seen = crate::cleartext::read(&client.preamble, &server.preamble, server.upgrade_words.seen, facts.server.port)?;
+        facts.last_seen = last_seen;
+        facts.cleartext = Some(Box::new(seen));
         Some(facts)
     }
 }

@@ -7,8 +7,9 @@
 
 use memchr::memmem;
 
-/// Bytes of the clear-text preamble kept per direction to name the protocol.
-pub const PREAMBLE_KEEP: usize = 256;
+/// Bytes of the clear-text preamble kept per direction to name the
+/// protocol, and to read a session that never becomes TLS.
+pub const PREAMBLE_KEEP: usize = crate::cleartext::KEEP;
 
 /// Words that name the upgrade: SMTP, IMAP, NNTP, ManageSieve, IRC and
 /// XMPP's STARTTLS, POP3's STLS, FTP's AUTH TLS/SSL, and the OID of LDAP's

@@ -1,0 +1,165 @@
+//! Sessions that never became TLS: which protocol spoke in clear and what
+//! its first bytes show — a login, a health-data protocol, whether the
+//! server offered an upgrade to TLS. Only the first bytes of each direction
+//! are read (those the TLS detector keeps while it looks for a handshake),
+//! and what comes out are facts, never payload: a protocol name, how
+//! credentials were sent (never the credentials), and a few identifiers of
+//! fixed form (an HL7 message type, DICOM application entity titles, an
+//! HTTP method), checked character by character.
+
+mod binary;
+mod text;
+
+/// A short identifier taken from the wire: at most 16 characters, each a
+/// printable ASCII character other than quotes and backslashes, trimmed of
+/// spaces. Anything else is not taken at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShortText {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl ShortText {
+    /// The identifier in `raw`, when every character is allowed and it is
+    /// not empty once trimmed.
+    pub fn from_wire(raw: &[u8]) -> Option<ShortText> {
+        let trimmed = raw.trim_ascii();
+        if trimmed.is_empty() || trimmed.len() > 16 {
+            return None;
+        }
+        if !trimmed.iter().all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' ') {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..trimmed.len()].copy_from_slice(trimmed);
+        Some(ShortText { bytes, len: trimmed.len() as u8 })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII was taken.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+/// What a DICOM association request showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DicomAssociation {
+    pub calling_ae: Option<ShortText>,
+    pub called_ae: Option<ShortText>,
+    /// The service of the first proposed presentation context: storage,
+    /// verification, query-retrieve, worklist, or other.
+    pub service: Option<&'static str>,
+    /// The acceptor's answer: accepted, rejected, or None when not seen.
+    pub answer: Option<&'static str>,
+}
+
+/// What an HTTP request showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: &'static str,
+    /// The request or the answer is FHIR: a /fhir path, a FHIR resource
+    /// type as a path segment, or an application/fhir media type.
+    pub fhir: bool,
+}
+
+/// The facts of one session that stayed in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClearTextFacts {
+    /// `network.protocol`: hl7, dicom, http, ftp, smtp, submission, lmtp,
+    /// imap, pop3, ldap, telnet, postgresql, mysql.
+    pub protocol: &'static str,
+    /// How credentials crossed in clear (e.g. "USER/PASS", "HTTP Basic",
+    /// "LDAP simple bind"), when they did.
+    pub credentials: Option<&'static str>,
+    /// For a protocol with an in-band upgrade to TLS: whether the server
+    /// offered it (None where the protocol has no offer to see).
+    pub upgrade_offered: Option<bool>,
+    /// A mail message went across (SMTP DATA, LMTP DATA).
+    pub message_sent: bool,
+    /// MSH-9 of the first HL7 message (e.g. "ADT^A01").
+    pub hl7_message_type: Option<ShortText>,
+    pub dicom: Option<DicomAssociation>,
+    pub http: Option<HttpRequest>,
+}
+
+impl ClearTextFacts {
+    fn new(protocol: &'static str) -> Self {
+        ClearTextFacts {
+            protocol,
+            credentials: None,
+            upgrade_offered: None,
+            message_sent: false,
+            hl7_message_type: None,
+            dicom: None,
+            http: None,
+        }
+    }
+
+    /// Health data travels in this protocol by design: HL7 v2, DICOM, FHIR.
+    pub fn carries_phi(&self) -> bool {
+        self.hl7_message_type.is_some() || self.dicom.is_some() || self.http.is_some_and(|h| h.fhir)
+    }
+
+    /// What was seen, for people: one short sentence per fact.
+    pub fn seen(&self) -> Vec<String> {
+        let mut seen = Vec::new();
+        if let Some(t) = self.hl7_message_type {
+            seen.push(format!("HL7 {} message", t.as_str()));
+        }
+        if let Some(d) = self.dicom {
+            let service = d.service.map(|s| format!(" for {s}")).unwrap_or_default();
+            let answer = d.answer.map(|a| format!(", {a}")).unwrap_or_default();
+            seen.push(format!("DICOM association{service}{answer}"));
+        }
+        if let Some(h) = self.http {
+            seen.push(if h.fhir { format!("FHIR request ({})", h.method) } else { format!("HTTP request ({})", h.method) });
+        }
+        if let Some(how) = self.credentials {
+            seen.push(format!("credentials sent in clear ({how})"));
+        }
+        if self.message_sent {
+            seen.push("mail message sent in clear".to_string());
+        }
+        match self.upgrade_offered {
+            Some(true) => seen.push("TLS offered, not used".to_string()),
+            Some(false) => seen.push("TLS not offered".to_string()),
+            None => {}
+        }
+        seen
+    }
+}
+
+/// Reads the first bytes of a session that never became TLS: `client` from
+/// the side that opened the connection, `server` from the other;
+/// `server_offered_upgrade` when the server's bytes named STARTTLS or its
+/// kin anywhere (not only in the kept bytes). None when no protocol of
+/// interest is recognised.
+pub fn read(client: &[u8], server: &[u8], server_offered_upgrade: bool, server_port: u16) -> Option<ClearTextFacts> {
+    binary::read(client, server).or_else(|| text::read(client, server, server_offered_upgrade, server_port))
+}
+
+/// The bytes kept per direction for this reading.
+pub const KEEP: usize = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_takes_only_plain_identifiers() {
+        assert_eq!(ShortText::from_wire(b"SYNTH-PACS      ").map(|t| t.as_str().to_string()), Some("SYNTH-PACS".into()));
+        assert_eq!(ShortText::from_wire(b"ADT^A01").map(|t| t.as_str().to_string()), Some("ADT^A01".into()));
+        for bad in [&b""[..], b"    ", b"\x1b[31mred", b"a\"b", b"a\\b", b"seventeen-chars-x", b"caf\xc3\xa9"] {
+            assert_eq!(ShortText::from_wire(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn seen_lists_each_fact() {
+        let mut f = ClearTextFacts::new("smtp");
+        f.upgrade_offered = Some(false);
+        f.message_sent = true;
+        assert_eq!(f.seen(), ["mail message sent in clear", "TLS not offered"]);
+        assert!(!f.carries_phi());
+    }
+}

@@ -1,0 +1,37 @@
+//! The `tlsaudit.cleartext` object of a session that stayed in clear: what
+//! was seen, as facts; identifiers only where the cleartext module took them
+//! character by character (the JSON writer escapes them all the same).
+
+use super::json_writer::JsonWriter;
+use crate::cleartext::{ClearTextFacts, ShortText};
+
+pub(super) fn detail(w: &mut JsonWriter<'_>, c: &ClearTextFacts) {
+    w.object("cleartext");
+    w.field("seen", &c.seen());
+    w.field_opt("credentials", c.credentials);
+    w.field_opt("upgrade_offered", c.upgrade_offered);
+    if c.message_sent {
+        w.field("message_sent", &true);
+    }
+    if let Some(t) = c.hl7_message_type {
+        w.object("hl7");
+        w.field("message_type", t.as_str());
+        w.close();
+    }
+    if let Some(d) = c.dicom {
+        let text = |t: Option<ShortText>| t.map(|t| t.as_str().to_string());
+        w.object("dicom");
+        w.field_opt("calling_ae_title", text(d.calling_ae));
+        w.field_opt("called_ae_title", text(d.called_ae));
+        w.field_opt("service", d.service);
+        w.field_opt("answer", d.answer);
+        w.close();
+    }
+    if let Some(h) = c.http {
+        w.object("http");
+        w.field("method", h.method);
+        w.field("fhir", &h.fhir);
+        w.close();
+    }
+    w.close();
+}

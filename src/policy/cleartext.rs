@@ -1,0 +1,40 @@
+//! The rules for sessions that stayed in clear: health-data protocols,
+//! logins, HTTP, and upgrades to TLS that were not offered or not used.
+//! Each weakness is one finding; a protocol in clear with nothing more
+//! specific found is still one.
+
+use super::judge::Judge;
+use super::rules::RuleId;
+use super::Party;
+use crate::cleartext::ClearTextFacts;
+
+pub(super) fn judge(j: &mut Judge<'_>, c: &ClearTextFacts) {
+    if let Some(t) = c.hl7_message_type {
+        j.flag(RuleId::PlaintextPhiProtocol, Party::Both, format!("HL7 {} message over MLLP without TLS", t.as_str()));
+    }
+    if let Some(d) = c.dicom {
+        let ae = |t: Option<crate::cleartext::ShortText>| t.map_or("?".to_string(), |t| t.as_str().to_string());
+        let service = d.service.map(|s| format!(" for {s}")).unwrap_or_default();
+        let message = format!("DICOM association {} to {}{service} without TLS", ae(d.calling_ae), ae(d.called_ae));
+        j.flag(RuleId::PlaintextPhiProtocol, Party::Both, message);
+    }
+    if let Some(h) = c.http {
+        if h.fhir {
+            j.flag(RuleId::PlaintextPhiProtocol, Party::Both, format!("FHIR request ({}) over plain HTTP", h.method));
+        } else {
+            j.flag(RuleId::PlaintextHttp, Party::Server, format!("HTTP request ({}) without TLS", h.method));
+        }
+    }
+    if let Some(how) = c.credentials {
+        j.flag(RuleId::PlaintextCredentials, Party::Both, format!("credentials sent in clear ({how})"));
+    }
+    match c.upgrade_offered {
+        Some(false) => j.flag(RuleId::StarttlsNotOffered, Party::Server, format!("{}: the server did not offer TLS", c.protocol)),
+        Some(true) => j.flag(RuleId::StarttlsNotUsed, Party::Client, format!("{}: TLS was offered and not used", c.protocol)),
+        None => {}
+    }
+    let specific = c.carries_phi() || c.http.is_some() || c.credentials.is_some() || c.upgrade_offered.is_some();
+    if !specific {
+        j.flag(RuleId::PlaintextProtocol, Party::Both, format!("{} without TLS", c.protocol));
+    }
+}

@@ -1,0 +1,164 @@
+//! Sessions that stay in clear, from real stacks on loopback
+//! (captures/make-cleartext-health-captures.sh and
+//! make-cleartext-login-captures.sh): each protocol is named, judged by the
+//! plaintext.* and starttls.* rules, and reported without a byte of its
+//! payload — the planted patient data, passwords and message bodies are
+//! looked for in every output format. The same protocols with TLS on
+//! (captures/starttls) carry none of these findings.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn cleartext(name: &str) -> std::path::PathBuf {
+    captures_dir().join("cleartext").join(name)
+}
+
+fn only_session(name: &str) -> Value {
+    let run = run_jsonl(&["-r", cleartext(name).to_str().unwrap()]);
+    assert_eq!(run.sessions.len(), 1, "{name}: one session expected: {}", run.stderr);
+    run.sessions.into_iter().next().unwrap()
+}
+
+fn rules(s: &Value) -> Vec<String> {
+    s["tlsaudit"]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect()
+}
+
+/// One recording: capture, protocol, the kind of login that crossed in
+/// clear, whether the server offered TLS, and the rules raised.
+type Recorded = (&'static str, &'static str, Option<&'static str>, Option<bool>, &'static [&'static str]);
+
+/// What each recording did.
+const RECORDED: &[Recorded] = &[
+    ("hl7-mllp.pcap", "hl7", None, None, &["plaintext.phi_protocol"]),
+    ("dicom-cstore.pcap", "dicom", None, None, &["plaintext.phi_protocol"]),
+    ("dicom-echo.pcap", "dicom", None, None, &["plaintext.phi_protocol"]),
+    ("dicom-pynetdicom.pcap", "dicom", None, None, &["plaintext.phi_protocol"]),
+    ("fhir-http.pcap", "http", Some("HTTP Basic"), None, &["plaintext.credentials", "plaintext.phi_protocol"]),
+    ("ftp-login.pcap", "ftp", Some("FTP USER/PASS"), None, &["plaintext.credentials"]),
+    ("telnet-login.pcap", "telnet", Some("telnet login"), None, &["plaintext.credentials"]),
+    ("imap-login.pcap", "imap", Some("IMAP LOGIN"), Some(false), &["plaintext.credentials", "starttls.not_offered"]),
+    ("pop3-login.pcap", "pop3", Some("POP3 USER/PASS"), None, &["plaintext.credentials"]),
+    ("ldap-simple-bind.pcap", "ldap", Some("LDAP simple bind"), None, &["plaintext.credentials"]),
+    ("postgresql-login.pcap", "postgresql", Some("PostgreSQL cleartext password"), None, &["plaintext.credentials"]),
+    ("mysql-login.pcap", "mysql", Some("MySQL login"), Some(false), &["plaintext.credentials", "starttls.not_offered"]),
+    ("smtp-no-starttls.pcap", "smtp", None, Some(false), &["starttls.not_offered"]),
+    ("smtp-starttls-unused.pcap", "smtp", None, Some(true), &["starttls.not_used"]),
+];
+
+#[test]
+fn each_protocol_in_clear_is_named_and_judged() {
+    for (file, protocol, credentials, offered, want) in RECORDED {
+        let s = only_session(file);
+        assert_eq!(s["network"]["protocol"], *protocol, "{file}");
+        assert_eq!(s["tlsaudit"]["encrypted"], false, "{file}");
+        assert!(s["tls"].is_null(), "{file}: no tls object for a session in clear");
+        let c = &s["tlsaudit"]["cleartext"];
+        assert_eq!(c["credentials"].as_str(), *credentials, "{file}: {c}");
+        assert_eq!(c["upgrade_offered"].as_bool(), *offered, "{file}: {c}");
+        let mut got = rules(&s);
+        got.sort();
+        assert_eq!(got, *want, "{file}");
+        assert_eq!((s["tlsaudit"]["assessment"].as_str(), s["tlsaudit"]["compliant"].as_bool()), (Some("non_compliant"), Some(false)), "{file}");
+        assert!(!c["seen"].as_array().unwrap().is_empty(), "{file}: what was seen is said");
+    }
+}
+
+#[test]
+fn health_protocols_record_their_identifiers() {
+    let hl7 = only_session("hl7-mllp.pcap");
+    assert_eq!(hl7["tlsaudit"]["cleartext"]["hl7"]["message_type"], "ADT^A01");
+    for (file, calling, service) in
+        [("dicom-cstore.pcap", "SYNTH-MODALITY", "storage"), ("dicom-echo.pcap", "SYNTH-MODALITY", "verification"), ("dicom-pynetdicom.pcap", "SYNTH-WORKSTN", "storage")]
+    {
+        let d = &only_session(file)["tlsaudit"]["cleartext"]["dicom"];
+        assert_eq!((d["calling_ae_title"].as_str(), d["called_ae_title"].as_str()), (Some(calling), Some("SYNTH-PACS")), "{file}");
+        assert_eq!((d["service"].as_str(), d["answer"].as_str()), (Some(service), Some("accepted")), "{file}");
+    }
+    let fhir = only_session("fhir-http.pcap");
+    assert_eq!(fhir["tlsaudit"]["cleartext"]["http"], serde_json::json!({"method": "GET", "fhir": true}));
+    let smtp = only_session("smtp-no-starttls.pcap");
+    assert_eq!(smtp["tlsaudit"]["cleartext"]["message_sent"], true);
+}
+
+/// tshark reads the same protocols in the same captures: the session's
+/// protocol is the one tshark's dissectors name (told the ports where they
+/// are not the standard ones).
+#[test]
+fn tshark_names_the_same_protocols() {
+    for (file, protocol, decode_as) in [
+        ("hl7-mllp.pcap", "hl7", "tcp.port==2575,hl7"),
+        ("dicom-cstore.pcap", "dicom", "tcp.port==11112,dicom"),
+        ("fhir-http.pcap", "http", "tcp.port==8080,http"),
+        ("ftp-login.pcap", "ftp", "tcp.port==2121,ftp"),
+        ("imap-login.pcap", "imap", "tcp.port==2143,imap"),
+        ("pop3-login.pcap", "pop", "tcp.port==2110,pop"),
+        ("ldap-simple-bind.pcap", "ldap", "tcp.port==2389,ldap"),
+        ("postgresql-login.pcap", "pgsql", "tcp.port==25432,pgsql"),
+        ("mysql-login.pcap", "mysql", "tcp.port==23306,mysql"),
+        ("smtp-no-starttls.pcap", "smtp", "tcp.port==2525,smtp"),
+        ("telnet-login.pcap", "telnet", "tcp.port==2323,telnet"),
+    ] {
+        let out = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(cleartext(file))
+            .args(["-d", decode_as, "-Y", protocol, "-T", "fields", "-e", "frame.number"])
+            .output()
+            .expect("tshark runs");
+        let frames = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert!(frames > 0, "{file}: tshark finds {protocol}");
+    }
+}
+
+/// Nothing of the payload reaches any output: not the patient's name or
+/// record number, not a password (nor its Base64 form), not a message body
+/// or a community string, in JSON Lines, the text report with every session,
+/// or a file written with -o.
+#[test]
+fn no_payload_in_any_output() {
+    let dir = captures_dir().join("cleartext");
+    let scratch = Scratch::new("cleartext-planted");
+    let file = scratch.path("out.jsonl");
+    let jsonl = tlsaudit(&["-r", dir.to_str().unwrap(), "--format", "jsonl"]);
+    let text = tlsaudit(&["-r", dir.to_str().unwrap(), "--format", "text", "--sessions"]);
+    let written = tlsaudit(&["-r", dir.to_str().unwrap(), "--format", "jsonl", "-o", file.to_str().unwrap()]);
+    assert!(written.status.code().is_some());
+    let outputs = [
+        String::from_utf8_lossy(&jsonl.stdout).into_owned(),
+        String::from_utf8_lossy(&jsonl.stderr).into_owned(),
+        String::from_utf8_lossy(&text.stdout).into_owned(),
+        String::from_utf8_lossy(&text.stderr).into_owned(),
+        std::fs::read_to_string(&file).expect("-o wrote the records"),
+    ];
+    assert!(outputs[0].matches("\"tlsaudit.session\"").count() >= RECORDED.len(), "the sessions are there to search");
+    // Every planted value is in the captures themselves (so the test can fail).
+    let planted = ["PLANTEDSURNAME", "PLANTEDGIVEN", "PLANTED-MRN-4711", "PLANTED-PASSWORD-login", "PLANTED-MESSAGE-BODY", "PLANTED-COMMUNITY"];
+    let raw: Vec<u8> = std::fs::read_dir(&dir).unwrap().flatten().flat_map(|e| std::fs::read(e.path()).unwrap()).collect();
+    for p in planted {
+        assert!(raw.windows(p.len()).any(|w| w == p.as_bytes()), "{p} is in the captures");
+    }
+    // HTTP Basic carries "clinician:PLANTED-PASSWORD-fhir" in Base64.
+    let basic = "Y2xpbmljaWFuOlBMQU5URUQtUEFTU1dPUkQtZmhpcg==";
+    assert!(raw.windows(basic.len()).any(|w| w == basic.as_bytes()));
+    for out in &outputs {
+        for p in planted.iter().chain(&["PLANTED-PASSWORD-fhir", basic, "PLANTED", "clinician", "synthetic"]) {
+            assert!(!out.contains(p), "{p} written");
+        }
+    }
+}
+
+/// The same servers with TLS on: no plaintext or starttls finding.
+#[test]
+fn the_same_protocols_with_tls_on_are_not_held_in_clear() {
+    for file in ["imap.pcap", "pop3.pcap", "ftp.pcap", "ldap.pcap", "postgresql.pcap", "mysql.pcap", "smtp.pcap", "submission.pcap"] {
+        let run = run_jsonl(&["-r", captures_dir().join("starttls").join(file).to_str().unwrap()]);
+        assert_eq!(run.sessions.len(), 1, "{file}");
+        let s = &run.sessions[0];
+        assert_eq!(s["tlsaudit"]["encrypted"], true, "{file}");
+        assert!(s["tlsaudit"]["cleartext"].is_null(), "{file}");
+        let held: Vec<String> = rules(s).into_iter().filter(|r| r.starts_with("plaintext.") || r.starts_with("starttls.")).collect();
+        assert!(held.is_empty(), "{file}: {held:?}");
+        assert_eq!(s["tlsaudit"]["compliant"], true, "{file}: {:?}", rules(s));
+    }
+}

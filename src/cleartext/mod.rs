@@ -154,6 +154,37 @@ mod tests {
         }
     }
 
+    /// Every cut of every protocol's opening bytes, and every byte of them
+    /// changed, is read without a panic (the readers index nothing blindly).
+    #[test]
+    fn cut_and_damaged_openings_are_read_safely() {
+        let mut dicom = vec![0x01, 0, 0, 0, 0, 0x80, 0, 1, 0, 0];
+        dicom.extend_from_slice(b"SYNTH-PACS      SYNTH-MODALITY  ");
+        dicom.resize(74, 0);
+        dicom.extend_from_slice(&[0x10, 0, 0, 3, b'1', b'.', b'2', 0x20, 0, 0, 0x17, 1, 0, 0, 0, 0x30, 0, 0, 0x11]);
+        dicom.extend_from_slice(b"1.2.840.10008.1.1");
+        let openings: [(&[u8], &[u8]); 6] = [
+            (b"\x0bMSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\r", b""),
+            (&dicom, &[0x02, 0, 0, 0, 0, 0x40]),
+            (&[0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x01, b'x'], b""),
+            (&[0, 0, 0, 9, 0, 3, 0, 0, 0, b'p', 0, 0, 0, 5, 0], &[b'R', 0, 0, 0, 8, 0, 0, 0, 3]),
+            (b"GET /fhir/Patient HTTP/1.1\r\nAuthorization: Basic x\r\n\r\n", b"HTTP/1.1 200 OK\r\n"),
+            (b"EHLO a\r\nAUTH PLAIN x\r\n", b"220 mx ESMTP\r\n250-STARTTLS\r\n"),
+        ];
+        for (client, server) in openings {
+            assert!(read(client, server, true, 25).is_some(), "{client:?}");
+            for cut in 0..client.len() {
+                let _ = read(&client[..cut], server, false, 25);
+                let mut damaged = client.to_vec();
+                damaged[cut] ^= 0xff;
+                let _ = read(&damaged, server, false, 25);
+            }
+            for cut in 0..server.len() {
+                let _ = read(client, &server[..cut], false, 25);
+            }
+        }
+    }
+
     #[test]
     fn seen_lists_each_fact() {
         let mut f = ClearTextFacts::new("smtp");

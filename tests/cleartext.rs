@@ -162,3 +162,23 @@ fn the_same_protocols_with_tls_on_are_not_held_in_clear() {
         assert_eq!(s["tlsaudit"]["compliant"], true, "{file}: {:?}", rules(s));
     }
 }
+
+/// Browsing in suricata-verify's capture: page fetches over plain HTTP are
+/// held as plaintext.http; the OCSP requests among them (their answers say
+/// application/ocsp-response) travel over HTTP by design and are not.
+#[test]
+fn plain_http_is_held_and_ocsp_is_not() {
+    let run = run_jsonl(&["-r", thirdparty_dir().join("suricata-verify/tls-subjectaltname/input.pcap").to_str().unwrap()]);
+    let in_clear: Vec<&Value> = run.sessions.iter().filter(|s| s["tlsaudit"]["encrypted"] == false).collect();
+    let pki: Vec<&&Value> = in_clear.iter().filter(|s| s["tlsaudit"]["cleartext"]["http"]["pki"] == true).collect();
+    let pages = in_clear.len() - pki.len();
+    assert!(!pki.is_empty() && pages > 0, "{} OCSP fetches, {pages} pages", pki.len());
+    for s in &in_clear {
+        let held = rules(s);
+        if s["tlsaudit"]["cleartext"]["http"]["pki"] == true {
+            assert!(held.is_empty() && s["tlsaudit"]["compliant"] == true, "{held:?}");
+        } else {
+            assert_eq!(held, ["plaintext.http"]);
+        }
+    }
+}

@@ -60,6 +60,9 @@ pub struct HttpRequest {
     /// The request or the answer is FHIR: a /fhir path, a FHIR resource
     /// type as a path segment, or an application/fhir media type.
     pub fhir: bool,
+    /// A certificate-status or PKI fetch (OCSP, CRL, a CA certificate),
+    /// which HTTP carries by design: the objects are signed and public.
+    pub pki: bool,
 }
 
 /// The facts of one session that stayed in clear.
@@ -112,7 +115,11 @@ impl ClearTextFacts {
             seen.push(format!("DICOM association{service}{answer}"));
         }
         if let Some(h) = self.http {
-            seen.push(if h.fhir { format!("FHIR request ({})", h.method) } else { format!("HTTP request ({})", h.method) });
+            seen.push(match (h.fhir, h.pki) {
+                (true, _) => format!("FHIR request ({})", h.method),
+                (false, true) => format!("certificate status or PKI fetch ({})", h.method),
+                (false, false) => format!("HTTP request ({})", h.method),
+            });
         }
         if let Some(how) = self.credentials {
             seen.push(format!("credentials sent in clear ({how})"));

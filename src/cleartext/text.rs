@@ -38,6 +38,10 @@ const FHIR_RESOURCES: [&[u8]; 16] = [
     b"ServiceRequest", b"Appointment", b"ImagingStudy",
 ];
 
+/// Media types of the signed, public objects HTTP carries for PKI.
+const PKI_MEDIA_TYPES: [&[u8]; 5] =
+    [b"application/ocsp-request", b"application/ocsp-response", b"application/pkix-crl", b"application/pkix-cert", b"application/pkcs7-mime"];
+
 /// An HTTP/1.x request line ("GET /path HTTP/1.1"): its method, whether the
 /// exchange is FHIR, and whether the client sent an Authorization header.
 fn http(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
@@ -54,8 +58,10 @@ fn http(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
         || path_only.split(|&c| c == b'/').any(|segment| FHIR_RESOURCES.contains(&segment))
         || contains_ignore_case(client, b"application/fhir+")
         || contains_ignore_case(server, b"application/fhir+");
+    // OCSP (RFC 6960 App. A), CRLs and CA certificates (RFC 5280 §4.2.2.1).
+    let pki = PKI_MEDIA_TYPES.iter().any(|t| contains_ignore_case(client, t) || contains_ignore_case(server, t));
     let mut facts = ClearTextFacts::new("http");
-    facts.http = Some(HttpRequest { method, fhir });
+    facts.http = Some(HttpRequest { method, fhir, pki: pki && !fhir });
     let header = |name: &[u8]| lines(client).skip(1).take_while(|l| !l.is_empty()).find(|l| starts(l, name));
     facts.credentials = header(b"Authorization:").map(|l| {
         let scheme = l[b"Authorization:".len()..].trim_ascii_start();
@@ -133,7 +139,9 @@ mod tests {
     #[test]
     fn http_request_lines_and_fhir() {
         let f = http(b"GET /fhir/Patient/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Basic eDp5\r\n\r\n", b"").expect("HTTP");
-        assert_eq!(f.http, Some(HttpRequest { method: "GET", fhir: true }));
+        assert_eq!(f.http, Some(HttpRequest { method: "GET", fhir: true, pki: false }));
+        let ocsp = http(b"GET /MFMwUTBP HTTP/1.1\r\nHost: ocsp.example\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n").expect("HTTP");
+        assert_eq!(ocsp.http.map(|h| (h.fhir, h.pki)), Some((false, true)));
         assert_eq!(f.credentials, Some("HTTP Basic"));
         let plain = http(b"POST /upload HTTP/1.0\r\n\r\n", b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n").expect("HTTP");
         assert_eq!((plain.http.map(|h| h.fhir), plain.credentials), (Some(false), None));

@@ -31,6 +31,9 @@ pub(super) fn detail(w: &mut JsonWriter<'_>, c: &ClearTextFacts) {
         w.object("http");
         w.field("method", h.method);
         w.field("fhir", &h.fhir);
+        if h.pki {
+            w.field("pki", &true);
+        }
         w.close();
     }
     w.close();

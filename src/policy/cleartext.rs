@@ -21,9 +21,11 @@ pub(super) fn judge(j: &mut Judge<'_>, c: &ClearTextFacts) {
     if let Some(h) = c.http {
         if h.fhir {
             j.flag(RuleId::PlaintextPhiProtocol, Party::Both, format!("FHIR request ({}) over plain HTTP", h.method));
-        } else {
+        } else if !h.pki {
             j.flag(RuleId::PlaintextHttp, Party::Server, format!("HTTP request ({}) without TLS", h.method));
         }
+        // OCSP, CRL and CA certificate fetches travel over HTTP by design:
+        // signed, public objects. Nothing to hold against anyone.
     }
     if let Some(how) = c.credentials {
         j.flag(RuleId::PlaintextCredentials, Party::Both, format!("credentials sent in clear ({how})"));

@@ -1,4 +1,5 @@
-//! Sessions that stay in clear, from real stacks on loopback
+//! Sessions that stay in clear (TCP, and SNMP and syslog over UDP), from
+//! real stacks on loopback
 //! (captures/make-cleartext-health-captures.sh and
 //! make-cleartext-login-captures.sh): each protocol is named, judged by the
 //! plaintext.* and starttls.* rules, and reported without a byte of its
@@ -45,6 +46,8 @@ const RECORDED: &[Recorded] = &[
     ("mysql-login.pcap", "mysql", Some("MySQL login"), Some(false), &["plaintext.credentials", "starttls.not_offered"]),
     ("smtp-no-starttls.pcap", "smtp", None, Some(false), &["starttls.not_offered"]),
     ("smtp-starttls-unused.pcap", "smtp", None, Some(true), &["starttls.not_used"]),
+    ("snmp-v2c.pcap", "snmp", Some("SNMP community string"), None, &["plaintext.credentials"]),
+    ("syslog.pcap", "syslog", None, None, &["plaintext.protocol"]),
 ];
 
 #[test]
@@ -80,6 +83,8 @@ fn health_protocols_record_their_identifiers() {
     assert_eq!(fhir["tlsaudit"]["cleartext"]["http"], serde_json::json!({"method": "GET", "fhir": true}));
     let smtp = only_session("smtp-no-starttls.pcap");
     assert_eq!(smtp["tlsaudit"]["cleartext"]["message_sent"], true);
+    let snmp = only_session("snmp-v2c.pcap");
+    assert_eq!((snmp["network"]["transport"].as_str(), snmp["tlsaudit"]["cleartext"]["snmp"]["version"].as_str()), (Some("udp"), Some("2c")));
 }
 
 /// tshark reads the same protocols in the same captures: the session's
@@ -99,6 +104,8 @@ fn tshark_names_the_same_protocols() {
         ("mysql-login.pcap", "mysql", "tcp.port==23306,mysql"),
         ("smtp-no-starttls.pcap", "smtp", "tcp.port==2525,smtp"),
         ("telnet-login.pcap", "telnet", "tcp.port==2323,telnet"),
+        ("snmp-v2c.pcap", "snmp", "udp.port==2161,snmp"),
+        ("syslog.pcap", "syslog", "udp.port==2514,syslog"),
     ] {
         let out = std::process::Command::new("tshark")
             .arg("-r")

@@ -91,7 +91,7 @@ fn service(uid: &[u8]) -> &'static str {
 }
 
 /// A BER tag and its length: (tag, length, bytes after the header).
-fn ber(b: &[u8]) -> Option<(u8, usize, &[u8])> {
+pub(super) fn ber(b: &[u8]) -> Option<(u8, usize, &[u8])> {
     let (&tag, rest) = b.split_first()?;
     let (&first, rest) = rest.split_first()?;
     if first < 0x80 {

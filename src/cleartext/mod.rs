@@ -8,6 +8,7 @@
 //! HTTP method), checked character by character.
 
 mod binary;
+pub mod datagram;
 mod text;
 
 /// A short identifier taken from the wire: at most 16 characters, each a
@@ -69,7 +70,7 @@ pub struct HttpRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClearTextFacts {
     /// `network.protocol`: hl7, dicom, http, ftp, smtp, submission, lmtp,
-    /// imap, pop3, ldap, telnet, postgresql, mysql.
+    /// imap, pop3, ldap, telnet, postgresql, mysql; over UDP snmp, syslog.
     pub protocol: &'static str,
     /// How credentials crossed in clear (e.g. "USER/PASS", "HTTP Basic",
     /// "LDAP simple bind"), when they did.
@@ -83,6 +84,8 @@ pub struct ClearTextFacts {
     pub hl7_message_type: Option<ShortText>,
     pub dicom: Option<DicomAssociation>,
     pub http: Option<HttpRequest>,
+    /// SNMP's version: "1" or "2c".
+    pub snmp_version: Option<ShortText>,
 }
 
 impl ClearTextFacts {
@@ -95,6 +98,7 @@ impl ClearTextFacts {
             hl7_message_type: None,
             dicom: None,
             http: None,
+            snmp_version: None,
         }
     }
 
@@ -131,6 +135,9 @@ impl ClearTextFacts {
             Some(true) => seen.push("TLS offered, not used".to_string()),
             Some(false) => seen.push("TLS not offered".to_string()),
             None => {}
+        }
+        if seen.is_empty() {
+            seen.push(format!("{} in clear", self.protocol));
         }
         seen
     }

@@ -1,6 +1,7 @@
 //! UDP datagrams that may carry a TLS handshake: QUIC long-header packets
-//! and DTLS handshake records. Everything else over UDP is counted as not
-//! TCP and goes no further than this check.
+//! and DTLS handshake records; and those that open a session in clear
+//! (SNMP v1/v2c, syslog). Everything else over UDP is counted as not TCP
+//! and goes no further than this check.
 
 use std::net::IpAddr;
 
@@ -36,7 +37,9 @@ pub(super) fn udp_from_ip_payload(src: IpAddr, dst: IpAddr, vlan: Option<u16>, b
 /// Whether a UDP payload may be part of a TLS handshake: a QUIC long-header
 /// packet (Initial, Handshake, Retry, 0-RTT, or a Version Negotiation,
 /// RFC 8999 §5.1), or a DTLS record of the handshake, alert or
-/// change_cipher_spec type (RFC 6347 §4.1, RFC 9147 §4).
+/// change_cipher_spec type (RFC 6347 §4.1, RFC 9147 §4); or whether it
+/// opens a session in clear (an SNMP v1/v2c request or trap, a syslog
+/// message), which is judged as such.
 pub fn handshake_datagram(b: &[u8]) -> bool {
     match b {
         // Long header: the form bit, a version tlsaudit can read (or 0 for
@@ -49,6 +52,8 @@ pub fn handshake_datagram(b: &[u8]) -> bool {
         [20..=22, 0xfe, 0xff | 0xfd | 0xfc, ..] => b.len() >= 13,
         // OpenSSL's DTLS from before RFC 4347 (0x0100): its handshake records only.
         [22, 0x01, 0x00, ..] => b.len() >= 13,
+        // A session in clear that one datagram opens: SNMP v1/v2c, syslog.
+        [0x30 | b'<', ..] => crate::cleartext::datagram::read(b).is_some(),
         _ => false,
     }
 }

@@ -1,6 +1,6 @@
 //! UDP flows in the flow table: a flow starts only on a datagram that can
 //! open a handshake (a QUIC client's first Initial packet, a DTLS
-//! ClientHello), lives under the
+//! ClientHello) or a session in clear (SNMP, syslog), lives under the
 //! same idle timeout, table size and memory cap as TCP connections, and
 //! ends when its handshake is over. UDP has no connection to close, so a
 //! flow that goes quiet ends by timeout.
@@ -12,7 +12,7 @@ use crate::decode::tunnel::Tunnel;
 use crate::dtls::{self, DtlsConnection};
 use crate::quic::{self, QuicConnection};
 use crate::stats::WorkerStats;
-use crate::tls::facts::SessionFacts;
+use crate::tls::facts::{Carrier, SessionFacts};
 use crate::tls::Progress;
 
 impl Flow {
@@ -28,6 +28,8 @@ impl Flow {
 enum Opening {
     Quic,
     Dtls,
+    /// A session in clear that this one datagram opens (SNMP, syslog).
+    ClearText,
 }
 
 impl Opening {
@@ -36,6 +38,8 @@ impl Opening {
             Some(Opening::Quic)
         } else if dtls::starts_connection(datagram) {
             Some(Opening::Dtls)
+        } else if crate::cleartext::datagram::read(datagram).is_some() {
+            Some(Opening::ClearText)
         } else {
             None
         }
@@ -87,6 +91,20 @@ impl FlowTable {
             Entry::Vacant(new) => new.insert(Flow::start_datagram(seg, stats, charged)),
         };
         flow.last_seen = flow.last_seen.max(seg.ts);
+        if matches!(flow.inspection, Inspection::NotStarted) && matches!(opens, Some(Opening::ClearText)) {
+            // The whole session is in this datagram: report it now; the
+            // flow absorbs the rest of the exchange.
+            flow.inspection = Inspection::Over;
+            if let Some(seen) = crate::cleartext::datagram::read(seg.payload) {
+                let mut facts = SessionFacts::new(flow.first_seen, flow.initiator, flow.responder, seg.vlan);
+                facts.carrier = Carrier::Udp;
+                facts.tunnel = tunnel;
+                facts.last_seen = seg.ts;
+                facts.cleartext = Some(Box::new(seen));
+                report(facts, stats, finished);
+            }
+            return;
+        }
         if matches!(flow.inspection, Inspection::NotStarted) {
             let (first, client, server, vlan) = (flow.first_seen, flow.initiator, flow.responder, seg.vlan);
             // A new flow started on a datagram that opens one.

@@ -27,6 +27,11 @@ pub(super) fn detail(w: &mut JsonWriter<'_>, c: &ClearTextFacts) {
         w.field_opt("answer", d.answer);
         w.close();
     }
+    if let Some(v) = c.snmp_version {
+        w.object("snmp");
+        w.field("version", v.as_str());
+        w.close();
+    }
     if let Some(h) = c.http {
         w.object("http");
         w.field("method", h.method);

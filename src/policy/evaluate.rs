@@ -93,7 +93,7 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
                 let carried = match &f.carrier {
                     Carrier::Quic(_) => "QUIC (TLS 1.3)",
                     Carrier::Dtls(_) => "DTLS 1.3",
-                    Carrier::Tcp => "TLS 1.3",
+                    Carrier::Tcp | Carrier::Udp => "TLS 1.3",
                 };
                 j.flag(RuleId::CertNotObservable, Party::Both, format!("{carried}: the certificate is encrypted and was not judged"));
             } else if !f.server_certificates.is_empty() {

@@ -9,6 +9,8 @@ use super::side::Side;
 pub enum Carrier {
     #[default]
     Tcp,
+    /// Plain UDP: a session in clear (SNMP, syslog), no TLS at all.
+    Udp,
     Quic(Box<QuicFacts>),
     Dtls(Box<DtlsFacts>),
 }
@@ -17,14 +19,14 @@ impl Carrier {
     pub fn transport(&self) -> crate::decode::Transport {
         match self {
             Carrier::Tcp => crate::decode::Transport::Tcp,
-            Carrier::Quic(_) | Carrier::Dtls(_) => crate::decode::Transport::Udp,
+            Carrier::Udp | Carrier::Quic(_) | Carrier::Dtls(_) => crate::decode::Transport::Udp,
         }
     }
 
     /// The protocol that carries TLS itself, when it is not TLS records.
     pub fn protocol(&self) -> Option<&'static str> {
         match self {
-            Carrier::Tcp => None,
+            Carrier::Tcp | Carrier::Udp => None,
             Carrier::Quic(_) => Some("quic"),
             Carrier::Dtls(_) => Some("dtls"),
         }
@@ -33,7 +35,7 @@ impl Carrier {
     /// The first character of a JA4 fingerprint: 't' TCP, 'q' QUIC.
     pub fn ja4_prefix(&self) -> char {
         match self {
-            Carrier::Tcp => 't',
+            Carrier::Tcp | Carrier::Udp => 't',
             Carrier::Quic(_) => 'q',
             Carrier::Dtls(_) => 'd',
         }

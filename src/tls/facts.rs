@@ -491,7 +491,7 @@ impl HeapSize for SessionFacts {
             + match &self.carrier {
                 Carrier::Quic(q) => alloc_bytes(std::mem::size_of::<QuicFacts>()) + vec_bytes(&q.version_negotiation),
                 Carrier::Dtls(_) => alloc_bytes(std::mem::size_of::<DtlsFacts>()),
-                Carrier::Tcp => 0,
+                Carrier::Tcp | Carrier::Udp => 0,
             }
     }
 }

@@ -166,26 +166,36 @@ fn messages(mut b: &[u8]) -> impl Iterator<Item = u8> + '_ {
 }
 
 /// MySQL's CLIENT_SSL capability bit.
-const MYSQL_CLIENT_SSL: u32 = 0x0800;
+pub const MYSQL_CLIENT_SSL: u32 = 0x0800;
 
-/// A MySQL/MariaDB server greeting (protocol 10) and the client's answer:
-/// a HandshakeResponse without CLIENT_SSL is a login in clear.
-fn mysql(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
-    let len = usize::from(*server.first()?) | usize::from(*server.get(1)?) << 8 | usize::from(*server.get(2)?) << 16;
-    if *server.get(3)? != 0 || *server.get(4)? != 10 || len < 40 {
+/// A MySQL/MariaDB server greeting (protocol 10): its capability flags
+/// (the lower 16 bits, which hold CLIENT_SSL).
+pub fn mysql_greeting_capabilities(b: &[u8]) -> Option<u32> {
+    let len = usize::from(*b.first()?) | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?) << 16;
+    if *b.get(3)? != 0 || *b.get(4)? != 10 || len < 40 {
         return None;
     }
-    // Version string, NUL-terminated; thread id (4), auth data (8), filler (1).
-    let version_end = 5 + memchr::memchr(0, server.get(5..)?)?;
+    // Version string, NUL-terminated; then thread id (4), auth data (8), filler (1).
+    let version_end = 5 + memchr::memchr(0, b.get(5..)?)?;
     let at = version_end + 1 + 4 + 8 + 1;
-    let offered = u16::from_le_bytes([*server.get(at)?, *server.get(at + 1)?]) & MYSQL_CLIENT_SSL as u16 != 0;
+    Some(u32::from(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?])))
+}
+
+/// The capability flags of a MySQL client packet of sequence 1: the short
+/// SSLRequest, or the HandshakeResponse that logs in.
+pub fn mysql_client_capabilities(b: &[u8]) -> Option<u32> {
+    let h = b.get(3..8).filter(|h| h[0] == 1)?;
+    Some(u32::from_le_bytes([h[1], h[2], h[3], h[4]]))
+}
+
+/// A MySQL/MariaDB server greeting and the client's answer: a
+/// HandshakeResponse without CLIENT_SSL is a login in clear.
+fn mysql(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
+    let offered = mysql_greeting_capabilities(server)? & MYSQL_CLIENT_SSL != 0;
     let mut facts = ClearTextFacts::new("mysql");
     facts.upgrade_offered = Some(offered);
-    // The client's packet of sequence 1: capability flags first.
-    if let Some(caps) = client.get(3..8).filter(|h| h[0] == 1).map(|h| u32::from_le_bytes([h[1], h[2], h[3], h[4]])) {
-        if caps & MYSQL_CLIENT_SSL == 0 && client.len() > 36 {
-            facts.credentials = Some("MySQL login");
-        }
+    if mysql_client_capabilities(client).is_some_and(|caps| caps & MYSQL_CLIENT_SSL == 0) && client.len() > 36 {
+        facts.credentials = Some("MySQL login");
     }
     Some(facts)
 }

@@ -11,6 +11,8 @@ mod binary;
 pub mod datagram;
 mod text;
 
+pub use binary::{mysql_client_capabilities, mysql_greeting_capabilities, MYSQL_CLIENT_SSL};
+
 /// A short identifier taken from the wire: at most 16 characters, each a
 /// printable ASCII character other than quotes and backslashes, trimmed of
 /// spaces. Anything else is not taken at all.

@@ -7,6 +7,8 @@
 
 use memchr::memmem;
 
+use crate::cleartext::{mysql_client_capabilities, mysql_greeting_capabilities, MYSQL_CLIENT_SSL};
+
 /// Bytes of the clear-text preamble kept per direction to name the
 /// protocol, and to read a session that never becomes TLS.
 pub const PREAMBLE_KEEP: usize = crate::cleartext::KEEP;
@@ -84,27 +86,6 @@ fn contains(b: &[u8], p: &[u8]) -> bool {
 /// PostgreSQL's SSLRequest (length 8, code 80877103) and GSSENCRequest.
 const PG_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f];
 
-/// MySQL's CLIENT_SSL capability bit.
-const MYSQL_CLIENT_SSL: u16 = 0x0800;
-
-/// A MySQL server greeting (protocol 10): its capability flags (lower 16 bits).
-fn mysql_greeting_capabilities(b: &[u8]) -> Option<u16> {
-    let len = usize::from(*b.first()?) | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?) << 16;
-    if *b.get(3)? != 0 || *b.get(4)? != 10 || len < 40 {
-        return None;
-    }
-    // Version string, NUL-terminated; then thread id (4), auth data (8), filler (1).
-    let version_end = 5 + memchr::memchr(0, b.get(5..)?)?;
-    let at = version_end + 1 + 4 + 8 + 1;
-    Some(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-/// A MySQL client packet of sequence 1 that asks for SSL (the short
-/// SSLRequest before the handshake response).
-fn mysql_ssl_request(b: &[u8]) -> bool {
-    b.len() >= 8 && b[3] == 1 && u16::from_le_bytes([b[4], b[5]]) & MYSQL_CLIENT_SSL != 0
-}
-
 /// The ENCRYPTION option of a TDS PRELOGIN packet (MS-TDS 2.2.6.5): the
 /// packet's type (0x12 from the client, 0x04 in the server's answer) and
 /// the option's value (0 off, 1 on, 2 not supported, 3 required).
@@ -157,7 +138,8 @@ pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool
         return Upgrade { protocol: "postgresql", offered: server.first() == Some(&b'S'), requested: true };
     }
     if let Some(caps) = mysql_greeting_capabilities(server) {
-        return Upgrade { protocol: "mysql", offered: caps & MYSQL_CLIENT_SSL != 0, requested: mysql_ssl_request(client) };
+        let requested = mysql_client_capabilities(client).is_some_and(|c| c & MYSQL_CLIENT_SSL != 0);
+        return Upgrade { protocol: "mysql", offered: caps & MYSQL_CLIENT_SSL != 0, requested };
     }
     if let Some(asked) = tds_prelogin_encryption(client, 0x12) {
         // MS-SQL: the TLS handshake itself then travels inside PRELOGIN packets.

@@ -8,6 +8,7 @@
 use hashlink::linked_hash_map::Entry;
 
 use super::{conclude, report, Ending, Flow, FlowKey, FlowTable, Inspection, Segment};
+use crate::cleartext::ClearTextFacts;
 use crate::decode::tunnel::Tunnel;
 use crate::dtls::{self, DtlsConnection};
 use crate::quic::{self, QuicConnection};
@@ -24,12 +25,11 @@ impl Flow {
 
 /// What a datagram can open: a QUIC connection (a client's first Initial)
 /// or a DTLS association (a ClientHello).
-#[derive(Clone, Copy)]
 enum Opening {
     Quic,
     Dtls,
-    /// A session in clear that this one datagram opens (SNMP, syslog).
-    ClearText,
+    /// A session in clear that this one datagram holds whole (SNMP, syslog).
+    ClearText(ClearTextFacts),
 }
 
 impl Opening {
@@ -38,10 +38,8 @@ impl Opening {
             Some(Opening::Quic)
         } else if dtls::starts_connection(datagram) {
             Some(Opening::Dtls)
-        } else if crate::cleartext::datagram::read(datagram).is_some() {
-            Some(Opening::ClearText)
         } else {
-            None
+            crate::cleartext::datagram::read(datagram).map(Opening::ClearText)
         }
     }
 }
@@ -91,25 +89,23 @@ impl FlowTable {
             Entry::Vacant(new) => new.insert(Flow::start_datagram(seg, stats, charged)),
         };
         flow.last_seen = flow.last_seen.max(seg.ts);
-        if matches!(flow.inspection, Inspection::NotStarted) && matches!(opens, Some(Opening::ClearText)) {
-            // The whole session is in this datagram: report it now; the
-            // flow absorbs the rest of the exchange.
-            flow.inspection = Inspection::Over;
-            if let Some(seen) = crate::cleartext::datagram::read(seg.payload) {
-                let mut facts = SessionFacts::new(flow.first_seen, flow.initiator, flow.responder, seg.vlan);
-                facts.carrier = Carrier::Udp;
-                facts.tunnel = tunnel;
-                facts.last_seen = seg.ts;
-                facts.cleartext = Some(Box::new(seen));
-                report(facts, stats, finished);
-            }
-            return;
-        }
         if matches!(flow.inspection, Inspection::NotStarted) {
             let (first, client, server, vlan) = (flow.first_seen, flow.initiator, flow.responder, seg.vlan);
             // A new flow started on a datagram that opens one.
             flow.inspection = match opens {
                 Some(Opening::Quic) => Inspection::Quic(Box::new(QuicConnection::new(first, client, server, vlan, limits.tls))),
+                Some(Opening::ClearText(seen)) => {
+                    // The whole session is in this datagram: report it now;
+                    // the flow absorbs the rest of the exchange.
+                    flow.inspection = Inspection::Over;
+                    let mut facts = SessionFacts::new(first, client, server, vlan);
+                    facts.carrier = Carrier::Udp;
+                    facts.tunnel = tunnel;
+                    facts.last_seen = seg.ts;
+                    facts.cleartext = Some(Box::new(seen));
+                    report(facts, stats, finished);
+                    return;
+                }
                 _ => Inspection::Dtls(Box::new(DtlsConnection::new(first, client, server, vlan, limits.tls))),
             };
         }

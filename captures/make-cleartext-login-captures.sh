@@ -66,49 +66,12 @@ PY
 /usr/bin/python3 inetd.py 2323 /usr/sbin/telnetd >telnetd.out 2>&1 &
 pids+=("$!")
 
-# postfix: a private instance (see make-smtp-nntp-irc-rdp-captures.sh); port
-# 2525 offers no STARTTLS, port 2526 offers it.
+# postfix (recording.sh): port 2525 offers no STARTTLS, port 2526 offers it.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 400 \
     -subj "/CN=mail.example.test" -keyout key.pem -out cert.pem 2>/dev/null
 chmod 644 key.pem
-mkdir -p postfix/queue postfix/data
-(cd postfix/queue && mkdir -p pid public private maildrop incoming active deferred bounce defer flush hold saved trace corrupt)
-chown postfix postfix/data postfix/queue/{public,private,incoming,active,deferred,bounce,defer,flush,hold,saved,trace,corrupt}
-chgrp postdrop postfix/queue/{maildrop,public}
-chmod 730 postfix/queue/maildrop
-chmod 710 postfix/queue/public
-cat >postfix/main.cf <<CONF
-compatibility_level = 3.6
-queue_directory = $work/postfix/queue
-data_directory = $work/postfix/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mail.example.test
-mydomain = example.test
-mydestination = example.test
-local_recipient_maps =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-maillog_file_prefixes = $work/
-maillog_file = $work/postfix/postfix.log
-smtpd_tls_cert_file = $work/cert.pem
-smtpd_tls_key_file = $work/key.pem
-smtpd_tls_security_level = none
-alias_maps =
-alias_database =
-CONF
-cat >postfix/master.cf <<CONF
-127.0.0.1:2525 inet n - n - - smtpd
-127.0.0.1:2526 inet n - n - - smtpd -o smtpd_tls_security_level=may
-cleanup   unix  n - n - 0    cleanup
-tlsmgr    unix  - - n 1000? 1 tlsmgr
-rewrite   unix  - - n - -    trivial-rewrite
-anvil     unix  - - n - 1    anvil
-proxymap  unix  - - n - -    proxymap
-postlog   unix-dgram n - n - 1 postlogd
-CONF
-/usr/lib/postfix/sbin/master -c "$work/postfix" -d >postfix/out.log 2>&1 &
-pids+=("$!")
+start_postfix "$(printf '%s\n' "smtpd_tls_security_level = none" "mydestination = example.test" "local_recipient_maps =")" \
+    "127.0.0.1:2525 inet n - n - - smtpd" "127.0.0.1:2526 inet n - n - - smtpd -o smtpd_tls_security_level=may"
 
 # dovecot: IMAP and POP3 with TLS off and plain-text logins allowed.
 mkdir -p dovecot/run mail home

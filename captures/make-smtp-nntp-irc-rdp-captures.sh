@@ -26,44 +26,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 400 \
     -keyout key.pem -out cert.pem 2>/dev/null
 chmod 644 key.pem
 
-# postfix: a private instance whose master runs in the foreground and logs
-# to a file (there is no syslog here); no service is chrooted.
-mkdir -p postfix/queue postfix/data
-(cd postfix/queue && mkdir -p pid public private maildrop incoming active deferred bounce defer flush hold saved trace corrupt)
-chown postfix postfix/data postfix/queue/{public,private,incoming,active,deferred,bounce,defer,flush,hold,saved,trace,corrupt}
-chgrp postdrop postfix/queue/{maildrop,public}
-chmod 730 postfix/queue/maildrop
-chmod 710 postfix/queue/public
-cat > postfix/main.cf <<CONF
-compatibility_level = 3.6
-queue_directory = $work/postfix/queue
-data_directory = $work/postfix/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mail.example.test
-mydomain = example.test
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-maillog_file_prefixes = $work/
-maillog_file = $work/postfix/postfix.log
-smtpd_tls_cert_file = $work/cert.pem
-smtpd_tls_key_file = $work/key.pem
-smtpd_tls_security_level = may
-alias_maps =
-alias_database =
-CONF
-cat > postfix/master.cf <<CONF
-127.0.0.1:25 inet n - n - - smtpd
-127.0.0.1:587 inet n - n - - smtpd -o smtpd_tls_security_level=encrypt
-cleanup   unix  n - n - 0    cleanup
-tlsmgr    unix  - - n 1000? 1 tlsmgr
-rewrite   unix  - - n - -    trivial-rewrite
-anvil     unix  - - n - 1    anvil
-proxymap  unix  - - n - -    proxymap
-postlog   unix-dgram n - n - 1 postlogd
-CONF
-/usr/lib/postfix/sbin/master -c "$work/postfix" -d >postfix/out.log 2>&1 &
-pids+=("$!")
+# postfix (recording.sh): TLS offered on 25, required on 587.
+start_postfix "smtpd_tls_security_level = may" "127.0.0.1:25 inet n - n - - smtpd" \
+    "127.0.0.1:587 inet n - n - - smtpd -o smtpd_tls_security_level=encrypt"
 
 # INN: nnrpd alone, as a standalone daemon, over an empty overview. (The
 # inn2 package's own setup stops without a domain in /etc/news/inn.conf;

@@ -58,3 +58,49 @@ split_at_dashes() {
     if [ "$#" -gt 0 ]; then shift; fi
     client_args=("$@")
 }
+
+# start_postfix MAIN_CF_LINES SMTPD_LINE...: a private postfix instance in
+# $work/postfix, with $work/cert.pem and key.pem for TLS: its own queue
+# directories, no chrooted service, and its master in the foreground
+# logging to a file through postlogd (there is no syslog here).
+# MAIN_CF_LINES end the shared main.cf; each SMTPD_LINE is a master.cf
+# line of an smtpd listener.
+start_postfix() {
+    local main_cf=$1
+    shift
+    mkdir -p postfix/queue postfix/data
+    (cd postfix/queue && mkdir -p pid public private maildrop incoming active deferred bounce defer flush hold saved trace corrupt)
+    chown postfix postfix/data postfix/queue/{public,private,incoming,active,deferred,bounce,defer,flush,hold,saved,trace,corrupt}
+    chgrp postdrop postfix/queue/{maildrop,public}
+    chmod 730 postfix/queue/maildrop
+    chmod 710 postfix/queue/public
+    cat >postfix/main.cf <<CONF
+compatibility_level = 3.6
+queue_directory = $work/postfix/queue
+data_directory = $work/postfix/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mail.example.test
+mydomain = example.test
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+maillog_file_prefixes = $work/
+maillog_file = $work/postfix/postfix.log
+smtpd_tls_cert_file = $work/cert.pem
+smtpd_tls_key_file = $work/key.pem
+alias_maps =
+alias_database =
+$main_cf
+CONF
+    printf '%s\n' "$@" >postfix/master.cf
+    cat >>postfix/master.cf <<CONF
+cleanup   unix  n - n - 0    cleanup
+tlsmgr    unix  - - n 1000? 1 tlsmgr
+rewrite   unix  - - n - -    trivial-rewrite
+anvil     unix  - - n - 1    anvil
+proxymap  unix  - - n - -    proxymap
+postlog   unix-dgram n - n - 1 postlogd
+CONF
+    /usr/lib/postfix/sbin/master -c "$work/postfix" -d >postfix/out.log 2>&1 &
+    pids+=("$!")
+}

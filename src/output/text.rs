@@ -281,11 +281,11 @@ fn service_block(s: &Service, color: bool) -> String {
         let protocols: Vec<&str> = s.protocols.keys().copied().collect();
         out.push_str(&format!("    in clear: {} ({})\n", plural(s.cleartext_sessions, "session", "sessions"), protocols.join(", ")));
     }
-    if !tls_seen {
-        // A service heard only in clear: nothing of TLS to show.
-    } else if s.server_names.is_empty() {
+    // A service heard only in clear has no names, certificates or
+    // versions to show.
+    if tls_seen && s.server_names.is_empty() {
         out.push_str("    names asked for: none (no SNI)\n");
-    } else {
+    } else if tls_seen {
         out.push_str(&format!("    names asked for: {}\n", listed(&s.server_names)));
     }
     for leaf in s.certificates.values().take(3) {

@@ -44,6 +44,7 @@ const RECORDED: &[Recorded] = &[
     ("ldap-simple-bind.pcap", "ldap", Some("LDAP simple bind"), None, &["plaintext.credentials"]),
     ("postgresql-login.pcap", "postgresql", Some("PostgreSQL cleartext password"), None, &["plaintext.credentials"]),
     ("mysql-login.pcap", "mysql", Some("MySQL login"), Some(false), &["plaintext.credentials", "starttls.not_offered"]),
+    ("mssql-login.pcap", "mssql", Some("MS-SQL login, password only obfuscated"), Some(false), &["plaintext.credentials", "starttls.not_offered"]),
     ("smtp-no-starttls.pcap", "smtp", None, Some(false), &["starttls.not_offered"]),
     ("smtp-starttls-unused.pcap", "smtp", None, Some(true), &["starttls.not_used"]),
     ("snmp-v2c.pcap", "snmp", Some("SNMP community string"), None, &["plaintext.credentials"]),
@@ -102,6 +103,7 @@ fn tshark_names_the_same_protocols() {
         ("ldap-simple-bind.pcap", "ldap", "tcp.port==2389,ldap"),
         ("postgresql-login.pcap", "pgsql", "tcp.port==25432,pgsql"),
         ("mysql-login.pcap", "mysql", "tcp.port==23306,mysql"),
+        ("mssql-login.pcap", "tds", "tcp.port==14437,tds"),
         ("smtp-no-starttls.pcap", "smtp", "tcp.port==2525,smtp"),
         ("telnet-login.pcap", "telnet", "tcp.port==2323,telnet"),
         ("snmp-v2c.pcap", "snmp", "udp.port==2161,snmp"),
@@ -148,17 +150,23 @@ fn no_payload_in_any_output() {
     // HTTP Basic carries "clinician:PLANTED-PASSWORD-fhir" in Base64.
     let basic = "Y2xpbmljaWFuOlBMQU5URUQtUEFTU1dPUkQtZmhpcg==";
     assert!(raw.windows(basic.len()).any(|w| w == basic.as_bytes()));
+    // MS-SQL's LOGIN7 carries the password in UTF-16, each byte's nibbles
+    // swapped and XORed with 0xA5 (MS-TDS 2.2.6.4).
+    let obfuscated: Vec<u8> =
+        "PLANTED-PASSWORD-login".encode_utf16().flat_map(|u| u.to_le_bytes()).map(|b| b.rotate_left(4) ^ 0xa5).collect();
+    assert!(raw.windows(obfuscated.len()).any(|w| w == obfuscated), "the obfuscated MS-SQL password is in the captures");
     for out in &outputs {
         for p in planted.iter().chain(&["PLANTED-PASSWORD-fhir", basic, "PLANTED", "clinician", "synthetic"]) {
             assert!(!out.contains(p), "{p} written");
         }
+        assert!(!out.as_bytes().windows(obfuscated.len()).any(|w| w == obfuscated), "the obfuscated password written");
     }
 }
 
 /// The same servers with TLS on: no plaintext or starttls finding.
 #[test]
 fn the_same_protocols_with_tls_on_are_not_held_in_clear() {
-    for file in ["imap.pcap", "pop3.pcap", "ftp.pcap", "ldap.pcap", "postgresql.pcap", "mysql.pcap", "smtp.pcap", "submission.pcap"] {
+    for file in ["imap.pcap", "pop3.pcap", "ftp.pcap", "ldap.pcap", "postgresql.pcap", "mysql.pcap", "mssql-freetds.pcap", "smtp.pcap", "submission.pcap"] {
         let run = run_jsonl(&["-r", captures_dir().join("starttls").join(file).to_str().unwrap()]);
         assert_eq!(run.sessions.len(), 1, "{file}");
         let s = &run.sessions[0];

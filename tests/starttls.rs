@@ -144,3 +144,31 @@ fn mssql_tls_inside_tds_prelogin_packets() {
     let tls12 = only_session(&captures_dir().join("starttls/mssql-tls12.pcap"));
     assert_eq!(tls12["tls"]["server"]["x509"]["subject"]["common_name"], "ehr-db.example.test");
 }
+
+/// MS-SQL's login-only encryption: FreeTDS asks for encryption, the server
+/// answers ENCRYPT_OFF, and TLS carries the LOGIN7 only — the queries and
+/// results after it go in clear. tshark reads the answer in the same
+/// packet; tlsaudit holds the session, which a TLS-only reading would pass.
+#[test]
+fn mssql_login_only_encryption_is_held() {
+    let path = captures_dir().join("starttls/mssql-login-only.pcap");
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args(["-d", "tcp.port==14436,tds", "-Y", "tds.type == 4", "-T", "fields", "-e", "tds.prelogin.option.encryption"])
+        .output()
+        .expect("tshark runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "tshark: the server's PRELOGIN answers encryption off");
+    let s = only_session(&path);
+    assert_eq!((s["network"]["protocol"].as_str(), s["tls"]["established"].as_bool()), (Some("mssql"), Some(true)));
+    assert_eq!(s["tlsaudit"]["upgrade"]["login_only"], true);
+    let held: Vec<&Value> = s["tlsaudit"]["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "plaintext.protocol").collect();
+    assert_eq!(held.len(), 1, "{}", s["tlsaudit"]["findings"]);
+    assert!(held[0]["message"].as_str().unwrap().contains("login only"));
+    assert_eq!(s["tlsaudit"]["compliant"], false);
+    // The sessions that encrypt everything carry no such mark.
+    for file in ["mssql-freetds.pcap", "mssql-tls13.pcap"] {
+        let s = only_session(&captures_dir().join("starttls").join(file));
+        assert!(s["tlsaudit"]["upgrade"]["login_only"].is_null(), "{file}");
+    }
+}

@@ -221,12 +221,14 @@ fn bundled_captures_match_tshark() {
     let mut failures = Vec::new();
     for path in &bundled_captures() {
         // tshark reads TLS inside TDS only where told the port carries TDS
-        // (captures/make-mssql-captures.sh uses 14433 to 14435), and after
+        // (captures/make-mssql-captures.sh uses 14433 to 14437), and after
         // IRC's STARTTLS or RDP's X.224 negotiation only where told the
         // port carries TLS.
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let decode_as: &[&str] = match name.as_str() {
-            n if n.starts_with("mssql") => &["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds", "-d", "tcp.port==14435,tds"],
+            n if n.starts_with("mssql") => {
+                &["-d", "tcp.port==14433,tds", "-d", "tcp.port==14434,tds", "-d", "tcp.port==14435,tds", "-d", "tcp.port==14436,tds"]
+            }
             "irc.pcap" => &["-d", "tcp.port==6667,tls"],
             "rdp.pcap" => &["-d", "tcp.port==3389,tls"],
             "rdp-credssp.pcap" => &["-d", "tcp.port==3390,tls"],

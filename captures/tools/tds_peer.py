@@ -5,7 +5,13 @@ real stack's, the TDS framing is written here from the specification.
 After the handshake the client sends one TLS record (a synthetic LOGIN7)
 directly over TCP, as TDS does. Synthetic names only.
 
-server: python3 tds_peer.py server PORT CERT KEY
+The server answers the PRELOGIN's ENCRYPTION option as told: "on" (TLS for
+the whole session, the default), "login-only" (ENCRYPT_OFF: TLS for the
+LOGIN7 only, the rest of the session in clear) or "none"
+(ENCRYPT_NOT_SUP: no TLS, the LOGIN7 in clear). It then reads the LOGIN7
+and closes the connection without answering it.
+
+server: python3 tds_peer.py server PORT CERT KEY [on|login-only|none]
 client: python3 tds_peer.py client PORT [1.2]   (1.2: TLS 1.2 at most)
 """
 import socket
@@ -14,13 +20,15 @@ import struct
 import sys
 
 PRELOGIN, RESPONSE = 0x12, 0x04
+# The ENCRYPTION option's values (MS-TDS 2.2.6.5).
+ENCRYPTION = {"login-only": 0x00, "on": 0x01, "none": 0x02}
 
 
-def prelogin_payload():
-    # Options: VERSION (6 bytes), ENCRYPTION (1 byte: ENCRYPT_ON), terminator.
+def prelogin_payload(encryption=ENCRYPTION["on"]):
+    # Options: VERSION (6 bytes), ENCRYPTION (1 byte), terminator.
     header_len = 5 + 5 + 1
     opts = struct.pack(">BHH", 0x00, header_len, 6) + struct.pack(">BHH", 0x01, header_len + 6, 1) + b"\xff"
-    return opts + bytes([16, 0, 0x07, 0xd0, 0, 0]) + b"\x01"
+    return opts + bytes([16, 0, 0x07, 0xd0, 0, 0]) + bytes([encryption])
 
 
 def send_packet(sock, kind, payload, packet_id=1):
@@ -63,13 +71,18 @@ def handshake(sock, tls, incoming, outgoing):
         incoming.write(payload)
 
 
-def server(port, cert, key):
+def server(port, cert, key, mode="on"):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", port))
     conn, _ = listener.accept()
     recv_packet(conn)
-    send_packet(conn, RESPONSE, prelogin_payload())
+    send_packet(conn, RESPONSE, prelogin_payload(ENCRYPTION[mode]))
+    if mode == "none":
+        # The LOGIN7 comes in clear, in TDS packets of type 0x10.
+        recv_packet(conn)
+        conn.close()
+        return
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
     handshake(conn, tls, incoming, outgoing)
@@ -101,6 +114,6 @@ def client(port, tls12=False):
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        server(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        server(int(sys.argv[2]), sys.argv[3], sys.argv[4], *sys.argv[5:6])
     else:
         client(int(sys.argv[2]), sys.argv[3:] == ["1.2"])

@@ -1,7 +1,7 @@
 //! Framed protocols in clear: HL7 v2 over MLLP, the DICOM Upper Layer's
-//! association, LDAP's bind, and the logins of PostgreSQL and MySQL. Each
-//! is recognised by its first message's framing, strictly enough that
-//! another protocol's bytes are not taken for it.
+//! association and LDAP's bind. Each is recognised by its first message's
+//! framing, strictly enough that another protocol's bytes are not taken
+//! for it.
 
 use super::{ClearTextFacts, DicomAssociation, ShortText};
 
@@ -10,8 +10,6 @@ pub(super) fn read(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
         .or_else(|| hl7(server))
         .or_else(|| dicom(client, server))
         .or_else(|| ldap(client))
-        .or_else(|| postgresql(client, server))
-        .or_else(|| mysql(client, server))
 }
 
 /// MLLP: a vertical tab, then an HL7 v2 message whose first segment is MSH;
@@ -128,74 +126,6 @@ fn ldap(client: &[u8]) -> Option<ClearTextFacts> {
                 facts.credentials = Some("LDAP simple bind");
             }
         }
-    }
-    Some(facts)
-}
-
-/// PostgreSQL's StartupMessage (protocol 3.0) and, in the messages after
-/// it, the client's PasswordMessage; the server's authentication request
-/// says how the password travelled.
-fn postgresql(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
-    let len = u32::from_be_bytes(client.get(..4)?.try_into().ok()?) as usize;
-    if client.get(4..8)? != [0, 3, 0, 0] || !(9..=10_000).contains(&len) {
-        return None;
-    }
-    let mut facts = ClearTextFacts::new("postgresql");
-    let password_sent = messages(client.get(len..).unwrap_or_default()).any(|t| t == b'p');
-    if password_sent {
-        // AuthenticationRequest 'R': 3 cleartext, 5 MD5, 10 SASL.
-        let method = server.get(..9).filter(|r| r[0] == b'R').map(|r| u32::from_be_bytes([r[5], r[6], r[7], r[8]]));
-        facts.credentials = Some(match method {
-            Some(3) => "PostgreSQL cleartext password",
-            Some(5) => "PostgreSQL MD5 login",
-            Some(10) => "PostgreSQL SASL login",
-            _ => "PostgreSQL login",
-        });
-    }
-    Some(facts)
-}
-
-/// The types of PostgreSQL's typed messages (type byte, 4-byte length).
-fn messages(mut b: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    std::iter::from_fn(move || {
-        let typ = *b.first()?;
-        let len = u32::from_be_bytes(b.get(1..5)?.try_into().ok()?) as usize;
-        b = b.get(1 + len..).unwrap_or_default();
-        (len >= 4).then_some(typ)
-    })
-}
-
-/// MySQL's CLIENT_SSL capability bit.
-pub const MYSQL_CLIENT_SSL: u32 = 0x0800;
-
-/// A MySQL/MariaDB server greeting (protocol 10): its capability flags
-/// (the lower 16 bits, which hold CLIENT_SSL).
-pub fn mysql_greeting_capabilities(b: &[u8]) -> Option<u32> {
-    let len = usize::from(*b.first()?) | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?) << 16;
-    if *b.get(3)? != 0 || *b.get(4)? != 10 || len < 40 {
-        return None;
-    }
-    // Version string, NUL-terminated; then thread id (4), auth data (8), filler (1).
-    let version_end = 5 + memchr::memchr(0, b.get(5..)?)?;
-    let at = version_end + 1 + 4 + 8 + 1;
-    Some(u32::from(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?])))
-}
-
-/// The capability flags of a MySQL client packet of sequence 1: the short
-/// SSLRequest, or the HandshakeResponse that logs in.
-pub fn mysql_client_capabilities(b: &[u8]) -> Option<u32> {
-    let h = b.get(3..8).filter(|h| h[0] == 1)?;
-    Some(u32::from_le_bytes([h[1], h[2], h[3], h[4]]))
-}
-
-/// A MySQL/MariaDB server greeting and the client's answer: a
-/// HandshakeResponse without CLIENT_SSL is a login in clear.
-fn mysql(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
-    let offered = mysql_greeting_capabilities(server)? & MYSQL_CLIENT_SSL != 0;
-    let mut facts = ClearTextFacts::new("mysql");
-    facts.upgrade_offered = Some(offered);
-    if mysql_client_capabilities(client).is_some_and(|caps| caps & MYSQL_CLIENT_SSL == 0) && client.len() > 36 {
-        facts.credentials = Some("MySQL login");
     }
     Some(facts)
 }

@@ -8,10 +8,14 @@
 //! HTTP method), checked character by character.
 
 mod binary;
+mod database;
 pub mod datagram;
 mod text;
 
-pub use binary::{mysql_client_capabilities, mysql_greeting_capabilities, MYSQL_CLIENT_SSL};
+pub use database::{
+    mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
+    TDS_ENCRYPT_OFF,
+};
 
 /// A short identifier taken from the wire: at most 16 characters, each a
 /// printable ASCII character other than quotes and backslashes, trimmed of
@@ -151,7 +155,9 @@ impl ClearTextFacts {
 /// kin anywhere (not only in the kept bytes). None when no protocol of
 /// interest is recognised.
 pub fn read(client: &[u8], server: &[u8], server_offered_upgrade: bool, server_port: u16) -> Option<ClearTextFacts> {
-    binary::read(client, server).or_else(|| text::read(client, server, server_offered_upgrade, server_port))
+    binary::read(client, server)
+        .or_else(|| database::read(client, server))
+        .or_else(|| text::read(client, server, server_offered_upgrade, server_port))
 }
 
 /// The bytes kept per direction for this reading.
@@ -179,13 +185,25 @@ mod tests {
         dicom.resize(74, 0);
         dicom.extend_from_slice(&[0x10, 0, 0, 3, b'1', b'.', b'2', 0x20, 0, 0, 0x17, 1, 0, 0, 0, 0x30, 0, 0, 0x11]);
         dicom.extend_from_slice(b"1.2.840.10008.1.1");
-        let openings: [(&[u8], &[u8]); 6] = [
+        let prelogin = |kind: u8, encryption: u8| {
+            let mut p = vec![kind, 1, 0, 26, 0, 0, 1, 0, 0, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xff, 16, 0, 7, 0xd0, 0, 0];
+            p.push(encryption);
+            p
+        };
+        let mut tds = prelogin(0x12, 2);
+        let mut login7 = vec![0u8; 8 + 56];
+        login7[..4].copy_from_slice(&[0x10, 1, 0, 64]);
+        login7[8 + 46] = 4;
+        tds.extend_from_slice(&login7);
+        let tds_answer = prelogin(0x04, 2);
+        let openings: [(&[u8], &[u8]); 7] = [
             (b"\x0bMSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\r", b""),
             (&dicom, &[0x02, 0, 0, 0, 0, 0x40]),
             (&[0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x01, b'x'], b""),
             (&[0, 0, 0, 9, 0, 3, 0, 0, 0, b'p', 0, 0, 0, 5, 0], &[b'R', 0, 0, 0, 8, 0, 0, 0, 3]),
             (b"GET /fhir/Patient HTTP/1.1\r\nAuthorization: Basic x\r\n\r\n", b"HTTP/1.1 200 OK\r\n"),
             (b"EHLO a\r\nAUTH PLAIN x\r\n", b"220 mx ESMTP\r\n250-STARTTLS\r\n"),
+            (&tds, &tds_answer),
         ];
         for (client, server) in openings {
             assert!(read(client, server, true, 25).is_some(), "{client:?}");

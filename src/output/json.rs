@@ -416,6 +416,9 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         w.object("upgrade");
         w.field("offered", &p.offered);
         w.field("requested", &p.requested);
+        if p.login_only {
+            w.field("login_only", &true);
+        }
         w.close();
     }
     if let Some(q) = f.carrier.quic() {

@@ -55,7 +55,7 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         parts.push(format!("quic={}", crate::quic::version_label(q.version())));
     }
     if let Some(p) = f.preamble {
-        parts.push(format!("via {}", p.protocol));
+        parts.push(if p.login_only { format!("via {}, login only", p.protocol) } else { format!("via {}", p.protocol) });
     }
     let state = if f.cleartext.is_some() {
         "in clear"

@@ -102,6 +102,10 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
         }
         None => refused(&mut j, f),
     }
+    if let Some(p) = f.preamble.filter(|p| p.login_only) {
+        let message = format!("{}: TLS protects the login only (the server's PRELOGIN answered encryption off); the session goes on in clear", p.protocol);
+        j.flag(RuleId::PlaintextProtocol, Party::Server, message);
+    }
     verdict(j, f, profile)
 }
 

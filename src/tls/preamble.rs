@@ -7,7 +7,10 @@
 
 use memchr::memmem;
 
-use crate::cleartext::{mysql_client_capabilities, mysql_greeting_capabilities, MYSQL_CLIENT_SSL};
+use crate::cleartext::{
+    mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
+    TDS_ENCRYPT_OFF,
+};
 
 /// Bytes of the clear-text preamble kept per direction to name the
 /// protocol, and to read a session that never becomes TLS.
@@ -73,6 +76,9 @@ pub struct Upgrade {
     /// The client asked for it (the command, the extended operation,
     /// PostgreSQL's SSLRequest, MySQL's SSL request, RDP's TLS request).
     pub requested: bool,
+    /// TLS covers the login only and the session goes on in clear
+    /// (MS-SQL's PRELOGIN answer ENCRYPT_OFF, MS-TDS 2.2.6.5).
+    pub login_only: bool,
 }
 
 fn starts(b: &[u8], p: &[u8]) -> bool {
@@ -85,29 +91,6 @@ fn contains(b: &[u8], p: &[u8]) -> bool {
 
 /// PostgreSQL's SSLRequest (length 8, code 80877103) and GSSENCRequest.
 const PG_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f];
-
-/// The ENCRYPTION option of a TDS PRELOGIN packet (MS-TDS 2.2.6.5): the
-/// packet's type (0x12 from the client, 0x04 in the server's answer) and
-/// the option's value (0 off, 1 on, 2 not supported, 3 required).
-fn tds_prelogin_encryption(b: &[u8], packet_type: u8) -> Option<u8> {
-    let h = b.get(..8)?;
-    let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
-    if h[0] != packet_type || h[1] > 1 || !(9..=4096).contains(&len) || h[4..6] != [0, 0] {
-        return None;
-    }
-    let payload = b.get(8..len.min(b.len()))?;
-    let mut tokens = payload;
-    loop {
-        match *tokens.first()? {
-            0xff => return None,
-            0x01 => {
-                let offset = usize::from(u16::from_be_bytes([*tokens.get(1)?, *tokens.get(2)?]));
-                return payload.get(offset).copied();
-            }
-            _ => tokens = tokens.get(5..)?,
-        }
-    }
-}
 
 /// RDP's X.224 Connection Request or Confirm (TPKT version 3): the
 /// RDP_NEG_REQ/RSP's protocol bits, when present.
@@ -124,7 +107,7 @@ fn rdp_negotiation(b: &[u8]) -> Option<u32> {
 /// Reads the clear-text phase: the first bytes of each side, whether the
 /// upgrade words passed by, and the server's port.
 pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool, server_port: u16) -> Upgrade {
-    let up = |protocol| Upgrade { protocol, offered: server_words, requested: client_words };
+    let up = |protocol| Upgrade { protocol, offered: server_words, requested: client_words, login_only: false };
     if starts(client, b"LHLO") {
         return up("lmtp");
     }
@@ -135,21 +118,28 @@ pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool
         return up("http");
     }
     if client.starts_with(&PG_SSL_REQUEST) {
-        return Upgrade { protocol: "postgresql", offered: server.first() == Some(&b'S'), requested: true };
+        return Upgrade { protocol: "postgresql", offered: server.first() == Some(&b'S'), requested: true, login_only: false };
     }
     if let Some(caps) = mysql_greeting_capabilities(server) {
         let requested = mysql_client_capabilities(client).is_some_and(|c| c & MYSQL_CLIENT_SSL != 0);
-        return Upgrade { protocol: "mysql", offered: caps & MYSQL_CLIENT_SSL != 0, requested };
+        return Upgrade { protocol: "mysql", offered: caps & MYSQL_CLIENT_SSL != 0, requested, login_only: false };
     }
     if let Some(asked) = tds_prelogin_encryption(client, 0x12) {
-        // MS-SQL: the TLS handshake itself then travels inside PRELOGIN packets.
-        let answer = tds_prelogin_encryption(server, 0x04).unwrap_or(0);
-        return Upgrade { protocol: "mssql", offered: matches!(answer, 1 | 3), requested: matches!(asked, 1 | 3) };
+        // MS-SQL: the TLS handshake itself then travels inside PRELOGIN
+        // packets. Any answer but "not supported" offers TLS; "off" offers
+        // it for the login only.
+        let answer = tds_prelogin_encryption(server, 0x04);
+        return Upgrade {
+            protocol: "mssql",
+            offered: answer.is_some_and(|a| a != TDS_ENCRYPT_NOT_SUP),
+            requested: asked != TDS_ENCRYPT_NOT_SUP,
+            login_only: answer == Some(TDS_ENCRYPT_OFF),
+        };
     }
     if let Some(requested) = rdp_negotiation(client) {
         // PROTOCOL_SSL 1, PROTOCOL_HYBRID 2 (CredSSP over TLS), HYBRID_EX 8.
         let selected = rdp_negotiation(server).unwrap_or(0);
-        return Upgrade { protocol: "rdp", offered: selected & 0x0b != 0, requested: requested & 0x0b != 0 };
+        return Upgrade { protocol: "rdp", offered: selected & 0x0b != 0, requested: requested & 0x0b != 0, login_only: false };
     }
     if starts(client, b"<?xml") || starts(client, b"<stream") {
         let protocol = if contains(client, b"jabber:server") { "xmpp-server" } else { "xmpp-client" };

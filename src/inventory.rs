@@ -131,6 +131,9 @@ pub struct Service {
     pub sessions: u64,
     /// Of them, sessions that stayed in clear.
     pub cleartext_sessions: u64,
+    /// Of them, sessions that were not TLS (in clear, or encrypted by the
+    /// protocol itself, as SMB 3, or with their encryption not seen).
+    pub not_tls_sessions: u64,
     pub versions: BTreeMap<String, u64>,
     pub ciphers: BTreeMap<String, u64>,
     pub server_names: BTreeSet<String>,
@@ -343,6 +346,7 @@ impl Inventory {
                 protocols: BTreeMap::new(),
                 sessions: 0,
                 cleartext_sessions: 0,
+                not_tls_sessions: 0,
                 versions: BTreeMap::new(),
                 ciphers: BTreeMap::new(),
                 server_names: BTreeSet::new(),
@@ -360,7 +364,8 @@ impl Inventory {
             });
             let mut fits = true;
             s.sessions += 1;
-            s.cleartext_sessions += u64::from(f.cleartext.is_some());
+            s.cleartext_sessions += u64::from(f.cleartext.as_ref().is_some_and(|c| c.in_clear()));
+            s.not_tls_sessions += u64::from(f.cleartext.is_some());
             let protocol = f.protocol();
             match s.protocols.get_mut(protocol) {
                 Some(n) => *n += 1,
@@ -416,7 +421,7 @@ impl Inventory {
                 }
             }
             // A session in clear is judged for what the service accepted.
-            let negotiated = f.version().is_some() || f.cleartext.is_some();
+            let negotiated = f.version().is_some() || f.cleartext.as_ref().is_some_and(|c| c.encrypted().is_some());
             s.negotiated += u64::from(negotiated);
             for x in verdict.findings.iter().filter(|x| service::held_against_service(x, negotiated)) {
                 fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);

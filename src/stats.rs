@@ -174,6 +174,10 @@ pub struct WorkerStats {
     pub tls_sessions: u64,
     /// Sessions that never became TLS, of a protocol recognised in clear.
     pub cleartext_sessions: u64,
+    /// Sessions of a recognised protocol without TLS that were not seen in
+    /// clear: encrypted by the protocol itself (SMB 3), or with their
+    /// encryption not seen.
+    pub other_sessions: u64,
     pub tls_established: u64,
     /// Handshake messages larger than the cap, skipped.
     pub tls_handshake_cap_hits: u64,
@@ -210,6 +214,7 @@ impl WorkerStats {
         self.tcp_buffer_cap_hits += o.tcp_buffer_cap_hits;
         self.tls_sessions += o.tls_sessions;
         self.cleartext_sessions += o.cleartext_sessions;
+        self.other_sessions += o.other_sessions;
         self.tls_established += o.tls_established;
         self.tls_handshake_cap_hits += o.tls_handshake_cap_hits;
         self.tls_chain_cap_hits += o.tls_chain_cap_hits;

@@ -49,6 +49,7 @@ const RECORDED: &[Recorded] = &[
     ("smtp-starttls-unused.pcap", "smtp", None, Some(true), &["starttls.not_used"]),
     ("snmp-v2c.pcap", "snmp", Some("SNMP community string"), None, &["plaintext.credentials"]),
     ("syslog.pcap", "syslog", None, None, &["plaintext.protocol"]),
+    ("smb-unencrypted.pcap", "smb", None, None, &["plaintext.protocol"]),
 ];
 
 #[test]
@@ -79,6 +80,12 @@ fn health_protocols_record_their_identifiers() {
         let d = &only_session(file)["tlsaudit"]["cleartext"]["dicom"];
         assert_eq!((d["calling_ae_title"].as_str(), d["called_ae_title"].as_str()), (Some(calling), Some("SYNTH-PACS")), "{file}");
         assert_eq!((d["service"].as_str(), d["answer"].as_str()), (Some(service), Some("accepted")), "{file}");
+        // The first command, as tshark names the first P-DATA's ("C-STORE-RQ ID=1, ...").
+        let first_rq = tshark_fields(&cleartext(file), &["-d", "tcp.port==11112,dicom", "-Y", "dicom.pdu.type == 4"], "_ws.col.Info")
+            .into_iter()
+            .find_map(|info| info.split([' ', ',']).find(|w| w.ends_with("-RQ")).map(|w| w.trim_end_matches("-RQ").to_string()))
+            .expect("tshark reads a DIMSE request");
+        assert_eq!(d["command"].as_str(), Some(first_rq.as_str()), "{file}");
     }
     let fhir = only_session("fhir-http.pcap");
     assert_eq!(fhir["tlsaudit"]["cleartext"]["http"], serde_json::json!({"method": "GET", "fhir": true}));
@@ -108,6 +115,7 @@ fn tshark_names_the_same_protocols() {
         ("telnet-login.pcap", "telnet", "tcp.port==2323,telnet"),
         ("snmp-v2c.pcap", "snmp", "udp.port==2161,snmp"),
         ("syslog.pcap", "syslog", "udp.port==2514,syslog"),
+        ("smb-unencrypted.pcap", "smb2", "tcp.port==2445,nbss"),
     ] {
         let out = std::process::Command::new("tshark")
             .arg("-r")
@@ -118,6 +126,70 @@ fn tshark_names_the_same_protocols() {
         let frames = String::from_utf8_lossy(&out.stdout).lines().count();
         assert!(frames > 0, "{file}: tshark finds {protocol}");
     }
+}
+
+/// tshark's values of one field, one per frame matched.
+fn tshark_fields(path: &std::path::Path, args: &[&str], field: &str) -> Vec<String> {
+    let out = std::process::Command::new("tshark").arg("-r").arg(path).args(args).args(["-T", "fields", "-e", field]).output().expect("tshark runs");
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+/// Samba with SMB3 encryption off and required: the dialect, the cipher
+/// and the count of messages behind a TRANSFORM header are tshark's; the
+/// session without encryption is held, the encrypted one is compliant and
+/// counted neither as TLS nor in clear.
+#[test]
+fn smb_encryption_is_read_as_tshark_reads_it() {
+    for (file, port, encrypted) in [("smb-unencrypted.pcap", 2445, false), ("smb-encrypted.pcap", 2446, true)] {
+        let path = cleartext(file);
+        let decode = format!("tcp.port=={port},nbss");
+        let negotiated = ["-d", &decode, "-Y", "smb2.cmd == 0 && smb2.flags.response == 1"];
+        let dialect = tshark_fields(&path, &negotiated, "smb2.dialect");
+        let cipher = tshark_fields(&path, &negotiated, "smb2.negotiate_context.cipher_id");
+        let transforms = tshark_fields(&path, &["-d", &decode, "-Y", "smb2.protocol_id == 0xfd534d42"], "frame.number").len();
+        let run = run_jsonl(&["-r", path.to_str().unwrap()]);
+        assert_eq!(run.sessions.len(), 1, "{file}");
+        let s = &run.sessions[0];
+        let smb = &s["tlsaudit"]["smb"];
+        assert_eq!(dialect, ["0x0311"], "{file}: tshark");
+        assert_eq!(smb["dialect"], "3.1.1", "{file}");
+        let cipher_name = match cipher.first().map(String::as_str) {
+            Some("0x0002") => Some("AES-128-GCM"),
+            None => None,
+            Some(other) => panic!("{file}: cipher {other}"),
+        };
+        assert_eq!(smb["cipher"].as_str(), cipher_name, "{file}");
+        assert_eq!(smb["encrypted_messages"].as_u64(), Some(transforms as u64), "{file}");
+        assert_eq!(transforms > 0, encrypted, "{file}");
+        assert_eq!(s["tlsaudit"]["encrypted"], encrypted, "{file}");
+        assert_eq!(s["tlsaudit"]["cleartext"].is_null(), encrypted, "{file}: a cleartext object only in clear");
+        assert_eq!(s["tlsaudit"]["compliant"], encrypted, "{file}: {:?}", rules(s));
+        let flows = &run.stats["tlsaudit"]["stats"]["flows"];
+        assert_eq!((flows["cleartext_sessions"].as_u64(), flows["tls_sessions"].as_u64()), (Some(u64::from(!encrypted)), Some(0)), "{file}");
+    }
+}
+
+/// A capture that ends after SMB 3's login (the first 11 frames of the
+/// encrypted session): whether the messages after it were encrypted was not
+/// seen, so the session, the service and the run are not assessed — never
+/// compliant.
+#[test]
+fn smb3_without_messages_after_the_login_is_not_assessed() {
+    let scratch = Scratch::new("smb-cut");
+    let cut = scratch.path("smb-login-only.pcap");
+    let status = std::process::Command::new("editcap")
+        .args(["-r", cleartext("smb-encrypted.pcap").to_str().unwrap(), cut.to_str().unwrap(), "1-11"])
+        .status()
+        .expect("editcap runs");
+    assert!(status.success());
+    let run = run_jsonl(&["-r", cut.to_str().unwrap()]);
+    assert_eq!(run.sessions.len(), 1, "{}", run.stderr);
+    let s = &run.sessions[0];
+    assert_eq!((s["network"]["protocol"].as_str(), s["tlsaudit"]["smb"]["dialect"].as_str()), (Some("smb"), Some("3.1.1")));
+    assert!(s["tlsaudit"]["encrypted"].is_null(), "encryption not seen: {}", s["tlsaudit"]);
+    assert_eq!(s["tlsaudit"]["assessment"], "not_assessed");
+    assert_eq!(run.services[0]["tlsaudit"]["assessment"], "not_assessed");
+    assert_eq!(run.code, Some(3), "the run is not assessed");
 }
 
 /// Nothing of the payload reaches any output: not the patient's name or

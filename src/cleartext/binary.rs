@@ -3,12 +3,13 @@
 //! framing, strictly enough that another protocol's bytes are not taken
 //! for it.
 
+use super::follow::{dimse_name, Followed};
 use super::{ClearTextFacts, DicomAssociation, ShortText};
 
-pub(super) fn read(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
+pub(super) fn read(client: &[u8], server: &[u8], followed: [Followed; 2]) -> Option<ClearTextFacts> {
     hl7(client)
         .or_else(|| hl7(server))
-        .or_else(|| dicom(client, server))
+        .or_else(|| dicom(client, server, followed))
         .or_else(|| ldap(client))
 }
 
@@ -35,8 +36,9 @@ fn hl7(b: &[u8]) -> Option<ClearTextFacts> {
 
 /// The DICOM Upper Layer's A-ASSOCIATE-RQ (PS3.8 §9.3.2): its AE titles and
 /// the abstract syntax of the first presentation context; the acceptor's
-/// A-ASSOCIATE-AC or -RJ when seen.
-fn dicom(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
+/// A-ASSOCIATE-AC or -RJ when seen; the first command, from the walk over
+/// the PDUs after them (the requester's first, else the acceptor's).
+fn dicom(client: &[u8], server: &[u8], followed: [Followed; 2]) -> Option<ClearTextFacts> {
     let h = client.get(..74)?;
     let length = u32::from_be_bytes([h[2], h[3], h[4], h[5]]);
     if h[0] != 0x01 || h[1] != 0 || h[6..8] != [0, 1] || !(68..=1 << 20).contains(&length) {
@@ -46,6 +48,7 @@ fn dicom(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
         called_ae: ShortText::from_wire(&h[10..26]),
         calling_ae: ShortText::from_wire(&h[26..42]),
         service: None,
+        command: None,
         answer: match server.first() {
             Some(0x02) => Some("accepted"),
             Some(0x03) => Some("rejected"),
@@ -60,12 +63,17 @@ fn dicom(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
         let len = usize::from(u16::from_be_bytes([*hi, *lo]));
         if *kind == 0x20 {
             if let Some([0x30, _, hi, lo, uid @ ..]) = rest.get(4..) {
-                let uid = uid.get(..usize::from(u16::from_be_bytes([*hi, *lo])))?;
-                association.service = Some(service(uid));
+                association.service = uid.get(..usize::from(u16::from_be_bytes([*hi, *lo]))).map(service);
             }
             break;
         }
-        items = rest.get(len..)?;
+        // Items past the kept bytes are not read; the association stands.
+        let Some(next) = rest.get(len..) else { break };
+        items = next;
+    }
+    if let Some(first) = followed.iter().find(|f| f.dicom_command.is_some()) {
+        association.command = first.dicom_command.and_then(dimse_name);
+        association.service = first.dicom_service.or(association.service);
     }
     let mut facts = ClearTextFacts::new("dicom");
     facts.dicom = Some(association);
@@ -73,7 +81,7 @@ fn dicom(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
 }
 
 /// The service class of an abstract syntax (a SOP class UID, PS3.4).
-fn service(uid: &[u8]) -> &'static str {
+pub(super) fn service(uid: &[u8]) -> &'static str {
     let uid = uid.strip_suffix(b"\0").unwrap_or(uid);
     if uid == b"1.2.840.10008.1.1" {
         "verification"

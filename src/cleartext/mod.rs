@@ -10,8 +10,12 @@
 mod binary;
 mod database;
 pub mod datagram;
+mod follow;
+mod smb;
 mod text;
 
+pub use follow::{dimse_name, Follow, Followed};
+pub use smb::SmbSession;
 pub use database::{
     mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
     TDS_ENCRYPT_OFF,
@@ -53,9 +57,12 @@ impl ShortText {
 pub struct DicomAssociation {
     pub calling_ae: Option<ShortText>,
     pub called_ae: Option<ShortText>,
-    /// The service of the first proposed presentation context: storage,
+    /// The service: that of the first command's SOP class when the command
+    /// was seen, else of the first proposed presentation context: storage,
     /// verification, query-retrieve, worklist, or other.
     pub service: Option<&'static str>,
+    /// The first DIMSE command (C-STORE, C-FIND, C-ECHO, ...).
+    pub command: Option<&'static str>,
     /// The acceptor's answer: accepted, rejected, or None when not seen.
     pub answer: Option<&'static str>,
 }
@@ -92,6 +99,7 @@ pub struct ClearTextFacts {
     pub http: Option<HttpRequest>,
     /// SNMP's version: "1" or "2c".
     pub snmp_version: Option<ShortText>,
+    pub smb: Option<SmbSession>,
 }
 
 impl ClearTextFacts {
@@ -105,7 +113,24 @@ impl ClearTextFacts {
             dicom: None,
             http: None,
             snmp_version: None,
+            smb: None,
         }
+    }
+
+    /// Whether the session was encrypted by other means than TLS: an SMB 3
+    /// session whose messages came behind TRANSFORM headers. None when that
+    /// could not be seen (an SMB 3 session whose messages after the login
+    /// were not seen); every other session read here is in clear.
+    pub fn encrypted(&self) -> Option<bool> {
+        match self.smb {
+            Some(smb) => smb.encrypted(),
+            None => Some(false),
+        }
+    }
+
+    /// The session was seen to cross in clear.
+    pub fn in_clear(&self) -> bool {
+        self.encrypted() == Some(false)
     }
 
     /// Health data travels in this protocol by design: HL7 v2, DICOM, FHIR.
@@ -120,9 +145,19 @@ impl ClearTextFacts {
             seen.push(format!("HL7 {} message", t.as_str()));
         }
         if let Some(d) = self.dicom {
+            let command = d.command.map(|c| format!(" {c}")).unwrap_or_default();
             let service = d.service.map(|s| format!(" for {s}")).unwrap_or_default();
             let answer = d.answer.map(|a| format!(", {a}")).unwrap_or_default();
-            seen.push(format!("DICOM association{service}{answer}"));
+            seen.push(format!("DICOM{command} association{service}{answer}"));
+        }
+        if let Some(smb) = self.smb {
+            let dialect = smb.dialect_name().map(|d| format!(" {d}")).unwrap_or_default();
+            seen.push(match (smb.encrypted(), smb.plain_operation) {
+                (Some(true), _) => format!("SMB{dialect} encrypted ({})", smb.cipher.unwrap_or("cipher not seen")),
+                (_, Some(op)) => format!("SMB{dialect} file operations in clear ({op})"),
+                (Some(false), None) => format!("SMB{dialect}, a dialect without encryption"),
+                (None, None) => format!("SMB{dialect}: whether its messages were encrypted was not seen"),
+            });
         }
         if let Some(h) = self.http {
             seen.push(match (h.fhir, h.pki) {
@@ -149,15 +184,27 @@ impl ClearTextFacts {
     }
 }
 
-/// Reads the first bytes of a session that never became TLS: `client` from
-/// the side that opened the connection, `server` from the other;
-/// `server_offered_upgrade` when the server's bytes named STARTTLS or its
-/// kin anywhere (not only in the kept bytes). None when no protocol of
-/// interest is recognised.
-pub fn read(client: &[u8], server: &[u8], server_offered_upgrade: bool, server_port: u16) -> Option<ClearTextFacts> {
-    binary::read(client, server)
-        .or_else(|| database::read(client, server))
-        .or_else(|| text::read(client, server, server_offered_upgrade, server_port))
+/// What was seen of one direction of a session that never became TLS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Direction<'a> {
+    /// Its first bytes (at most `KEEP`).
+    pub kept: &'a [u8],
+    /// The walk over its framed messages, where there was one.
+    pub followed: Followed,
+    /// STARTTLS or its kin was named anywhere in it (not only in the kept
+    /// bytes).
+    pub named_upgrade: bool,
+}
+
+/// Reads a session that never became TLS: `client` the side that opened
+/// the connection, `server` the other. None when no protocol of interest
+/// is recognised.
+pub fn read(client: Direction<'_>, server: Direction<'_>, server_port: u16) -> Option<ClearTextFacts> {
+    let (c, s) = (client.kept, server.kept);
+    binary::read(c, s, [client.followed, server.followed])
+        .or_else(|| smb::read(c, s, [client.followed, server.followed]))
+        .or_else(|| database::read(c, s))
+        .or_else(|| text::read(c, s, server.named_upgrade, server_port))
 }
 
 /// The bytes kept per direction for this reading.
@@ -206,15 +253,19 @@ mod tests {
             (&tds, &tds_answer),
         ];
         for (client, server) in openings {
-            assert!(read(client, server, true, 25).is_some(), "{client:?}");
+            let read = |client: &[u8], server: &[u8], named_upgrade| {
+                let side = |kept| Direction { kept, followed: Followed::default(), named_upgrade };
+                read(side(client), side(server), 25)
+            };
+            assert!(read(client, server, true).is_some(), "{client:?}");
             for cut in 0..client.len() {
-                let _ = read(&client[..cut], server, false, 25);
+                let _ = read(&client[..cut], server, false);
                 let mut damaged = client.to_vec();
                 damaged[cut] ^= 0xff;
-                let _ = read(&damaged, server, false, 25);
+                let _ = read(&damaged, server, false);
             }
             for cut in 0..server.len() {
-                let _ = read(client, &server[..cut], false, 25);
+                let _ = read(client, &server[..cut], false);
             }
         }
     }

@@ -29,7 +29,7 @@ enum Opening {
     Quic,
     Dtls,
     /// A session in clear that this one datagram holds whole (SNMP, syslog).
-    ClearText(ClearTextFacts),
+    ClearText(Box<ClearTextFacts>),
 }
 
 impl Opening {
@@ -39,7 +39,7 @@ impl Opening {
         } else if dtls::starts_connection(datagram) {
             Some(Opening::Dtls)
         } else {
-            crate::cleartext::datagram::read(datagram).map(Opening::ClearText)
+            crate::cleartext::datagram::read(datagram).map(|facts| Opening::ClearText(Box::new(facts)))
         }
     }
 }
@@ -102,7 +102,7 @@ impl FlowTable {
                     facts.carrier = Carrier::Udp;
                     facts.tunnel = tunnel;
                     facts.last_seen = seg.ts;
-                    facts.cleartext = Some(Box::new(seen));
+                    facts.cleartext = Some(seen);
                     report(facts, stats, finished);
                     return;
                 }

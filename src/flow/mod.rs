@@ -423,10 +423,10 @@ fn bypass(
 
 /// Counts a finished session and queues it for the worker.
 fn report(facts: SessionFacts, stats: &mut WorkerStats, finished: &mut Vec<SessionFacts>) {
-    if facts.cleartext.is_some() {
-        stats.cleartext_sessions += 1;
-    } else {
-        stats.tls_sessions += 1;
+    match &facts.cleartext {
+        Some(c) if c.in_clear() => stats.cleartext_sessions += 1,
+        Some(_) => stats.other_sessions += 1,
+        None => stats.tls_sessions += 1,
     }
     if facts.established {
         stats.tls_established += 1;

@@ -286,7 +286,6 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
 
     if let Some(c) = &f.cleartext {
         w.object("tlsaudit");
-        w.field("encrypted", &false);
         super::cleartext::detail(&mut w, c);
         return session_end(w, f, verdict, policy);
     }

@@ -57,8 +57,12 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
     if let Some(p) = f.preamble {
         parts.push(if p.login_only { format!("via {}, login only", p.protocol) } else { format!("via {}", p.protocol) });
     }
-    let state = if f.cleartext.is_some() {
-        "in clear"
+    let state = if let Some(c) = &f.cleartext {
+        match c.encrypted() {
+            Some(false) => "in clear",
+            Some(true) => "encrypted without TLS",
+            None => "encryption not seen",
+        }
     } else if f.established {
         if f.resumed() { "established (resumed)" } else { "established" }
     } else if let Some(a) = &f.alert {
@@ -185,8 +189,8 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         let judged = run.sessions - run.sessions_not_assessed;
         if judged == 0 {
             out.push_str(&format!(
-                "  Nothing was judged: {} seen, none answered by a server (no ServerHello, no refusal).\n",
-                plural(run.sessions, "TLS session", "TLS sessions")
+                "  Nothing was judged: {} seen, none answered by a server (no ServerHello, no refusal) or shown encrypted or in clear.\n",
+                plural(run.sessions, "session", "sessions")
             ));
         }
         if !run.input_errors.is_empty() {
@@ -211,9 +215,13 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         }
     }
     if !unassessed_services.is_empty() {
-        out.push_str("\nServices not assessed (no handshake they answered with a ServerHello):\n");
+        out.push_str("\nServices not assessed (no handshake they answered with a ServerHello, or no sign whether a session without TLS was encrypted):\n");
         for s in unassessed_services {
             out.push_str(&format!("  {}  {}\n", endpoint(s.ip, s.port), plural(s.sessions, "session", "sessions")));
+            if s.not_tls_sessions > 0 {
+                let protocols: Vec<&str> = s.protocols.keys().copied().collect();
+                out.push_str(&format!("    without TLS: {} ({})\n", plural(s.not_tls_sessions, "session", "sessions"), protocols.join(", ")));
+            }
             if !s.server_names.is_empty() {
                 out.push_str(&format!("    names asked for: {}\n", listed(&s.server_names)));
             }
@@ -276,10 +284,14 @@ fn service_block(s: &Service, color: bool) -> String {
         rfc3339_micros(s.first_seen),
         rfc3339_micros(s.last_seen)
     );
-    let tls_seen = s.cleartext_sessions < s.sessions;
+    let tls_seen = s.not_tls_sessions < s.sessions;
+    let protocols: Vec<&str> = s.protocols.keys().copied().collect();
     if s.cleartext_sessions > 0 {
-        let protocols: Vec<&str> = s.protocols.keys().copied().collect();
         out.push_str(&format!("    in clear: {} ({})\n", plural(s.cleartext_sessions, "session", "sessions"), protocols.join(", ")));
+    }
+    let other = s.not_tls_sessions - s.cleartext_sessions;
+    if other > 0 {
+        out.push_str(&format!("    without TLS, not seen in clear: {} ({})\n", plural(other, "session", "sessions"), protocols.join(", ")));
     }
     // A service heard only in clear has no names, certificates or
     // versions to show.
@@ -332,9 +344,11 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
     let in_clear = run.workers.cleartext_sessions;
     // Sessions in clear first: they are the worst of what was seen.
     let in_clear_text = if in_clear > 0 { format!("{} in clear, ", plural(in_clear, "session", "sessions")) } else { String::new() };
+    let other = run.workers.other_sessions;
+    let other_text = if other > 0 { format!("{} without TLS not seen in clear, ", plural(other, "session", "sessions")) } else { String::new() };
     out.push_str(&format!(
-        "\n{in_clear_text}{} ({} established) in {}, {}; {:.2}s\n",
-        plural(run.sessions.saturating_sub(in_clear), "TLS session", "TLS sessions"),
+        "\n{in_clear_text}{other_text}{} ({} established) in {}, {}; {:.2}s\n",
+        plural(run.sessions.saturating_sub(in_clear + other), "TLS session", "TLS sessions"),
         run.workers.tls_established,
         plural(run.reader.packets, "packet", "packets"),
         plural(run.workers.flows, "flow", "flows"),
@@ -418,7 +432,8 @@ pub fn version_bucket(f: &SessionFacts) -> String {
             },
             names::version_name(v).unwrap_or("?")
         ),
-        None if f.cleartext.is_some() => "cleartext".to_string(),
+        None if f.cleartext.as_ref().is_some_and(|c| c.in_clear()) => "cleartext".to_string(),
+        None if f.cleartext.is_some() => "not TLS".to_string(),
         None => "no ServerHello".to_string(),
     }
 }

@@ -118,12 +118,14 @@ fn verdict(j: Judge<'_>, f: &SessionFacts, profile: &Profile) -> Verdict {
     Verdict { findings, exempted, assessment }
 }
 
-/// Whether a session got far enough to be judged: a session in clear
-/// always; a handshake when the server answered it, with a ServerHello or
-/// by refusing it with an alert.
+/// Whether a session got far enough to be judged: a session without TLS
+/// when whether it was encrypted was seen (always, but for an SMB 3
+/// session whose messages after the login were not seen); a handshake when
+/// the server answered it, with a ServerHello or by refusing it with an
+/// alert.
 fn judged(f: &SessionFacts) -> bool {
-    if f.cleartext.is_some() {
-        return true;
+    if let Some(c) = &f.cleartext {
+        return c.encrypted().is_some();
     }
     let refused = f.client_hello.is_some() && f.alert.as_ref().is_some_and(|a| a.from == crate::tls::facts::Side::Server);
     f.version().is_some() || refused

@@ -254,7 +254,14 @@ impl TlsConnection {
             return None;
         }
         let mut facts = self.analysis.facts;
-        let seen = crate::cleartext::read(&client.preamble, &server.preamble, server.upgrade_words.seen, facts.server.port)?;
+        fn side(s: &RecordStream) -> crate::cleartext::Direction<'_> {
+            crate::cleartext::Direction {
+                kept: &s.preamble,
+                followed: s.follow.as_ref().map(|f| f.seen).unwrap_or_default(),
+                named_upgrade: s.upgrade_words.seen,
+            }
+        }
+        let seen = crate::cleartext::read(side(client), side(server), facts.server.port)?;
         facts.last_seen = last_seen;
         facts.cleartext = Some(Box::new(seen));
         Some(facts)

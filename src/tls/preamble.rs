@@ -132,7 +132,7 @@ pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool
         return Upgrade {
             protocol: "mssql",
             offered: answer.is_some_and(|a| a != TDS_ENCRYPT_NOT_SUP),
-            requested: asked != TDS_ENCRYPT_NOT_SUP,
+            requested: matches!(asked, 1 | 3),
             login_only: answer == Some(TDS_ENCRYPT_OFF),
         };
     }

@@ -19,6 +19,7 @@ const DETECT_MAX_CHUNKS: u32 = 32;
 const DETECT_MAX_BYTES: usize = 64 * 1024;
 use super::preamble::{UpgradeWords, PREAMBLE_KEEP};
 use super::wrapped::{self, TdsUnwrap};
+use crate::cleartext::Follow;
 
 
 /// What the record layer reports.
@@ -96,6 +97,9 @@ pub struct RecordStream {
     pub preamble: Vec<u8>,
     /// Whether the clear text named the upgrade (STARTTLS, STLS, ...).
     pub upgrade_words: UpgradeWords,
+    /// The walk over a framed protocol's messages in clear (DICOM, SMB),
+    /// past the kept bytes; only for streams that start as one.
+    pub follow: Option<Box<Follow>>,
     /// The handshake comes inside TDS packets (MS-SQL): their headers are
     /// taken out before the records are read.
     tds: Option<TdsUnwrap>,
@@ -119,6 +123,7 @@ impl RecordStream {
             detect_bytes: 0,
             preamble: Vec::new(),
             upgrade_words: UpgradeWords::default(),
+            follow: None,
             tds: None,
             bytes_seen: 0,
             max_handshake,
@@ -142,7 +147,8 @@ impl RecordStream {
 
     /// Heap memory held by the buffers, for the flow table's memory account.
     pub fn heap_bytes(&self) -> usize {
-        vec_bytes(&self.partial) + vec_bytes(&self.handshake) + vec_bytes(&self.preamble)
+        let follow = if self.follow.is_some() { std::mem::size_of::<Follow>() } else { 0 };
+        vec_bytes(&self.partial) + vec_bytes(&self.handshake) + vec_bytes(&self.preamble) + follow
     }
 
     /// Frees buffers once the direction is no longer parsed.
@@ -156,6 +162,9 @@ impl RecordStream {
 
     /// Bytes of the stream were lost.
     pub fn gap(&mut self) {
+        if let Some(follow) = self.follow.as_mut() {
+            follow.lose();
+        }
         self.partial.clear();
         self.handshake.clear();
         self.skip_handshake = 0;
@@ -261,6 +270,12 @@ impl RecordStream {
     }
 
     fn keep_preamble(&mut self, bytes: &[u8]) {
+        if self.preamble.is_empty() && self.follow.is_none() {
+            self.follow = Follow::start(bytes).map(Box::new);
+        }
+        if let Some(follow) = self.follow.as_mut() {
+            follow.feed(bytes);
+        }
         self.upgrade_words.feed(bytes);
         if self.preamble.len() < PREAMBLE_KEEP {
             let take = (PREAMBLE_KEEP - self.preamble.len()).min(bytes.len());

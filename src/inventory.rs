@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::memory::{alloc_bytes, string_bytes};
-use crate::policy::service::{self, KeyReuse};
+use crate::policy::service::{self, KeyReuse, UpgradeOffers};
 use crate::policy::{Assessment, Exempted, Profile, RuleId, Severity, Verdict};
 use crate::decode::Transport;
 use crate::tls::facts::SessionFacts;
@@ -160,6 +160,8 @@ pub struct Service {
     /// Entries of this service were refused because the inventory's memory
     /// budget was spent: its sets and findings may be incomplete.
     pub memory_capped: bool,
+    /// Its offers of the upgrade to TLS, across sessions.
+    upgrade_offers: UpgradeOffers,
 }
 
 impl Service {
@@ -361,11 +363,22 @@ impl Inventory {
                 failed: false,
                 negotiated: 0,
                 memory_capped: false,
+                upgrade_offers: UpgradeOffers::default(),
             });
             let mut fits = true;
             s.sessions += 1;
             s.cleartext_sessions += u64::from(f.cleartext.as_ref().is_some_and(|c| c.in_clear()));
             s.not_tls_sessions += u64::from(f.cleartext.is_some());
+            // An offer seen (TLS followed, or the client went on in clear), or
+            // an offer the server's capabilities showed missing.
+            let offer = match (&f.preamble, &f.cleartext) {
+                (Some(p), _) if p.offered => Some((p.protocol, true)),
+                (_, Some(c)) => c.upgrade_offered.map(|offered| (c.protocol, offered)),
+                _ => None,
+            };
+            if let Some((protocol, offered)) = offer {
+                s.upgrade_offers.count(protocol, offered, f.first_seen, f.client.ip);
+            }
             let protocol = f.protocol();
             match s.protocols.get_mut(protocol) {
                 Some(n) => *n += 1,
@@ -452,12 +465,39 @@ impl Inventory {
     }
 
     /// Has the policy judge what only shows across sessions: the same
-    /// ephemeral public value used again. Call once, after the last session.
+    /// ephemeral public value used again, an upgrade offer gone missing.
+    /// Call once, after the last session.
     ///
     /// Returns the severity of the worst finding it added.
     pub fn finish(&mut self, profile: &Profile) -> Option<Severity> {
         let mut worst = None;
         for s in self.services.values_mut() {
+            // Written once per service at the end: not charged, it replaces nothing.
+            match service::starttls_stripped(&s.upgrade_offers, s.ip, s.port, profile) {
+                Some(Ok(finding)) => {
+                    s.failed |= profile.fails(finding.severity);
+                    worst = worst.max(Some(finding.severity));
+                    let count = FindingCount {
+                        rule: finding.rule,
+                        severity: finding.severity,
+                        count: s.upgrade_offers.missing,
+                        example: finding.message,
+                        example_at: s.upgrade_offers.last_missing,
+                    };
+                    s.findings.insert(finding.rule, count);
+                }
+                Some(Err(x)) => {
+                    let count = ExemptedCount {
+                        rule: x.finding.rule,
+                        severity: x.finding.severity,
+                        count: s.upgrade_offers.missing,
+                        justification: x.justification,
+                        expires: x.expires,
+                    };
+                    s.exempted.insert(x.finding.rule, count);
+                }
+                None => {}
+            }
             let reused: Vec<(u64, bool)> = s
                 .public_values
                 .values()

@@ -172,3 +172,75 @@ fn mssql_login_only_encryption_is_held() {
         assert!(s["tlsaudit"]["upgrade"]["login_only"].is_null(), "{file}");
     }
 }
+
+/// STARTTLS stripped on the path (captures/make-starttls-stripped-capture.sh):
+/// smtplib against postfix through a relay that lets the first session pass
+/// and overwrites STARTTLS in the second's EHLO answer. tshark reads the
+/// offer in the first answer and not in the second; tlsaudit holds the
+/// service with starttls.stripped, which a policy exception can set aside.
+#[test]
+fn stripped_starttls_offer_is_held_against_the_service() {
+    let path = captures_dir().join("starttls/smtp-stripped.pcap");
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args(["-d", "tcp.port==2528,smtp", "-Y", "smtp.response.code == 250 && smtp.rsp.parameter contains \"PIPELINING\"", "-T", "fields", "-e", "smtp.rsp.parameter"])
+        .output()
+        .expect("tshark runs");
+    let answers = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.contains("STARTTLS")).collect::<Vec<_>>();
+    assert_eq!(answers, [true, false], "tshark: the offer in the first EHLO answer only");
+
+    let run = run_jsonl(&["-r", path.to_str().unwrap()]);
+    assert_eq!(run.sessions.len(), 2);
+    assert_eq!(run.sessions[0]["tlsaudit"]["upgrade"]["offered"], true);
+    assert_eq!(run.sessions[1]["tlsaudit"]["cleartext"]["upgrade_offered"], false);
+    let service = &run.services[0]["tlsaudit"];
+    let stripped: Vec<&Value> = service["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "starttls.stripped").collect();
+    assert_eq!(stripped.len(), 1, "{service}");
+    assert_eq!((stripped[0]["severity"].as_str(), stripped[0]["count"].as_u64()), (Some("high"), Some(1)));
+    assert!(stripped[0]["message"].as_str().unwrap().contains("offered in 1 session and missing from 1"));
+    assert_eq!(run.code, Some(1));
+    // The message sent in clear, and the relay's mark, are not written.
+    let text = tlsaudit(&["-r", path.to_str().unwrap(), "--format", "text", "--sessions"]);
+    let all = format!("{:?}{:?}{}", run.sessions, run.services, String::from_utf8_lossy(&text.stdout));
+    for planted in ["PLANTED", "XXXXXXXA", "Postfix", "discharge"] {
+        assert!(!all.contains(planted), "{planted} written");
+    }
+
+    // The same sessions in the other order in time are no stripping: the
+    // offer came after the session without it (a server that gained it).
+    let scratch = Scratch::new("starttls-stripped");
+    let syns = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args(["-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0", "-T", "fields", "-e", "frame.number"])
+        .output()
+        .expect("tshark runs");
+    let second: u32 = String::from_utf8_lossy(&syns.stdout).lines().nth(1).and_then(|l| l.trim().parse().ok()).expect("a second session");
+    let reversed = scratch.path("offer-added.pcap");
+    let (first, later) = (scratch.path("first.pcap"), scratch.path("later.pcap"));
+    let editcap = |args: &[&str]| std::process::Command::new("editcap").args(args).status().expect("editcap runs").success();
+    assert!(editcap(&["-t", "-100", "-r", path.to_str().unwrap(), later.to_str().unwrap(), &format!("{second}-1000000")]));
+    assert!(editcap(&["-r", path.to_str().unwrap(), first.to_str().unwrap(), &format!("1-{}", second - 1)]));
+    assert!(std::process::Command::new("mergecap")
+        .args(["-F", "pcap", "-w", reversed.to_str().unwrap(), first.to_str().unwrap(), later.to_str().unwrap()])
+        .status()
+        .expect("mergecap runs")
+        .success());
+    let run = run_jsonl(&["-r", reversed.to_str().unwrap()]);
+    assert_eq!(run.sessions.len(), 2, "{}", run.stderr);
+    assert!(!run.services[0]["tlsaudit"]["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "starttls.stripped"));
+
+    // An exception for the server sets the finding aside.
+    let policy = scratch.path("policy.toml");
+    std::fs::write(
+        &policy,
+        "base = \"hipaa\"\n\n[[exception]]\nserver = \"127.0.0.1\"\nport = 2528\nrule = \"starttls.stripped\"\njustification = \"lab relay\"\n",
+    )
+    .unwrap();
+    let run = run_jsonl(&["-r", path.to_str().unwrap(), "--policy-file", policy.to_str().unwrap()]);
+    let service = &run.services[0]["tlsaudit"];
+    assert!(!service["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "starttls.stripped"), "{service}");
+    assert_eq!(service["exempted"][0]["rule"], "starttls.stripped", "{service}");
+    assert_eq!(service["exempted"][0]["justification"], "lab relay");
+}

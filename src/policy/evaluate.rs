@@ -138,9 +138,7 @@ fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile)
         return (findings, Vec::new());
     }
     // Expiry is judged at the time of the run (or --as-of), not of the session.
-    let now = profile.as_of.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-    });
+    let now = profile.now();
     let subject = Subject {
         server: f.server.ip,
         port: f.server.port,

@@ -126,6 +126,14 @@ const NIST_GROUPS: &[u16] = &[0x0017, 0x0018, 0x0019, 0x0015, 0x0100, 0x0101, 0x
 const MOZILLA_GROUPS: &[u16] = &[0x11EC, 0x001D, 0x0017, 0x0018];
 
 impl Profile {
+    /// The time exceptions are judged at: `--as-of`, else the clock of the
+    /// run (not the capture's).
+    pub fn now(&self) -> i64 {
+        self.as_of.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+        })
+    }
+
     /// A built-in profile by name.
     pub fn builtin(name: &str) -> Option<Profile> {
         let base = PROFILES.iter().position(|p| *p == name)?;

@@ -391,10 +391,10 @@ rules! {
     "45 CFR 164.312(e)(1); RFC 8314 §3",
     "the server's offer and the client's commands after it",
     "Configure the client to require TLS, and the server to refuse commands in clear.";
-    StarttlsStripped "starttls.stripped", "H H H H H H H", false,
+    StarttlsStripped "starttls.stripped", "H H H H H H H", true,
     "a server that offered the upgrade in one session shows no offer in a later one (an attacker may strip it)",
     "45 CFR 164.312(e)(1); RFC 3207 §6; RFC 8314 §3",
-    "the offer across sessions of one service",
+    "the offer across sessions of one service: a session whose server named it (TLS followed, or the client went on in clear) and a later one whose server's capabilities did not",
     "Require TLS on the client side (MTA-STS or DANE for mail), so a stripped offer fails.";
     PolicyExceptionExpired "policy.exception_expired", "L L L L L L L", true,
     "an exception of the policy file has expired and no longer applies",

@@ -1,10 +1,14 @@
 //! Judgements about a service rather than one session: which of a session's
-//! findings a service answers for, and what only shows across its sessions,
-//! the same ephemeral (EC)DH public value used again (`kex.dh_reuse`). The
-//! inventory gathers the facts and asks here.
+//! findings a service answers for, and what only shows across its sessions:
+//! the same ephemeral (EC)DH public value used again (`kex.dh_reuse`), and
+//! an upgrade to TLS offered in some sessions and missing in later ones
+//! (`starttls.stripped`). The inventory gathers the facts and asks here.
 
+use std::net::IpAddr;
+
+use super::exception::Subject;
 use super::rules::RuleId;
-use super::{Assessment, Finding, Party, Profile};
+use super::{Assessment, Exempted, Finding, Party, Profile};
 
 /// Rules about what a client offered, never a service's doing.
 const CLIENT_OFFER_RULES: &[RuleId] = &[
@@ -54,6 +58,73 @@ pub fn key_reuse(reuse: &KeyReuse, profile: &Profile) -> Option<Finding> {
             reuse.values, reuse.sessions
         ),
     })
+}
+
+/// A service's offers of its protocol's upgrade to TLS, across sessions:
+/// those that showed the offer (a STARTTLS session whose server named it, a
+/// session in clear whose server did) and those whose server's
+/// capabilities showed none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpgradeOffers {
+    pub protocol: &'static str,
+    pub offered: u64,
+    /// Start of the earliest session with the offer.
+    pub first_offered: i64,
+    pub missing: u64,
+    /// Start of the latest session without it, and its client.
+    pub last_missing: i64,
+    pub last_missing_client: Option<IpAddr>,
+}
+
+impl UpgradeOffers {
+    /// Counts one session: `offered` whether its server offered the upgrade.
+    pub fn count(&mut self, protocol: &'static str, offered: bool, at: i64, client: IpAddr) {
+        self.protocol = protocol;
+        if offered {
+            self.first_offered = if self.offered == 0 { at } else { self.first_offered.min(at) };
+            self.offered += 1;
+        } else {
+            if self.missing == 0 || at >= self.last_missing {
+                self.last_missing = at;
+                self.last_missing_client = Some(client);
+            }
+            self.missing += 1;
+        }
+    }
+}
+
+/// The `starttls.stripped` finding of a service whose offer went missing
+/// in a session after one that had it (an attacker on the path may have
+/// taken it out, or a server behind the same address lacks it), unless the
+/// profile turns the rule off; set aside when an exception in force covers
+/// the service and the client of the latest such session.
+pub fn starttls_stripped(offers: &UpgradeOffers, server: IpAddr, port: u16, profile: &Profile) -> Option<Result<Finding, Exempted>> {
+    let client = offers.last_missing_client?;
+    if offers.offered == 0 || offers.last_missing <= offers.first_offered {
+        return None;
+    }
+    let severity = profile.severity(RuleId::StarttlsStripped, 0)?;
+    let finding = Finding {
+        rule: RuleId::StarttlsStripped,
+        severity,
+        party: Party::Both,
+        message: format!(
+            "{}: the upgrade to TLS was offered in {} and missing from {}, the latest after the first offer: it may have been stripped on the path",
+            offers.protocol,
+            plural(offers.offered, "session"),
+            plural(offers.missing, "session")
+        ),
+    };
+    let subject = Subject { server, port, client, server_name: None };
+    let now = profile.now();
+    match profile.exceptions.iter().find(|e| e.covers(&subject, RuleId::StarttlsStripped) && !e.expired_at(now)) {
+        Some(e) => Some(Err(Exempted { finding, justification: e.justification.clone(), expires: e.expires_text.clone() })),
+        None => Some(Ok(finding)),
+    }
+}
+
+fn plural(n: u64, one: &str) -> String {
+    format!("{n} {one}{}", if n == 1 { "" } else { "s" })
 }
 
 /// What a whole run found, as a verdict: non-compliant when any session,

@@ -269,3 +269,27 @@ fn plain_http_is_held_and_ocsp_is_not() {
         }
     }
 }
+
+/// The `cleartext` profile holds only traffic without TLS: the same
+/// findings as hipaa for every session in clear, none for a TLS session,
+/// however weak (TLS 1.0 with 3DES here, non-compliant under hipaa).
+#[test]
+fn cleartext_profile_judges_only_what_is_not_tls() {
+    for (file, ..) in RECORDED {
+        let under = |policy: &str| {
+            let run = run_jsonl(&["-r", cleartext(file).to_str().unwrap(), "--policy", policy]);
+            let mut r = rules(&run.sessions[0]);
+            r.sort();
+            (r, run.sessions[0]["tlsaudit"]["compliant"].as_bool())
+        };
+        assert_eq!(under("cleartext"), under("hipaa"), "{file}");
+    }
+    let weak = captures_dir().join("tls10-rsa-3des.pcap");
+    let hipaa = run_jsonl(&["-r", weak.to_str().unwrap()]);
+    assert_eq!(hipaa.sessions[0]["tlsaudit"]["compliant"], false, "weak under hipaa");
+    let run = run_jsonl(&["-r", weak.to_str().unwrap(), "--policy", "cleartext"]);
+    assert_eq!(run.sessions.len(), 1);
+    assert!(rules(&run.sessions[0]).is_empty(), "{:?}", rules(&run.sessions[0]));
+    assert_eq!((run.sessions[0]["tlsaudit"]["compliant"].as_bool(), run.code), (Some(true), Some(0)));
+    assert_eq!(run.sessions[0]["tlsaudit"]["policy"], "cleartext");
+}

@@ -27,7 +27,7 @@ const CAPTURE_ENDINGS: &[&str] = &[".pcap", ".pcapng", ".cap", ".pcap.gz", ".pca
 
 /// The built-in profiles, as `tlsaudit --help` lists them.
 const PROFILES: &[&str] =
-    &["hipaa", "nist-800-52r2", "pci-dss-4", "mozilla-modern", "mozilla-intermediate", "mozilla-old", "bcp195"];
+    &["hipaa", "nist-800-52r2", "pci-dss-4", "mozilla-modern", "mozilla-intermediate", "mozilla-old", "bcp195", "cleartext"];
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

@@ -155,6 +155,8 @@ impl Profile {
                     Some(366),
                 ),
                 "mozilla-old" => (Severity::Medium, Some(MOZILLA_OLD_SUITES), MOZILLA_GROUPS, CertKeys::Rsa, Some(366)),
+                // Only the rules of sessions in clear: is everything encrypted?
+                "cleartext" => (Severity::Medium, None, &[], CertKeys::Any, None),
                 _ => (Severity::Medium, None, &[], CertKeys::Any, None), // bcp195
             };
         Some(Profile {

@@ -529,12 +529,14 @@ impl Inventory {
     }
 
     /// Services, non-compliant first, then not assessed, then compliant;
-    /// within each, worst first, then busiest first, then by address.
+    /// within each, those heard in clear first (the worst of what can be
+    /// seen), then worst finding first, then busiest first, then by address.
     pub fn services(&self) -> Vec<&Service> {
         let mut v: Vec<&Service> = self.services.values().collect();
         v.sort_by(|a, b| {
             a.assessment()
                 .cmp(&b.assessment())
+                .then((b.cleartext_sessions > 0).cmp(&(a.cleartext_sessions > 0)))
                 .then(b.worst().cmp(&a.worst()))
                 .then(b.sessions.cmp(&a.sessions))
                 .then((a.ip, a.port, a.transport as u8).cmp(&(b.ip, b.port, b.transport as u8)))

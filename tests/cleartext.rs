@@ -293,3 +293,27 @@ fn cleartext_profile_judges_only_what_is_not_tls() {
     assert_eq!((run.sessions[0]["tlsaudit"]["compliant"].as_bool(), run.code), (Some(true), Some(0)));
     assert_eq!(run.sessions[0]["tlsaudit"]["policy"], "cleartext");
 }
+
+/// Services heard in clear are counted first in the verdict and listed
+/// first among the non-compliant, ahead of a TLS service with weak
+/// options; the stats record counts them.
+#[test]
+fn services_in_clear_come_first() {
+    let dir = captures_dir().join("cleartext");
+    let weak = captures_dir().join("tls10-rsa-3des.pcap");
+    let run = run_jsonl(&["-r", dir.to_str().unwrap(), weak.to_str().unwrap()]);
+    let in_clear = |s: &Value| s["tlsaudit"]["service"]["cleartext_sessions"].as_u64().unwrap() > 0;
+    let count = run.services.iter().filter(|s| in_clear(s)).count();
+    assert!(count >= RECORDED.len() - 2, "{count} services in clear");
+    assert_eq!(run.stats["tlsaudit"]["stats"]["services_in_clear"].as_u64(), Some(count as u64));
+    let non_compliant: Vec<&Value> = run.services.iter().filter(|s| s["tlsaudit"]["assessment"] == "non_compliant").collect();
+    let first_tls = non_compliant.iter().position(|s| !in_clear(s)).expect("the TLS 1.0 service is non-compliant too");
+    assert_eq!(first_tls, count, "every service in clear comes before the first TLS one");
+    let text = tlsaudit(&["-r", dir.to_str().unwrap(), weak.to_str().unwrap(), "--format", "text"]);
+    let report = String::from_utf8_lossy(&text.stdout);
+    let verdict = report.lines().next().unwrap();
+    assert!(verdict.contains(&format!("{count} services heard in clear; ")), "{verdict}");
+    let listed = report.find("127.0.0.1:4439").expect("the TLS service is listed");
+    let last_clear = report.find("127.0.0.1:2161/udp").expect("the SNMP service is listed");
+    assert!(last_clear < listed, "services in clear are listed before the TLS one");
+}

@@ -560,6 +560,7 @@ pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
     put(&mut r, "tlsaudit.stats.decode_errors", serde_json::to_value(summary.decode_errors()).unwrap_or(Value::Null));
     let services = inventory.services();
     put(&mut r, "tlsaudit.stats.services", json!(services.len()));
+    put(&mut r, "tlsaudit.stats.services_in_clear", json!(services.iter().filter(|s| s.cleartext_sessions > 0).count()));
     let services_in = |a: Assessment| services.iter().filter(|s| s.assessment() == a).count();
     put(&mut r, "tlsaudit.stats.services_non_compliant", json!(services_in(Assessment::NonCompliant)));
     put(&mut r, "tlsaudit.stats.services_not_assessed", json!(services_in(Assessment::NotAssessed)));

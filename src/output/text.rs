@@ -174,8 +174,17 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         Assessment::NonCompliant => paint(color, RED, "NON-COMPLIANT"),
         Assessment::NotAssessed => paint(color, YELLOW, "NOT ASSESSED"),
     };
+    // Services heard in clear are counted first: they are the worst finding.
+    // Some travel in clear by design (OCSP, CRLs): how many of them fail is said.
+    let heard = services.iter().filter(|s| s.cleartext_sessions > 0);
+    let (in_clear, failing) = heard.fold((0, 0), |(n, f), s| (n + 1, f + u64::from(s.assessment() == Assessment::NonCompliant)));
+    let in_clear = match in_clear {
+        0 => String::new(),
+        n if failing == n => format!("{} heard in clear; ", plural(n, "service", "services")),
+        n => format!("{} heard in clear ({failing} non-compliant); ", plural(n, "service", "services")),
+    };
     out.push_str(&format!(
-        "{} ({} policy, failing at {} and above): {} of {} and {} of {} non-compliant; {} only weak options\n",
+        "{} ({} policy, failing at {} and above): {in_clear}{} of {} and {} of {} non-compliant; {} only weak options\n",
         paint(color, BOLD, &format!("Verdict: {verdict}")),
         profile.name,
         profile.failing,
@@ -202,7 +211,7 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         }
     }
     if !failing_services.is_empty() {
-        out.push_str("\nNon-compliant services, worst first:\n");
+        out.push_str("\nNon-compliant services, those heard in clear first, then worst first:\n");
         for s in &failing_services {
             out.push_str(&service_block(s, color));
         }

@@ -2,7 +2,10 @@
 //! handshakes of the bundled captures (`captures/`), each followed by bulk
 //! encrypted records in Ethernet-sized segments, interleaved across many
 //! concurrent flows, mixed with plain TCP and UDP traffic, over IPv4 and
-//! IPv6, some flows VLAN-tagged, some client ports reused.
+//! IPv6, some flows VLAN-tagged, some client ports reused. Half the plain
+//! TCP flows replay a real session of a protocol spoken in clear (the
+//! recordings in `captures/cleartext`: DICOM, HL7, FHIR, logins, SMB...)
+//! before their bulk; the others are random bytes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -181,6 +184,8 @@ pub struct Summary {
     pub tls_flows: u64,
     pub client_hellos: u64,
     pub plain_tcp_flows: u64,
+    /// Of them, those that replay a recorded session in clear.
+    pub plain_protocol_flows: u64,
     pub udp_flows: u64,
     pub reused_ports: u64,
     pub ipv6_flows: u64,
@@ -190,6 +195,8 @@ pub struct Summary {
 pub struct Generator {
     rng: Rng,
     templates: Vec<Template>,
+    /// Recorded TCP sessions of protocols in clear, for plain flows.
+    pub plain_templates: Vec<Template>,
     out: BufWriter<File>,
     ts_micros: u64,
     summary: Summary,
@@ -230,6 +237,7 @@ impl Generator {
         Ok(Generator {
             rng: Rng::new(seed),
             templates,
+            plain_templates: Vec::new(),
             out,
             ts_micros: 1_767_225_600_000_000, // 2026-01-01
             summary: Summary::default(),
@@ -307,6 +315,16 @@ impl Generator {
             Kind::PlainTcp => {
                 flow.server.1 = [80, 445, 3306, 8080][self.rng.below(4) as usize];
                 self.summary.plain_tcp_flows += 1;
+                if !self.plain_templates.is_empty() && self.rng.chance(50) {
+                    let t = &self.plain_templates[self.rng.below(self.plain_templates.len() as u64) as usize];
+                    flow.server.1 = t.server_port;
+                    for (dir, bytes) in &t.payloads {
+                        for chunk in bytes.chunks(MSS) {
+                            flow.units.push_back((*dir, chunk.to_vec()));
+                        }
+                    }
+                    self.summary.plain_protocol_flows += 1;
+                }
                 let mut bulk = self.rng.log_uniform(200, (self.max_bulk / 2).max(400)) as usize;
                 while bulk > 0 {
                     let len = bulk.min(MSS);

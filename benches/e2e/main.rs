@@ -104,9 +104,12 @@ fn generate(path: &Path, size: u64, seed: u64, max_bulk: u64) {
     eprintln!("{} connection templates ({handshakes} ClientHellos) from {} captures in captures/", templates.len(), files.len());
     let started = Instant::now();
     let tmp = path.with_extension("partial");
+    let plain = generate::load_templates(&[&captures.join("cleartext")]);
+    eprintln!("{} sessions in clear as templates from captures/cleartext", plain.len());
     let summary = generate::Generator::new(&tmp, seed, templates)
         .and_then(|mut g| {
             g.max_bulk = max_bulk;
+            g.plain_templates = plain;
             g.run(size, 256)
         })
         .unwrap_or_else(|e| panic!("writing {}: {e}", tmp.display()));
@@ -115,6 +118,7 @@ fn generate(path: &Path, size: u64, seed: u64, max_bulk: u64) {
     let sidecar = serde_json::json!({
         "packets": summary.packets, "bytes": summary.bytes, "tls_flows": summary.tls_flows,
         "client_hellos": summary.client_hellos, "plain_tcp_flows": summary.plain_tcp_flows,
+        "plain_protocol_flows": summary.plain_protocol_flows,
         "udp_flows": summary.udp_flows, "reused_ports": summary.reused_ports,
         "ipv6_flows": summary.ipv6_flows, "vlan_flows": summary.vlan_flows, "seed": seed,
     });
@@ -218,10 +222,14 @@ fn tshark_handshakes(tsv: &Path) -> (BTreeMap<Tuple, u64>, u64) {
     (hellos, server_hellos)
 }
 
-fn tlsaudit_handshakes(jsonl: &Path) -> (BTreeMap<Tuple, u64>, u64, Value) {
+/// What tlsaudit reported: ClientHellos per connection, negotiated
+/// sessions, sessions without TLS (of a protocol it recognised), and its
+/// stats record.
+fn tlsaudit_handshakes(jsonl: &Path) -> (BTreeMap<Tuple, u64>, u64, u64, Value) {
     let text = std::fs::read_to_string(jsonl).expect("tlsaudit output");
     let mut hellos = BTreeMap::new();
     let mut negotiated = 0;
+    let mut without_tls = 0;
     let mut stats = Value::Null;
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).expect("JSON line");
@@ -240,12 +248,13 @@ fn tlsaudit_handshakes(jsonl: &Path) -> (BTreeMap<Tuple, u64>, u64, Value) {
                 if v["tls"]["version"].is_string() {
                     negotiated += 1;
                 }
+                without_tls += u64::from(v["tls"].is_null());
             }
             Some("tlsaudit.stats") => stats = v,
             _ => {}
         }
     }
-    (hellos, negotiated, stats)
+    (hellos, negotiated, without_tls, stats)
 }
 
 fn main() {
@@ -358,7 +367,7 @@ fn main() {
             println!("{:<22} {:>8.3}", "  this / baseline", m.wall / e.wall);
         }
     }
-    let (our_hellos, our_negotiated, stats) = tlsaudit_handshakes(&work.join(format!("tlsaudit-{}.jsonl", o.threads[0])));
+    let (our_hellos, our_negotiated, our_without_tls, stats) = tlsaudit_handshakes(&work.join(format!("tlsaudit-{}.jsonl", o.threads[0])));
     let mut failed = false;
     if let Some((m, out)) = tshark {
         row("tshark (hellos only)", &m);
@@ -394,6 +403,13 @@ fn main() {
         if s["client_hellos"].as_u64() != Some(our_hellos.values().sum::<u64>()) {
             println!("MISMATCH with the generator's count");
             failed = true;
+        }
+        if let Some(replayed) = s["plain_protocol_flows"].as_u64() {
+            println!("generator: {replayed} sessions in clear replayed; tlsaudit reported {our_without_tls} sessions without TLS");
+            if replayed != our_without_tls {
+                println!("MISMATCH with the generator's count of sessions in clear");
+                failed = true;
+            }
         }
     }
     println!("tlsaudit stats: {}", stats["tlsaudit"]);

@@ -5,6 +5,8 @@
 //! upgrade keywords are looked for as the bytes pass, so that a long
 //! capability list costs no memory.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 use crate::cleartext::{
@@ -20,6 +22,10 @@ pub const PREAMBLE_KEEP: usize = crate::cleartext::KEEP;
 /// XMPP's STARTTLS, POP3's STLS, FTP's AUTH TLS/SSL, and the OID of LDAP's
 /// StartTLS extended operation (RFC 4511 §4.14.1).
 const UPGRADE_WORDS: [&[u8]; 6] = [b"STARTTLS", b"starttls", b"STLS", b"AUTH TLS", b"AUTH SSL", b"1.3.6.1.4.1.1466.20037"];
+
+/// A searcher per upgrade word, built once: building one costs more than
+/// searching the short chunks of a clear-text preamble.
+static UPGRADE_FINDERS: LazyLock<[memmem::Finder<'static>; 6]> = LazyLock::new(|| UPGRADE_WORDS.map(memmem::Finder::new));
 
 /// Longest upgrade word, less one: bytes carried from one chunk to the next.
 const CARRY: usize = 21;
@@ -37,7 +43,7 @@ impl UpgradeWords {
         if self.seen || chunk.is_empty() {
             return;
         }
-        let found_in = |b: &[u8]| UPGRADE_WORDS.iter().any(|w| memmem::find(b, w).is_some());
+        let found_in = |b: &[u8]| UPGRADE_FINDERS.iter().any(|f| f.find(b).is_some());
         // A word split between chunks: the carried tail and this chunk's head.
         let mut junction = [0u8; 2 * CARRY];
         let head = chunk.len().min(CARRY);

@@ -16,6 +16,7 @@ mod text;
 
 pub use follow::{dimse_name, Follow, Followed};
 pub use smb::SmbSession;
+pub use text::line_protocol;
 pub use database::{
     mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
     TDS_ENCRYPT_OFF,

@@ -90,44 +90,65 @@ fn telnet(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
     Some(facts)
 }
 
-/// SMTP, LMTP, FTP, IMAP and POP3, told apart by the client's first command
-/// and the server's greeting.
-fn mail_or_file(client: &[u8], server: &[u8], server_words: bool, server_port: u16) -> Option<ClearTextFacts> {
-    let mut facts;
-    if starts(client, b"EHLO") || starts(client, b"HELO") || starts(client, b"LHLO") {
-        let lmtp = starts(client, b"LHLO");
-        facts = ClearTextFacts::new(if lmtp { "lmtp" } else if server_port == 587 { "submission" } else { "smtp" });
-        // EHLO and LHLO ask for the extensions, STARTTLS among them.
-        facts.upgrade_offered = (!starts(client, b"HELO")).then_some(server_words);
-        facts.message_sent = client_sent(client, &[b"DATA", b"BDAT"]);
-        if client_sent(client, &[b"AUTH "]) {
-            facts.credentials = Some("SMTP AUTH");
-        }
-    } else if starts(server, b"220") && client_sent(client, &[b"USER ", b"FEAT", b"SYST", b"OPTS "]) {
-        facts = ClearTextFacts::new("ftp");
-        facts.upgrade_offered = client_sent(client, &[b"FEAT"]).then_some(server_words);
-        if client_sent(client, &[b"PASS "]) {
-            facts.credentials = Some("FTP USER/PASS");
-        }
+/// The line protocols whose login or upgrade is read here, named from the
+/// first bytes of each side: SMTP (submission on port 587) and LMTP by the
+/// client's EHLO, HELO or LHLO; IMAP and POP3 by the server's greeting; FTP
+/// by the server's 220 and a client's first command of FTP's own. The
+/// STARTTLS reader names the clear-text phase before TLS with it too.
+pub fn line_protocol(client: &[u8], server: &[u8], server_port: u16) -> Option<&'static str> {
+    if starts(client, b"LHLO") {
+        Some("lmtp")
+    } else if starts(client, b"EHLO") || starts(client, b"HELO") {
+        Some(if server_port == 587 { "submission" } else { "smtp" })
     } else if starts(server, b"* OK") || starts(server, b"* PREAUTH") {
-        facts = ClearTextFacts::new("imap");
-        facts.upgrade_offered = contains_ignore_case(server, b"CAPABILITY").then_some(server_words);
-        let login = lines(client).any(|l| {
-            let mut words = l.split(|&c| c == b' ');
-            let _tag = words.next();
-            words.next().is_some_and(|w| w.eq_ignore_ascii_case(b"LOGIN") || w.eq_ignore_ascii_case(b"AUTHENTICATE"))
-        });
-        if login {
-            facts.credentials = Some("IMAP LOGIN");
-        }
+        Some("imap")
     } else if starts(server, b"+OK") {
-        facts = ClearTextFacts::new("pop3");
-        facts.upgrade_offered = client_sent(client, &[b"CAPA"]).then_some(server_words);
-        if client_sent(client, &[b"PASS ", b"APOP ", b"AUTH "]) {
-            facts.credentials = Some("POP3 USER/PASS");
-        }
+        Some("pop3")
+    } else if starts(server, b"220") && [&b"USER "[..], b"FEAT", b"SYST", b"OPTS ", b"AUTH "].iter().any(|c| starts(client, c)) {
+        Some("ftp")
     } else {
-        return None;
+        None
+    }
+}
+
+/// SMTP, LMTP, FTP, IMAP and POP3: whether a login, a message, or the
+/// server's upgrade offer went across.
+fn mail_or_file(client: &[u8], server: &[u8], server_words: bool, server_port: u16) -> Option<ClearTextFacts> {
+    let protocol = line_protocol(client, server, server_port)?;
+    let mut facts = ClearTextFacts::new(protocol);
+    match protocol {
+        "smtp" | "submission" | "lmtp" => {
+            // EHLO and LHLO ask for the extensions, STARTTLS among them.
+            facts.upgrade_offered = (!starts(client, b"HELO")).then_some(server_words);
+            facts.message_sent = client_sent(client, &[b"DATA", b"BDAT"]);
+            if client_sent(client, &[b"AUTH "]) {
+                facts.credentials = Some("SMTP AUTH");
+            }
+        }
+        "ftp" => {
+            facts.upgrade_offered = client_sent(client, &[b"FEAT"]).then_some(server_words);
+            if client_sent(client, &[b"PASS "]) {
+                facts.credentials = Some("FTP USER/PASS");
+            }
+        }
+        "imap" => {
+            facts.upgrade_offered = contains_ignore_case(server, b"CAPABILITY").then_some(server_words);
+            let login = lines(client).any(|l| {
+                let mut words = l.split(|&c| c == b' ');
+                let _tag = words.next();
+                words.next().is_some_and(|w| w.eq_ignore_ascii_case(b"LOGIN") || w.eq_ignore_ascii_case(b"AUTHENTICATE"))
+            });
+            if login {
+                facts.credentials = Some("IMAP LOGIN");
+            }
+        }
+        _ => {
+            // POP3.
+            facts.upgrade_offered = client_sent(client, &[b"CAPA"]).then_some(server_words);
+            if client_sent(client, &[b"PASS ", b"APOP ", b"AUTH "]) {
+                facts.credentials = Some("POP3 USER/PASS");
+            }
+        }
     }
     Some(facts)
 }

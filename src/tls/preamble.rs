@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use memchr::memmem;
 
 use crate::cleartext::{
-    mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
+    line_protocol, mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
     TDS_ENCRYPT_OFF,
 };
 
@@ -114,11 +114,9 @@ fn rdp_negotiation(b: &[u8]) -> Option<u32> {
 /// upgrade words passed by, and the server's port.
 pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool, server_port: u16) -> Upgrade {
     let up = |protocol| Upgrade { protocol, offered: server_words, requested: client_words, login_only: false };
-    if starts(client, b"LHLO") {
-        return up("lmtp");
-    }
-    if starts(client, b"EHLO") || starts(client, b"HELO") {
-        return up(if server_port == 587 { "submission" } else { "smtp" });
+    // SMTP, LMTP, IMAP, POP3 and FTP are named as for sessions in clear.
+    if let Some(protocol) = line_protocol(client, server, server_port) {
+        return up(protocol);
     }
     if starts(client, b"CONNECT ") {
         return up("http");
@@ -151,15 +149,10 @@ pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool
         let protocol = if contains(client, b"jabber:server") { "xmpp-server" } else { "xmpp-client" };
         return up(protocol);
     }
-    if starts(server, b"* OK") || starts(server, b"* PREAUTH") {
-        return up("imap");
-    }
-    if starts(server, b"+OK") {
-        return up("pop3");
-    }
     if starts(server, b"\"IMPLEMENTATION\"") || starts(server, b"\"SIEVE\"") {
         return up("sieve");
     }
+    // FTP's AUTH TLS where the server's greeting was not seen.
     if starts(client, b"AUTH ") || starts(client, b"FEAT") || starts(client, b"USER ") {
         return up("ftp");
     }

@@ -3,7 +3,8 @@
 //! framing, strictly enough that another protocol's bytes are not taken
 //! for it.
 
-use super::follow::{dimse_name, Followed};
+use super::dimse::{dimse_name, service};
+use super::follow::Followed;
 use super::{ClearTextFacts, DicomAssociation, ShortText};
 
 pub(super) fn read(client: &[u8], server: &[u8], followed: [Followed; 2]) -> Option<ClearTextFacts> {
@@ -78,22 +79,6 @@ fn dicom(client: &[u8], server: &[u8], followed: [Followed; 2]) -> Option<ClearT
     let mut facts = ClearTextFacts::new("dicom");
     facts.dicom = Some(association);
     Some(facts)
-}
-
-/// The service class of an abstract syntax (a SOP class UID, PS3.4).
-pub(super) fn service(uid: &[u8]) -> &'static str {
-    let uid = uid.strip_suffix(b"\0").unwrap_or(uid);
-    if uid == b"1.2.840.10008.1.1" {
-        "verification"
-    } else if uid.starts_with(b"1.2.840.10008.5.1.4.1.1.") {
-        "storage"
-    } else if uid.starts_with(b"1.2.840.10008.5.1.4.1.2.") {
-        "query-retrieve"
-    } else if uid.starts_with(b"1.2.840.10008.5.1.4.31") {
-        "worklist"
-    } else {
-        "other"
-    }
 }
 
 /// A BER tag and its length: (tag, length, bytes after the header).

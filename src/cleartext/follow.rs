@@ -185,7 +185,7 @@ impl Follow {
             }
             let Some(value) = rest.get(..len) else { return };
             match element {
-                0x0002 => self.seen.dicom_service = Some(super::binary::service(value)),
+                0x0002 => self.seen.dicom_service = Some(super::dimse::service(value)),
                 0x0100 if len == 2 => {
                     self.seen.dicom_command = Some(u16::from_le_bytes([value[0], value[1]]));
                     return;
@@ -233,25 +233,6 @@ fn smb1_file_operation(command: u8) -> Option<&'static str> {
     })
 }
 
-/// A DIMSE Command Field's name (PS3.7 §E.1), requests and responses alike.
-pub fn dimse_name(command: u16) -> Option<&'static str> {
-    Some(match command & 0x7fff {
-        0x0001 => "C-STORE",
-        0x0010 => "C-GET",
-        0x0020 => "C-FIND",
-        0x0021 => "C-MOVE",
-        0x0030 => "C-ECHO",
-        0x0100 => "N-EVENT-REPORT",
-        0x0110 => "N-GET",
-        0x0120 => "N-SET",
-        0x0130 => "N-ACTION",
-        0x0140 => "N-CREATE",
-        0x0150 => "N-DELETE",
-        0x0fff => "C-CANCEL",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,7 +274,6 @@ mod tests {
             assert_eq!((f.seen.dicom_command, f.seen.dicom_service), (Some(1), Some("storage")), "cut at {cut}");
             assert_eq!(f.seen.messages, 2);
         }
-        assert_eq!(dimse_name(0x8001), Some("C-STORE"));
     }
 
     #[test]

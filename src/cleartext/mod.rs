@@ -9,12 +9,13 @@
 
 mod binary;
 mod database;
+mod dimse;
 pub mod datagram;
 mod follow;
 mod smb;
 mod text;
 
-pub use follow::{dimse_name, Follow, Followed};
+pub use follow::{Follow, Followed};
 pub use smb::SmbSession;
 pub use text::line_protocol;
 pub use database::{

@@ -90,7 +90,10 @@ fn main() {
             write(&out.join("datagrams"), &format!("{dir}-{i}"), &seed);
         }
     }
-    let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
+    // Connections: TLS, STARTTLS and sessions in clear (their readers and
+    // the walk over DICOM and SMB messages run in the same stream).
+    let dirs = [captures.clone(), captures.join("matrix"), captures.join("starttls"), captures.join("cleartext")];
+    let templates = generate::load_templates(&dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>());
     for (i, t) in templates.iter().enumerate() {
         let (mut client, mut server) = (Vec::new(), Vec::new());
         let mut segments = vec![0x02, 0, 0, 0, 0x03, 0, 0, 0];

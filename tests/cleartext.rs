@@ -250,6 +250,26 @@ fn the_same_protocols_with_tls_on_are_not_held_in_clear() {
     }
 }
 
+/// The health-data protocols with TLS on (captures/make-health-tls-captures.sh:
+/// dcmtk with +tls, python-hl7's MLLP inside TLS, curl over HTTPS to the same
+/// FHIR server): TLS 1.3, established, compliant, no plaintext finding.
+#[test]
+fn health_protocols_with_tls_on_are_compliant() {
+    for file in ["dicom-tls.pcap", "hl7-mllp-tls.pcap", "fhir-https.pcap"] {
+        let run = run_jsonl(&["-r", captures_dir().join(file).to_str().unwrap()]);
+        assert_eq!(run.sessions.len(), 1, "{file}");
+        let s = &run.sessions[0];
+        assert_eq!((s["tlsaudit"]["encrypted"].as_bool(), s["tls"]["established"].as_bool()), (Some(true), Some(true)), "{file}");
+        assert_eq!(s["tls"]["version"], "1.3", "{file}");
+        let held: Vec<String> = rules(s).into_iter().filter(|r| r.starts_with("plaintext.") || r.starts_with("starttls.")).collect();
+        assert!(held.is_empty(), "{file}: {held:?}");
+        assert_eq!((s["tlsaudit"]["compliant"].as_bool(), run.code), (Some(true), Some(0)), "{file}: {:?}", rules(s));
+        // The same verdict under the cleartext profile.
+        let under_cleartext = run_jsonl(&["-r", captures_dir().join(file).to_str().unwrap(), "--policy", "cleartext"]);
+        assert_eq!(under_cleartext.code, Some(0), "{file}");
+    }
+}
+
 /// Browsing in suricata-verify's capture: page fetches over plain HTTP are
 /// held as plaintext.http; the OCSP requests among them (their answers say
 /// application/ocsp-response) travel over HTTP by design and are not.

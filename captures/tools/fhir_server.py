@@ -5,8 +5,11 @@ Basic credentials, as many internal endpoints do, and takes any.
 
 The Patient resource is synthetic; its name and identifier are planted
 values the tests look for in tlsaudit's output (and must not find).
+
+    fhir_server.py PORT [CERT KEY]   (with CERT and KEY: HTTPS)
 """
 import json
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -49,4 +52,9 @@ class Fhir(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Fhir).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Fhir)
+    if len(sys.argv) == 4:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()

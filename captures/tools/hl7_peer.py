@@ -5,11 +5,16 @@ listen: accepts MLLP connections on 127.0.0.1:PORT and answers each
         message with its ACK, until killed.
 send:   one ADT^A01 message to 127.0.0.1:PORT, waits for the ACK, closes.
 
+With --tls CERT KEY (listen) or --tls CA (send) the MLLP stream runs inside
+TLS (Python's ssl module, OpenSSL), as an interface engine configured for
+MLLP over TLS does.
+
 Every identifier in the message is synthetic; the patient fields hold the
 planted values the tests look for in tlsaudit's output (and must not find).
 """
 import argparse
 import asyncio
+import ssl
 
 import hl7
 import hl7.mllp
@@ -34,14 +39,22 @@ async def answer(reader, writer):
         writer.close()
 
 
-async def listen(port):
-    server = await hl7.mllp.start_hl7_server(answer, "127.0.0.1", port)
+async def listen(port, tls):
+    context = None
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+    server = await hl7.mllp.start_hl7_server(answer, "127.0.0.1", port, ssl=context)
     async with server:
         await server.serve_forever()
 
 
-async def send(port):
-    reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", port)
+async def send(port, tls):
+    context = None
+    if tls:
+        context = ssl.create_default_context(cafile=tls[0])
+    reader, writer = await hl7.mllp.open_hl7_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="mllp.example.test" if context else None)
     writer.writemessage(hl7.parse(ADT_A01))
     await writer.drain()
     await reader.readmessage()
@@ -53,8 +66,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["listen", "send"])
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--tls", nargs="+", metavar="FILE", help="listen: CERT KEY; send: CA")
     args = p.parse_args()
-    asyncio.run(listen(args.port) if args.mode == "listen" else asyncio.wait_for(send(args.port), 10))
+    job = listen(args.port, args.tls) if args.mode == "listen" else asyncio.wait_for(send(args.port, args.tls), 10)
+    asyncio.run(job)
 
 
 if __name__ == "__main__":

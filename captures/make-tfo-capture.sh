@@ -10,35 +10,16 @@
 #   bash captures/make-tfo-capture.sh
 #
 # The namespace, servers and tcpdump are removed or stopped by name and PID.
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/namespaces.sh"
 ns=tlsaudit-tfo
-work=$(mktemp -d)
-chmod 755 "$work"  # tcpdump writes there after dropping to its own user
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    ip netns del "$ns" 2>/dev/null || true
-    [[ -n "${KEEP_WORK:-}" ]] && echo "work files kept in $work" >&2 || rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-ip netns add "$ns"
-ip -n "$ns" link set lo up
+make_namespace "$ns"
 in_ns() { ip netns exec "$ns" "$@"; }
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout tfo.key -out tfo.pem -days 3650 \
     -subj "/CN=tfo.tlsaudit.test" -addext "subjectAltName=DNS:tfo.tlsaudit.test" \
     -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" 2>/dev/null
 
-# `ip netns exec` may fork: the shell inside writes its own PID, then becomes tcpdump.
-in_ns sh -c 'echo $$ >"$1/tcpdump.pid"; exec tcpdump -i lo -s 0 -U --immediate-mode -w "$1/capture.pcap" tcp' \
-    sh "$work" 2>"$work/tcpdump.log" &
-for _ in $(seq 50); do grep -q "listening on" "$work/tcpdump.log" && break; sleep 0.1; done
-tcpdump_pid=$(cat "$work/tcpdump.pid")
-pids+=("$tcpdump_pid")
+ns_start_recording "$ns" lo tcp
 
 # session PORT SYSCTL: tcp_fastopen flags for the namespace, then one connection.
 session() {
@@ -59,8 +40,4 @@ session 4491 0x607
 # 0x5: the client still sends data in its SYN; the server has TFO off.
 session 4492 0x5
 
-sleep 0.5
-kill -TERM "$tcpdump_pid"
-for _ in $(seq 50); do kill -0 "$tcpdump_pid" 2>/dev/null || break; sleep 0.1; done
-cp "$work/capture.pcap" "$here/tcp-fast-open.pcap"
-echo "captures/tcp-fast-open.pcap: $(tcpdump -nr "$here/tcp-fast-open.pcap" 2>/dev/null | wc -l) packets"
+ns_stop_recording tcp-fast-open.pcap

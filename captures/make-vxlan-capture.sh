@@ -13,30 +13,14 @@
 #   bash captures/make-vxlan-capture.sh
 #
 # The namespaces are deleted and the processes started here stopped by PID.
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/namespaces.sh"
 client=tlsaudit-vxlan-client
 server=tlsaudit-vxlan-server
-work=$(mktemp -d)
-chmod 755 "$work"  # tcpdump writes there after dropping to its own user
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    ip netns del "$client" 2>/dev/null || true
-    ip netns del "$server" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-ip netns add "$client"
-ip netns add "$server"
+make_namespace "$client"
+make_namespace "$server"
 ip link add underlay-c netns "$client" type veth peer name underlay-s netns "$server"
 # side NS UNDERLAY_DEV OWN_UNDERLAY PEER_UNDERLAY OWN_V4 OWN_V6
 side() {
-    ip -n "$1" link set lo up
     ip -n "$1" addr add "$3/24" dev "$2"
     ip -n "$1" link set "$2" up
     ip -n "$1" link add vx4242 type vxlan id 4242 dstport 4789 local "$3" remote "$4" dev "$2"
@@ -51,12 +35,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout vx.key -out vx.pem -days 3650 
     -subj "/CN=ehr.vxlan.example.test" -addext "subjectAltName=DNS:ehr.vxlan.example.test" \
     -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" 2>/dev/null
 
-# `ip netns exec` may fork: the shell inside writes its own PID, then becomes tcpdump.
-ip netns exec "$client" sh -c 'echo $$ >"$1/tcpdump.pid"; exec tcpdump -i underlay-c -s 0 -U --immediate-mode -w "$1/capture.pcap" udp port 4789' \
-    sh "$work" 2>"$work/tcpdump.log" &
-for _ in $(seq 50); do grep -q "listening on" "$work/tcpdump.log" && break; sleep 0.1; done
-tcpdump_pid=$(cat "$work/tcpdump.pid")
-pids+=("$tcpdump_pid")
+ns_start_recording "$client" underlay-c udp port 4789
 
 # session ADDRESS PORT CLIENT_OPTIONS...: one handshake across the overlay.
 session() {
@@ -73,9 +52,4 @@ session() {
 session 198.51.100.2 443 -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256
 session "[2001:db8:42::2]" 8443 -tls1_3
 
-sleep 0.5
-kill -TERM "$tcpdump_pid"
-for _ in $(seq 50); do kill -0 "$tcpdump_pid" 2>/dev/null || break; sleep 0.1; done
-mkdir -p "$here/tunnels"
-cp "$work/capture.pcap" "$here/tunnels/vxlan.pcap"
-echo "captures/tunnels/vxlan.pcap: $(tcpdump -nr "$here/tunnels/vxlan.pcap" 2>/dev/null | wc -l) packets"
+ns_stop_recording tunnels/vxlan.pcap

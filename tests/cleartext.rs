@@ -205,13 +205,19 @@ fn no_payload_in_any_output() {
     let text = tlsaudit(&["-r", dir.to_str().unwrap(), "--format", "text", "--sessions"]);
     let written = tlsaudit(&["-r", dir.to_str().unwrap(), "--format", "jsonl", "-o", file.to_str().unwrap()]);
     assert!(written.status.code().is_some());
+    let text_file = scratch.path("out.txt");
+    let text_written =
+        tlsaudit(&["-r", dir.to_str().unwrap(), "--format", "text", "--sessions", "-o", text_file.to_str().unwrap()]);
+    assert!(text_written.status.code().is_some());
     let outputs = [
         String::from_utf8_lossy(&jsonl.stdout).into_owned(),
         String::from_utf8_lossy(&jsonl.stderr).into_owned(),
         String::from_utf8_lossy(&text.stdout).into_owned(),
         String::from_utf8_lossy(&text.stderr).into_owned(),
         std::fs::read_to_string(&file).expect("-o wrote the records"),
+        std::fs::read_to_string(&text_file).expect("-o wrote the report"),
     ];
+    assert!(outputs[5].contains("in clear"), "the text report was written");
     assert!(outputs[0].matches("\"tlsaudit.session\"").count() >= RECORDED.len(), "the sessions are there to search");
     // Every planted value is in the captures themselves (so the test can fail).
     let planted = ["PLANTEDSURNAME", "PLANTEDGIVEN", "PLANTED-MRN-4711", "PLANTED-PASSWORD-login", "PLANTED-MESSAGE-BODY", "PLANTED-COMMUNITY"];
@@ -288,6 +294,27 @@ fn plain_http_is_held_and_ocsp_is_not() {
             assert_eq!(held, ["plaintext.http"]);
         }
     }
+}
+
+/// Exceptions apply to findings in clear as to TLS ones: the FTP server's
+/// login in clear set aside with its justification; the same exception
+/// does not cover another server's.
+#[test]
+fn exceptions_set_aside_findings_in_clear() {
+    let scratch = Scratch::new("cleartext-exception");
+    let policy = scratch.path("policy.toml");
+    std::fs::write(
+        &policy,
+        "base = \"hipaa\"\n\n[[exception]]\nserver = \"127.0.0.1\"\nport = 2121\nrule = \"plaintext.credentials\"\njustification = \"isolated lab FTP, change 4711\"\nexpires = \"2099-12-31\"\n",
+    )
+    .unwrap();
+    let ftp = run_jsonl(&["-r", cleartext("ftp-login.pcap").to_str().unwrap(), "--policy-file", policy.to_str().unwrap()]);
+    let s = &ftp.sessions[0]["tlsaudit"];
+    assert!(rules(&ftp.sessions[0]).is_empty(), "{s}");
+    assert_eq!((s["exempted"][0]["rule"].as_str(), s["exempted"][0]["justification"].as_str()), (Some("plaintext.credentials"), Some("isolated lab FTP, change 4711")));
+    assert_eq!((s["compliant"].as_bool(), ftp.code), (Some(true), Some(0)));
+    let pop3 = run_jsonl(&["-r", cleartext("pop3-login.pcap").to_str().unwrap(), "--policy-file", policy.to_str().unwrap()]);
+    assert_eq!(rules(&pop3.sessions[0]), ["plaintext.credentials"], "another port is not covered");
 }
 
 /// The `cleartext` profile holds only traffic without TLS: the same

@@ -66,7 +66,8 @@ impl Follow {
     /// A walk, when the first bytes of a direction start a DICOM PDU or an
     /// SMB message.
     pub fn start(first: &[u8]) -> Option<Follow> {
-        let smb = first.len() >= 8 && first[0] == 0 && first[5..8] == *b"SMB" && matches!(first[4], 0xfc..=0xff);
+        // The detector hands on at least 6 bytes: as much of "SMB" as came.
+        let smb = first.len() >= 6 && first[0] == 0 && matches!(first[4], 0xfc..=0xff) && b"SMB".starts_with(&first[5..first.len().min(8)]);
         let dicom = first.len() >= 6 && matches!(first[0], 1..=3) && first[1] == 0;
         let framing = if smb {
             Framing::Smb
@@ -294,6 +295,8 @@ mod tests {
         f.feed(&[0x81, 0, 0, 0]);
         f.feed(&message(0xfe, 8));
         assert!(f.seen.lost && f.seen.messages == 5);
+        // The first chunk may hold only the length and the start of the header.
+        assert!(Follow::start(&stream[..6]).is_some() && Follow::start(b"\x00\x00\x00\x44\xfeSQL").is_none());
     }
 
     #[test]

@@ -88,29 +88,56 @@ pub struct ExemptedCount {
     pub expires: Option<String>,
 }
 
-/// What the report says of a server certificate: whose it is, who issued
-/// it, and when it expires.
+/// What the report and the certificate inventory say of a server
+/// certificate: whose it is, who issued it, its key and signature, the
+/// names it covers, and when it is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafSummary {
     /// The subject's common name, else its distinguished name.
     pub subject: String,
     /// The issuer's common name, else its distinguished name.
     pub issuer: String,
+    /// subjectAltName DNS names and IP addresses, at most MAX_SANS.
+    pub sans: Vec<String>,
+    /// More names than MAX_SANS were in the certificate.
+    pub sans_capped: bool,
+    /// "RSA 2048", "EC secp256r1", ...
+    pub key: String,
+    /// e.g. "sha256WithRSAEncryption".
+    pub signature: String,
     /// Seconds since the epoch.
+    pub not_before: i64,
     pub not_after: i64,
 }
 
+/// subjectAltNames kept per certificate for the inventory.
+const MAX_SANS: usize = 16;
+
 impl LeafSummary {
     fn of(leaf: &crate::cert::CertificateFacts) -> Self {
+        let all_sans = leaf.dns_names.iter().chain(&leaf.ip_addresses);
+        let key = match &leaf.public_key_curve {
+            Some(curve) => format!("{} {curve}", leaf.public_key_algorithm),
+            None => format!("{} {}", leaf.public_key_algorithm, leaf.public_key_bits),
+        };
         LeafSummary {
             subject: leaf.subject_cn.clone().unwrap_or_else(|| leaf.subject_dn.clone()),
             issuer: leaf.issuer_cn.clone().unwrap_or_else(|| leaf.issuer_dn.clone()),
+            sans: all_sans.clone().take(MAX_SANS).cloned().collect(),
+            sans_capped: all_sans.count() > MAX_SANS,
+            key,
+            signature: leaf.signature_algorithm.clone(),
+            not_before: leaf.not_before,
             not_after: leaf.not_after,
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        string_bytes(&self.subject) + string_bytes(&self.issuer)
+        string_bytes(&self.subject)
+            + string_bytes(&self.issuer)
+            + self.sans.iter().map(|n| std::mem::size_of::<String>() + string_bytes(n)).sum::<usize>()
+            + string_bytes(&self.key)
+            + string_bytes(&self.signature)
     }
 }
 

@@ -72,6 +72,8 @@ pub struct Config {
     pub session_lines: bool,
     /// Colour the text output (a terminal, and NO_COLOR unset).
     pub color: bool,
+    /// Write the CSV tables (services, findings, certificates) here.
+    pub csv_dir: Option<std::path::PathBuf>,
 }
 
 /// Why a run could not go on.

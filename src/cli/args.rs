@@ -102,6 +102,11 @@ pub struct Cli {
     #[arg(long, requires = "output")]
     pub truncate: bool,
 
+    /// Also write services.csv, findings.csv and certificates.csv into this
+    /// directory at the end of the run (made if missing; files replaced).
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
+
     /// Worker threads [default: the number of available cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,

@@ -133,6 +133,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
         config: Config {
             profile,
             session_lines: cli.sessions,
+            csv_dir: cli.csv.clone(),
             color: writes_to_terminal && !around.no_color,
             progress: matches!(source, Source::Files(_)) && !cli.no_progress && around.stderr_is_terminal,
             read_ahead,

@@ -3,6 +3,7 @@
 //! (`crate::util::escape`).
 
 mod cleartext;
+pub mod csv;
 pub mod json;
 pub mod json_writer;
 pub mod text;

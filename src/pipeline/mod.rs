@@ -205,6 +205,9 @@ pub fn run(
     if let Some(e) = fatal {
         return Err(RunError::Fatal(e));
     }
+    if let Some(dir) = &config.csv_dir {
+        crate::output::csv::write(dir, &inventory, &config.profile).map_err(RunError::Fatal)?;
+    }
     if let Some(e) = write_error {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(RunError::Fatal(format!("cannot write the output: {e}")));

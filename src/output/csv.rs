@@ -1,0 +1,174 @@
+//! Tables for spreadsheets (`--csv DIR`): `services.csv` (one row per
+//! service), `findings.csv` (one row per rule raised or set aside, for each
+//! service and each client whose own offers fail), and `certificates.csv`
+//! (one row per server certificate, soonest expiry first, with where it was
+//! served). Quoting follows RFC 4180 (the `csv` crate writes it). Text that
+//! came off the wire has its control characters made visible, and a cell
+//! that a spreadsheet would take for a formula (starting with = + - @, a
+//! tab or a carriage return) is prefixed with an apostrophe.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use crate::inventory::{Inventory, LeafSummary, Service};
+use crate::policy::Profile;
+use crate::util::escape::escape_terminal;
+use crate::util::rfc3339::rfc3339_micros;
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// A cell of text from the wire or from a capture's certificates.
+fn cell(text: &str) -> String {
+    let visible = escape_terminal(text.as_bytes());
+    if visible.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{visible}")
+    } else {
+        visible
+    }
+}
+
+/// Values joined for one cell.
+fn joined<'a>(values: impl IntoIterator<Item = &'a String>) -> String {
+    values.into_iter().map(|v| cell(v)).collect::<Vec<_>>().join("; ")
+}
+
+/// Counts by name: "1.2=3; 1.3=1".
+fn counted<K: AsRef<str>>(counts: &BTreeMap<K, u64>) -> String {
+    counts.iter().map(|(k, n)| format!("{}={n}", k.as_ref())).collect::<Vec<_>>().join("; ")
+}
+
+fn endpoint(s: &Service) -> String {
+    match s.ip {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", s.port),
+        ip => format!("{ip}:{}", s.port),
+    }
+}
+
+/// Writes the three tables into `dir` (made if missing); an error names
+/// the file.
+pub fn write(dir: &Path, inventory: &Inventory, profile: &Profile) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the directory {}: {e}", dir.display()))?;
+    let services = inventory.services();
+    table(&dir.join("services.csv"), |w| services_table(w, &services))?;
+    table(&dir.join("findings.csv"), |w| findings_table(w, &services, inventory, profile))?;
+    table(&dir.join("certificates.csv"), |w| certificates_table(w, &services, profile.now()))
+}
+
+type Writer = csv::Writer<BufWriter<File>>;
+
+fn table(path: &Path, fill: impl FnOnce(&mut Writer) -> csv::Result<()>) -> Result<(), String> {
+    let file = File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut w = csv::Writer::from_writer(BufWriter::new(file));
+    fill(&mut w).and_then(|_| w.flush().map_err(csv::Error::from)).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn services_table(w: &mut Writer, services: &[&Service]) -> csv::Result<()> {
+    w.write_record([
+        "ip", "port", "transport", "assessment", "worst_severity", "sessions", "sessions_in_clear", "protocols", "versions",
+        "ciphers", "distinct_clients", "server_names", "certificates", "rules_raised", "rules_exempted", "first_seen", "last_seen",
+    ])?;
+    for s in services {
+        let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
+        w.write_record([
+            s.ip.to_string(),
+            s.port.to_string(),
+            s.transport.as_str().to_string(),
+            s.assessment().as_str().to_string(),
+            s.worst().map_or(String::new(), |w| w.as_str().to_string()),
+            s.sessions.to_string(),
+            s.cleartext_sessions.to_string(),
+            counted(&s.protocols),
+            counted(&s.versions),
+            counted(&s.ciphers),
+            clients,
+            joined(&s.server_names),
+            s.certificates.keys().cloned().collect::<Vec<_>>().join("; "),
+            s.findings.keys().map(|r| r.as_str()).collect::<Vec<_>>().join("; "),
+            s.exempted.keys().map(|r| r.as_str()).collect::<Vec<_>>().join("; "),
+            rfc3339_micros(s.first_seen),
+            rfc3339_micros(s.last_seen),
+        ])?;
+    }
+    Ok(())
+}
+
+fn findings_table(w: &mut Writer, services: &[&Service], inventory: &Inventory, profile: &Profile) -> csv::Result<()> {
+    w.write_record(["scope", "ip", "port", "transport", "rule", "severity", "status", "count", "message", "justification", "expires"])?;
+    for s in services {
+        let mut raised: Vec<_> = s.findings.values().collect();
+        raised.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
+        let (ip, port, transport) = (s.ip.to_string(), s.port.to_string(), s.transport.as_str());
+        for f in raised {
+            let row = ["service", &ip, &port, transport, f.rule.as_str(), f.severity.as_str(), "raised", &f.count.to_string(), &cell(&f.example), "", ""];
+            w.write_record(row)?;
+        }
+        for e in s.exempted.values() {
+            let expires = e.expires.clone().unwrap_or_default();
+            let row = ["service", &ip, &port, transport, e.rule.as_str(), e.severity.as_str(), "exempted", &e.count.to_string(), "", &cell(&e.justification), &expires];
+            w.write_record(row)?;
+        }
+    }
+    for c in inventory.failing_clients(profile) {
+        let mut raised: Vec<_> = c.findings.values().collect();
+        raised.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
+        let ip = c.ip.to_string();
+        for f in raised {
+            let row = ["client", &ip, "", "", f.rule.as_str(), f.severity.as_str(), "raised", &f.count.to_string(), &cell(&f.example), "", ""];
+            w.write_record(row)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every leaf certificate of the inventory once, soonest expiry first, with
+/// the services that served it; days to expiry counted from `now` (the
+/// run's clock or --as-of), negative once expired.
+fn certificates_table(w: &mut Writer, services: &[&Service], now: i64) -> csv::Result<()> {
+    let mut certificates: BTreeMap<&str, (&LeafSummary, Vec<String>)> = BTreeMap::new();
+    for s in services {
+        for (hash, leaf) in &s.certificates {
+            certificates.entry(hash.as_str()).or_insert_with(|| (leaf, Vec::new())).1.push(endpoint(s));
+        }
+    }
+    let mut rows: Vec<_> = certificates.into_iter().collect();
+    rows.sort_by(|(ha, (a, _)), (hb, (b, _))| a.not_after.cmp(&b.not_after).then(ha.cmp(hb)));
+    w.write_record([
+        "sha256", "subject", "issuer", "subject_alt_names", "key", "signature", "not_before", "not_after", "days_to_expiry", "served_by",
+    ])?;
+    for (hash, (leaf, mut served)) in rows {
+        served.sort();
+        let mut sans = joined(&leaf.sans);
+        if leaf.sans_capped {
+            sans.push_str("; ...");
+        }
+        w.write_record([
+            hash.to_string(),
+            cell(&leaf.subject),
+            cell(&leaf.issuer),
+            sans,
+            cell(&leaf.key),
+            cell(&leaf.signature),
+            rfc3339_micros(leaf.not_before.saturating_mul(1_000_000)),
+            rfc3339_micros(leaf.not_after.saturating_mul(1_000_000)),
+            (leaf.not_after.saturating_sub(now)).div_euclid(SECONDS_PER_DAY).to_string(),
+            served.join("; "),
+        ])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_become_formulas_or_hide_controls() {
+        assert_eq!(cell("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(cell("-1+2"), "'-1+2");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("a\x1b[31mb"), "a\\x1b[31mb");
+        assert_eq!(cell("pacs.example.test"), "pacs.example.test");
+    }
+}

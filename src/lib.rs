@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod capture;
 pub mod cleartext;
 pub mod cert;
@@ -74,6 +75,10 @@ pub struct Config {
     pub color: bool,
     /// Write the CSV tables (services, findings, certificates) here.
     pub csv_dir: Option<std::path::PathBuf>,
+    /// Write the inventory here, for a later run's `--baseline`.
+    pub inventory_out: Option<std::path::PathBuf>,
+    /// A previous run's inventory to compare this run with.
+    pub baseline: Option<std::sync::Arc<baseline::Baseline>>,
 }
 
 /// Why a run could not go on.
@@ -115,6 +120,8 @@ pub struct RunSummary {
     pub wall_time: Duration,
     /// One line per input that could not be read in full: "path: reason".
     pub input_errors: Vec<String>,
+    /// What changed since the baseline, when one was given.
+    pub changes: Option<baseline::Changes>,
 }
 
 impl RunSummary {

@@ -82,6 +82,15 @@ fn analyse(analysis: Analysis) -> ExitCode {
             }
             if !summary.input_errors.is_empty() {
                 ExitCode::from(EXIT_USAGE)
+            } else if let Some(changes) = &summary.changes {
+                // Against a baseline, only what got worse is an alarm.
+                if changes.verdict.worse() {
+                    ExitCode::from(EXIT_FINDINGS)
+                } else if summary.verdict == Assessment::NotAssessed {
+                    ExitCode::from(EXIT_NOT_ASSESSED)
+                } else {
+                    ExitCode::SUCCESS
+                }
             } else if fail_on.is_some_and(|s| summary.has_finding_at_least(s)) {
                 ExitCode::from(EXIT_FINDINGS)
             } else if summary.verdict == Assessment::NotAssessed {

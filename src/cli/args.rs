@@ -107,6 +107,17 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
 
+    /// Write this run's inventory (its service records) to FILE, for a later
+    /// run's --baseline.
+    #[arg(long, value_name = "FILE")]
+    pub inventory_out: Option<PathBuf>,
+
+    /// Compare with a previous run's inventory (--inventory-out): report the
+    /// services new, newly failing, fixed, failing with other rules, and
+    /// gone; the exit status is then 1 only when something got worse.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
     /// Worker threads [default: the number of available cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,

@@ -134,6 +134,8 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             profile,
             session_lines: cli.sessions,
             csv_dir: cli.csv.clone(),
+            inventory_out: cli.inventory_out.clone(),
+            baseline: cli.baseline.as_deref().map(crate::baseline::Baseline::read).transpose()?.map(std::sync::Arc::new),
             color: writes_to_terminal && !around.no_color,
             progress: matches!(source, Source::Files(_)) && !cli.no_progress && around.stderr_is_terminal,
             read_ahead,

@@ -570,6 +570,9 @@ pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
         json!({"services": inventory.services_dropped, "clients": inventory.clients_dropped, "memory": inventory.memory_refusals()}),
     );
     put(&mut r, "tlsaudit.stats.inventory_memory_bytes", json!(inventory.memory()));
+    if let Some(changes) = &summary.changes {
+        put(&mut r, "tlsaudit.stats.changes", super::change::summary(changes));
+    }
     put(&mut r, "tlsaudit.stats.threads", json!(summary.threads));
     put(&mut r, "tlsaudit.stats.wall_time_seconds", json!(summary.wall_time.as_secs_f64()));
     Value::Object(r)

@@ -2,6 +2,7 @@
 //! for people. Everything taken from the wire is escaped for the terminal
 //! (`crate::util::escape`).
 
+pub mod change;
 mod cleartext;
 pub mod csv;
 pub mod json;

@@ -168,10 +168,12 @@ pub fn run(
         threads,
         wall_time: started.elapsed(),
         input_errors,
+        changes: None,
     };
     let mut out = result.out;
     let mut inventory = result.inventory;
     summary.worst_service_finding = inventory.finish(&config.profile);
+    summary.changes = config.baseline.as_deref().map(|b| crate::baseline::compare(b, &inventory));
     // A failing finding of a service or a client is one of a session's,
     // which is then non-compliant; only what is judged across a service's
     // sessions (kex.dh_reuse) can fail a run on its own.
@@ -188,14 +190,20 @@ pub fn run(
                 let mut write_line = |v: &serde_json::Value| {
                     serde_json::to_writer(&mut out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
                 };
+                let now = crate::capture::live::now_micros();
+                let changes = summary.changes.iter().flat_map(|c| &c.list);
                 inventory
                     .services()
                     .iter()
                     .try_for_each(|service| write_line(&json::service(service, &config.profile.name)))
+                    .and_then(|_| changes.clone().try_for_each(|c| write_line(&crate::output::change::record(c, now))))
                     .and_then(|_| write_line(&json::stats(&summary, &inventory)))
             }
             OutputFormat::Text => {
-                let report = text::report(&inventory, &summary, &config.profile, config.color);
+                let mut report = text::report(&inventory, &summary, &config.profile, config.color);
+                if let Some(changes) = &summary.changes {
+                    report.push_str(&crate::output::change::text(changes));
+                }
                 out.write_all(report.as_bytes())
                     .and_then(|_| out.write_all(text::summary(&result.by_version, &summary).as_bytes()))
             }
@@ -208,10 +216,26 @@ pub fn run(
     if let Some(dir) = &config.csv_dir {
         crate::output::csv::write(dir, &inventory, &config.profile).map_err(RunError::Fatal)?;
     }
+    if let Some(path) = &config.inventory_out {
+        write_inventory(path, &inventory, &config.profile.name)?;
+    }
     if let Some(e) = write_error {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(RunError::Fatal(format!("cannot write the output: {e}")));
         }
     }
     Ok(summary)
+}
+
+/// Writes this run's inventory for a later run's `--baseline`: the service
+/// records, when, and under which policy (written whole, then renamed into
+/// place, so a baseline is never half a file).
+fn write_inventory(path: &std::path::Path, inventory: &crate::inventory::Inventory, policy: &str) -> Result<(), RunError> {
+    let services = inventory.services().iter().map(|s| json::service(s, policy)).collect();
+    let written = crate::util::rfc3339::rfc3339_micros(crate::capture::live::now_micros());
+    let file = crate::baseline::inventory_file(services, &written, policy);
+    let partial = path.with_extension("partial");
+    let fail = |e: io::Error| RunError::Fatal(format!("cannot write the inventory {}: {e}", path.display()));
+    std::fs::write(&partial, file.to_string()).map_err(fail)?;
+    std::fs::rename(&partial, path).map_err(fail)
 }

@@ -3,6 +3,7 @@
 //! capture can be judged under any profile.
 
 mod certificate;
+pub mod change;
 mod cleartext;
 pub mod custom;
 pub mod evaluate;

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::memory::{alloc_bytes, string_bytes};
 use crate::policy::service::{self, KeyReuse, UpgradeOffers};
-use crate::policy::{Assessment, Exempted, Profile, RuleId, Severity, Verdict};
+use crate::policy::{Assessment, Exempted, Finding, Profile, RuleId, Severity, Verdict};
 use crate::decode::Transport;
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
@@ -196,6 +196,11 @@ impl Service {
         self.clients.len()
     }
 
+    /// A service on the home network that the asset file does not list.
+    pub fn unlisted(&self) -> bool {
+        self.findings.contains_key(&RuleId::InventoryUnlistedService)
+    }
+
     pub fn worst(&self) -> Option<Severity> {
         self.findings.values().map(|f| f.severity).max()
     }
@@ -276,6 +281,25 @@ fn insert_capped(set: &mut BTreeSet<String>, budget: &mut Budget, value: &str, c
         }
     }
     true
+}
+
+/// Writes a finding judged across a service's sessions, or its exemption;
+/// the severity of a finding written.
+fn settle(s: &mut Service, judged: Option<Result<Finding, Exempted>>, count: u64, at: i64, profile: &Profile) -> Option<Severity> {
+    match judged? {
+        Ok(finding) => {
+            s.failed |= profile.fails(finding.severity);
+            let severity = finding.severity;
+            let count = FindingCount { rule: finding.rule, severity, count, example: finding.message, example_at: at };
+            s.findings.insert(count.rule, count);
+            Some(severity)
+        }
+        Err(x) => {
+            let count = ExemptedCount { rule: x.finding.rule, severity: x.finding.severity, count, justification: x.justification, expires: x.expires };
+            s.exempted.insert(count.rule, count);
+            None
+        }
+    }
 }
 
 /// Remembers a service's leaf certificate; when MAX_CERTS are known, keeps
@@ -499,32 +523,14 @@ impl Inventory {
     pub fn finish(&mut self, profile: &Profile) -> Option<Severity> {
         let mut worst = None;
         for s in self.services.values_mut() {
-            // Written once per service at the end: not charged, it replaces nothing.
-            match service::starttls_stripped(&s.upgrade_offers, s.ip, s.port, profile) {
-                Some(Ok(finding)) => {
-                    s.failed |= profile.fails(finding.severity);
-                    worst = worst.max(Some(finding.severity));
-                    let count = FindingCount {
-                        rule: finding.rule,
-                        severity: finding.severity,
-                        count: s.upgrade_offers.missing,
-                        example: finding.message,
-                        example_at: s.upgrade_offers.last_missing,
-                    };
-                    s.findings.insert(finding.rule, count);
-                }
-                Some(Err(x)) => {
-                    let count = ExemptedCount {
-                        rule: x.finding.rule,
-                        severity: x.finding.severity,
-                        count: s.upgrade_offers.missing,
-                        justification: x.justification,
-                        expires: x.expires,
-                    };
-                    s.exempted.insert(x.finding.rule, count);
-                }
-                None => {}
-            }
+            // Written once per service at the end: not charged, they replace nothing.
+            let stripped = service::starttls_stripped(&s.upgrade_offers, s.ip, s.port, profile);
+            let (missing, last_missing) = (s.upgrade_offers.missing, s.upgrade_offers.last_missing);
+            worst = worst.max(settle(s, stripped, missing, last_missing, profile));
+            let protocols = s.protocols.keys().copied().collect::<Vec<_>>().join(", ");
+            let unlisted = service::unlisted_service(s.ip, s.port, s.transport.as_str(), &protocols, profile);
+            let (sessions, first) = (s.sessions, s.first_seen);
+            worst = worst.max(settle(s, unlisted, sessions, first, profile));
             let reused: Vec<(u64, bool)> = s
                 .public_values
                 .values()
@@ -556,13 +562,15 @@ impl Inventory {
     }
 
     /// Services, non-compliant first, then not assessed, then compliant;
-    /// within each, those heard in clear first (the worst of what can be
-    /// seen), then worst finding first, then busiest first, then by address.
+    /// within each, those the asset file does not list first (a rogue
+    /// service), then those heard in clear (the worst of what can be seen),
+    /// then worst finding first, then busiest first, then by address.
     pub fn services(&self) -> Vec<&Service> {
         let mut v: Vec<&Service> = self.services.values().collect();
         v.sort_by(|a, b| {
             a.assessment()
                 .cmp(&b.assessment())
+                .then(b.unlisted().cmp(&a.unlisted()))
                 .then((b.cleartext_sessions > 0).cmp(&(a.cleartext_sessions > 0)))
                 .then(b.worst().cmp(&a.worst()))
                 .then(b.sessions.cmp(&a.sessions))

@@ -186,6 +186,17 @@ pub struct Cli {
     #[arg(long)]
     pub allow_psk: bool,
 
+    /// The asset file (CSV: network,name,owner,criticality,services): names
+    /// groups of addresses and the services approved on them; a service on
+    /// the home network it does not list raises inventory.unlisted_service.
+    #[arg(long, value_name = "FILE")]
+    pub assets: Option<PathBuf>,
+
+    /// An internal network (CIDR, as Zeek's local nets); repeatable
+    /// [default: the asset file's networks].
+    #[arg(long, value_name = "CIDR")]
+    pub home_net: Vec<String>,
+
     /// Trust the CA certificates in this PEM file too (an internal PKI); repeatable.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Vec<PathBuf>,

@@ -15,6 +15,8 @@ use std::time::Duration;
 use crate::capture::live::LiveOptions;
 use crate::cert::trust::TrustStore;
 use crate::flow::FlowLimits;
+use crate::policy::assets::Assets;
+use crate::policy::exception::Network;
 use crate::policy::{custom, Profile, Severity};
 use crate::{Config, OutputFormat, Source};
 pub use args::Cli;
@@ -177,6 +179,13 @@ fn profile(cli: &Cli) -> Result<Profile, String> {
     profile.trust = Arc::new(trust);
     profile.thresholds.cert_expiry_warn_days = i64::from(cli.cert_expiry_warn);
     profile.as_of = cli.as_of.as_deref().map(custom::as_of).transpose()?;
+    let home = cli
+        .home_net
+        .iter()
+        .map(|n| Network::parse(n).ok_or_else(|| format!("--home-net {n:?} is not an address or a network (CIDR)")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let listed = cli.assets.as_deref().map(Assets::read).transpose()?.unwrap_or_default();
+    profile.assets = Arc::new(Assets::new(listed, home));
     Ok(profile)
 }
 

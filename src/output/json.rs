@@ -561,6 +561,7 @@ pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
     let services = inventory.services();
     put(&mut r, "tlsaudit.stats.services", json!(services.len()));
     put(&mut r, "tlsaudit.stats.services_in_clear", json!(services.iter().filter(|s| s.cleartext_sessions > 0).count()));
+    put(&mut r, "tlsaudit.stats.services_unlisted", json!(services.iter().filter(|s| s.unlisted()).count()));
     let services_in = |a: Assessment| services.iter().filter(|s| s.assessment() == a).count();
     put(&mut r, "tlsaudit.stats.services_non_compliant", json!(services_in(Assessment::NonCompliant)));
     put(&mut r, "tlsaudit.stats.services_not_assessed", json!(services_in(Assessment::NotAssessed)));

@@ -183,6 +183,12 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
         n if failing == n => format!("{} heard in clear; ", plural(n, "service", "services")),
         n => format!("{} heard in clear ({failing} non-compliant); ", plural(n, "service", "services")),
     };
+    let unlisted: Vec<&&Service> = services.iter().filter(|s| s.unlisted()).collect();
+    let in_clear = if unlisted.is_empty() {
+        in_clear
+    } else {
+        format!("{} the asset file does not list; {in_clear}", plural(unlisted.len() as u64, "service", "services"))
+    };
     out.push_str(&format!(
         "{} ({} policy, failing at {} and above): {in_clear}{} of {} and {} of {} non-compliant; {} only weak options\n",
         paint(color, BOLD, &format!("Verdict: {verdict}")),
@@ -210,8 +216,20 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
             ));
         }
     }
+    if !unlisted.is_empty() {
+        out.push_str("\nServices on the home network that the asset file does not list (rogue or forgotten):\n");
+        for s in &unlisted {
+            let protocols: Vec<&str> = s.protocols.keys().copied().collect();
+            let udp = if s.transport == crate::decode::Transport::Udp { "/udp" } else { "" };
+            out.push_str(&format!("  {}{udp}  {} ({})\n", endpoint(s.ip, s.port), plural(s.sessions, "session", "sessions"), protocols.join(", ")));
+        }
+    }
     if !failing_services.is_empty() {
-        out.push_str("\nNon-compliant services, those heard in clear first, then worst first:\n");
+        out.push_str(if unlisted.is_empty() {
+            "\nNon-compliant services, those heard in clear first, then worst first:\n"
+        } else {
+            "\nNon-compliant services, those unlisted and those heard in clear first, then worst first:\n"
+        });
         for s in &failing_services {
             out.push_str(&service_block(s, color));
         }

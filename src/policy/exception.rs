@@ -29,6 +29,11 @@ impl Network {
         (prefix <= max).then_some(Network { addr, prefix })
     }
 
+    /// The prefix length: a larger one is a more specific network.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let bits = |a: IpAddr| -> (u128, u8) {
             match a {

@@ -2,6 +2,7 @@
 //! policy profile. Parsers produce facts; this module only reads them, so one
 //! capture can be judged under any profile.
 
+pub mod assets;
 mod certificate;
 pub mod change;
 mod cleartext;

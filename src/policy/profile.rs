@@ -91,6 +91,8 @@ pub struct Profile {
     pub revocation_needs_ocsp: bool,
     /// Exceptions granted by a policy file.
     pub exceptions: Vec<Exception>,
+    /// The asset file and the home networks (`--assets`, `--home-net`).
+    pub assets: Arc<super::assets::Assets>,
     /// The moment (Unix seconds) exceptions' expiry is judged at: `--as-of`;
     /// None: the wall clock when the session is judged.
     pub as_of: Option<i64>,
@@ -171,6 +173,7 @@ impl Profile {
             trust: Arc::new(TrustStore::default()),
             revocation_needs_ocsp: matches!(name, "hipaa" | "nist-800-52r2"),
             exceptions: Vec::new(),
+            assets: Arc::default(),
             as_of: None,
         })
     }

@@ -396,6 +396,11 @@ rules! {
     "45 CFR 164.312(e)(1); RFC 3207 §6; RFC 8314 §3",
     "the offer across sessions of one service: a session whose server named it (TLS followed, or the client went on in clear) and a later one whose server's capabilities did not",
     "Require TLS on the client side (MTA-STS or DANE for mail), so a stripped offer fails.";
+    InventoryUnlistedService "inventory.unlisted_service", "M M M - - - - M", true,
+    "a service on an address of the home network that the asset file does not list (a rogue or forgotten service)",
+    "45 CFR 164.308(a)(1)(ii)(A) (risk analysis: know where ePHI travels); 45 CFR 164.310(d)(1); PCI DSS 4 Req. 12.5.1 (inventory of system components)",
+    "the service's address and port, against --home-net and the asset file (judged per service, only with --assets)",
+    "List the service in the asset file with its owner, or take it down.";
     PolicyExceptionExpired "policy.exception_expired", "L L L L L L L L", true,
     "an exception of the policy file has expired and no longer applies",
     "the policy file",

@@ -115,12 +115,36 @@ pub fn starttls_stripped(offers: &UpgradeOffers, server: IpAddr, port: u16, prof
             plural(offers.missing, "session")
         ),
     };
-    let subject = Subject { server, port, client, server_name: None };
+    Some(set_aside(finding, &Subject { server, port, client, server_name: None }, profile))
+}
+
+/// The finding, or its exemption when an exception in force covers the subject.
+fn set_aside(finding: Finding, subject: &Subject<'_>, profile: &Profile) -> Result<Finding, Exempted> {
     let now = profile.now();
-    match profile.exceptions.iter().find(|e| e.covers(&subject, RuleId::StarttlsStripped) && !e.expired_at(now)) {
-        Some(e) => Some(Err(Exempted { finding, justification: e.justification.clone(), expires: e.expires_text.clone() })),
-        None => Some(Ok(finding)),
+    match profile.exceptions.iter().find(|e| e.covers(subject, finding.rule) && !e.expired_at(now)) {
+        Some(e) => Err(Exempted { finding, justification: e.justification.clone(), expires: e.expires_text.clone() }),
+        None => Ok(finding),
     }
+}
+
+/// The `inventory.unlisted_service` finding of a service on the home
+/// network that no row of the asset file lists (judged only with an asset
+/// file); `protocols` names what it spoke. An exception selects it by the
+/// server and port (the client is taken to be the server itself).
+pub fn unlisted_service(server: IpAddr, port: u16, transport: &str, protocols: &str, profile: &Profile) -> Option<Result<Finding, Exempted>> {
+    let assets = &profile.assets;
+    if !assets.judged() || !assets.internal(server) || assets.approves(server, port, transport) {
+        return None;
+    }
+    let severity = profile.severity(RuleId::InventoryUnlistedService, 0)?;
+    let group = assets.group_of(server).map(|a| format!(" (in {})", a.name)).unwrap_or_default();
+    let finding = Finding {
+        rule: RuleId::InventoryUnlistedService,
+        severity,
+        party: Party::Server,
+        message: format!("{protocols} on {port}/{transport} of an internal address{group} that the asset file does not list"),
+    };
+    Some(set_aside(finding, &Subject { server, port, client: server, server_name: None }, profile))
 }
 
 fn plural(n: u64, one: &str) -> String {

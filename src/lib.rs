@@ -79,6 +79,11 @@ pub struct Config {
     pub inventory_out: Option<std::path::PathBuf>,
     /// A previous run's inventory to compare this run with.
     pub baseline: Option<std::sync::Arc<baseline::Baseline>>,
+    /// Group services in the report and the records (`--group-by`).
+    pub group_by: Option<output::groups::GroupBy>,
+    /// Findings below this are left out of the text report and the CSV
+    /// findings (`--min-severity`); the records keep them all.
+    pub min_severity: Option<policy::Severity>,
 }
 
 /// Why a run could not go on.

@@ -99,3 +99,81 @@ fn a_bad_asset_file_is_one_error_naming_the_line() {
         assert!(stderr.contains(name) && stderr.contains(says) && stderr.lines().count() == 1, "{stderr}");
     }
 }
+
+/// `--group-by subnet/24` on a capture of many servers (suricata-verify's
+/// browsing): each service record names the /24 of its address, as the test
+/// computes it, and the stats' groups add up to the services.
+#[test]
+fn services_are_grouped_by_subnet_and_by_asset() {
+    let capture = thirdparty_dir().join("suricata-verify/tls-subjectaltname/input.pcap");
+    let run = run_jsonl(&["-r", capture.to_str().unwrap(), "--group-by", "subnet/24"]);
+    let mut groups = std::collections::BTreeMap::new();
+    for s in &run.services {
+        let ip: std::net::IpAddr = s["destination"]["ip"].as_str().unwrap().parse().unwrap();
+        let want = match ip {
+            std::net::IpAddr::V4(a) => {
+                let o = a.octets();
+                format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+            }
+            std::net::IpAddr::V6(_) => continue,
+        };
+        assert_eq!(s["tlsaudit"]["service"]["group"], want.as_str());
+        *groups.entry(want).or_insert(0u64) += 1;
+    }
+    assert!(groups.len() > 5, "{groups:?}");
+    let stats = run.stats["tlsaudit"]["stats"]["groups"].as_array().unwrap();
+    assert_eq!(stats.iter().map(|g| g["services"].as_u64().unwrap()).sum::<u64>(), run.services.len() as u64);
+    for g in stats {
+        if let Some(n) = groups.get(g["name"].as_str().unwrap()) {
+            assert_eq!(g["services"].as_u64(), Some(*n));
+        }
+    }
+    // Without --group-by there is no group.
+    let plain = run_jsonl(&["-r", capture.to_str().unwrap()]);
+    assert!(plain.services.iter().all(|s| s["tlsaudit"]["service"]["group"].is_null()));
+
+    // By asset: the asset file's names, "(no asset)" elsewhere.
+    let scratch = Scratch::new("assets-groups");
+    let assets = scratch.path("assets.csv");
+    std::fs::write(&assets, "network,name,owner,criticality,services\n127.0.0.0/8,lab,IT security,high,\n").unwrap();
+    let mut args = inputs();
+    args.extend(["--assets", assets.to_str().unwrap(), "--group-by", "asset", "-r", captures_dir().join("tls13-ipv6.pcap").to_str().unwrap()].map(String::from));
+    let by_asset = run_jsonl(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    for s in &by_asset.services {
+        let want = if s["destination"]["ip"] == "::1" { "(no asset)" } else { "lab" };
+        assert_eq!(s["tlsaudit"]["service"]["group"], want);
+    }
+}
+
+/// `findings_by_rule` adds up the service records' findings, and
+/// `--min-severity` leaves lower findings out of the text report and the
+/// CSV findings while the JSON records keep them all.
+#[test]
+fn findings_by_rule_and_min_severity() {
+    let matrix = captures_dir().join("matrix");
+    let run = run_jsonl(&["-r", matrix.to_str().unwrap()]);
+    let mut want: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    for s in &run.services {
+        for f in s["tlsaudit"]["findings"].as_array().unwrap() {
+            let e = want.entry(f["rule"].as_str().unwrap().to_string()).or_default();
+            e.0 += 1;
+            e.1 += f["count"].as_u64().unwrap();
+        }
+    }
+    let by_rule = run.stats["tlsaudit"]["stats"]["findings_by_rule"].as_array().unwrap();
+    assert_eq!(by_rule.len(), want.len());
+    for r in by_rule {
+        assert_eq!((r["services"].as_u64().unwrap(), r["count"].as_u64().unwrap()), want[r["rule"].as_str().unwrap()], "{r}");
+    }
+
+    let scratch = Scratch::new("min-severity");
+    let dir = scratch.path("tables");
+    let high = run_jsonl(&["-r", matrix.to_str().unwrap(), "--min-severity", "high", "--csv", dir.to_str().unwrap()]);
+    let count = |r: &Run| r.services.iter().map(|s| s["tlsaudit"]["findings"].as_array().unwrap().len()).sum::<usize>();
+    assert_eq!(count(&high), count(&run), "the records keep every finding");
+    let findings = std::fs::read_to_string(dir.join("findings.csv")).unwrap();
+    assert!(findings.contains(",high,") && !findings.contains(",medium,") && !findings.contains(",low,"));
+    let text = String::from_utf8(tlsaudit(&["-r", matrix.to_str().unwrap(), "--format", "text", "--min-severity", "high"]).stdout).unwrap();
+    assert!(text.contains("[high]") && !text.contains("[medium]") && !text.contains("[low]"), "{text}");
+    assert!(text.contains("Findings by rule"));
+}

@@ -192,6 +192,18 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub assets: Option<PathBuf>,
 
+    /// Group services by subnet or asset in the report, the service records
+    /// and the CSV tables: subnet/N (IPv4 by /N, IPv6 by /64; N over 32 is
+    /// IPv6's prefix) or asset (the asset file's names).
+    #[arg(long, value_name = "HOW")]
+    pub group_by: Option<String>,
+
+    /// Leave findings below this severity out of the text report and the
+    /// CSV findings (the JSON records keep them all) [default: low in
+    /// text, info in CSV].
+    #[arg(long, value_name = "SEVERITY", value_parser = clap::builder::PossibleValuesParser::new(["info", "low", "medium", "high", "critical"]))]
+    pub min_severity: Option<String>,
+
     /// An internal network (CIDR, as Zeek's local nets); repeatable
     /// [default: the asset file's networks].
     #[arg(long, value_name = "CIDR")]

@@ -12,8 +12,9 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
+use super::groups::GroupBy;
 use crate::inventory::{Inventory, LeafSummary, Service};
-use crate::policy::Profile;
+use crate::policy::{Profile, Severity};
 use crate::util::escape::escape_terminal;
 use crate::util::rfc3339::rfc3339_micros;
 
@@ -46,13 +47,15 @@ fn endpoint(s: &Service) -> String {
     }
 }
 
-/// Writes the three tables into `dir` (made if missing); an error names
-/// the file.
-pub fn write(dir: &Path, inventory: &Inventory, profile: &Profile) -> Result<(), String> {
+/// Writes the three tables into `dir` (made if missing): the findings from
+/// `min` up, the services with their group when `group_by` is given; an
+/// error names the file.
+pub fn write(dir: &Path, inventory: &Inventory, profile: &Profile, min: Severity, group_by: Option<GroupBy>) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the directory {}: {e}", dir.display()))?;
     let services = inventory.services();
-    table(&dir.join("services.csv"), |w| services_table(w, &services))?;
-    table(&dir.join("findings.csv"), |w| findings_table(w, &services, inventory, profile))?;
+    let group = |s: &Service| group_by.map(|by| by.group_of(s.ip, profile)).unwrap_or_default();
+    table(&dir.join("services.csv"), |w| services_table(w, &services, &group))?;
+    table(&dir.join("findings.csv"), |w| findings_table(w, &services, inventory, profile, min))?;
     table(&dir.join("certificates.csv"), |w| certificates_table(w, &services, profile.now()))
 }
 
@@ -64,9 +67,9 @@ fn table(path: &Path, fill: impl FnOnce(&mut Writer) -> csv::Result<()>) -> Resu
     fill(&mut w).and_then(|_| w.flush().map_err(csv::Error::from)).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn services_table(w: &mut Writer, services: &[&Service]) -> csv::Result<()> {
+fn services_table(w: &mut Writer, services: &[&Service], group: &dyn Fn(&Service) -> String) -> csv::Result<()> {
     w.write_record([
-        "ip", "port", "transport", "assessment", "worst_severity", "sessions", "sessions_in_clear", "protocols", "versions",
+        "ip", "port", "transport", "group", "assessment", "worst_severity", "sessions", "sessions_in_clear", "protocols", "versions",
         "ciphers", "distinct_clients", "server_names", "certificates", "rules_raised", "rules_exempted", "first_seen", "last_seen",
     ])?;
     for s in services {
@@ -75,6 +78,7 @@ fn services_table(w: &mut Writer, services: &[&Service]) -> csv::Result<()> {
             s.ip.to_string(),
             s.port.to_string(),
             s.transport.as_str().to_string(),
+            cell(&group(s)),
             s.assessment().as_str().to_string(),
             s.worst().map_or(String::new(), |w| w.as_str().to_string()),
             s.sessions.to_string(),
@@ -94,24 +98,24 @@ fn services_table(w: &mut Writer, services: &[&Service]) -> csv::Result<()> {
     Ok(())
 }
 
-fn findings_table(w: &mut Writer, services: &[&Service], inventory: &Inventory, profile: &Profile) -> csv::Result<()> {
+fn findings_table(w: &mut Writer, services: &[&Service], inventory: &Inventory, profile: &Profile, min: Severity) -> csv::Result<()> {
     w.write_record(["scope", "ip", "port", "transport", "rule", "severity", "status", "count", "message", "justification", "expires"])?;
     for s in services {
-        let mut raised: Vec<_> = s.findings.values().collect();
+        let mut raised: Vec<_> = s.findings.values().filter(|f| f.severity >= min).collect();
         raised.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
         let (ip, port, transport) = (s.ip.to_string(), s.port.to_string(), s.transport.as_str());
         for f in raised {
             let row = ["service", &ip, &port, transport, f.rule.as_str(), f.severity.as_str(), "raised", &f.count.to_string(), &cell(&f.example), "", ""];
             w.write_record(row)?;
         }
-        for e in s.exempted.values() {
+        for e in s.exempted.values().filter(|e| e.severity >= min) {
             let expires = e.expires.clone().unwrap_or_default();
             let row = ["service", &ip, &port, transport, e.rule.as_str(), e.severity.as_str(), "exempted", &e.count.to_string(), "", &cell(&e.justification), &expires];
             w.write_record(row)?;
         }
     }
     for c in inventory.failing_clients(profile) {
-        let mut raised: Vec<_> = c.findings.values().collect();
+        let mut raised: Vec<_> = c.findings.values().filter(|f| f.severity >= min).collect();
         raised.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
         let ip = c.ip.to_string();
         for f in raised {

@@ -490,7 +490,7 @@ fn session_end(mut w: JsonWriter<'_>, f: &SessionFacts, verdict: &Verdict, polic
 }
 
 /// The `tlsaudit.service` record of one server endpoint.
-pub fn service(s: &Service, policy: &str) -> Value {
+pub fn service(s: &Service, policy: &str, group: Option<&str>) -> Value {
     let mut r = Map::new();
     put(&mut r, "@timestamp", json!(rfc3339_micros(s.last_seen)));
     put(&mut r, "event.dataset", json!("tlsaudit.service"));
@@ -501,6 +501,9 @@ pub fn service(s: &Service, policy: &str) -> Value {
     put(&mut r, "tlsaudit.service.sessions", json!(s.sessions));
     put(&mut r, "tlsaudit.service.cleartext_sessions", json!(s.cleartext_sessions));
     put(&mut r, "tlsaudit.service.distinct_clients", json!(s.distinct_clients()));
+    if let Some(group) = group {
+        put(&mut r, "tlsaudit.service.group", json!(group));
+    }
     if s.clients_overflow {
         put(&mut r, "tlsaudit.service.distinct_clients_capped", json!(true));
     }
@@ -574,6 +577,7 @@ pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
     if let Some(changes) = &summary.changes {
         put(&mut r, "tlsaudit.stats.changes", super::change::summary(changes));
     }
+    put(&mut r, "tlsaudit.stats.findings_by_rule", super::groups::by_rule_json(inventory));
     put(&mut r, "tlsaudit.stats.threads", json!(summary.threads));
     put(&mut r, "tlsaudit.stats.wall_time_seconds", json!(summary.wall_time.as_secs_f64()));
     Value::Object(r)

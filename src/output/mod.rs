@@ -5,6 +5,7 @@
 pub mod change;
 mod cleartext;
 pub mod csv;
+pub mod groups;
 pub mod json;
 pub mod json_writer;
 pub mod text;

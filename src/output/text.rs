@@ -161,8 +161,9 @@ fn finding_lines(findings: &BTreeMap<RuleId, FindingCount>, min: Severity, color
 
 /// The report that closes a text run: the verdict first, then the
 /// non-compliant services worst first, the clients whose own offers fail,
-/// and the compliant services in brief.
-pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color: bool) -> String {
+/// and the compliant services in brief; a service's findings from
+/// `min_shown` up.
+pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, min_shown: Severity, color: bool) -> String {
     let services = inv.services();
     let in_state = |a: Assessment| services.iter().filter(|s| s.assessment() == a).collect::<Vec<_>>();
     let failing_services = in_state(Assessment::NonCompliant);
@@ -231,14 +232,14 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
             "\nNon-compliant services, those unlisted and those heard in clear first, then worst first:\n"
         });
         for s in &failing_services {
-            out.push_str(&service_block(s, color));
+            out.push_str(&service_block(s, min_shown, color));
         }
     }
     if !clients.is_empty() {
         out.push_str("\nClients whose own offers fail the policy:\n");
         for c in &clients {
             out.push_str(&format!("  {}  {}\n", paint(color, BOLD, &c.ip.to_string()), plural(c.sessions, "session", "sessions")));
-            out.push_str(&finding_lines(&c.findings, profile.failing, color));
+            out.push_str(&finding_lines(&c.findings, profile.failing.max(min_shown), color));
         }
     }
     if !unassessed_services.is_empty() {
@@ -258,7 +259,7 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, color
     if !good.is_empty() {
         out.push_str("\nCompliant services:\n");
         for s in good {
-            out.push_str(&service_block(s, color));
+            out.push_str(&service_block(s, min_shown, color));
         }
     }
     if inv.services_dropped + inv.clients_dropped + inv.memory_refusals() > 0 {
@@ -299,7 +300,7 @@ fn expiry(not_after: i64, last_seen_micros: i64) -> String {
 /// A service: its endpoint and traffic, the names clients asked for, its
 /// certificates, what it negotiated, its findings worst first and the
 /// findings exceptions set aside.
-fn service_block(s: &Service, color: bool) -> String {
+fn service_block(s: &Service, min_shown: Severity, color: bool) -> String {
     let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
     let udp = if s.transport == crate::decode::Transport::Udp { "/udp" } else { "" };
     let mut out = format!(
@@ -346,7 +347,7 @@ fn service_block(s: &Service, color: bool) -> String {
     if tls_seen {
         out.push_str(&format!("    negotiated {}; {}\n", versions(&s.versions), counts(&s.ciphers)));
     }
-    out.push_str(&finding_lines(&s.findings, Severity::Low, color));
+    out.push_str(&finding_lines(&s.findings, min_shown, color));
     for e in s.exempted.values() {
         let until = e.expires.as_deref().map(|d| format!(" (until {d})")).unwrap_or_default();
         out.push_str(&format!(

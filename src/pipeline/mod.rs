@@ -31,8 +31,8 @@ use crossbeam_channel::bounded;
 
 use crate::capture::live;
 use crate::decode::Decoder;
-use crate::output::{json, text};
-use crate::policy::{service, Assessment};
+use crate::output::{groups, json, text};
+use crate::policy::{service, Assessment, Severity};
 use crate::stats::{ReaderStats, WorkerStats};
 use crate::{Config, OutputFormat, RunError, Source};
 use bypass::{BypassNotice, ReaderBypass};
@@ -182,6 +182,7 @@ pub fn run(
     let judged = summary.sessions - summary.sessions_not_assessed;
     summary.verdict = service::run_assessment(failed, judged, summary.input_errors.len());
     summary.wall_time = started.elapsed();
+    let group = |s: &crate::inventory::Service| config.group_by.map(|by| by.group_of(s.ip, &config.profile));
     let write_error = result.error.or_else(|| {
         let r = match config.format {
             OutputFormat::Jsonl => {
@@ -195,12 +196,23 @@ pub fn run(
                 inventory
                     .services()
                     .iter()
-                    .try_for_each(|service| write_line(&json::service(service, &config.profile.name)))
+                    .try_for_each(|service| write_line(&json::service(service, &config.profile.name, group(service).as_deref())))
                     .and_then(|_| changes.clone().try_for_each(|c| write_line(&crate::output::change::record(c, now))))
-                    .and_then(|_| write_line(&json::stats(&summary, &inventory)))
+                    .and_then(|_| {
+                        let mut stats = json::stats(&summary, &inventory);
+                        if let (Some(by), Some(tlsaudit)) = (config.group_by, stats.get_mut("tlsaudit").and_then(|t| t.get_mut("stats"))) {
+                            tlsaudit["groups"] = groups::groups_json(&inventory, by, &config.profile);
+                        }
+                        write_line(&stats)
+                    })
             }
             OutputFormat::Text => {
-                let mut report = text::report(&inventory, &summary, &config.profile, config.color);
+                let min_shown = config.min_severity.unwrap_or(Severity::Low);
+                let mut report = text::report(&inventory, &summary, &config.profile, min_shown, config.color);
+                if let Some(by) = config.group_by {
+                    report.push_str(&groups::groups_text(&inventory, by, &config.profile));
+                }
+                report.push_str(&groups::by_rule_text(&inventory, min_shown));
                 if let Some(changes) = &summary.changes {
                     report.push_str(&crate::output::change::text(changes));
                 }
@@ -214,7 +226,8 @@ pub fn run(
         return Err(RunError::Fatal(e));
     }
     if let Some(dir) = &config.csv_dir {
-        crate::output::csv::write(dir, &inventory, &config.profile).map_err(RunError::Fatal)?;
+        let min = config.min_severity.unwrap_or(Severity::Info);
+        crate::output::csv::write(dir, &inventory, &config.profile, min, config.group_by).map_err(RunError::Fatal)?;
     }
     if let Some(path) = &config.inventory_out {
         write_inventory(path, &inventory, &config.profile.name)?;
@@ -231,7 +244,7 @@ pub fn run(
 /// records, when, and under which policy (written whole, then renamed into
 /// place, so a baseline is never half a file).
 fn write_inventory(path: &std::path::Path, inventory: &crate::inventory::Inventory, policy: &str) -> Result<(), RunError> {
-    let services = inventory.services().iter().map(|s| json::service(s, policy)).collect();
+    let services = inventory.services().iter().map(|s| json::service(s, policy, None)).collect();
     let written = crate::util::rfc3339::rfc3339_micros(crate::capture::live::now_micros());
     let file = crate::baseline::inventory_file(services, &written, policy);
     let partial = path.with_extension("partial");

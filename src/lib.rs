@@ -80,7 +80,7 @@ pub struct Config {
     /// A previous run's inventory to compare this run with.
     pub baseline: Option<std::sync::Arc<baseline::Baseline>>,
     /// Group services in the report and the records (`--group-by`).
-    pub group_by: Option<output::groups::GroupBy>,
+    pub group_by: Option<policy::assets::GroupBy>,
     /// Findings below this are left out of the text report and the CSV
     /// findings (`--min-severity`); the records keep them all.
     pub min_severity: Option<policy::Severity>,

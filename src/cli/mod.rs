@@ -137,7 +137,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             session_lines: cli.sessions,
             csv_dir: cli.csv.clone(),
             inventory_out: cli.inventory_out.clone(),
-            group_by: cli.group_by.as_deref().map(crate::output::groups::GroupBy::parse).transpose()?,
+            group_by: cli.group_by.as_deref().map(crate::policy::assets::GroupBy::parse).transpose()?,
             min_severity: cli.min_severity.as_deref().and_then(Severity::from_name),
             baseline: cli.baseline.as_deref().map(crate::baseline::Baseline::read).transpose()?.map(std::sync::Arc::new),
             color: writes_to_terminal && !around.no_color,

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use super::groups::GroupBy;
+use crate::policy::assets::GroupBy;
 use crate::inventory::{Inventory, LeafSummary, Service};
 use crate::policy::{Profile, Severity};
 use crate::util::escape::escape_terminal;
@@ -53,7 +53,7 @@ fn endpoint(s: &Service) -> String {
 pub fn write(dir: &Path, inventory: &Inventory, profile: &Profile, min: Severity, group_by: Option<GroupBy>) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the directory {}: {e}", dir.display()))?;
     let services = inventory.services();
-    let group = |s: &Service| group_by.map(|by| by.group_of(s.ip, profile)).unwrap_or_default();
+    let group = |s: &Service| group_by.map(|by| by.group_of(s.ip, &profile.assets)).unwrap_or_default();
     table(&dir.join("services.csv"), |w| services_table(w, &services, &group))?;
     table(&dir.join("findings.csv"), |w| findings_table(w, &services, inventory, profile, min))?;
     table(&dir.join("certificates.csv"), |w| certificates_table(w, &services, profile.now()))

@@ -182,7 +182,7 @@ pub fn run(
     let judged = summary.sessions - summary.sessions_not_assessed;
     summary.verdict = service::run_assessment(failed, judged, summary.input_errors.len());
     summary.wall_time = started.elapsed();
-    let group = |s: &crate::inventory::Service| config.group_by.map(|by| by.group_of(s.ip, &config.profile));
+    let group = |s: &crate::inventory::Service| config.group_by.map(|by| by.group_of(s.ip, &config.profile.assets));
     let write_error = result.error.or_else(|| {
         let r = match config.format {
             OutputFormat::Jsonl => {

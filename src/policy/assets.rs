@@ -1,11 +1,12 @@
 //! The asset file (`--assets FILE`, CSV: network, name, owner,
 //! criticality, services) and the home networks (`--home-net`): which
-//! group an address belongs to, and whether a service on an internal
+//! group an address belongs to (by the file, or by subnet: `--group-by`), and whether a service on an internal
 //! address is one the file lists. A service on the home network that no
 //! row lists raises `inventory.unlisted_service` (a rogue or forgotten
 //! service); without a `services` cell a row approves nothing, only names
 //! its network.
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use super::exception::Network;
@@ -93,6 +94,45 @@ impl Assets {
     }
 }
 
+/// How services are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// IPv4 addresses by this prefix (at most 32), IPv6 by `v6`.
+    Subnet { v4: u8, v6: u8 },
+    /// By the name of the asset file's most specific row.
+    Asset,
+}
+
+impl GroupBy {
+    /// `subnet/N` (IPv4 by /N up to 32 and IPv6 by /64; an N over 32 is
+    /// IPv6's prefix, and IPv4 goes by /24) or `asset`.
+    pub fn parse(s: &str) -> Result<GroupBy, String> {
+        if s == "asset" {
+            return Ok(GroupBy::Asset);
+        }
+        let bad = || format!("--group-by {s:?}: use subnet/N (N from 1 to 128) or asset");
+        let n: u8 = s.strip_prefix("subnet/").and_then(|n| n.parse().ok()).filter(|n| (1..=128).contains(n)).ok_or_else(bad)?;
+        Ok(if n <= 32 { GroupBy::Subnet { v4: n, v6: 64 } } else { GroupBy::Subnet { v4: 24, v6: n } })
+    }
+
+    /// The group of a service's address.
+    pub fn group_of(self, ip: IpAddr, assets: &Assets) -> String {
+        match self {
+            GroupBy::Asset => assets.group_of(ip).map_or_else(|| "(no asset)".to_string(), |a| a.name.clone()),
+            GroupBy::Subnet { v4, v6 } => match ip {
+                IpAddr::V4(a) => {
+                    let mask = if v4 == 0 { 0 } else { u32::MAX << (32 - u32::from(v4)) };
+                    format!("{}/{v4}", std::net::Ipv4Addr::from(u32::from(a) & mask))
+                }
+                IpAddr::V6(a) => {
+                    let mask = u128::MAX << (128 - u32::from(v6));
+                    format!("{}/{v6}", std::net::Ipv6Addr::from(u128::from(a) & mask))
+                }
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +155,20 @@ mod tests {
         let bad = Assets::read(&path).unwrap_err();
         assert!(bad.contains("line 2") && bad.contains("10.1.0.0/33"), "{bad}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn group_keys() {
+        let assets = Assets::default();
+        let by = GroupBy::parse("subnet/24").unwrap();
+        assert_eq!(by.group_of("10.1.2.9".parse().unwrap(), &assets), "10.1.2.0/24");
+        assert_eq!(by.group_of("2001:db8:1:2::5".parse().unwrap(), &assets), "2001:db8:1:2::/64");
+        let v6 = GroupBy::parse("subnet/48").unwrap();
+        assert_eq!(v6.group_of("2001:db8:1:2::5".parse().unwrap(), &assets), "2001:db8:1::/48");
+        assert_eq!(v6.group_of("10.1.2.9".parse().unwrap(), &assets), "10.1.2.0/24");
+        assert_eq!(GroupBy::parse("asset").unwrap().group_of("10.1.2.9".parse().unwrap(), &assets), "(no asset)");
+        for bad in ["subnet", "subnet/0", "subnet/129", "vlan"] {
+            assert!(GroupBy::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -196,6 +196,12 @@ impl Service {
         self.clients.len()
     }
 
+    /// Its passive grade (A to F, T for trust) and the rules that set it;
+    /// None when it was not assessed.
+    pub fn grade(&self) -> Option<(crate::policy::grade::Grade, Vec<RuleId>)> {
+        crate::policy::grade::grade(self.assessment(), self.findings.keys().copied())
+    }
+
     /// A service on the home network that the asset file does not list.
     pub fn unlisted(&self) -> bool {
         self.findings.contains_key(&RuleId::InventoryUnlistedService)

@@ -69,7 +69,7 @@ fn table(path: &Path, fill: impl FnOnce(&mut Writer) -> csv::Result<()>) -> Resu
 
 fn services_table(w: &mut Writer, services: &[&Service], group: &dyn Fn(&Service) -> String) -> csv::Result<()> {
     w.write_record([
-        "ip", "port", "transport", "group", "assessment", "worst_severity", "sessions", "sessions_in_clear", "protocols", "versions",
+        "ip", "port", "transport", "group", "assessment", "grade", "worst_severity", "sessions", "sessions_in_clear", "protocols", "versions",
         "ciphers", "distinct_clients", "server_names", "certificates", "rules_raised", "rules_exempted", "first_seen", "last_seen",
     ])?;
     for s in services {
@@ -80,6 +80,7 @@ fn services_table(w: &mut Writer, services: &[&Service], group: &dyn Fn(&Service
             s.transport.as_str().to_string(),
             cell(&group(s)),
             s.assessment().as_str().to_string(),
+            s.grade().map_or(String::new(), |(g, _)| g.as_str().to_string()),
             s.worst().map_or(String::new(), |w| w.as_str().to_string()),
             s.sessions.to_string(),
             s.cleartext_sessions.to_string(),

@@ -504,6 +504,10 @@ pub fn service(s: &Service, policy: &str, group: Option<&str>) -> Value {
     if let Some(group) = group {
         put(&mut r, "tlsaudit.service.group", json!(group));
     }
+    if let Some((grade, why)) = s.grade() {
+        put(&mut r, "tlsaudit.service.grade", json!(grade.as_str()));
+        put(&mut r, "tlsaudit.service.grade_capped_by", json!(why.iter().map(|r| r.as_str()).collect::<Vec<_>>()));
+    }
     if s.clients_overflow {
         put(&mut r, "tlsaudit.service.distinct_clients_capped", json!(true));
     }

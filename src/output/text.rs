@@ -312,6 +312,10 @@ fn service_block(s: &Service, min_shown: Severity, color: bool) -> String {
         rfc3339_micros(s.first_seen),
         rfc3339_micros(s.last_seen)
     );
+    if let Some((grade, why)) = s.grade() {
+        let why = if why.is_empty() { String::new() } else { format!(" ({})", why.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) };
+        out.push_str(&format!("    passive grade: {}{why}\n", grade.as_str()));
+    }
     let tls_seen = s.not_tls_sessions < s.sessions;
     let protocols: Vec<&str> = s.protocols.keys().copied().collect();
     if s.cleartext_sessions > 0 {

@@ -9,6 +9,7 @@ mod cleartext;
 pub mod custom;
 pub mod evaluate;
 pub mod exception;
+pub mod grade;
 mod judge;
 pub mod profile;
 pub mod rules;

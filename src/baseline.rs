@@ -37,10 +37,13 @@ pub struct Baseline {
     services: BTreeMap<Key, Known>,
 }
 
-/// The inventory file of this run: the service records and when and under
-/// which policy they were judged.
-pub fn inventory_file(services: Vec<Value>, written: &str, policy: &str) -> Value {
-    json!({"tlsaudit_inventory": FORMAT, "written": written, "policy": policy, "services": services})
+/// The inventory file of this run around its service records: the text
+/// before the first record and after the last. The file is
+/// `{"tlsaudit_inventory": 1, "written": ..., "policy": ..., "services": [...]}`.
+pub fn inventory_frame(written: &str, policy: &str) -> (String, String) {
+    let head = json!({"tlsaudit_inventory": FORMAT, "written": written, "policy": policy}).to_string();
+    // The object without its closing brace, then the services list.
+    (format!("{},\"services\":[", &head[..head.len() - 1]), "]}\n".to_string())
 }
 
 impl Baseline {

@@ -241,14 +241,22 @@ pub fn run(
 }
 
 /// Writes this run's inventory for a later run's `--baseline`: the service
-/// records, when, and under which policy (written whole, then renamed into
-/// place, so a baseline is never half a file).
+/// records, when, and under which policy; one record at a time, into a
+/// file renamed into place once whole, so a baseline is never half a file.
 fn write_inventory(path: &std::path::Path, inventory: &crate::inventory::Inventory, policy: &str) -> Result<(), RunError> {
-    let services = inventory.services().iter().map(|s| json::service(s, policy, None)).collect();
     let written = crate::util::rfc3339::rfc3339_micros(crate::capture::live::now_micros());
-    let file = crate::baseline::inventory_file(services, &written, policy);
     let partial = path.with_extension("partial");
     let fail = |e: io::Error| RunError::Fatal(format!("cannot write the inventory {}: {e}", path.display()));
-    std::fs::write(&partial, file.to_string()).map_err(fail)?;
+    let mut out = io::BufWriter::new(std::fs::File::create(&partial).map_err(fail)?);
+    let (head, tail) = crate::baseline::inventory_frame(&written, policy);
+    out.write_all(head.as_bytes()).map_err(fail)?;
+    for (i, s) in inventory.services().iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",").map_err(fail)?;
+        }
+        serde_json::to_writer(&mut out, &json::service(s, policy, None)).map_err(|e| fail(e.into()))?;
+    }
+    out.write_all(tail.as_bytes()).and_then(|_| out.flush()).map_err(fail)?;
+    drop(out);
     std::fs::rename(&partial, path).map_err(fail)
 }

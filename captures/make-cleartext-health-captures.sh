@@ -21,27 +21,7 @@ tools="$here/tools"
 mkdir -p "$here/cleartext"
 
 # One secondary-capture image of a synthetic patient.
-cat >image.dump <<'DUMP'
-(0008,0016) UI =SecondaryCaptureImageStorage
-(0008,0018) UI [2.25.147114711471147114711]
-(0008,0020) DA [20261202]
-(0008,0060) CS [OT]
-(0010,0010) PN [PLANTEDSURNAME^PLANTEDGIVEN]
-(0010,0020) LO [PLANTED-MRN-4711]
-(0010,0030) DA [19700101]
-(0020,000d) UI [2.25.147114711471147114712]
-(0020,000e) UI [2.25.147114711471147114713]
-(0028,0002) US 1
-(0028,0004) CS [MONOCHROME2]
-(0028,0010) US 4
-(0028,0011) US 4
-(0028,0100) US 8
-(0028,0101) US 8
-(0028,0102) US 7
-(0028,0103) US 0
-(7fe0,0010) OB 00\10\20\30\40\50\60\70\80\90\a0\b0\c0\d0\e0\f0
-DUMP
-dump2dcm +te image.dump image.dcm
+dump2dcm +te "$tools/synthetic-image.dump" image.dcm
 
 mkdir -p received
 storescp --aetitle SYNTH-PACS -od received 11112 >storescp.log 2>&1 &

@@ -108,7 +108,7 @@ const NON_COMPLIANT: &str = "non_compliant";
 pub fn compare(baseline: &Baseline, inventory: &Inventory) -> Changes {
     let mut list = Vec::new();
     let mut seen = BTreeSet::new();
-    for s in inventory.services() {
+    for s in inventory.each_service() {
         let key = (s.ip, s.port, s.transport.as_str().to_string());
         let now = s.assessment().as_str().to_string();
         let rules: BTreeSet<String> = s.findings.keys().map(|r| r.as_str().to_string()).collect();

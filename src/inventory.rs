@@ -551,20 +551,16 @@ impl Inventory {
                 sessions: reused.iter().map(|(n, _)| n).sum(),
                 finite_field: reused.iter().any(|(_, ff)| *ff),
             };
-            let Some(finding) = service::key_reuse(&reuse, profile) else { continue };
-            s.failed |= profile.fails(finding.severity);
-            // Written once per service at the end: not charged, it replaces nothing.
-            let count = FindingCount {
-                rule: finding.rule,
-                severity: finding.severity,
-                count: reuse.sessions,
-                example: finding.message,
-                example_at: 0,
-            };
-            s.findings.insert(finding.rule, count);
-            worst = worst.max(Some(finding.severity));
+            let reused = service::key_reuse(&reuse, profile).map(Ok);
+            worst = worst.max(settle(s, reused, reuse.sessions, 0, profile));
         }
         worst
+    }
+
+    /// Every service, in no order: for counting, where `services` would
+    /// sort for nothing.
+    pub fn each_service(&self) -> impl Iterator<Item = &Service> {
+        self.services.values()
     }
 
     /// Services, non-compliant first, then not assessed, then compliant;

@@ -76,10 +76,13 @@ fn mysql(client: &[u8], server: &[u8]) -> Option<ClearTextFacts> {
     Some(facts)
 }
 
-/// A TDS packet header's fields: type, status, length (header included).
-const TDS_HEADER: usize = 8;
-const TDS_PRELOGIN: u8 = 0x12;
-const TDS_RESPONSE: u8 = 0x04;
+/// A TDS packet header (MS-TDS 2.2.3): type, status, length (header
+/// included), SPID, packet id, window.
+pub const TDS_HEADER: usize = 8;
+/// The PRELOGIN packet type (which also carries MS-SQL's TLS handshake).
+pub const TDS_PRELOGIN: u8 = 0x12;
+/// The server's answer to a PRELOGIN (a tabular result).
+pub const TDS_RESPONSE: u8 = 0x04;
 const TDS_LOGIN7: u8 = 0x10;
 
 /// MS-SQL's PRELOGIN ENCRYPTION values (MS-TDS 2.2.6.5).

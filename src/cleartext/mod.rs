@@ -17,10 +17,10 @@ mod text;
 
 pub use follow::{Follow, Followed};
 pub use smb::SmbSession;
-pub use text::line_protocol;
+pub use text::{line_protocol, starts};
 pub use database::{
-    mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
-    TDS_ENCRYPT_OFF,
+    mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP, TDS_HEADER, TDS_PRELOGIN,
+    TDS_ENCRYPT_OFF, TDS_RESPONSE,
 };
 
 /// A short identifier taken from the wire: at most 16 characters, each a

@@ -11,7 +11,8 @@ pub(super) fn read(client: &[u8], server: &[u8], server_words: bool, server_port
         .or_else(|| mail_or_file(client, server, server_words, server_port))
 }
 
-fn starts(b: &[u8], p: &[u8]) -> bool {
+/// Whether `b` starts with `p`, ASCII case ignored.
+pub fn starts(b: &[u8], p: &[u8]) -> bool {
     b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p)
 }
 

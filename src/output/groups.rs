@@ -24,7 +24,7 @@ struct Group {
 
 fn groups(inventory: &Inventory, by: GroupBy, profile: &Profile) -> BTreeMap<String, Group> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for s in inventory.services() {
+    for s in inventory.each_service() {
         let g = groups.entry(by.group_of(s.ip, &profile.assets)).or_default();
         g.services += 1;
         g.non_compliant += u64::from(s.assessment() == Assessment::NonCompliant);
@@ -86,7 +86,7 @@ pub fn groups_text(inventory: &Inventory, by: GroupBy, profile: &Profile) -> Str
 
 /// Per rule, over the services' findings at or above `min`: its severity,
 /// the services that raised it and the sessions it was raised in.
-fn by_rule(services: &[&Service], min: Severity) -> Vec<(RuleId, Severity, u64, u64)> {
+fn by_rule<'a>(services: impl Iterator<Item = &'a Service>, min: Severity) -> Vec<(RuleId, Severity, u64, u64)> {
     let mut rules: BTreeMap<RuleId, (Severity, u64, u64)> = BTreeMap::new();
     for s in services {
         for f in s.findings.values().filter(|f| f.severity >= min) {
@@ -103,7 +103,7 @@ fn by_rule(services: &[&Service], min: Severity) -> Vec<(RuleId, Severity, u64, 
 
 /// The stats record's `findings_by_rule`.
 pub fn by_rule_json(inventory: &Inventory) -> Value {
-    let rows: Vec<Value> = by_rule(&inventory.services(), Severity::Info)
+    let rows: Vec<Value> = by_rule(inventory.each_service(), Severity::Info)
         .into_iter()
         .map(|(rule, severity, services, count)| json!({"rule": rule.as_str(), "severity": severity.as_str(), "services": services, "count": count}))
         .collect();
@@ -112,7 +112,7 @@ pub fn by_rule_json(inventory: &Inventory) -> Value {
 
 /// The text report's section of rules.
 pub fn by_rule_text(inventory: &Inventory, min: Severity) -> String {
-    let rows = by_rule(&inventory.services(), min);
+    let rows = by_rule(inventory.each_service(), min);
     if rows.is_empty() {
         return String::new();
     }

@@ -565,7 +565,7 @@ pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
     );
     put(&mut r, "tlsaudit.stats.decode_errors_total", json!(summary.decode_errors().total()));
     put(&mut r, "tlsaudit.stats.decode_errors", serde_json::to_value(summary.decode_errors()).unwrap_or(Value::Null));
-    let services = inventory.services();
+    let services: Vec<&Service> = inventory.each_service().collect();
     put(&mut r, "tlsaudit.stats.services", json!(services.len()));
     put(&mut r, "tlsaudit.stats.services_in_clear", json!(services.iter().filter(|s| s.cleartext_sessions > 0).count()));
     put(&mut r, "tlsaudit.stats.services_unlisted", json!(services.iter().filter(|s| s.unlisted()).count()));

@@ -10,8 +10,8 @@ use std::sync::LazyLock;
 use memchr::memmem;
 
 use crate::cleartext::{
-    line_protocol, mysql_client_capabilities, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
-    TDS_ENCRYPT_OFF,
+    line_protocol, mysql_client_capabilities, starts, mysql_greeting_capabilities, tds_prelogin_encryption, MYSQL_CLIENT_SSL, TDS_ENCRYPT_NOT_SUP,
+    TDS_ENCRYPT_OFF, TDS_PRELOGIN, TDS_RESPONSE,
 };
 
 /// Bytes of the clear-text preamble kept per direction to name the
@@ -87,10 +87,6 @@ pub struct Upgrade {
     pub login_only: bool,
 }
 
-fn starts(b: &[u8], p: &[u8]) -> bool {
-    b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p)
-}
-
 fn contains(b: &[u8], p: &[u8]) -> bool {
     memmem::find(b, p).is_some()
 }
@@ -128,11 +124,11 @@ pub fn read(client: &[u8], server: &[u8], client_words: bool, server_words: bool
         let requested = mysql_client_capabilities(client).is_some_and(|c| c & MYSQL_CLIENT_SSL != 0);
         return Upgrade { protocol: "mysql", offered: caps & MYSQL_CLIENT_SSL != 0, requested, login_only: false };
     }
-    if let Some(asked) = tds_prelogin_encryption(client, 0x12) {
+    if let Some(asked) = tds_prelogin_encryption(client, TDS_PRELOGIN) {
         // MS-SQL: the TLS handshake itself then travels inside PRELOGIN
         // packets. Any answer but "not supported" offers TLS; "off" offers
         // it for the login only.
-        let answer = tds_prelogin_encryption(server, 0x04);
+        let answer = tds_prelogin_encryption(server, TDS_RESPONSE);
         return Upgrade {
             protocol: "mssql",
             offered: answer.is_some_and(|a| a != TDS_ENCRYPT_NOT_SUP),

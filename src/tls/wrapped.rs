@@ -4,11 +4,7 @@
 //! headers are taken out as the bytes pass, across TCP segment
 //! boundaries, so that the record layer sees one TLS byte stream.
 
-/// A TDS packet header: type, status, length (header included), SPID,
-/// packet id, window.
-const TDS_HEADER: usize = 8;
-/// The PRELOGIN packet type, which carries the handshake.
-const TDS_PRELOGIN: u8 = 0x12;
+use crate::cleartext::{TDS_HEADER, TDS_PRELOGIN};
 
 /// Whether the 8 bytes before a TLS record are a TDS PRELOGIN header;
 /// the packet's payload length if so.

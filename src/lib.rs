@@ -20,6 +20,7 @@ pub mod policy;
 pub mod quic;
 pub mod stats;
 pub mod stream;
+pub mod timeline;
 pub mod tls;
 pub mod util;
 
@@ -46,6 +47,8 @@ pub enum OutputFormat {
     Text,
     /// One JSON object per line (docs/SCHEMA.md).
     Jsonl,
+    /// One self-contained HTML page at the end of the run.
+    Html,
 }
 
 /// Everything a run needs to know.
@@ -84,6 +87,10 @@ pub struct Config {
     /// Findings below this are left out of the text report and the CSV
     /// findings (`--min-severity`); the records keep them all.
     pub min_severity: Option<policy::Severity>,
+    /// Also write the HTML report here (`--html`).
+    pub html_out: Option<std::path::PathBuf>,
+    /// Text report: add the certificate inventory (`--certificates`).
+    pub certificate_section: bool,
 }
 
 /// Why a run could not go on.

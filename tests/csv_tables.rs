@@ -118,6 +118,24 @@ fn tables_match_the_json_records() {
         }
     }
     assert!(checked_expired, "the certificate that expired on 2021-01-01 is listed");
+
+    // The text report's certificate section (--certificates) lists the same
+    // certificates in the same order, with the same days to expiry.
+    let mut text_args: Vec<&str> = args.iter().copied().take_while(|a| *a != "--csv").collect();
+    text_args.extend(["--format", "text", "--certificates"]);
+    let out = tlsaudit(&text_args);
+    assert!(completed(out.status.code()));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let section = text.split("\nCertificates, soonest expiry first (days counted from 2026-12-01):\n").nth(1).expect("the certificate section");
+    let digests: Vec<&str> = section.lines().filter_map(|l| l.split("; sha256 ").nth(1)).collect();
+    let csv_digests: Vec<&str> = certificates.iter().map(|r| r["sha256"].as_str()).collect();
+    assert_eq!(digests, csv_digests);
+    let heads: Vec<&str> = section.lines().filter(|l| l.starts_with("  ") && !l.starts_with("    ")).collect();
+    for (head, row) in heads.iter().zip(&certificates) {
+        let days: i64 = row["days_to_expiry"].parse().unwrap();
+        let when = if days < 0 { format!("EXPIRED {} days ago", -days) } else { format!("{days} days left") };
+        assert!(head.contains(&when), "{head} vs {days}");
+    }
 }
 
 /// The hostile strings capture: an SNI with escape sequences and a bell, a

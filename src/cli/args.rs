@@ -21,6 +21,9 @@ pub enum FormatArg {
     Text,
     /// One JSON object per line (the docs/SCHEMA.md contract), for machines.
     Jsonl,
+    /// One self-contained HTML page (charts, tables, print layout), for an
+    /// auditor; written whole at the end of the run.
+    Html,
 }
 
 /// Passive TLS compliance analyzer: reports every TLS session in capture
@@ -106,6 +109,16 @@ pub struct Cli {
     /// directory at the end of the run (made if missing; files replaced).
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
+
+    /// Also write the HTML report to FILE at the end of the run (replaced;
+    /// the same page as --format html).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Text report: add the certificate inventory (every server certificate,
+    /// soonest expiry first, with where it was served).
+    #[arg(long)]
+    pub certificates: bool,
 
     /// Write this run's inventory (its service records) to FILE, for a later
     /// run's --baseline.

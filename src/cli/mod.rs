@@ -112,6 +112,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     let format = match cli.format {
         Some(FormatArg::Text) => OutputFormat::Text,
         Some(FormatArg::Jsonl) => OutputFormat::Jsonl,
+        Some(FormatArg::Html) => OutputFormat::Html,
         None if writes_to_terminal => OutputFormat::Text,
         None => OutputFormat::Jsonl,
     };
@@ -137,6 +138,8 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             session_lines: cli.sessions,
             csv_dir: cli.csv.clone(),
             inventory_out: cli.inventory_out.clone(),
+            html_out: cli.html.clone(),
+            certificate_section: cli.certificates,
             group_by: cli.group_by.as_deref().map(crate::policy::assets::GroupBy::parse).transpose()?,
             min_severity: cli.min_severity.as_deref().and_then(Severity::from_name),
             baseline: cli.baseline.as_deref().map(crate::baseline::Baseline::read).transpose()?.map(std::sync::Arc::new),
@@ -158,7 +161,8 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             max_ip_fragments: cli.max_ip_fragments.max(1),
         },
         output: cli.output.clone(),
-        truncate: cli.truncate,
+        // A page is written whole: never appended to an older one.
+        truncate: cli.truncate || format == OutputFormat::Html,
         fail_on,
     })))
 }

@@ -41,7 +41,7 @@ pub fn summary(changes: &Changes) -> Value {
     })
 }
 
-fn endpoint(c: &Change) -> String {
+pub(crate) fn endpoint(c: &Change) -> String {
     let at = match c.ip {
         std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", c.port),
         ip => format!("{ip}:{}", c.port),

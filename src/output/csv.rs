@@ -13,12 +13,11 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use crate::policy::assets::GroupBy;
-use crate::inventory::{Inventory, LeafSummary, Service};
+use super::certificates;
+use crate::inventory::{Inventory, Service};
 use crate::policy::{Profile, Severity};
 use crate::util::escape::escape_terminal;
 use crate::util::rfc3339::rfc3339_micros;
-
-const SECONDS_PER_DAY: i64 = 86_400;
 
 /// A cell of text from the wire or from a capture's certificates.
 fn cell(text: &str) -> String {
@@ -40,13 +39,6 @@ fn counted<K: AsRef<str>>(counts: &BTreeMap<K, u64>) -> String {
     counts.iter().map(|(k, n)| format!("{}={n}", k.as_ref())).collect::<Vec<_>>().join("; ")
 }
 
-fn endpoint(s: &Service) -> String {
-    match s.ip {
-        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", s.port),
-        ip => format!("{ip}:{}", s.port),
-    }
-}
-
 /// Writes the three tables into `dir` (made if missing): the findings from
 /// `min` up, the services with their group when `group_by` is given; an
 /// error names the file.
@@ -56,7 +48,7 @@ pub fn write(dir: &Path, inventory: &Inventory, profile: &Profile, min: Severity
     let group = |s: &Service| group_by.map(|by| by.group_of(s.ip, &profile.assets)).unwrap_or_default();
     table(&dir.join("services.csv"), |w| services_table(w, &services, &group))?;
     table(&dir.join("findings.csv"), |w| findings_table(w, &services, inventory, profile, min))?;
-    table(&dir.join("certificates.csv"), |w| certificates_table(w, &services, profile.now()))
+    table(&dir.join("certificates.csv"), |w| certificates_table(w, inventory, profile.now()))
 }
 
 type Writer = csv::Writer<BufWriter<File>>;
@@ -130,26 +122,18 @@ fn findings_table(w: &mut Writer, services: &[&Service], inventory: &Inventory, 
 /// Every leaf certificate of the inventory once, soonest expiry first, with
 /// the services that served it; days to expiry counted from `now` (the
 /// run's clock or --as-of), negative once expired.
-fn certificates_table(w: &mut Writer, services: &[&Service], now: i64) -> csv::Result<()> {
-    let mut certificates: BTreeMap<&str, (&LeafSummary, Vec<String>)> = BTreeMap::new();
-    for s in services {
-        for (hash, leaf) in &s.certificates {
-            certificates.entry(hash.as_str()).or_insert_with(|| (leaf, Vec::new())).1.push(endpoint(s));
-        }
-    }
-    let mut rows: Vec<_> = certificates.into_iter().collect();
-    rows.sort_by(|(ha, (a, _)), (hb, (b, _))| a.not_after.cmp(&b.not_after).then(ha.cmp(hb)));
+fn certificates_table(w: &mut Writer, inventory: &Inventory, now: i64) -> csv::Result<()> {
     w.write_record([
         "sha256", "subject", "issuer", "subject_alt_names", "key", "signature", "not_before", "not_after", "days_to_expiry", "served_by",
     ])?;
-    for (hash, (leaf, mut served)) in rows {
-        served.sort();
+    for c in certificates::inventory(inventory) {
+        let leaf = c.leaf;
         let mut sans = joined(&leaf.sans);
         if leaf.sans_capped {
             sans.push_str("; ...");
         }
         w.write_record([
-            hash.to_string(),
+            c.sha256.to_string(),
             cell(&leaf.subject),
             cell(&leaf.issuer),
             sans,
@@ -157,8 +141,8 @@ fn certificates_table(w: &mut Writer, services: &[&Service], now: i64) -> csv::R
             cell(&leaf.signature),
             rfc3339_micros(leaf.not_before.saturating_mul(1_000_000)),
             rfc3339_micros(leaf.not_after.saturating_mul(1_000_000)),
-            (leaf.not_after.saturating_sub(now)).div_euclid(SECONDS_PER_DAY).to_string(),
-            served.join("; "),
+            c.days_to_expiry(now).to_string(),
+            c.served_by.join("; "),
         ])?;
     }
     Ok(())

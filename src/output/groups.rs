@@ -86,7 +86,7 @@ pub fn groups_text(inventory: &Inventory, by: GroupBy, profile: &Profile) -> Str
 
 /// Per rule, over the services' findings at or above `min`: its severity,
 /// the services that raised it and the sessions it was raised in.
-fn by_rule<'a>(services: impl Iterator<Item = &'a Service>, min: Severity) -> Vec<(RuleId, Severity, u64, u64)> {
+pub(crate) fn by_rule<'a>(services: impl Iterator<Item = &'a Service>, min: Severity) -> Vec<(RuleId, Severity, u64, u64)> {
     let mut rules: BTreeMap<RuleId, (Severity, u64, u64)> = BTreeMap::new();
     for s in services {
         for f in s.findings.values().filter(|f| f.severity >= min) {

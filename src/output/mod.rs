@@ -2,10 +2,12 @@
 //! for people. Everything taken from the wire is escaped for the terminal
 //! (`crate::util::escape`).
 
+pub mod certificates;
 pub mod change;
 mod cleartext;
 pub mod csv;
 pub mod groups;
+pub mod html;
 pub mod json;
 pub mod json_writer;
 pub mod text;

@@ -175,31 +175,11 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, min_s
         Assessment::NonCompliant => paint(color, RED, "NON-COMPLIANT"),
         Assessment::NotAssessed => paint(color, YELLOW, "NOT ASSESSED"),
     };
-    // Services heard in clear are counted first: they are the worst finding.
-    // Some travel in clear by design (OCSP, CRLs): how many of them fail is said.
-    let heard = services.iter().filter(|s| s.cleartext_sessions > 0);
-    let (in_clear, failing) = heard.fold((0, 0), |(n, f), s| (n + 1, f + u64::from(s.assessment() == Assessment::NonCompliant)));
-    let in_clear = match in_clear {
-        0 => String::new(),
-        n if failing == n => format!("{} heard in clear; ", plural(n, "service", "services")),
-        n => format!("{} heard in clear ({failing} non-compliant); ", plural(n, "service", "services")),
-    };
     let unlisted: Vec<&&Service> = services.iter().filter(|s| s.unlisted()).collect();
-    let in_clear = if unlisted.is_empty() {
-        in_clear
-    } else {
-        format!("{} the asset file does not list; {in_clear}", plural(unlisted.len() as u64, "service", "services"))
-    };
     out.push_str(&format!(
-        "{} ({} policy, failing at {} and above): {in_clear}{} of {} and {} of {} non-compliant; {} only weak options\n",
+        "{} {}\n",
         paint(color, BOLD, &format!("Verdict: {verdict}")),
-        profile.name,
-        profile.failing,
-        failing_services.len(),
-        plural(services.len() as u64, "service", "services"),
-        run.sessions_non_compliant(),
-        plural(run.sessions, "session", "sessions"),
-        plural(clients.len() as u64, "client offers", "clients offer")
+        verdict_details(&services, run, profile, clients.len())
     ));
     if run.verdict == Assessment::NotAssessed {
         let judged = run.sessions - run.sessions_not_assessed;
@@ -272,6 +252,38 @@ pub fn report(inv: &Inventory, run: &crate::RunSummary, profile: &Profile, min_s
         ));
     }
     out
+}
+
+/// What the verdict rests on, after "Verdict: X": the policy, then the
+/// services unlisted and heard in clear, the non-compliant services and
+/// sessions, and the clients that offer only weak options.
+pub fn verdict_details(services: &[&Service], run: &crate::RunSummary, profile: &Profile, failing_clients: usize) -> String {
+    let failing_services = services.iter().filter(|s| s.assessment() == Assessment::NonCompliant).count();
+    // Services heard in clear are counted first: they are the worst finding.
+    // Some travel in clear by design (OCSP, CRLs): how many of them fail is said.
+    let heard = services.iter().filter(|s| s.cleartext_sessions > 0);
+    let (in_clear, failing) = heard.fold((0, 0), |(n, f), s| (n + 1, f + u64::from(s.assessment() == Assessment::NonCompliant)));
+    let in_clear = match in_clear {
+        0 => String::new(),
+        n if failing == n => format!("{} heard in clear; ", plural(n, "service", "services")),
+        n => format!("{} heard in clear ({failing} non-compliant); ", plural(n, "service", "services")),
+    };
+    let unlisted = services.iter().filter(|s| s.unlisted()).count();
+    let in_clear = if unlisted == 0 {
+        in_clear
+    } else {
+        format!("{} the asset file does not list; {in_clear}", plural(unlisted as u64, "service", "services"))
+    };
+    format!(
+        "({} policy, failing at {} and above): {in_clear}{} of {} and {} of {} non-compliant; {} only weak options",
+        profile.name,
+        profile.failing,
+        failing_services,
+        plural(services.len() as u64, "service", "services"),
+        run.sessions_non_compliant(),
+        plural(run.sessions, "session", "sessions"),
+        plural(failing_clients as u64, "client offers", "clients offer")
+    )
 }
 
 /// Names listed comma-separated and escaped, the first few only.
@@ -396,12 +408,27 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
         "  {failing} of {} non-compliant{unjudged}; findings: {critical} critical, {high} high, {medium} medium, {low} low\n",
         plural(run.sessions, "session", "sessions")
     ));
+    for (note, details) in coverage_notes(run) {
+        out.push_str(&format!("  {note}\n"));
+        for d in details {
+            out.push_str(&format!("    {d}\n"));
+        }
+    }
+    out
+}
+
+/// What the run could not see in full: decode errors by kind (with what
+/// each means), caps hit, inconsistent retransmissions and dropped
+/// packets; each note with its details. Empty when nothing was missed.
+pub fn coverage_notes(run: &crate::RunSummary) -> Vec<(String, Vec<String>)> {
+    let mut notes = Vec::new();
     let errors = run.decode_errors();
     if errors.total() > 0 {
-        out.push_str(&format!("  decode errors: {} (tlsaudit.stats.decode_errors in JSON Lines):\n", errors.total()));
-        for (kind, n) in errors.by_kind().into_iter().filter(|(_, n)| *n > 0) {
-            out.push_str(&format!("    {kind} {n}: {}\n", decode_error_meaning(kind)));
-        }
+        let kinds = errors.by_kind().into_iter().filter(|(_, n)| *n > 0);
+        notes.push((
+            format!("decode errors: {} (tlsaudit.stats.decode_errors in JSON Lines):", errors.total()),
+            kinds.map(|(kind, n)| format!("{kind} {n}: {}", decode_error_meaning(kind))).collect(),
+        ));
     }
     let w = &run.workers;
     let caps = [
@@ -415,25 +442,28 @@ pub fn summary(by_version: &BTreeMap<String, u64>, run: &crate::RunSummary) -> S
     ];
     let hit: Vec<String> = caps.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{what} {n}x")).collect();
     if !hit.is_empty() {
-        out.push_str(&format!(
-            "  caps hit: {}; the sessions they cut are marked partial (tlsaudit.limits_hit in JSON Lines)\n",
-            hit.join(", ")
+        notes.push((
+            format!("caps hit: {}; the sessions they cut are marked partial (tlsaudit.limits_hit in JSON Lines)", hit.join(", ")),
+            Vec::new(),
         ));
     }
     if w.tcp_overlap_inconsistent > 0 {
-        out.push_str(&format!(
-            "  TCP segments repeating bytes with other values: {} (the first copy was analysed)\n",
-            w.tcp_overlap_inconsistent
+        notes.push((
+            format!("TCP segments repeating bytes with other values: {} (the first copy was analysed)", w.tcp_overlap_inconsistent),
+            Vec::new(),
         ));
     }
     let drops = run.reader.dropped_by_kernel + run.reader.dropped_by_interface + run.reader.dropped_by_analyzer;
     if drops > 0 {
-        out.push_str(&format!(
-            "  dropped packets: {} by the kernel, {} by the interface, {} by the analyzer\n",
-            run.reader.dropped_by_kernel, run.reader.dropped_by_interface, run.reader.dropped_by_analyzer
+        notes.push((
+            format!(
+                "dropped packets: {} by the kernel, {} by the interface, {} by the analyzer",
+                run.reader.dropped_by_kernel, run.reader.dropped_by_interface, run.reader.dropped_by_analyzer
+            ),
+            Vec::new(),
         ));
     }
-    out
+    notes
 }
 
 /// What a kind of decode error means for the report, and where to look.

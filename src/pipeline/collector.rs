@@ -16,6 +16,7 @@ use crate::capture::live;
 use crate::inventory::Inventory;
 use crate::output::text;
 use crate::policy::{Assessment, Profile};
+use crate::timeline::Timeline;
 
 /// What the output thread hands back.
 pub(super) struct Collected {
@@ -27,6 +28,8 @@ pub(super) struct Collected {
     pub findings: [u64; 5],
     pub by_version: BTreeMap<String, u64>,
     pub inventory: Inventory,
+    /// Sessions over time, for the HTML report's charts.
+    pub timeline: Timeline,
     pub error: Option<io::Error>,
 }
 
@@ -80,6 +83,7 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
     let mut findings = [0u64; 5];
     let mut by_version = BTreeMap::new();
     let mut inventory = Inventory::with_memory_limit(opts.inventory_memory);
+    let mut timeline = Timeline::default();
     let mut error = None;
     loop {
         if let Some(reopen) = opts.reopen.as_mut() {
@@ -102,6 +106,7 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             }
             *by_version.entry(text::version_bucket(f)).or_insert(0) += 1;
             inventory.add(f, verdict, &opts.profile);
+            timeline.add(f);
             if error.is_some() {
                 continue; // keep draining so that workers never block
             }
@@ -120,5 +125,5 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             let _ = back.try_send(batch);
         }
     }
-    Collected { out, sessions, compliant, not_assessed, findings, by_version, inventory, error }
+    Collected { out, sessions, compliant, not_assessed, findings, by_version, inventory, timeline, error }
 }

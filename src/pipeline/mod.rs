@@ -31,7 +31,7 @@ use crossbeam_channel::bounded;
 
 use crate::capture::live;
 use crate::decode::Decoder;
-use crate::output::{groups, json, text};
+use crate::output::{groups, html, json, text};
 use crate::policy::{service, Assessment, Severity};
 use crate::stats::{ReaderStats, WorkerStats};
 use crate::{Config, OutputFormat, RunError, Source};
@@ -172,6 +172,7 @@ pub fn run(
     };
     let mut out = result.out;
     let mut inventory = result.inventory;
+    let timeline = result.timeline;
     summary.worst_service_finding = inventory.finish(&config.profile);
     summary.changes = config.baseline.as_deref().map(|b| crate::baseline::compare(b, &inventory));
     // A failing finding of a service or a client is one of a session's,
@@ -216,9 +217,15 @@ pub fn run(
                 if let Some(changes) = &summary.changes {
                     report.push_str(&crate::output::change::text(changes));
                 }
+                if config.certificate_section {
+                    report.push_str(&crate::output::certificates::text(&inventory, config.profile.now()));
+                }
                 out.write_all(report.as_bytes())
                     .and_then(|_| out.write_all(text::summary(&result.by_version, &summary).as_bytes()))
             }
+            OutputFormat::Html => html_page(config, &summary, &inventory, &timeline)
+                .map_err(io::Error::other)
+                .and_then(|page| out.write_all(page.as_bytes())),
         };
         r.and_then(|_| out.flush()).err()
     });
@@ -232,12 +239,28 @@ pub fn run(
     if let Some(path) = &config.inventory_out {
         write_inventory(path, &inventory, &config.profile.name)?;
     }
+    if let Some(path) = &config.html_out {
+        let page = html_page(config, &summary, &inventory, &timeline).map_err(RunError::Fatal)?;
+        write_whole(path, page.as_bytes()).map_err(|e| RunError::Fatal(format!("cannot write the HTML report {}: {e}", path.display())))?;
+    }
     if let Some(e) = write_error {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(RunError::Fatal(format!("cannot write the output: {e}")));
         }
     }
     Ok(summary)
+}
+
+/// The HTML report of the finished run.
+fn html_page(config: &Config, run: &crate::RunSummary, inventory: &crate::inventory::Inventory, timeline: &crate::timeline::Timeline) -> Result<String, String> {
+    html::render(&html::ReportInput { config, run, inventory, timeline, profile: &config.profile })
+}
+
+/// Writes a file whole: into a neighbour renamed into place once written.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path)
 }
 
 /// Writes this run's inventory for a later run's `--baseline`: the service

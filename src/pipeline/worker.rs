@@ -52,7 +52,7 @@ fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions)
                     line.extend_from_slice(text::session_line(&facts, &verdict, render.color).as_bytes());
                     line.push(b'\n');
                 }
-                OutputFormat::Text => {}
+                OutputFormat::Text | OutputFormat::Html => {}
             }
             Judged { facts, verdict, line }
         })

@@ -1,0 +1,291 @@
+//! The HTML report in a real browser: Debian's Chromium, headless, loads the
+//! page written from every bundled capture; the test reads the DOM it
+//! rendered and checks it against the JSON Lines records and the CSV
+//! certificate inventory of the same captures, proves that the page asked
+//! the network for nothing (every request of the browser is routed to a
+//! listener of the test, and a control page that does fetch is seen there),
+//! and saves a screenshot and a print (PDF) under the test's output.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{captures_dir, completed, run_jsonl, tlsaudit, Scratch};
+use scraper::{ElementRef, Html, Selector};
+use serde_json::Value;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Where screenshots and prints are kept after the test.
+fn output_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("html_report");
+    std::fs::create_dir_all(&dir).expect("test output directory");
+    dir
+}
+
+/// Every connection the browser makes lands here; what each asked for first
+/// is kept.
+struct Sink {
+    port: u16,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sink {
+    fn start() -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let port = listener.local_addr().expect("local address").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, done) = (Arc::clone(&requests), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+                        let mut head = [0u8; 200];
+                        let n = conn.read(&mut head).unwrap_or(0);
+                        let line = String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or("(nothing sent)").to_string();
+                        seen.lock().expect("sink lock").push(line);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Sink { port, requests, stop, thread: Some(thread) }
+    }
+
+    /// The requests a page made: all but those of the browser itself to its
+    /// vendor's service hosts (component updates, sign-in, network time),
+    /// which headless Chromium sends whatever it loads, a blank page too.
+    fn requests(&self) -> Vec<String> {
+        const BROWSER_OWN: [&str; 3] = ["google.com", "googleapis.com", "gvt1.com"];
+        let host = |line: &str| {
+            let target = line.split_whitespace().nth(1).unwrap_or_default();
+            let rest = target.strip_prefix("http://").or(target.strip_prefix("https://")).unwrap_or(target);
+            rest.split(['/', ':']).next().unwrap_or_default().to_string()
+        };
+        let all = self.requests.lock().expect("sink lock").clone();
+        all.into_iter().filter(|r| !BROWSER_OWN.iter().any(|d| host(r) == *d || host(r).ends_with(&format!(".{d}")))).collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs headless Chromium on `page` with `extra` arguments, every request
+/// it makes sent to `sink` (as its proxy, and every host name resolved to
+/// it); returns what it printed. Ends the browser by its PID after 120 s.
+fn chromium(page: &Path, sink: &Sink, profile: &Path, extra: &[&str]) -> String {
+    let proxy = format!("--proxy-server=http://127.0.0.1:{}", sink.port);
+    let resolve = format!("--host-resolver-rules=MAP * 127.0.0.1:{}", sink.port);
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--hide-scrollbars",
+            "--proxy-bypass-list=<-loopback>",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(proxy)
+        .arg(resolve)
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {CHROMIUM} ({e}); .ci/run installs Debian's chromium"));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().expect("wait for chromium").is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 120 s on {}", page.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().expect("stdout reader")
+}
+
+fn select<'a>(doc: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
+    let s = Selector::parse(css).unwrap_or_else(|e| panic!("bad selector {css}: {e:?}"));
+    doc.select(&s).collect()
+}
+
+fn text_of(e: &ElementRef<'_>) -> String {
+    e.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn endpoint_of(service: &Value) -> String {
+    let ip = service["server"]["ip"].as_str().or(service["destination"]["ip"].as_str()).expect("service address");
+    let port = service["server"]["port"].as_u64().or(service["destination"]["port"].as_u64()).expect("service port");
+    let at = if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
+    if service["network"]["transport"] == "udp" {
+        format!("{at}/udp")
+    } else {
+        at
+    }
+}
+
+#[test]
+fn the_report_renders_in_chromium_offline_and_agrees_with_the_records() {
+    let scratch = Scratch::new("html-report");
+    let captures = captures_dir();
+    let ca = captures.join("test-ca.pem");
+    let args = ["-r", captures.to_str().unwrap(), "--ca-file", ca.to_str().unwrap(), "--as-of", "2026-12-01"];
+    let page = scratch.path("report.html");
+    let csv_dir = scratch.path("csv");
+    let mut html_args = args.to_vec();
+    html_args.extend(["--format", "html", "-o", page.to_str().unwrap(), "--csv", csv_dir.to_str().unwrap()]);
+    let out = tlsaudit(&html_args);
+    assert!(completed(out.status.code()), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = run_jsonl(&args);
+    assert!(completed(run.code), "{}", run.stderr);
+    assert_eq!(out.status.code(), run.code, "the HTML run and the JSON Lines run end alike");
+    assert!(run.services.len() > 50 && run.sessions.len() > 100, "the bundled captures hold many services");
+
+    let sink = Sink::start();
+    let dom = chromium(&page, &sink, &scratch.path("profile"), &["--dump-dom"]);
+    assert!(sink.requests().is_empty(), "the report made network requests: {:?}", sink.requests());
+    let doc = Html::parse_document(&dom);
+
+    for id in ["verdict", "scope", "coverage", "charts", "services", "certificates", "rules"] {
+        assert_eq!(select(&doc, &format!("#{id}")).len(), 1, "no #{id} in the rendered page");
+    }
+
+    // The verdict and the counts are the stats record's.
+    let stats = &run.stats["tlsaudit"]["stats"];
+    let verdict = select(&doc, "[data-verdict]");
+    assert_eq!(verdict[0].value().attr("data-verdict"), stats["verdict"].as_str(), "{}", text_of(&verdict[0]));
+    for e in select(&doc, "[data-severity]") {
+        let severity = e.value().attr("data-severity").unwrap();
+        assert_eq!(text_of(&e), stats["findings"][severity].to_string(), "findings of severity {severity}");
+    }
+    let scope = text_of(&select(&doc, "#scope table")[0]);
+    assert!(scope.contains(&format!("{} (", stats["reader"]["packets"])), "packets in the scope: {scope}");
+
+    // One row per service record, each with its assessment.
+    let rows = select(&doc, "#services-table tbody tr");
+    assert_eq!(rows.len(), run.services.len(), "a row per service record");
+    let th = Selector::parse("th").unwrap();
+    let shown: BTreeMap<String, String> = rows
+        .iter()
+        .map(|r| {
+            let head = text_of(&r.select(&th).next().expect("a row header"));
+            let endpoint = head.split_whitespace().next().unwrap_or_default().to_string();
+            (endpoint, r.value().attr("data-assessment").unwrap_or_default().to_string())
+        })
+        .collect();
+    for s in &run.services {
+        let endpoint = endpoint_of(s);
+        let assessment = s["tlsaudit"]["service"]["assessment"].as_str().or(s["tlsaudit"]["assessment"].as_str());
+        assert_eq!(shown.get(&endpoint).map(String::as_str), assessment, "service {endpoint}");
+    }
+    // Every non-compliant service has its findings written out.
+    let failing = run.services.iter().filter(|s| shown.get(&endpoint_of(s)).is_some_and(|a| a == "non_compliant")).count();
+    assert!(select(&doc, "article.service.non_compliant").len() == failing && failing > 20, "{failing} failing services");
+
+    // Six charts, each an accessible SVG with its numbers beside it.
+    let figures = select(&doc, "#charts figure");
+    assert_eq!(figures.len(), 6);
+    let svg = Selector::parse("svg").unwrap();
+    let rect = Selector::parse("rect").unwrap();
+    let title = Selector::parse("svg > title").unwrap();
+    for f in &figures {
+        let id = f.value().attr("id").unwrap();
+        let svgs: Vec<_> = f.select(&svg).collect();
+        assert_eq!(svgs.len(), 1, "one SVG in {id}");
+        assert_eq!(svgs[0].value().attr("role"), Some("img"), "{id}");
+        let t = f.select(&title).next().map(|t| text_of(&t)).unwrap_or_default();
+        assert!(!t.is_empty() && text_of(f).contains(&t), "{id}: the caption names the chart");
+        assert!(svgs[0].select(&rect).count() > 5, "{id} draws something");
+    }
+    // The versions chart counts every session once.
+    let cell = Selector::parse("td").unwrap();
+    let version_rows = select(&doc, "#chart-versions tbody tr");
+    let counted: u64 = version_rows.iter().flat_map(|r| r.select(&cell).skip(1).map(|c| text_of(&c).parse::<u64>().unwrap()).collect::<Vec<_>>()).sum();
+    assert_eq!(counted, run.sessions.len() as u64, "sessions in the versions chart");
+    // The heatmap's table lists each service's findings: as many as the records hold.
+    let raised: usize = run.services.iter().map(|s| s["tlsaudit"]["findings"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(select(&doc, "#chart-heatmap tbody tr").len(), raised, "findings in the heatmap's table");
+
+    // The certificate inventory is the CSV's, in the same order.
+    let csv = std::fs::read_to_string(csv_dir.join("certificates.csv")).expect("certificates.csv");
+    let digests: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let shown: Vec<String> =
+        select(&doc, "#certificates-table tbody tr").iter().map(|r| r.value().attr("data-sha256").unwrap_or_default().to_string()).collect();
+    assert!(digests.len() > 10);
+    assert_eq!(shown, digests);
+    assert!(!select(&doc, "#certificates-table .badge.expired").is_empty(), "an expired certificate is marked");
+
+    // Attacker-chosen strings (hostile-strings.pcap) arrive as text, not markup
+    // or control characters; nothing from the wire ran or loaded.
+    assert!(select(&doc, "script, iframe, object, embed, link, img").is_empty());
+    let raw = std::fs::read_to_string(&page).expect("the page");
+    assert!(!raw.contains("google"), "the page names a host the sink counts as the browser's own");
+    assert!(!raw.chars().any(|c| c.is_control() && c != '\n'), "control character in the page");
+    assert!(text_of(&select(&doc, "body")[0]).contains(r"x\x1b]0;pwned\x07\x1b[2J.test"));
+    // No payload: the values planted in the clear-text captures stay out.
+    for planted in ["PLANTEDSURNAME", "PLANTED-MRN-4711", "PLANTED-PASSWORD", "PLANTED-MESSAGE-BODY", "PLANTED-COMMUNITY"] {
+        assert!(!raw.contains(planted), "{planted} reached the report");
+    }
+
+    // The control: the same page without its policy, fetching an image and a
+    // style sheet, is seen by the sink; the check above can fail.
+    let control = raw
+        .replacen("<meta http-equiv=\"Content-Security-Policy\"", "<meta name=\"x-removed\"", 1)
+        .replacen("</body>", "<img src=\"http://tracker.example/pixel.png\" alt=\"\"><link rel=\"stylesheet\" href=\"http://203.0.113.7/x.css\"></body>", 1);
+    let control_page = scratch.path("control.html");
+    std::fs::write(&control_page, control).expect("control page");
+    chromium(&control_page, &sink, &scratch.path("profile-control"), &["--dump-dom"]);
+    let seen = sink.requests();
+    assert!(seen.iter().any(|r| r.contains("tracker.example")), "the sink saw no request of the control page: {seen:?}");
+
+    // A screenshot and a print, kept with the test's output.
+    let shot = output_dir().join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(&page, &sink, &scratch.path("profile-shot"), &["--window-size=1280,2400", &format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).expect("the screenshot was written");
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1280, "screenshot width");
+    assert!(png.len() > 60_000, "the screenshot is nearly empty ({} bytes)", png.len());
+    let pdf = output_dir().join("report.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    chromium(&page, &sink, &scratch.path("profile-print"), &["--no-pdf-header-footer", &format!("--print-to-pdf={}", pdf.display())]);
+    let printed = std::fs::read(&pdf).expect("the print was written");
+    assert!(printed.starts_with(b"%PDF"));
+    let pages = printed.windows(b"/Type /Page\n".len()).filter(|w| w.starts_with(b"/Type /Page") && !w.starts_with(b"/Type /Pages")).count();
+    assert!(pages > 3, "the print has {pages} pages");
+    assert!(sink.requests().len() == seen.len(), "screenshot or print made requests: {:?}", sink.requests());
+}

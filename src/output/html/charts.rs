@@ -114,26 +114,37 @@ pub fn stacked_over_time(area: &Area<'_>, buckets: &[(String, Vec<u64>)], series
         .label_style((FONT, 12).into_font().color(&TEXT))
         .draw()
         .map_err(fail)?;
-    let mut base = vec![0u64; buckets.len()];
+    let drawn = stacked(buckets, series, |i, from, to, colour| {
+        chart.draw_series(std::iter::once(Rectangle::new([(i as f64 + 0.08, from as f64), (i as f64 + 0.92, to as f64)], colour.filled()))).map(|_| ())
+    })?;
+    legend(&key, &drawn)
+}
+
+/// Stacks each row's counts, series after series: `bar` draws row i from
+/// `from` to `to` in a series' colour. Returns the series drawn (those with
+/// a count), for the legend.
+fn stacked<'s, E: std::fmt::Display>(
+    rows: &[(String, Vec<u64>)],
+    series: &[(&'s str, RGBColor)],
+    mut bar: impl FnMut(usize, u64, u64, RGBColor) -> Result<(), E>,
+) -> Result<Vec<(&'s str, RGBColor)>, String> {
+    let mut base = vec![0u64; rows.len()];
     let mut drawn = Vec::new();
     for (k, (name, colour)) in series.iter().enumerate() {
-        if buckets.iter().all(|(_, c)| c.get(k).copied().unwrap_or(0) == 0) {
-            continue;
-        }
-        let bars: Vec<Rectangle<(f64, f64)>> = buckets
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, c))| {
-                let v = c.get(k).copied().unwrap_or(0);
-                let y0 = base[i];
+        let mut any = false;
+        for (i, (_, counts)) in rows.iter().enumerate() {
+            let v = counts.get(k).copied().unwrap_or(0);
+            if v > 0 {
+                bar(i, base[i], base[i] + v, *colour).map_err(fail)?;
                 base[i] += v;
-                (v > 0).then(|| Rectangle::new([(i as f64 + 0.08, y0 as f64), (i as f64 + 0.92, (y0 + v) as f64)], colour.filled()))
-            })
-            .collect();
-        chart.draw_series(bars).map_err(fail)?;
-        drawn.push((*name, *colour));
+                any = true;
+            }
+        }
+        if any {
+            drawn.push((*name, *colour));
+        }
     }
-    legend(&key, &drawn)
+    Ok(drawn)
 }
 
 /// Room on the right of a chart for its legend.
@@ -176,29 +187,11 @@ pub fn horizontal_bars(area: &Area<'_>, rows: &[(String, Vec<u64>)], series: &[(
         .label_style((FONT, 12).into_font().color(&TEXT))
         .draw()
         .map_err(fail)?;
-    let mut base = vec![0u64; rows.len()];
-    let mut drawn = Vec::new();
-    for (k, (series_name, colour)) in series.iter().enumerate() {
-        if rows.iter().all(|(_, c)| c.get(k).copied().unwrap_or(0) == 0) {
-            continue;
-        }
-        let colour = *colour;
-        let bars: Vec<_> = rows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, c))| {
-                let v = c.get(k).copied().unwrap_or(0);
-                let x0 = base[i];
-                base[i] += v;
-                let i = i as i32;
-                (v > 0).then(|| {
-                    Rectangle::new([(x0 as f64, SegmentValue::Exact(i)), ((x0 + v) as f64, SegmentValue::Exact(i + 1))], colour.filled())
-                })
-            })
-            .collect();
-        chart.draw_series(bars).map_err(fail)?;
-        drawn.push((*series_name, colour));
-    }
+    let drawn = stacked(rows, series, |i, from, to, colour| {
+        let i = i as i32;
+        let bar = Rectangle::new([(from as f64, SegmentValue::Exact(i)), (to as f64, SegmentValue::Exact(i + 1))], colour.filled());
+        chart.draw_series(std::iter::once(bar)).map(|_| ())
+    })?;
     legend(&key, &drawn)
 }
 

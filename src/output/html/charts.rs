@@ -148,7 +148,7 @@ fn stacked<'s, E: std::fmt::Display>(
 }
 
 /// Room on the right of a chart for its legend.
-const LEGEND_WIDTH: u32 = 230;
+const LEGEND_WIDTH: u32 = 270;
 
 /// A legend drawn in its own area: a swatch and a name per series.
 pub fn legend(area: &Area<'_>, series: &[(&str, RGBColor)]) -> Result<(), String> {
@@ -156,7 +156,7 @@ pub fn legend(area: &Area<'_>, series: &[(&str, RGBColor)]) -> Result<(), String
         let y = 20 + i as i32 * 20;
         area.draw(&Rectangle::new([(4, y - 6), (16, y + 6)], colour.filled())).map_err(fail)?;
         let style = (FONT, 12).into_font().color(&TEXT).pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(label(name, 34), (22, y), style)).map_err(fail)?;
+        area.draw(&Text::new(label(name, 44), (22, y), style)).map_err(fail)?;
     }
     Ok(())
 }

@@ -319,7 +319,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String, String> {
         Assessment::NotAssessed => ("not_assessed", "NOT ASSESSED"),
     };
     let context = minijinja::context! {
-        generated => rfc3339_micros(now.saturating_mul(1_000_000)),
+        generated => crate::util::rfc3339::rfc3339_secs(now).replace('T', " ").replace('Z', " UTC"),
         version => env!("CARGO_PKG_VERSION"),
         policy => profile.name.clone(),
         verdict_class, verdict_label,

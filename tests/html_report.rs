@@ -144,7 +144,7 @@ fn select<'a>(doc: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
 }
 
 fn text_of(e: &ElementRef<'_>) -> String {
-    e.text().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+    e.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn endpoint_of(service: &Value) -> String {
@@ -288,4 +288,64 @@ fn the_report_renders_in_chromium_offline_and_agrees_with_the_records() {
     let pages = printed.windows(b"/Type /Page\n".len()).filter(|w| w.starts_with(b"/Type /Page") && !w.starts_with(b"/Type /Pages")).count();
     assert!(pages > 3, "the print has {pages} pages");
     assert!(sink.requests().len() == seen.len(), "screenshot or print made requests: {:?}", sink.requests());
+}
+
+/// The page's parts that need more than captures: an exception and its
+/// justification (written as text, not markup), the changes since a
+/// baseline with the records' verdict, and services grouped by subnet.
+/// Read with an HTML5 parser (the browser's rules) straight from the file.
+#[test]
+fn exceptions_changes_and_groups_are_on_the_page() {
+    let scratch = Scratch::new("html-sections");
+    let matrix = captures_dir().join("matrix");
+    let cleartext = captures_dir().join("cleartext");
+    let ca = captures_dir().join("test-ca.pem");
+    let inventory = scratch.path("inventory.json");
+    let policy = scratch.path("policy.toml");
+    let justification = "lab analyser <b>until</b> change 4711 & \"friends\"";
+    std::fs::write(
+        &policy,
+        format!("base = \"hipaa\"\n\n[[exception]]\nserver = \"127.0.0.0/8\"\nport = 4450\nrule = \"proto.tls11\"\njustification = {justification:?}\nexpires = \"2099-12-31\"\n"),
+    )
+    .unwrap();
+    let base = tlsaudit(&["-r", matrix.to_str().unwrap(), "--ca-file", ca.to_str().unwrap(), "--inventory-out", inventory.to_str().unwrap(), "-o", "/dev/null"]);
+    assert!(completed(base.status.code()), "{}", String::from_utf8_lossy(&base.stderr));
+    let args = [
+        "-r", matrix.to_str().unwrap(), "-r", cleartext.to_str().unwrap(), "--ca-file", ca.to_str().unwrap(), "--as-of", "2026-12-01",
+        "--policy-file", policy.to_str().unwrap(), "--baseline", inventory.to_str().unwrap(), "--group-by", "subnet/24",
+    ];
+    let page = scratch.path("report.html");
+    let mut html_args = args.to_vec();
+    html_args.extend(["--format", "html", "-o", page.to_str().unwrap()]);
+    let out = tlsaudit(&html_args);
+    assert!(completed(out.status.code()), "{}", String::from_utf8_lossy(&out.stderr));
+    let jsonl = tlsaudit(&[&args[..], &["--format", "jsonl"]].concat());
+    let records: Vec<Value> = String::from_utf8(jsonl.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |kind: &str| records.iter().filter(|r| r["event"]["dataset"] == kind).collect::<Vec<_>>();
+    let stats = &of("tlsaudit.stats")[0]["tlsaudit"]["stats"];
+    let changes = of("tlsaudit.change");
+    assert!(changes.len() > 10, "the clear-text services are new: {}", changes.len());
+
+    let raw = std::fs::read_to_string(&page).unwrap();
+    let doc = Html::parse_document(&raw);
+    // The exception, its justification as text.
+    let exemptions = select(&doc, "table.exemptions tbody tr");
+    assert_eq!(exemptions.len(), 1);
+    let row = text_of(&exemptions[0]);
+    assert!(row.contains("proto.tls11") && row.contains(justification) && row.contains("2099-12-31"), "{row}");
+    assert!(select(&doc, "table.exemptions b").is_empty(), "the justification became markup");
+    // The changes, as the records have them.
+    let verdict = select(&doc, "[data-change-verdict]");
+    assert_eq!(verdict[0].value().attr("data-change-verdict"), stats["changes"]["verdict"].as_str());
+    assert_eq!(select(&doc, "#changes tbody tr").len(), changes.len());
+    // Groups: a column of the services table, and the chart's rows.
+    let services = of("tlsaudit.service");
+    let groups: Vec<String> = select(&doc, "#services-table tbody tr").iter().map(|r| text_of(&r.select(&Selector::parse("td").unwrap()).last().unwrap())).collect();
+    assert_eq!(groups.len(), services.len());
+    for (shown, record) in groups.iter().zip(&services) {
+        assert_eq!(Some(shown.as_str()), record["tlsaudit"]["service"]["group"].as_str());
+    }
+    assert!(text_of(&select(&doc, "#chart-groups figcaption")[0]).contains("subnet (/24"));
+    let scope = text_of(&select(&doc, "#scope table")[0]);
+    assert!(scope.contains("Dropped packets none"), "{scope}");
 }

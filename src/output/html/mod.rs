@@ -106,7 +106,7 @@ fn service_view(s: &Service, min: Severity, group: Option<String>) -> ServiceVie
     let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
     ServiceView {
         anchor: format!("svc-{}-{}-{}", s.ip, s.port, s.transport.as_str()).replace([':', '.'], "-"),
-        endpoint: endpoint(s),
+        endpoint: if s.transport == crate::decode::Transport::Udp { format!("{}/udp", endpoint(s)) } else { endpoint(s) },
         transport: s.transport.as_str(),
         protocols: s.protocols.keys().copied().collect::<Vec<_>>().join(", "),
         assessment: s.assessment().as_str(),
@@ -166,6 +166,12 @@ fn scope(config: &Config, run: &RunSummary, timeline: &Timeline) -> Vec<(String,
         "Sessions".into(),
         format!("{} TLS ({} established), {} in clear, {} without TLS not seen in clear", tls, w.tls_established, w.cleartext_sessions, w.other_sessions),
     ));
+    let r = &run.reader;
+    let dropped = match (r.dropped_by_kernel, r.dropped_by_interface, r.dropped_by_analyzer) {
+        (0, 0, 0) => "none".to_string(),
+        (k, i, a) => format!("{k} by the kernel, {i} by the interface, {a} by the analyzer"),
+    };
+    rows.push(("Dropped packets".into(), dropped));
     rows.push(("Analysis".into(), format!("{} threads, {:.2} s", run.threads, run.wall_time.as_secs_f64())));
     rows
 }

@@ -223,9 +223,7 @@ pub fn run(
                 out.write_all(report.as_bytes())
                     .and_then(|_| out.write_all(text::summary(&result.by_version, &summary).as_bytes()))
             }
-            OutputFormat::Html => html_page(config, &summary, &inventory, &timeline)
-                .map_err(io::Error::other)
-                .and_then(|page| out.write_all(page.as_bytes())),
+            OutputFormat::Html => html_page(config, &summary, &inventory, &timeline, &mut out).map_err(io::Error::other),
         };
         r.and_then(|_| out.flush()).err()
     });
@@ -240,8 +238,8 @@ pub fn run(
         write_inventory(path, &inventory, &config.profile.name)?;
     }
     if let Some(path) = &config.html_out {
-        let page = html_page(config, &summary, &inventory, &timeline).map_err(RunError::Fatal)?;
-        write_whole(path, page.as_bytes()).map_err(|e| RunError::Fatal(format!("cannot write the HTML report {}: {e}", path.display())))?;
+        write_whole(path, |out| html_page(config, &summary, &inventory, &timeline, out).map_err(io::Error::other))
+            .map_err(|e| RunError::Fatal(format!("cannot write the HTML report {}: {e}", path.display())))?;
     }
     if let Some(e) = write_error {
         if e.kind() != io::ErrorKind::BrokenPipe {
@@ -252,14 +250,23 @@ pub fn run(
 }
 
 /// The HTML report of the finished run.
-fn html_page(config: &Config, run: &crate::RunSummary, inventory: &crate::inventory::Inventory, timeline: &crate::timeline::Timeline) -> Result<String, String> {
-    html::render(&html::ReportInput { config, run, inventory, timeline, profile: &config.profile })
+fn html_page(
+    config: &Config,
+    run: &crate::RunSummary,
+    inventory: &crate::inventory::Inventory,
+    timeline: &crate::timeline::Timeline,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    html::write(&html::ReportInput { config, run, inventory, timeline, profile: &config.profile }, out)
 }
 
 /// Writes a file whole: into a neighbour renamed into place once written.
-fn write_whole(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
+fn write_whole(path: &std::path::Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let partial = path.with_extension("partial");
-    std::fs::write(&partial, bytes)?;
+    let mut out = io::BufWriter::new(std::fs::File::create(&partial)?);
+    fill(&mut out)?;
+    out.flush()?;
+    drop(out);
     std::fs::rename(&partial, path)
 }
 

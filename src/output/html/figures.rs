@@ -53,13 +53,14 @@ fn finish(id: &'static str, title: &str, description: String, size: (u32, u32), 
     Chart { id, title: title.to_string(), description, svg, headers, rows }
 }
 
-/// A time bucket's label: the date and time of its start, to the minute.
+/// A time bucket's label: the date and time of its start, to the day,
+/// the minute or the second as the buckets are wide.
 fn bucket_label(start: i64, width: i64) -> String {
     let t = rfc3339_micros(start);
-    if width >= 86_400_000_000 {
-        t[..10].to_string()
-    } else {
-        t[..16].replace('T', " ")
+    match width {
+        w if w >= 86_400_000_000 => t[..10].to_string(),
+        w if w >= 60_000_000 => t[..16].replace('T', " "),
+        _ => t[..19].replace('T', " "),
     }
 }
 
@@ -130,6 +131,7 @@ pub fn heatmap(services: &[&Service]) -> Chart {
     let grid = Grid { row_names: &row_names, column_names: &column_names, cells: &cells, cell: 24, left: 190, header: 190 };
     let rows: Vec<Vec<String>> = raising
         .iter()
+        .take(HEATMAP_SERVICES)
         .flat_map(|s| {
             let mut raised: Vec<_> = s.findings.values().collect();
             raised.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
@@ -137,7 +139,7 @@ pub fn heatmap(services: &[&Service]) -> Chart {
         })
         .collect();
     let cut = if raising.len() > HEATMAP_SERVICES || rules.len() > HEATMAP_RULES {
-        format!(" The chart shows the {} worst services and {} most severe rules; the table has all.", row_names.len(), column_names.len())
+        format!(" The chart shows the {} worst services and {} most severe rules; the table lists those services' findings, the services section and findings.csv all of them.", row_names.len(), column_names.len())
     } else {
         String::new()
     };
@@ -200,6 +202,7 @@ pub fn expiry(all: &[Served<'_>], now: i64) -> Chart {
     let day = |t: i64| rfc3339_micros(t.saturating_mul(1_000_000))[..10].to_string();
     let rows = all
         .iter()
+        .take(2_000)
         .map(|c| vec![escape_terminal(c.leaf.subject.as_bytes()), day(c.leaf.not_before), day(c.leaf.not_after), c.days_to_expiry(now).to_string(), c.served_by.join(", ")])
         .collect();
     let expired = all.iter().filter(|c| c.days_to_expiry(now) < 0).count();

@@ -26,6 +26,14 @@ use crate::{Config, RunSummary, Source};
 
 const TEMPLATE: &str = include_str!("report.html");
 
+/// What the page lists at most, worst first, so that it stays readable
+/// and its memory small however large the inventory; the page says how
+/// many more there are, and the CSV tables and JSON records have them all.
+const SERVICES_LISTED: usize = 2_000;
+const SERVICES_WRITTEN_OUT: usize = 300;
+const CLIENTS_LISTED: usize = 500;
+const CERTIFICATES_LISTED: usize = 2_000;
+
 /// Escapes text for HTML element content and quoted attributes (for the
 /// few strings built outside the template).
 pub fn escape(text: &str) -> String {
@@ -87,6 +95,8 @@ struct ServiceView {
     certificates: Vec<String>,
     group: Option<String>,
     unlisted: bool,
+    /// Its findings and exceptions are written out below the table.
+    detailed: bool,
     findings: Vec<FindingView>,
     exempted: Vec<ExemptionView>,
 }
@@ -124,6 +134,7 @@ fn service_view(s: &Service, min: Severity, group: Option<String>) -> ServiceVie
         certificates: s.certificates.values().take(5).map(|l| format!("{} (issued by {})", wire(&l.subject), wire(&l.issuer))).collect(),
         group,
         unlisted: s.unlisted(),
+        detailed: !s.findings.is_empty() || !s.exempted.is_empty(),
         findings: findings(&s.findings, min),
         exempted: s
             .exempted
@@ -244,19 +255,31 @@ pub struct ReportInput<'a> {
     pub profile: &'a Profile,
 }
 
-/// Renders the whole page.
-pub fn render(input: &ReportInput<'_>) -> Result<String, String> {
+/// Writes the whole page to `out`, as the template renders it.
+pub fn write(input: &ReportInput<'_>, out: &mut dyn std::io::Write) -> Result<(), String> {
     let ReportInput { config, run, inventory, timeline, profile } = *input;
     let min = config.min_severity.unwrap_or(Severity::Low);
     let services = inventory.services();
     let clients = inventory.failing_clients(profile);
     let group = |s: &Service| config.group_by.map(|by| by.group_of(s.ip, &profile.assets));
-    let views: Vec<ServiceView> = services.iter().map(|s| service_view(s, min, group(s))).collect();
+    let mut written_out = 0;
+    let views: Vec<ServiceView> = services
+        .iter()
+        .take(SERVICES_LISTED)
+        .map(|s| {
+            let mut v = service_view(s, min, group(s));
+            v.detailed &= written_out < SERVICES_WRITTEN_OUT;
+            written_out += usize::from(v.detailed);
+            v
+        })
+        .collect();
+    let with_findings = services.iter().filter(|s| !s.findings.is_empty() || !s.exempted.is_empty()).count();
     let now = profile.now();
     let all_certificates = certificates::inventory(inventory);
     let day = |t: i64| rfc3339_micros(t.saturating_mul(1_000_000))[..10].to_string();
     let certificate_views: Vec<CertificateView> = all_certificates
         .iter()
+        .take(CERTIFICATES_LISTED)
         .map(|c| {
             let days = c.days_to_expiry(now);
             let mut names = c.leaf.sans.iter().map(|n| wire(n)).collect::<Vec<_>>().join(", ");
@@ -317,6 +340,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<String, String> {
         super::groups::by_rule(inventory.each_service(), min).into_iter().map(|(r, s, n, c)| (r.as_str(), s.as_str(), n, c)).collect();
     let client_views: Vec<Value> = clients
         .iter()
+        .take(CLIENTS_LISTED)
         .map(|c| minijinja::context! { ip => c.ip.to_string(), sessions => c.sessions, findings => findings(&c.findings, profile.failing.max(min)) })
         .collect();
     let (verdict_class, verdict_label) = match run.verdict {
@@ -334,6 +358,10 @@ pub fn render(input: &ReportInput<'_>) -> Result<String, String> {
         coverage => coverage(run, inventory),
         severities,
         service_count => services.len(),
+        services_not_listed => services.len().saturating_sub(SERVICES_LISTED),
+        details_not_written => with_findings - written_out,
+        client_count => clients.len(),
+        certificate_count => all_certificates.len(),
         services => views,
         clients => client_views,
         certificates => certificate_views,
@@ -347,5 +375,5 @@ pub fn render(input: &ReportInput<'_>) -> Result<String, String> {
     env.add_filter("of", |n: u64, one: String| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") });
     env.add_template("report.html", TEMPLATE).map_err(|e| format!("the HTML template is broken: {e}"))?;
     let template = env.get_template("report.html").map_err(|e| e.to_string())?;
-    template.render(context).map_err(|e| format!("cannot render the HTML report: {e}"))
+    template.render_captured_to(context, out).map(|_| ()).map_err(|e| format!("cannot write the HTML report: {e}"))
 }

@@ -75,7 +75,7 @@ pub struct FindingCount {
     /// The message of the earliest occurrence (by session start, then by
     /// text), whatever order the workers delivered the sessions in.
     pub example: String,
-    example_at: i64,
+    pub example_at: i64,
 }
 
 /// A finding set aside by an exception, with how often.

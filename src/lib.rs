@@ -91,6 +91,8 @@ pub struct Config {
     pub html_out: Option<std::path::PathBuf>,
     /// Text report: add the certificate inventory (`--certificates`).
     pub certificate_section: bool,
+    /// JSON Lines: an alert record per finding (off with `--no-alerts`).
+    pub alerts: bool,
 }
 
 /// Why a run could not go on.

@@ -21,9 +21,9 @@ fn python_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
     serde_json::from_slice(&out.stdout).expect("python's rows as JSON")
 }
 
-/// "name=count; ..." as the services table writes a map of counts.
+/// "name=count; ..." as the services table writes the records' counts.
 fn counted(v: &Value) -> String {
-    v.as_object().map_or(String::new(), |m| m.iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join("; "))
+    v.as_array().map_or(String::new(), |a| a.iter().map(|c| format!("{}={}", c["name"].as_str().unwrap(), c["count"])).collect::<Vec<_>>().join("; "))
 }
 
 #[test]

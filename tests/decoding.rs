@@ -54,10 +54,10 @@ fn re_encapsulated_handshakes_give_the_same_sessions() {
         };
         let run = run_frames(&scratch, "vlan", 1, &vlan(&[(0x8100, 100)]), 262_144);
         assert_eq!(session_essentials(&run.sessions), want, "{name}: 802.1Q");
-        assert_eq!(run.sessions[0]["network"]["vlan"]["id"], 100);
+        assert_eq!(run.sessions[0]["network"]["vlan"]["id"], "100");
         let run = run_frames(&scratch, "qinq", 1, &vlan(&[(0x88a8, 200), (0x8100, 100)]), 262_144);
         assert_eq!(session_essentials(&run.sessions), want, "{name}: QinQ");
-        assert_eq!(run.sessions[0]["network"]["vlan"]["id"], 200, "the outermost tag is reported");
+        assert_eq!(run.sessions[0]["network"]["vlan"]["id"], "200", "the outermost tag is reported");
 
         let sll: Vec<(u64, Vec<u8>)> = frames
             .iter()

@@ -32,7 +32,7 @@ fn dtls12_with_a_cookie_exchange_and_srtp() {
     assert_eq!(s["tls"]["cipher"], "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
     assert_eq!(s["tls"]["client"]["server_name"], "pacs.example.test");
     assert_eq!(s["tls"]["established"], true);
-    assert!(s["tls"]["client"]["ja4"].as_str().unwrap().starts_with("dd2d"), "{}", s["tls"]["client"]["ja4"]);
+    assert!(s["tlsaudit"]["client"]["ja4"].as_str().unwrap().starts_with("dd2d"), "{}", s["tlsaudit"]["client"]["ja4"]);
     assert_eq!(s["tlsaudit"]["dtls"]["hello_verify_request"], true);
     // The hello sent again with the cookie is counted, not read as a retry.
     assert_eq!(s["tlsaudit"]["client_hello_count"], 2);
@@ -65,7 +65,7 @@ fn fragments_reordered_and_retransmitted_give_the_same_session() {
     assert_eq!(clean["tls"]["server"]["x509"]["subject"]["common_name"], "vpn.example.test");
     assert_eq!(clean["tls"]["established"], true);
     let essentials = |s: &Value| {
-        (s["tls"]["server"]["hash"]["sha256"].clone(), s["tls"]["cipher"].clone(), s["tls"]["client"]["ja4"].clone(), s["tls"]["established"].clone())
+        (s["tls"]["server"]["hash"]["sha256"].clone(), s["tls"]["cipher"].clone(), s["tlsaudit"]["client"]["ja4"].clone(), s["tls"]["established"].clone())
     };
     let (linktype, frames) = read_pcap_frames(&path);
     let scratch = Scratch::new("dtls-replayed");

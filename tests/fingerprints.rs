@@ -52,7 +52,7 @@ fn ja4_matches_the_ja4_projects_expected_outputs() {
         let sessions = sessions_of(&capture, &[]);
         let mut got: BTreeMap<Key, Vec<(String, String, String)>> = BTreeMap::new();
         for s in &sessions {
-            let Some(ja4) = s["tls"]["client"]["ja4"].as_str() else { continue };
+            let Some(ja4) = s["tlsaudit"]["client"]["ja4"].as_str() else { continue };
             let retried = s["tlsaudit"]["client"]["retried_hello"]["ja4"].as_str().unwrap_or("").to_string();
             let domain = s["tls"]["client"]["server_name"].as_str().unwrap_or("").to_string();
             got.entry(session_key(s)).or_default().push((ja4.to_string(), retried, domain));

@@ -313,8 +313,7 @@ fn a_chain_of_100_certificates_is_cut_at_the_cap_and_said_so() {
         })
         .collect();
     assert_eq!(hashes.len(), 100, "tshark sees the whole chain");
-    let ours: Vec<String> =
-        s["tls"]["server"]["certificate_chain"].as_array().expect("chain").iter().map(|h| h.as_str().unwrap_or("").to_string()).collect();
+    let ours: Vec<String> = chain_hashes(s);
     assert_eq!(ours, hashes[..16]);
 }
 
@@ -360,7 +359,7 @@ fn lengths_that_claim_megabytes_are_capped_and_the_rest_still_read() {
     let s = &run.sessions[0];
     assert_eq!(s["tls"]["cipher"], reference["tls"]["cipher"]);
     assert_eq!(s["tls"]["server"]["hash"], reference["tls"]["server"]["hash"]);
-    assert_eq!(s["tls"]["client"]["ja4"], reference["tls"]["client"]["ja4"]);
+    assert_eq!(s["tlsaudit"]["client"]["ja4"], reference["tlsaudit"]["client"]["ja4"]);
     assert!(
         s["tlsaudit"]["limits_hit"].as_array().is_some_and(|caps| caps.contains(&json!("handshake_size"))),
         "{s}"
@@ -379,7 +378,7 @@ fn lengths_that_claim_megabytes_are_capped_and_the_rest_still_read() {
     let run = run_flights(&scratch, "huge-record", &huge_record, &[]);
     assert_eq!(run.sessions.len(), 1);
     let s = &run.sessions[0];
-    assert_eq!(s["tls"]["client"]["ja4"], reference["tls"]["client"]["ja4"]);
+    assert_eq!(s["tlsaudit"]["client"]["ja4"], reference["tlsaudit"]["client"]["ja4"]);
     assert_eq!(s["tls"]["cipher"], reference["tls"]["cipher"]);
     assert_eq!(s["tls"]["established"], true, "{s}");
     assert!(decode_errors(&run, "tls_record") >= 1, "{}", run.stats);
@@ -400,7 +399,7 @@ fn alert_and_change_cipher_spec_floods_stop_at_the_inspection_cap() {
         let run = run_flights(&scratch, name, &flooded, &[]);
         assert_eq!(run.sessions.len(), 1, "{name}");
         let s = &run.sessions[0];
-        assert_eq!(s["tls"]["client"]["ja4"], reference["tls"]["client"]["ja4"], "{name}");
+        assert_eq!(s["tlsaudit"]["client"]["ja4"], reference["tlsaudit"]["client"]["ja4"], "{name}");
         assert_eq!(s["tls"]["cipher"], reference["tls"]["cipher"], "{name}");
         assert_eq!(s["tls"]["established"], false, "{name}");
         if let Some(alert) = alert {

@@ -102,7 +102,7 @@ const FACTS: &[&[&str]] = &[
     &["tls", "version"],
     &["tls", "cipher"],
     &["tls", "client", "server_name"],
-    &["tls", "client", "ja4"],
+    &["tlsaudit", "client", "ja4"],
     &["tls", "server", "ja3s"],
     &["tls", "server", "hash", "sha256"],
 ];

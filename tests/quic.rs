@@ -29,7 +29,7 @@ fn version_1_handshake_is_read_from_the_initial_packets() {
     assert_eq!(s["tls"]["version"], "1.3");
     assert_eq!(s["tls"]["client"]["server_name"], "ehr.example.test");
     assert_eq!(s["tls"]["established"], true);
-    assert!(s["tls"]["client"]["ja4"].as_str().unwrap().starts_with("q13d"), "{}", s["tls"]["client"]["ja4"]);
+    assert!(s["tlsaudit"]["client"]["ja4"].as_str().unwrap().starts_with("q13d"), "{}", s["tlsaudit"]["client"]["ja4"]);
     let q = &s["tlsaudit"]["quic"];
     assert_eq!(q["version"], "1");
     assert!(q["initial_packets"]["client"].as_u64() >= Some(1) && q["initial_packets"]["server"].as_u64() >= Some(1), "{q}");
@@ -101,7 +101,7 @@ fn retry_and_version_negotiation_are_recorded() {
     for s in [&retry, &vn] {
         // Written only when above one: the repeated ClientHello is one hello.
         assert!(s["tlsaudit"]["client_hello_count"].is_null(), "{}", s["tlsaudit"]["client_hello_count"]);
-        assert!(s["tls"]["client"]["ja4"].is_string());
+        assert!(s["tlsaudit"]["client"]["ja4"].is_string());
     }
 }
 
@@ -133,7 +133,7 @@ fn quic_ja4_matches_the_ja4_projects_outputs() {
         }
         let got: BTreeMap<(String, String), String> = quic_sessions(&capture)
             .iter()
-            .map(|s| (session_key(s), s["tls"]["client"]["ja4"].as_str().unwrap_or("").to_string()))
+            .map(|s| (session_key(s), s["tlsaudit"]["client"]["ja4"].as_str().unwrap_or("").to_string()))
             .collect();
         for (key, ja4) in want {
             compared += 1;
@@ -179,7 +179,7 @@ fn damaged_initial_packets_are_counted_not_believed() {
             + stats["flows"]["udp_datagrams_without_flow"].as_u64().unwrap_or(0)
             + stats["reader"]["not_tcp"].as_u64().unwrap_or(0).saturating_sub(clean_not_tcp);
         let hellos: Vec<&Value> =
-            run.sessions.iter().filter(|s| s["network"]["transport"] == "udp").map(|s| &s["tls"]["client"]["ja4"]).collect();
+            run.sessions.iter().filter(|s| s["network"]["transport"] == "udp").map(|s| &s["tlsaudit"]["client"]["ja4"]).collect();
         if at < end {
             inside += 1;
             assert!(counted > 0, "byte {at} of the Initial packet damaged, nothing counted");
@@ -187,7 +187,7 @@ fn damaged_initial_packets_are_counted_not_believed() {
         } else {
             outside += 1;
             assert_eq!(counted, 0, "byte {at} after the packet");
-            assert_eq!(hellos, [&clean["tls"]["client"]["ja4"]], "byte {at} after the packet");
+            assert_eq!(hellos, [&clean["tlsaudit"]["client"]["ja4"]], "byte {at} after the packet");
         }
     }
     assert!(inside > 30 && outside > 30, "{inside} inside, {outside} outside");

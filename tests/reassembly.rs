@@ -286,7 +286,7 @@ fn a_connection_quiet_for_longer_than_the_idle_timeout_ends() {
     let run = case.run_with("idle", &delayed, &["--idle-timeout", "60"]);
     assert_eq!(stat(&run, "flows_timed_out"), 1);
     assert_eq!(stat(&run, "flows"), 2, "the rest starts a new flow");
-    let first = run.sessions.iter().find(|s| s["tls"]["client"]["ja4"].is_string()).expect("the ClientHello's session");
+    let first = run.sessions.iter().find(|s| s["tlsaudit"]["client"]["ja4"].is_string()).expect("the ClientHello's session");
     assert!(first["tls"]["version"].is_null(), "the ServerHello came after the timeout");
     assert_eq!(first["tls"]["established"], false);
     // Within the default timeout (120 s) a 100 s pause is just a pause.

@@ -1,5 +1,5 @@
-//! docs/SCHEMA.md documents every field the session and service records
-//! carry, and every top-level field of the stats record: each key a run over
+//! docs/SCHEMA.md documents every field the session, alert and service
+//! records carry, and every top-level field of the stats record: each key a run over
 //! the bundled and third-party captures writes appears in the document in
 //! backticks (as the field's path, or as a member named in its row).
 
@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use common::*;
 use serde_json::Value;
 
-/// Every key path of `v`, with the last component, skipping the members of
-/// maps keyed by data (version and suite counts).
+/// Every key path of `v`, with the last component (the stats record's
+/// objects by their top-level name).
 fn keys(v: &Value, path: &str, out: &mut BTreeSet<(String, String)>) {
     if let Value::Object(m) = v {
         for (k, child) in m {
@@ -20,11 +20,7 @@ fn keys(v: &Value, path: &str, out: &mut BTreeSet<(String, String)>) {
             if !child.is_object() || p.starts_with("tlsaudit.stats.") {
                 out.insert((p.clone(), k.clone()));
             }
-            let data_keyed = p.ends_with("service.versions")
-                || p.ends_with("service.ciphers")
-                || p.ends_with("service.protocols")
-                || p.starts_with("tlsaudit.stats.");
-            if !data_keyed {
+            if !p.starts_with("tlsaudit.stats.") {
                 keys(child, &p, out);
             }
         }
@@ -44,7 +40,7 @@ fn every_field_written_is_documented() {
     let mut all = BTreeSet::new();
     for input in &inputs {
         let run = run_jsonl(&["-r", input, "--ca-file", captures_dir().join("test-ca.pem").to_str().unwrap()]);
-        for record in run.sessions.iter().chain(&run.services).chain(std::iter::once(&run.stats)) {
+        for record in run.sessions.iter().chain(&run.services).chain(&run.alerts).chain(std::iter::once(&run.stats)) {
             keys(record, "", &mut all);
         }
     }

@@ -51,7 +51,7 @@ fn tlsaudit_facts(sessions: &[Value]) -> BTreeMap<(EndpointKey, EndpointKey), Fa
         let f = map.entry(session_key(s)).or_default();
         let hellos = s["tlsaudit"]["client_hello_count"].as_u64().unwrap_or(1) as usize;
         let client = &s["tls"]["client"];
-        if client["ja4"].is_string() {
+        if s["tlsaudit"]["client"]["ja4"].is_string() {
             f.client_hellos += hellos;
             if let Some(name) = client["server_name"].as_str() {
                 f.server_names.extend(std::iter::repeat_n(name.to_string(), hellos));

@@ -242,7 +242,7 @@ fn tlsaudit_handshakes(jsonl: &Path) -> (BTreeMap<Tuple, u64>, u64, u64, Value) 
                     v["destination"]["ip"].as_str().unwrap_or(""),
                     v["destination"]["port"]
                 );
-                if v["tls"]["client"]["ja4"].is_string() {
+                if v["tlsaudit"]["client"]["ja4"].is_string() {
                     *hellos.entry(key).or_insert(0) += v["tlsaudit"]["client_hello_count"].as_u64().unwrap_or(1);
                 }
                 if v["tls"]["version"].is_string() {

@@ -115,6 +115,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 
+    /// JSON Lines: leave out the tlsaudit.alert records (one per finding).
+    #[arg(long)]
+    pub no_alerts: bool,
+
     /// Text report: add the certificate inventory (every server certificate,
     /// soonest expiry first, with where it was served).
     #[arg(long)]

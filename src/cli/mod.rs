@@ -140,6 +140,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             inventory_out: cli.inventory_out.clone(),
             html_out: cli.html.clone(),
             certificate_section: cli.certificates,
+            alerts: !cli.no_alerts,
             group_by: cli.group_by.as_deref().map(crate::policy::assets::GroupBy::parse).transpose()?,
             min_severity: cli.min_severity.as_deref().and_then(Severity::from_name),
             baseline: cli.baseline.as_deref().map(crate::baseline::Baseline::read).transpose()?.map(std::sync::Arc::new),

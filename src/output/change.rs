@@ -14,8 +14,10 @@ const KINDS: [ChangeKind; 5] = [ChangeKind::New, ChangeKind::NewlyFailing, Chang
 pub fn record(c: &Change, now_micros: i64) -> Value {
     json!({
         "@timestamp": rfc3339_micros(now_micros),
-        "event": {"dataset": "tlsaudit.change"},
+        "ecs": {"version": super::json::ECS_VERSION},
+        "event": {"kind": "event", "category": ["configuration"], "type": ["change"], "dataset": "tlsaudit.change"},
         "destination": {"ip": c.ip.to_string(), "port": c.port},
+        "related": {"ip": [c.ip.to_string()]},
         "network": {"transport": c.transport},
         "tlsaudit": {"change": {
             "kind": c.kind.as_str(),

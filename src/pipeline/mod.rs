@@ -70,6 +70,7 @@ pub fn run(
         session_lines: config.session_lines,
         color: config.color,
         policy_name: config.profile.name.clone(),
+        alerts: config.alerts,
     });
     let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
     let (bypass_tx, bypass_rx) = bounded::<BypassNotice>(threads * 64);
@@ -194,10 +195,17 @@ pub fn run(
                 };
                 let now = crate::capture::live::now_micros();
                 let changes = summary.changes.iter().flat_map(|c| &c.list);
+                let per_service = crate::policy::service::JUDGED_PER_SERVICE;
                 inventory
                     .services()
                     .iter()
-                    .try_for_each(|service| write_line(&json::service(service, &config.profile.name, group(service).as_deref())))
+                    .try_for_each(|service| {
+                        write_line(&json::service(service, &config.profile.name, group(service).as_deref()))?;
+                        if config.alerts {
+                            json::service_alerts(service, &config.profile.name, per_service).try_for_each(|a| write_line(&a))?;
+                        }
+                        Ok(())
+                    })
                     .and_then(|_| changes.clone().try_for_each(|c| write_line(&crate::output::change::record(c, now))))
                     .and_then(|_| {
                         let mut stats = json::stats(&summary, &inventory);

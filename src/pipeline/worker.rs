@@ -35,6 +35,8 @@ pub(super) struct RenderOptions {
     pub session_lines: bool,
     pub color: bool,
     pub policy_name: String,
+    /// JSON Lines: an alert record per finding after each session's.
+    pub alerts: bool,
 }
 
 fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions) -> Vec<Judged> {
@@ -47,6 +49,9 @@ fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions)
                 OutputFormat::Jsonl => {
                     json::session(&facts, &verdict, &render.policy_name, &mut line);
                     line.push(b'\n');
+                    if render.alerts {
+                        json::session_alerts(&facts, &verdict.findings, &render.policy_name, &mut line);
+                    }
                 }
                 OutputFormat::Text if render.session_lines => {
                     line.extend_from_slice(text::session_line(&facts, &verdict, render.color).as_bytes());

@@ -20,6 +20,10 @@ const CLIENT_OFFER_RULES: &[RuleId] = &[
     RuleId::ExtNoSni,
 ];
 
+/// Rules judged across a service's sessions, never in one session: their
+/// findings exist only on the service.
+pub const JUDGED_PER_SERVICE: &[RuleId] = &[RuleId::KexDhReuse, RuleId::StarttlsStripped, RuleId::InventoryUnlistedService];
+
 /// Whether a session's finding counts against the server's service. A
 /// service answers for what it negotiated, whoever could have avoided it; a
 /// handshake it refused (`negotiated` false), or what a client merely

@@ -57,6 +57,10 @@ pub const TSHARK_OUT_OF_ORDER: &[&str] =
 pub struct Run {
     pub sessions: Vec<Value>,
     pub services: Vec<Value>,
+    /// `tlsaudit.alert` records, one per finding.
+    pub alerts: Vec<Value>,
+    /// `tlsaudit.change` records (with `--baseline`).
+    pub changes: Vec<Value>,
     pub stats: Value,
     pub stderr: String,
     pub code: Option<i32>,
@@ -81,17 +85,21 @@ pub fn split_records(out: Output) -> Run {
     let stdout = String::from_utf8(out.stdout).expect("JSON output is UTF-8");
     let mut sessions = Vec::new();
     let mut services = Vec::new();
+    let mut alerts = Vec::new();
+    let mut changes = Vec::new();
     let mut stats = Value::Null;
     for line in stdout.lines() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("invalid JSON line {line:?}: {e}"));
         match v["event"]["dataset"].as_str() {
             Some("tlsaudit.session") => sessions.push(v),
             Some("tlsaudit.service") => services.push(v),
+            Some("tlsaudit.alert") => alerts.push(v),
+            Some("tlsaudit.change") => changes.push(v),
             Some("tlsaudit.stats") => stats = v,
             other => panic!("unexpected record kind {other:?}"),
         }
     }
-    Run { sessions, services, stats, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), code: out.status.code() }
+    Run { sessions, services, alerts, changes, stats, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), code: out.status.code() }
 }
 
 /// Whether a run completed with a verdict: 0 compliant, 1 a finding at or
@@ -420,6 +428,11 @@ impl Drop for Scratch {
     }
 }
 
+/// The hashes of the certificates a server sent, leaf first.
+pub fn chain_hashes(s: &Value) -> Vec<String> {
+    s["tlsaudit"]["server"]["certificates"].as_array().map_or(Vec::new(), |c| c.iter().map(|c| c["sha256"].as_str().unwrap_or("").to_string()).collect())
+}
+
 /// The facts of each session that re-cutting or re-encapsulating a capture
 /// must not change, one line per session, sorted.
 pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
@@ -437,10 +450,10 @@ pub fn session_essentials(sessions: &[Value]) -> Vec<String> {
                 tls["cipher"],
                 tls["curve"],
                 tls["client"]["server_name"],
-                tls["client"]["ja4"],
+                s["tlsaudit"]["client"]["ja4"],
                 tls["server"]["ja3s"],
                 tls["server"]["hash"]["sha256"],
-                tls["server"]["certificate_chain"],
+                chain_hashes(s).join(","),
                 tls["client"]["hash"]["sha256"],
                 tls["established"],
                 s["tlsaudit"]["kex"]["dh_bits"],

@@ -1,20 +1,30 @@
-//! JSON records: `tlsaudit.session` and `tlsaudit.stats`, nested objects with
-//! ECS field names (docs/SCHEMA.md). Fields that were not observed are omitted.
+//! JSON records (docs/SCHEMA.md): nested objects with ECS field names;
+//! fields that were not observed are omitted. The `tlsaudit.session`
+//! record is written here straight into bytes; the closing records
+//! (services, stats) are in `closing`.
+
+mod alert;
+mod closing;
+
+pub use alert::{service_alerts, session_alerts};
+pub use closing::{service, stats};
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::json_writer::{JsonWriter, Text};
-use crate::util::rfc3339::{rfc3339_micros, Rfc3339Micros, Rfc3339Secs};
+use crate::util::rfc3339::{Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
-use crate::inventory::{Inventory, Service};
-use crate::policy::{Assessment, Verdict};
+use crate::policy::Verdict;
 use crate::tls::facts::{ClientHelloFacts, QuicFacts, SessionFacts};
 use crate::tls::fingerprint;
 use crate::tls::names::{self, cipher_name, group_name, is_grease};
 
+/// The ECS release the records follow (docs/SCHEMA.md).
+pub const ECS_VERSION: &str = "9.4.0";
+
 /// Sets `value` at a dotted path of nested objects.
-fn put(root: &mut Map<String, Value>, path: &str, value: Value) {
+pub(super) fn put(root: &mut Map<String, Value>, path: &str, value: Value) {
     let mut parts = path.split('.').peekable();
     let mut map = root;
     while let Some(part) = parts.next() {
@@ -105,15 +115,19 @@ fn certificate_detail(w: &mut JsonWriter<'_>, c: &CertificateFacts) {
 }
 
 /// Text of attacker-supplied bytes: as-is when valid UTF-8 (JSON escaping
-/// makes control characters harmless), else with replacement characters and
-/// a hex copy beside it under `hex_key`.
-fn wire_string(w: &mut JsonWriter<'_>, key: &'static str, hex_key: &'static str, bytes: &[u8]) {
+/// makes control characters harmless), else with replacement characters;
+/// `wire_hex` then writes the exact bytes under `tlsaudit.`.
+fn wire_string(w: &mut JsonWriter<'_>, key: &'static str, bytes: &[u8]) {
     match std::str::from_utf8(bytes) {
         Ok(s) => w.field(key, s),
-        Err(_) => {
-            w.field(key, &String::from_utf8_lossy(bytes));
-            w.field(hex_key, &crate::util::hex::lower(bytes));
-        }
+        Err(_) => w.field(key, &String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// The hex copy of attacker-supplied bytes that are not UTF-8.
+fn wire_hex(w: &mut JsonWriter<'_>, key: &'static str, bytes: &[u8]) {
+    if std::str::from_utf8(bytes).is_err() {
+        w.field(key, &crate::util::hex::lower(bytes));
     }
 }
 
@@ -131,24 +145,25 @@ fn without_grease(v: &[u16]) -> impl Iterator<Item = u16> + '_ {
 }
 
 /// `tls.client` fields of the ClientHello, in the innermost object.
-fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: Option<&str>, ja4_prefix: char) {
+fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3: Option<&str>) {
     w.array("supported_ciphers");
     for c in without_grease(&ch.ciphers) {
         w.element(&cipher_name(c));
     }
     w.close();
     if let Some(sni) = &ch.server_name {
-        wire_string(w, "server_name", "server_name_hex", sni);
+        wire_string(w, "server_name", sni);
     }
-    if let Some(ja3_string) = ja3_string {
-        w.field("ja3", &fingerprint::ja3_digest(ja3_string));
-    }
-    w.field("ja4", &fingerprint::ja4(ch, ja4_prefix));
+    w.field_opt("ja3", ja3);
 }
 
 /// `tlsaudit.client` fields of the ClientHello, in the innermost object.
-fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: Option<&str>) {
+fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: Option<&str>, ja4: Option<&str>) {
+    w.field_opt("ja4", ja4);
     w.field_opt("ja3_string", ja3_string);
+    if let Some(sni) = &ch.server_name {
+        wire_hex(w, "server_name_hex", sni);
+    }
     w.field("offered_versions", &versions(&ch.offered_versions()));
     w.field("legacy_version", &Text(Hex16(ch.legacy_version)));
     let groups: Vec<_> = without_grease(&ch.supported_groups).map(group_name).collect();
@@ -254,20 +269,23 @@ struct ExemptedRecord<'a> {
     expires: Option<&'a str>,
 }
 
-/// Appends the `tlsaudit.session` record of one connection to `buf` (one
-/// JSON object, no newline).
-pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<u8>) {
-    let mut w = JsonWriter::new(buf);
-    let version = f.version();
-    // SSL 2.0 hellos have no JA3.
-    let ja3_string = f.client_hello.as_ref().filter(|c| !c.sslv2_format).map(fingerprint::ja3_string);
-    let ja3s_string = f.server_hello.as_ref().map(fingerprint::ja3s_string);
-    w.field("@timestamp", &Text(Rfc3339Micros(f.first_seen)));
-    w.object("event");
-    w.field("dataset", "tlsaudit.session");
-    w.field("start", &Text(Rfc3339Micros(f.first_seen)));
-    w.field("end", &Text(Rfc3339Micros(f.last_seen)));
+/// What a record written into bytes starts with: `@timestamp` (`at`),
+/// `ecs.version`, and `event` with its kind, category (network), types and
+/// dataset, left open for the record's own event fields.
+fn open_event(w: &mut JsonWriter<'_>, at: i64, kind: &str, types: &[&str], dataset: &str) {
+    w.field("@timestamp", &Text(Rfc3339Micros(at)));
+    w.object("ecs");
+    w.field("version", ECS_VERSION);
     w.close();
+    w.object("event");
+    w.field("kind", kind);
+    w.field("category", &["network"]);
+    w.field("type", types);
+    w.field("dataset", dataset);
+}
+
+/// `source`, `destination` and `network` of a session.
+fn endpoints(w: &mut JsonWriter<'_>, f: &SessionFacts) {
     w.object("source");
     w.field("ip", &Text(f.client.ip));
     w.field("port", &f.client.port);
@@ -280,9 +298,55 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     w.field("transport", f.carrier.transport().as_str());
     w.field("protocol", f.protocol());
     w.object("vlan");
-    w.field_opt("id", f.vlan);
+    // ECS has VLAN ids as keywords.
+    w.field_opt("id", f.vlan.map(Text));
     w.close();
     w.close();
+}
+
+/// `related`: both addresses, the SNI, and `hashes` (fingerprints and
+/// certificate hashes), for ECS's pivots.
+fn related<'h>(w: &mut JsonWriter<'_>, f: &SessionFacts, hashes: impl Iterator<Item = &'h str>) {
+    w.object("related");
+    if f.client.ip == f.server.ip {
+        w.field("ip", &[Text(f.client.ip)]);
+    } else {
+        w.field("ip", &[Text(f.client.ip), Text(f.server.ip)]);
+    }
+    if let Some(sni) = f.client_hello.as_ref().and_then(|ch| ch.server_name.as_deref()) {
+        w.array("hosts");
+        w.element(&String::from_utf8_lossy(sni));
+        w.close();
+    }
+    let mut hashes = hashes.peekable();
+    if hashes.peek().is_some() {
+        w.array("hash");
+        for h in hashes {
+            w.element(h);
+        }
+        w.close();
+    }
+    w.close();
+}
+
+/// Appends the `tlsaudit.session` record of one connection to `buf` (one
+/// JSON object, no newline).
+pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<u8>) {
+    let mut w = JsonWriter::new(buf);
+    let version = f.version();
+    // SSL 2.0 hellos have no JA3.
+    let ja3_string = f.client_hello.as_ref().filter(|c| !c.sslv2_format).map(fingerprint::ja3_string);
+    let ja3s_string = f.server_hello.as_ref().map(fingerprint::ja3s_string);
+    let ja3 = ja3_string.as_deref().map(fingerprint::ja3_digest);
+    let ja3s = ja3s_string.as_deref().map(fingerprint::ja3_digest);
+    let ja4 = f.client_hello.as_ref().map(|ch| fingerprint::ja4(ch, f.carrier.ja4_prefix()));
+    open_event(&mut w, f.first_seen, "event", &["connection", "protocol"], "tlsaudit.session");
+    w.field("start", &Text(Rfc3339Micros(f.first_seen)));
+    w.field("end", &Text(Rfc3339Micros(f.last_seen)));
+    w.close();
+    endpoints(&mut w, f);
+    let certificates = f.server_certificates.iter().chain(&f.client_certificates).map(|c| c.sha256.as_str());
+    related(&mut w, f, ja3.iter().chain(&ja3s).chain(&ja4).map(String::as_str).chain(certificates));
 
     if let Some(c) = &f.cleartext {
         w.object("tlsaudit");
@@ -297,7 +361,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     if let Some(sh) = &f.server_hello {
         w.field("cipher", &cipher_name(sh.cipher));
         if let Some(alpn) = &sh.alpn {
-            wire_string(&mut w, "next_protocol", "next_protocol_hex", alpn);
+            wire_string(&mut w, "next_protocol", alpn);
         }
     }
     w.field_opt("curve", f.group().map(group_name));
@@ -308,19 +372,14 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         w.field("established", &false);
     }
     w.object("server");
-    w.field_opt("ja3s", ja3s_string.as_deref().map(fingerprint::ja3_digest));
+    w.field_opt("ja3s", ja3s.as_deref());
     if let Some(leaf) = f.server_certificates.first() {
         leaf_certificate(&mut w, leaf);
-        w.array("certificate_chain");
-        for c in &f.server_certificates {
-            w.element(&c.sha256);
-        }
-        w.close();
     }
     w.close();
     w.object("client");
     if let Some(ch) = &f.client_hello {
-        client_hello_ecs(&mut w, ch, ja3_string.as_deref(), f.carrier.ja4_prefix());
+        client_hello_ecs(&mut w, ch, ja3.as_deref());
     }
     if let Some(leaf) = f.client_certificates.first() {
         leaf_certificate(&mut w, leaf);
@@ -339,6 +398,9 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     w.object("server");
     if let Some(sh) = &f.server_hello {
         w.field_opt("ja3s_string", ja3s_string.as_deref());
+        if let Some(alpn) = &sh.alpn {
+            wire_hex(&mut w, "next_protocol_hex", alpn);
+        }
         w.field("legacy_version", &Text(Hex16(sh.legacy_version)));
         w.field("compression_method", &sh.compression_method);
         w.field("extensions", &sh.extensions);
@@ -376,7 +438,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     w.close();
     w.object("client");
     if let Some(ch) = &f.client_hello {
-        client_hello_detail(&mut w, ch, ja3_string.as_deref());
+        client_hello_detail(&mut w, ch, ja3_string.as_deref(), ja4.as_deref());
     }
     if let Some(retried) = &f.retried_client_hello {
         // The ClientHello sent again after the HelloRetryRequest.
@@ -487,102 +549,4 @@ fn session_end(mut w: JsonWriter<'_>, f: &SessionFacts, verdict: &Verdict, polic
     w.field("policy", policy);
     w.close();
     w.finish();
-}
-
-/// The `tlsaudit.service` record of one server endpoint.
-pub fn service(s: &Service, policy: &str, group: Option<&str>) -> Value {
-    let mut r = Map::new();
-    put(&mut r, "@timestamp", json!(rfc3339_micros(s.last_seen)));
-    put(&mut r, "event.dataset", json!("tlsaudit.service"));
-    put(&mut r, "destination.ip", json!(s.ip.to_string()));
-    put(&mut r, "destination.port", json!(s.port));
-    put(&mut r, "network.transport", json!(s.transport.as_str()));
-    put(&mut r, "tlsaudit.service.protocols", json!(s.protocols));
-    put(&mut r, "tlsaudit.service.sessions", json!(s.sessions));
-    put(&mut r, "tlsaudit.service.cleartext_sessions", json!(s.cleartext_sessions));
-    put(&mut r, "tlsaudit.service.distinct_clients", json!(s.distinct_clients()));
-    if let Some(group) = group {
-        put(&mut r, "tlsaudit.service.group", json!(group));
-    }
-    if let Some((grade, why)) = s.grade() {
-        put(&mut r, "tlsaudit.service.grade", json!(grade.as_str()));
-        put(&mut r, "tlsaudit.service.grade_capped_by", json!(why.iter().map(|r| r.as_str()).collect::<Vec<_>>()));
-    }
-    if s.clients_overflow {
-        put(&mut r, "tlsaudit.service.distinct_clients_capped", json!(true));
-    }
-    if s.memory_capped {
-        put(&mut r, "tlsaudit.service.memory_capped", json!(true));
-    }
-    put(&mut r, "tlsaudit.service.versions", json!(s.versions));
-    put(&mut r, "tlsaudit.service.ciphers", json!(s.ciphers));
-    put(&mut r, "tlsaudit.service.server_names", json!(s.server_names));
-    put(&mut r, "tlsaudit.service.certificates", json!(s.certificates.keys().collect::<Vec<_>>()));
-    put(&mut r, "tlsaudit.service.first_seen", json!(rfc3339_micros(s.first_seen)));
-    put(&mut r, "tlsaudit.service.last_seen", json!(rfc3339_micros(s.last_seen)));
-    let mut findings: Vec<_> = s.findings.values().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
-    let findings: Vec<Value> = findings
-        .iter()
-        .map(|f| json!({"rule": f.rule.as_str(), "severity": f.severity.as_str(), "count": f.count, "message": f.example}))
-        .collect();
-    put(&mut r, "tlsaudit.findings", Value::Array(findings));
-    if !s.exempted.is_empty() {
-        let exempted: Vec<Value> = s
-            .exempted
-            .values()
-            .map(|e| {
-                json!({"rule": e.rule.as_str(), "severity": e.severity.as_str(), "count": e.count,
-                       "justification": e.justification, "expires": e.expires})
-            })
-            .collect();
-        put(&mut r, "tlsaudit.exempted", Value::Array(exempted));
-    }
-    put(&mut r, "tlsaudit.assessment", json!(s.assessment().as_str()));
-    put(&mut r, "tlsaudit.compliant", json!(s.assessment() == Assessment::Compliant));
-    put(&mut r, "tlsaudit.policy", json!(policy));
-    Value::Object(r)
-}
-
-/// The `tlsaudit.stats` record closing a run.
-pub fn stats(summary: &crate::RunSummary, inventory: &Inventory) -> Value {
-    let mut r = Map::new();
-    put(&mut r, "@timestamp", json!(rfc3339_micros(crate::capture::live::now_micros())));
-    put(&mut r, "event.dataset", json!("tlsaudit.stats"));
-    put(&mut r, "tlsaudit.stats.reader", serde_json::to_value(&summary.reader).unwrap_or(Value::Null));
-    put(&mut r, "tlsaudit.stats.flows", serde_json::to_value(&summary.workers).unwrap_or(Value::Null));
-    put(&mut r, "tlsaudit.stats.sessions", json!(summary.sessions));
-    put(&mut r, "tlsaudit.stats.sessions_established", json!(summary.workers.tls_established));
-    put(&mut r, "tlsaudit.stats.sessions_compliant", json!(summary.sessions_compliant));
-    put(&mut r, "tlsaudit.stats.verdict", json!(summary.verdict.as_str()));
-    put(&mut r, "tlsaudit.stats.sessions_non_compliant", json!(summary.sessions_non_compliant()));
-    put(&mut r, "tlsaudit.stats.sessions_not_assessed", json!(summary.sessions_not_assessed));
-    let [info, low, medium, high, critical] = summary.findings_by_severity;
-    put(
-        &mut r,
-        "tlsaudit.stats.findings",
-        json!({"info": info, "low": low, "medium": medium, "high": high, "critical": critical}),
-    );
-    put(&mut r, "tlsaudit.stats.decode_errors_total", json!(summary.decode_errors().total()));
-    put(&mut r, "tlsaudit.stats.decode_errors", serde_json::to_value(summary.decode_errors()).unwrap_or(Value::Null));
-    let services: Vec<&Service> = inventory.each_service().collect();
-    put(&mut r, "tlsaudit.stats.services", json!(services.len()));
-    put(&mut r, "tlsaudit.stats.services_in_clear", json!(services.iter().filter(|s| s.cleartext_sessions > 0).count()));
-    put(&mut r, "tlsaudit.stats.services_unlisted", json!(services.iter().filter(|s| s.unlisted()).count()));
-    let services_in = |a: Assessment| services.iter().filter(|s| s.assessment() == a).count();
-    put(&mut r, "tlsaudit.stats.services_non_compliant", json!(services_in(Assessment::NonCompliant)));
-    put(&mut r, "tlsaudit.stats.services_not_assessed", json!(services_in(Assessment::NotAssessed)));
-    put(
-        &mut r,
-        "tlsaudit.stats.inventory_cap_hits",
-        json!({"services": inventory.services_dropped, "clients": inventory.clients_dropped, "memory": inventory.memory_refusals()}),
-    );
-    put(&mut r, "tlsaudit.stats.inventory_memory_bytes", json!(inventory.memory()));
-    if let Some(changes) = &summary.changes {
-        put(&mut r, "tlsaudit.stats.changes", super::change::summary(changes));
-    }
-    put(&mut r, "tlsaudit.stats.findings_by_rule", super::groups::by_rule_json(inventory));
-    put(&mut r, "tlsaudit.stats.threads", json!(summary.threads));
-    put(&mut r, "tlsaudit.stats.wall_time_seconds", json!(summary.wall_time.as_secs_f64()));
-    Value::Object(r)
 }

@@ -1,0 +1,124 @@
+//! `tlsaudit.alert`: one event per finding (ECS `event.kind: alert`), so a
+//! SIEM can alert on `rule.id` and `event.severity` without reading the
+//! session's findings array. A session's alerts follow its record; the
+//! findings judged across a service's sessions (`kex.dh_reuse`,
+//! `starttls.stripped`, `inventory.unlisted_service`) come with the
+//! service records at the end of the run.
+
+use serde_json::{json, Map, Value};
+
+use super::super::json_writer::{JsonWriter, Text};
+use super::{put, ECS_VERSION};
+use crate::inventory::{FindingCount, Service};
+use crate::policy::{Finding, RuleId, Severity};
+use crate::tls::facts::SessionFacts;
+use crate::tls::names;
+use crate::util::rfc3339::{rfc3339_micros, Rfc3339Micros};
+
+/// Where the rules come from, for `rule.reference` (ECS: a URL).
+const SP_800_52R2: &str = "https://doi.org/10.6028/NIST.SP.800-52r2";
+
+/// `event.severity`: 1 (info) to 5 (critical), higher is worse.
+pub fn severity_number(s: Severity) -> u8 {
+    s as u8 + 1
+}
+
+/// `event.risk_score` (0 to 100), on the scale Elastic's detection rules
+/// use for low, medium, high and critical.
+pub fn risk_score(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 0,
+        Severity::Low => 21,
+        Severity::Medium => 47,
+        Severity::High => 73,
+        Severity::Critical => 99,
+    }
+}
+
+/// The rule's family: the part of its id before the dot ("cipher").
+fn family(rule: RuleId) -> &'static str {
+    rule.as_str().split('.').next().unwrap_or_default()
+}
+
+/// Appends one alert per finding of a session to `buf`, each a line.
+pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, buf: &mut Vec<u8>) {
+    for finding in findings {
+        let mut w = JsonWriter::new(buf);
+        super::open_event(&mut w, f.first_seen, "alert", &["info"], "tlsaudit.alert");
+        w.field("severity", &severity_number(finding.severity));
+        w.field("risk_score", &risk_score(finding.severity));
+        w.field("start", &Text(Rfc3339Micros(f.first_seen)));
+        w.field("end", &Text(Rfc3339Micros(f.last_seen)));
+        w.close();
+        w.field("message", &finding.message);
+        let rule = finding.rule.rule();
+        w.object("rule");
+        w.field("id", finding.rule.as_str());
+        w.field("name", rule.flags);
+        w.field("category", family(finding.rule));
+        w.field("description", rule.required_by);
+        if rule.required_by.contains("NIST SP 800-52r2") {
+            w.field("reference", SP_800_52R2);
+        }
+        w.field("ruleset", policy);
+        w.close();
+        super::endpoints(&mut w, f);
+        if let Some(v) = f.version() {
+            w.object("tls");
+            w.field_opt("version", names::version_name(v));
+            w.field("version_protocol", names::version_protocol(v));
+            if let Some(sh) = &f.server_hello {
+                w.field("cipher", &names::cipher_name(sh.cipher));
+            }
+            w.close();
+        }
+        super::related(&mut w, f, std::iter::empty());
+        w.object("tlsaudit");
+        w.object("finding");
+        w.field("severity", finding.severity.as_str());
+        w.field("party", finding.party.as_str());
+        w.close();
+        w.field("policy", policy);
+        w.close();
+        w.finish();
+        buf.push(b'\n');
+    }
+}
+
+/// The alerts of a service's findings judged across its sessions.
+pub fn service_alerts<'a>(s: &'a Service, policy: &'a str, judged_per_service: &'a [RuleId]) -> impl Iterator<Item = Value> + 'a {
+    s.findings.values().filter(|f| judged_per_service.contains(&f.rule)).map(move |f| service_alert(s, f, policy))
+}
+
+fn service_alert(s: &Service, f: &FindingCount, policy: &str) -> Value {
+    let mut r = Map::new();
+    put(&mut r, "@timestamp", json!(rfc3339_micros(f.example_at)));
+    put(&mut r, "ecs.version", json!(ECS_VERSION));
+    put(&mut r, "event.kind", json!("alert"));
+    put(&mut r, "event.category", json!(["network"]));
+    put(&mut r, "event.type", json!(["info"]));
+    put(&mut r, "event.dataset", json!("tlsaudit.alert"));
+    put(&mut r, "event.severity", json!(severity_number(f.severity)));
+    put(&mut r, "event.risk_score", json!(risk_score(f.severity)));
+    put(&mut r, "event.start", json!(rfc3339_micros(s.first_seen)));
+    put(&mut r, "event.end", json!(rfc3339_micros(s.last_seen)));
+    put(&mut r, "message", json!(f.example));
+    let rule = f.rule.rule();
+    put(&mut r, "rule.id", json!(f.rule.as_str()));
+    put(&mut r, "rule.name", json!(rule.flags));
+    put(&mut r, "rule.category", json!(family(f.rule)));
+    put(&mut r, "rule.description", json!(rule.required_by));
+    if rule.required_by.contains("NIST SP 800-52r2") {
+        put(&mut r, "rule.reference", json!(SP_800_52R2));
+    }
+    put(&mut r, "rule.ruleset", json!(policy));
+    put(&mut r, "destination.ip", json!(s.ip.to_string()));
+    put(&mut r, "destination.port", json!(s.port));
+    put(&mut r, "network.transport", json!(s.transport.as_str()));
+    put(&mut r, "related.ip", json!([s.ip.to_string()]));
+    put(&mut r, "tlsaudit.finding.severity", json!(f.severity.as_str()));
+    put(&mut r, "tlsaudit.finding.party", json!("server"));
+    put(&mut r, "tlsaudit.finding.sessions", json!(f.count));
+    put(&mut r, "tlsaudit.policy", json!(policy));
+    Value::Object(r)
+}

@@ -559,6 +559,11 @@ impl Inventory {
 
     /// Every service, in no order: for counting, where `services` would
     /// sort for nothing.
+    /// Services tracked.
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
     pub fn each_service(&self) -> impl Iterator<Item = &Service> {
         self.services.values()
     }

@@ -14,6 +14,7 @@ pub mod dtls;
 pub mod flow;
 pub mod inventory;
 pub mod memory;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
@@ -93,6 +94,8 @@ pub struct Config {
     pub certificate_section: bool,
     /// JSON Lines: an alert record per finding (off with `--no-alerts`).
     pub alerts: bool,
+    /// Live: serve Prometheus metrics on this address (`--metrics`).
+    pub metrics_addr: Option<String>,
 }
 
 /// Why a run could not go on.

@@ -42,6 +42,8 @@ impl Namespace {
         // address probes join the replayed packets on the wire.
         ns.run(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
         ns.run(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        // Loopback up: the metrics endpoint is scraped there.
+        ns.run(&["ip", "link", "set", "lo", "up"]);
         ns.add_veth_pair();
         ns
     }
@@ -92,6 +94,8 @@ impl Drop for Started {
 /// What a live run printed.
 struct LiveRun {
     records: Vec<Value>,
+    /// With `--metrics`: what `/metrics` answered once the replay was over.
+    scrape: Option<String>,
     status_lines: Vec<String>,
     stderr: Vec<String>,
 }
@@ -153,7 +157,8 @@ fn offline(capture: &Path) -> Vec<Value> {
 /// again once tlsaudit has said that its interface failed; the replay starts
 /// when tlsaudit captures again.
 fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], flap: bool) -> (LiveRun, u64) {
-    let output = scratch.path(&format!("live{}.jsonl", extra.len()));
+    // One output file per set of arguments (-o appends).
+    let output = scratch.path(&format!("live{}.jsonl", extra.join("").replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
     // `ip netns exec` execs the program, so the PID is tlsaudit's own.
     let mut child = ns.command(env!("CARGO_BIN_EXE_tlsaudit"));
     child
@@ -199,6 +204,13 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
         .unwrap_or_else(|| panic!("no packet count in tcpreplay's report: {replayed}"));
     // Let the last packets through and at least two status lines out.
     std::thread::sleep(Duration::from_millis(1500));
+    // With --metrics, scrape it before the run ends (bash's /dev/tcp, in
+    // the namespace tlsaudit listens in).
+    let scrape = extra.iter().position(|a| *a == "--metrics").map(|i| {
+        let (host, port) = extra[i + 1].split_once(':').expect("ADDR:PORT");
+        let script = format!("exec 3<>/dev/tcp/{host}/{port}; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3");
+        ns.run(&["bash", "-c", &script])
+    });
     let pid = tlsaudit.0.id().to_string();
     let term = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
     assert!(term.success(), "could not signal tlsaudit (pid {pid})");
@@ -219,7 +231,7 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("invalid JSON line {l:?}: {e}")))
         .collect();
     let status_lines = stderr_lines.iter().filter(|l| l.starts_with("tlsaudit: status: ")).cloned().collect();
-    (LiveRun { records, status_lines, stderr: stderr_lines }, sent)
+    (LiveRun { records, scrape, status_lines, stderr: stderr_lines }, sent)
 }
 
 /// Checks one live run against the offline reference; returns the drops.
@@ -289,6 +301,42 @@ fn check_run(label: &str, run: &LiveRun, sent: u64, reference: &[Value]) -> u64 
     by_kernel + by_interface + by_analyzer
 }
 
+/// The scrape: valid for Prometheus' own checker (`promtool check
+/// metrics`, which also lints names and help), and its counters those of
+/// the run's stats record.
+fn check_metrics(run: &LiveRun) {
+    let scrape = run.scrape.as_deref().expect("a scrape");
+    let (head, body) = scrape.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (apt-get install prometheus)");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), body.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(checked.status.success(), "promtool: {}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
+    let value = |series: &str| -> u64 {
+        let line = body.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' ')).unwrap_or_else(|| panic!("no {series} in {body}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let st = stats(&run.records);
+    assert_eq!(value("tlsaudit_packets_received_total"), counter(st, &["reader", "packets"]));
+    assert_eq!(value("tlsaudit_received_bytes_total"), counter(st, &["reader", "bytes"]));
+    assert_eq!(value("tlsaudit_packets_dropped_total{by=\"kernel\"}"), counter(st, &["reader", "dropped_by_kernel"]));
+    // Sessions still open when the scrape came are judged at the end.
+    let sessions_scraped: u64 = ["compliant", "non_compliant", "not_assessed"].iter().map(|a| value(&format!("tlsaudit_sessions_total{{assessment=\"{a}\"}}"))).sum();
+    let sessions_run = sessions(&run.records).len() as u64;
+    assert!(sessions_scraped > 0 && sessions_scraped <= sessions_run, "{sessions_scraped} of {sessions_run}");
+    let findings_scraped: u64 = body.lines().filter(|l| l.starts_with("tlsaudit_findings_total{")).map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum();
+    let findings_run: usize = sessions(&run.records).iter().map(|s| s["tlsaudit"]["findings"].as_array().map_or(0, Vec::len)).sum();
+    assert!(findings_scraped > 0 && findings_scraped <= findings_run as u64, "{findings_scraped} of {findings_run}");
+    assert!(value("tlsaudit_memory_limit_bytes") > 0);
+}
+
 #[test]
 fn replay_at_top_speed_into_a_veth_pair() {
     let scratch = Scratch::new("live-replay");
@@ -305,9 +353,12 @@ fn replay_at_top_speed_into_a_veth_pair() {
 
     let ns = Namespace::create();
     // Default settings: the handshakes must come through whole.
-    let (run, sent) = replay(&ns, &capture, &scratch, &[], false);
+    // Default settings: the handshakes must come through whole; the
+    // metrics endpoint is scraped once the replay is over.
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--metrics", "127.0.0.1:9110"], false);
     assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
     check_run("default buffer", &run, sent, &reference);
+    check_metrics(&run);
 
     // The interface disappears and comes back (a NIC reset, a VM's link
     // re-plugged): tlsaudit says so, opens it again, and misses nothing sent

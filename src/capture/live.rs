@@ -28,6 +28,8 @@ pub struct LiveOptions {
     pub status_interval: Option<Duration>,
     /// Run as this user once the capture is open (root is dropped).
     pub user: Option<String>,
+    /// Hand the counters to `PacketHandler::publish` this often (metrics).
+    pub publish_every: Option<Duration>,
 }
 
 /// Drop counters reported by libpcap.
@@ -73,6 +75,8 @@ pub trait PacketHandler {
     fn idle(&mut self, now: i64);
     /// Called every status interval with libpcap's counters so far.
     fn status(&mut self, pcap: LiveStats);
+    /// Called every `publish_every` with libpcap's counters so far.
+    fn publish(&mut self, _pcap: LiveStats) {}
 }
 
 /// An opened live capture, ready to run.
@@ -226,6 +230,7 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
     let started = Instant::now();
     let mut last_idle = Instant::now();
     let mut last_status = Instant::now();
+    let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if opts.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
@@ -278,6 +283,10 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
             if opts.status_interval.is_some_and(|every| last_status.elapsed() >= every) {
                 handler.status(before.add(pcap_stats(&mut cap, &iface)?));
                 last_status = Instant::now();
+            }
+            if opts.publish_every.is_some_and(|every| last_publish.elapsed() >= every) {
+                handler.publish(before.add(pcap_stats(&mut cap, &iface)?));
+                last_publish = Instant::now();
             }
         }
     }

@@ -115,6 +115,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 
+    /// Live capture: serve Prometheus metrics at http://ADDR/metrics
+    /// (e.g. 127.0.0.1:9110).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+
     /// JSON Lines: leave out the tlsaudit.alert records (one per finding).
     #[arg(long)]
     pub no_alerts: bool,

@@ -97,10 +97,14 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             filter: filter.clone(),
             duration: cli.duration.filter(|d| d.is_finite() && *d >= 0.0).map(Duration::from_secs_f64),
             user: cli.user.clone(),
+            publish_every: cli.metrics.as_ref().map(|_| Duration::from_secs(1)),
             status_interval: Some(cli.status_interval)
                 .filter(|s| s.is_finite() && *s > 0.0)
                 .map(Duration::from_secs_f64),
         }),
+        (None, false) if cli.metrics.is_some() => {
+            return Err("--metrics serves a live capture's metrics: give an interface with -i".into())
+        }
         (None, false) => Source::Files(files),
         (None, true) => {
             return Err(
@@ -141,6 +145,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             html_out: cli.html.clone(),
             certificate_section: cli.certificates,
             alerts: !cli.no_alerts,
+            metrics_addr: cli.metrics.clone(),
             group_by: cli.group_by.as_deref().map(crate::policy::assets::GroupBy::parse).transpose()?,
             min_severity: cli.min_severity.as_deref().and_then(Severity::from_name),
             baseline: cli.baseline.as_deref().map(crate::baseline::Baseline::read).transpose()?.map(std::sync::Arc::new),

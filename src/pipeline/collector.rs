@@ -45,6 +45,8 @@ pub(super) struct CollectorOptions {
     pub reopen: Option<OutputReopen>,
     pub inventory_memory: usize,
     pub memory: Arc<MemoryGauge>,
+    /// Live with `--metrics`: sessions and findings counted there too.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Opens the output file again on request (SIGHUP, after logrotate renamed
@@ -106,6 +108,9 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             }
             *by_version.entry(text::version_bucket(f)).or_insert(0) += 1;
             inventory.add(f, verdict, &opts.profile);
+            if let Some(m) = &opts.metrics {
+                m.count_session(verdict);
+            }
             timeline.add(f);
             if error.is_some() {
                 continue; // keep draining so that workers never block
@@ -115,6 +120,9 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             }
         }
         opts.memory.set_inventory(inventory.memory());
+        if let Some(m) = &opts.metrics {
+            m.set_services(inventory.service_count());
+        }
         if opts.flush_each && error.is_none() {
             if let Err(e) = out.flush() {
                 error = Some(e);

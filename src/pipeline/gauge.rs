@@ -8,18 +8,31 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// against `--memory-limit`.
 pub(super) struct MemoryGauge {
     in_use: Vec<AtomicUsize>,
+    /// Connections in each worker's flow table.
+    flows: Vec<AtomicUsize>,
     pub limit: usize,
 }
 
 impl MemoryGauge {
     pub(super) fn new(workers: usize, limit: usize) -> Self {
-        MemoryGauge { in_use: (0..=workers).map(|_| AtomicUsize::new(0)).collect(), limit }
+        MemoryGauge { in_use: (0..=workers).map(|_| AtomicUsize::new(0)).collect(), flows: (0..workers).map(|_| AtomicUsize::new(0)).collect(), limit }
     }
 
     pub(super) fn set(&self, slot: usize, bytes: usize) {
         if let Some(s) = self.in_use.get(slot) {
             s.store(bytes, Ordering::Relaxed);
         }
+    }
+
+    pub(super) fn set_flows(&self, worker: usize, flows: usize) {
+        if let Some(s) = self.flows.get(worker) {
+            s.store(flows, Ordering::Relaxed);
+        }
+    }
+
+    /// Connections in all flow tables.
+    pub(super) fn flows(&self) -> usize {
+        self.flows.iter().map(|s| s.load(Ordering::Relaxed)).sum()
     }
 
     pub(super) fn set_inventory(&self, bytes: usize) {

@@ -104,6 +104,14 @@ pub fn run(
     drop(judged_tx);
     drop(pool_tx);
     drop(bypass_tx);
+    let metrics = match (&config.metrics_addr, live) {
+        (Some(addr), true) => {
+            let m = Arc::new(crate::metrics::Metrics::new().map_err(RunError::Fatal)?);
+            crate::metrics::serve(addr, Arc::clone(&m)).map_err(RunError::Fatal)?;
+            Some(m)
+        }
+        _ => None,
+    };
     let sessions_reported = Arc::new(AtomicU64::new(0));
     let collector_opts = CollectorOptions {
         flush_each: live,
@@ -113,6 +121,7 @@ pub fn run(
         reopen,
         inventory_memory: config.inventory_memory,
         memory: Arc::clone(&memory),
+        metrics: metrics.clone(),
     };
     let collector_handle = thread::Builder::new()
         .name("tlsaudit-output".into())
@@ -128,6 +137,7 @@ pub fn run(
         stop: &stop,
         sessions_reported,
         memory,
+        metrics,
     };
     let mut input_errors = Vec::new();
     let mut fatal = None;

@@ -61,6 +61,8 @@ pub(super) struct Reader<'a> {
     /// Sessions the output thread has taken in so far (for the status line).
     pub sessions_reported: Arc<AtomicU64>,
     pub memory: Arc<MemoryGauge>,
+    /// Live with `--metrics`: where `publish` puts the counters.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Reader<'_> {
@@ -143,6 +145,24 @@ impl live::PacketHandler for Reader<'_> {
 
     fn idle(&mut self, now: i64) {
         self.tick(now);
+    }
+
+    fn publish(&mut self, pcap: live::LiveStats) {
+        let Some(metrics) = &self.metrics else { return };
+        let s = &self.stats;
+        let (connections, inventory) = self.memory.read();
+        metrics.publish_reader(&crate::metrics::ReaderSnapshot {
+            packets: s.packets,
+            bytes: s.bytes,
+            dropped_by_kernel: pcap.dropped_by_kernel,
+            dropped_by_interface: pcap.dropped_by_interface,
+            dropped_by_analyzer: s.dropped_by_analyzer,
+            decode_errors: s.decode_errors.total(),
+            flows: self.memory.flows(),
+            memory_connections: connections,
+            memory_inventory: inventory,
+            memory_limit: self.memory.limit,
+        });
     }
 
     fn status(&mut self, pcap: live::LiveStats) {

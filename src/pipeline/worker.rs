@@ -103,6 +103,7 @@ pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
         }
         table.expire(batch.now);
         memory.set(worker_index, table.memory());
+        memory.set_flows(worker_index, table.len());
         if let Some(notice) = BypassNotice::after_batch(&mut table, worker_index, batch.number) {
             // A lost notice only means the reader keeps copying that payload.
             let _ = bypass_notices.try_send(notice);

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
             Ok(lines) => print_lines(lines),
             Err(e) => usage_error(&e),
         },
+        Action::Schema(document) => print_lines([serde_json::to_string_pretty(&document).unwrap_or_default()]),
         Action::ListInterfaces => match live::list_interfaces() {
             Ok(list) => print_lines(list),
             Err(e) => usage_error(&format!("cannot list interfaces: {e}")),

@@ -2,15 +2,21 @@
 //! (`../shared/ecs/ecs_flat.yml`, ECS v9.4.0): every field tlsaudit writes
 //! outside `tlsaudit.*` is an ECS field with ECS's type (and is an array only
 //! where ECS expects one); every object key is a field name, never a value
-//! seen on the wire (no mapping explosion); and every finding has its
-//! `tlsaudit.alert` event. The records come from every bundled capture, the
-//! third-party captures, a baseline comparison and an asset file, so that
-//! every kind of record and every optional field is walked.
+//! seen on the wire (no mapping explosion); every field is in the project's
+//! own list (`docs/fields.tsv`) for that kind of record, with the same type;
+//! every record passes its JSON Schema (`docs/schema/`, built from the list,
+//! as is `contrib/elasticsearch/index-template.json`: both must be what
+//! `tlsaudit schema` prints); and every finding has its `tlsaudit.alert`
+//! event. The records come from every bundled capture, the third-party
+//! captures, a VLAN-tagged copy, a baseline comparison, an asset file and a
+//! policy exception, so that every kind of record and optional field is
+//! walked.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::path::Path;
 
 use common::{captures_dir, completed, split_records, thirdparty_dir, tlsaudit, Run, Scratch};
 use serde_json::Value;
@@ -98,6 +104,46 @@ fn walk(v: &Value, path: &str, out: &mut Vec<(String, Value, bool)>, keys: &mut 
     }
 }
 
+/// One row of docs/fields.tsv.
+struct Listed {
+    kind: String,
+    records: BTreeSet<String>,
+    array: bool,
+}
+
+fn field_list() -> BTreeMap<String, Listed> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/fields.tsv")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("field\t"))
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (c[0].to_string(), Listed { kind: c[1].to_string(), records: c[2].split(',').map(String::from).collect(), array: c[3] == "array" })
+        })
+        .collect()
+}
+
+/// The committed JSON Schemas, each checked to be what `tlsaudit schema`
+/// prints, compiled.
+fn schemas() -> BTreeMap<&'static str, jsonschema::Validator> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let printed = |args: &[&str]| {
+        let out = tlsaudit(args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let template = std::fs::read_to_string(root.join("contrib/elasticsearch/index-template.json")).unwrap();
+    assert_eq!(template, printed(&["schema", "--elasticsearch"]), "contrib/elasticsearch/index-template.json is not what `tlsaudit schema --elasticsearch` prints");
+    ["session", "alert", "service", "change", "stats"]
+        .into_iter()
+        .map(|kind| {
+            let file = std::fs::read_to_string(root.join(format!("docs/schema/{kind}.schema.json"))).unwrap();
+            assert_eq!(file, printed(&["schema", "--json-schema", kind]), "docs/schema/{kind}.schema.json is not what `tlsaudit schema` prints");
+            let schema: Value = serde_json::from_str(&file).unwrap();
+            (kind, jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{kind}: {e}")))
+        })
+        .collect()
+}
+
 fn run(args: &[&str]) -> Run {
     let mut all = vec!["--format", "jsonl", "--fail-on", "never"];
     all.extend_from_slice(args);
@@ -134,11 +180,16 @@ fn every_field_is_ecs_or_tlsaudit_and_every_finding_has_its_alert() {
         .status()
         .expect("tcprewrite runs (apt-get install tcpreplay)");
     assert!(tagged.success());
+    let policy = scratch.path("policy.toml");
+    std::fs::write(&policy, "base = \"hipaa\"\n\n[[exception]]\nserver = \"127.0.0.0/8\"\nport = 4450\nrule = \"proto.tls11\"\njustification = \"lab analyser\"\n").unwrap();
     let runs = [
         run(&["-r", captures.to_str().unwrap(), "--ca-file", ca.to_str().unwrap(), "--baseline", inventory.to_str().unwrap(), "--group-by", "subnet/24"]),
         run(&["-r", third.to_str().unwrap(), "-r", vlan.to_str().unwrap()]),
         run(&["-r", captures.to_str().unwrap(), "--assets", assets.to_str().unwrap(), "--home-net", "127.0.0.0/8", "--home-net", "::1/128"]),
+        run(&["-r", captures.join("matrix").to_str().unwrap(), "--policy-file", policy.to_str().unwrap()]),
     ];
+    let list = field_list();
+    let schemas = schemas();
     let key_pattern = |k: &str| k == "@timestamp" || (k.starts_with(|c: char| c.is_ascii_lowercase()) && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
     let mut seen_fields: BTreeSet<String> = BTreeSet::new();
     let mut checked = 0;
@@ -150,7 +201,16 @@ fn every_field_is_ecs_or_tlsaudit_and_every_finding_has_its_alert() {
             for k in &keys {
                 assert!(key_pattern(k), "object key {k:?} is a value, not a field name, in {}", record["event"]["dataset"]);
             }
+            let kind = record["event"]["dataset"].as_str().unwrap().trim_start_matches("tlsaudit.");
+            let errors: Vec<String> = schemas[kind].iter_errors(record).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+            assert!(errors.is_empty(), "a {kind} record fails docs/schema/{kind}.schema.json: {errors:?}");
             for (path, value, in_array) in fields {
+                let listed = list.get(&path).unwrap_or_else(|| panic!("{path} is not in docs/fields.tsv"));
+                assert!(listed.records.contains(kind), "docs/fields.tsv does not give {path} to {kind} records");
+                assert_eq!(listed.array, in_array, "{path}: array or not, as docs/fields.tsv says");
+                if let Some(e) = ecs.get(&path) {
+                    assert_eq!(listed.kind, e.kind, "{path}: docs/fields.tsv's type is not ECS's");
+                }
                 seen_fields.insert(path.clone());
                 if path.starts_with("tlsaudit.") {
                     continue;
@@ -163,6 +223,7 @@ fn every_field_is_ecs_or_tlsaudit_and_every_finding_has_its_alert() {
         }
     }
     assert!(checked > 10_000, "fields checked: {checked}");
+    assert!(seen_fields.contains("tlsaudit.exempted.justification"), "an exempted finding was walked");
     // Each kind of record was written and walked.
     for field in ["related.hash", "related.hosts", "rule.id", "rule.reference", "event.severity", "network.vlan.id", "tlsaudit.change.kind", "tlsaudit.stats.verdict"] {
         assert!(seen_fields.contains(field), "no record had {field}");

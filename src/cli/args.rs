@@ -267,6 +267,16 @@ pub enum Command {
         /// A rule id, e.g. cipher.3des (see `tlsaudit rules`).
         rule: String,
     },
+    /// Print what a SIEM needs for the JSON Lines records: the Elasticsearch
+    /// index template, or the JSON Schema of one kind of record.
+    Schema {
+        /// The composable index template for data streams tlsaudit-*.
+        #[arg(long, conflicts_with = "json_schema")]
+        elasticsearch: bool,
+        /// The JSON Schema of a record: session, alert, service, change or stats.
+        #[arg(long, value_name = "RECORD")]
+        json_schema: Option<String>,
+    },
 }
 
 /// Words that can start a BPF expression (pcap-filter(7)).

@@ -53,6 +53,8 @@ pub enum Action {
     ListRules(CatalogueFormat),
     /// `tlsaudit explain RULE`.
     Explain(String),
+    /// `tlsaudit schema`: a document to print as JSON.
+    Schema(serde_json::Value),
     /// `tlsaudit -D`.
     ListInterfaces,
     /// Analyse captures or an interface.
@@ -79,6 +81,14 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     match &cli.command {
         Some(Command::Rules { format }) => return Ok(Action::ListRules(*format)),
         Some(Command::Explain { rule }) => return Ok(Action::Explain(rule.clone())),
+        Some(Command::Schema { elasticsearch: true, .. }) => return Ok(Action::Schema(crate::output::fields::elasticsearch_template())),
+        Some(Command::Schema { json_schema: Some(record), .. }) => {
+            let kinds: Vec<&str> = crate::output::fields::RECORDS.iter().map(|(r, _)| *r).collect();
+            return crate::output::fields::json_schema(record)
+                .map(Action::Schema)
+                .ok_or_else(|| format!("no record kind {record:?}: give one of {}", kinds.join(", ")));
+        }
+        Some(Command::Schema { .. }) => return Err("tlsaudit schema needs --elasticsearch or --json-schema RECORD".into()),
         None => {}
     }
     if cli.list_interfaces {

@@ -6,6 +6,7 @@ pub mod certificates;
 pub mod change;
 mod cleartext;
 pub mod csv;
+pub mod fields;
 pub mod groups;
 pub mod html;
 pub mod json;

@@ -12,6 +12,7 @@ use clap::Parser;
 
 use tlsaudit::capture::live;
 use tlsaudit::cli::{self, catalogue, Action, Analysis, CatalogueFormat, Cli, Surroundings};
+use tlsaudit::output::stream_sink::{StreamSink, StreamTarget};
 use tlsaudit::pipeline;
 use tlsaudit::policy::Assessment;
 use tlsaudit::util::escape::escape_terminal;
@@ -50,13 +51,19 @@ fn main() -> ExitCode {
 /// Runs the analysis with the output opened and the signals handled.
 fn analyse(analysis: Analysis) -> ExitCode {
     let Analysis { config, output, truncate, fail_on } = analysis;
-    let out: Box<dyn Write + Send> = match &output {
+    let redis = output.as_ref().and_then(|p| p.to_str()).filter(|p| p.starts_with("redis://")).map(StreamTarget::parse);
+    let out: Box<dyn Write + Send> = match (&output, redis) {
+        (_, Some(Err(e))) => return usage_error(&e),
+        (_, Some(Ok(target))) => match StreamSink::start(target) {
+            Ok(sink) => Box::new(sink),
+            Err(e) => return usage_error(&e),
+        },
         // A restarted service appends to the records it wrote before.
-        Some(path) => match std::fs::OpenOptions::new().create(true).write(true).append(!truncate).truncate(truncate).open(path) {
+        (Some(path), None) => match std::fs::OpenOptions::new().create(true).write(true).append(!truncate).truncate(truncate).open(path) {
             Ok(f) => Box::new(io::BufWriter::with_capacity(1 << 16, f)),
             Err(e) => return usage_error(&format!("{}: cannot open the output file: {e}", path.display())),
         },
-        None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
+        (None, None) => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout())),
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -69,7 +76,8 @@ fn analyse(analysis: Analysis) -> ExitCode {
     if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen_requested)) {
         eprintln!("tlsaudit: warning: cannot handle SIGHUP: {e}");
     }
-    let reopen = output.map(|path| pipeline::OutputReopen {
+    let to_file = output.filter(|p| !p.to_str().is_some_and(|p| p.starts_with("redis://")));
+    let reopen = to_file.map(|path| pipeline::OutputReopen {
         requested: reopen_requested,
         open: Box::new(move || {
             let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;

@@ -29,8 +29,8 @@ struct Namespace {
 }
 
 impl Namespace {
-    fn create() -> Namespace {
-        let name = format!("tlsaudit-replay-{}", std::process::id());
+    fn create(tag: &str) -> Namespace {
+        let name = format!("tlsaudit-{tag}-{}", std::process::id());
         let made = Command::new("ip").args(["netns", "add", &name]).output().expect("`ip` runs (apt-get install iproute2)");
         assert!(
             made.status.success(),
@@ -88,6 +88,62 @@ impl Drop for Started {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+}
+
+/// A tlsaudit this test started (in its namespace), its standard error
+/// read line by line as it comes.
+struct Watched {
+    child: Started,
+    lines: mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    said: Vec<String>,
+}
+
+impl Watched {
+    fn spawn(command: &mut Command) -> Watched {
+        let mut child = Started(command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("tlsaudit starts"));
+        let (tx, lines) = mpsc::channel();
+        let stderr = BufReader::new(child.0.stderr.take().expect("piped stderr"));
+        let reader = std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Watched { child, lines, reader: Some(reader), said: Vec::new() }
+    }
+
+    /// Reads lines until one contains `what`; false after `within` of silence.
+    fn wait_for(&mut self, what: &str, within: Duration) -> bool {
+        while let Ok(line) = self.lines.recv_timeout(within) {
+            let found = line.contains(what);
+            self.said.push(line);
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Ends it with SIGTERM (by its PID) and waits up to `within`; its exit
+    /// code and everything it said.
+    fn stop(mut self, within: Duration) -> (Option<i32>, Vec<String>) {
+        let pid = self.child.0.id().to_string();
+        let term = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        assert!(term.success(), "could not signal tlsaudit (pid {pid})");
+        let deadline = Instant::now() + within;
+        let code = loop {
+            if let Some(status) = self.child.0.try_wait().expect("wait for tlsaudit") {
+                break status.code();
+            }
+            assert!(Instant::now() < deadline, "tlsaudit did not stop within {within:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Some(r) = self.reader.take() {
+            r.join().expect("stderr reader");
+        }
+        self.said.extend(self.lines.try_iter());
+        (code, std::mem::take(&mut self.said))
     }
 }
 
@@ -160,40 +216,19 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
     // One output file per set of arguments (-o appends).
     let output = scratch.path(&format!("live{}.jsonl", extra.join("").replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
     // `ip netns exec` execs the program, so the PID is tlsaudit's own.
-    let mut child = ns.command(env!("CARGO_BIN_EXE_tlsaudit"));
-    child
-        .args(["-i", "listen0", "--duration", "120", "--status-interval", "0.3", "--format", "jsonl", "-o"])
-        .arg(&output)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut tlsaudit = Started(child.spawn().expect("tlsaudit starts"));
-    let (lines_tx, lines_rx) = mpsc::channel();
-    let stderr = BufReader::new(tlsaudit.0.stderr.take().unwrap());
-    let collector = std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut stderr_lines = Vec::new();
-    let mut wait_for = |what: &str| loop {
-        match lines_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) => {
-                let found = line.contains(what);
-                stderr_lines.push(line);
-                if found {
-                    break true;
-                }
-            }
-            Err(_) => break false,
-        }
-    };
-    assert!(wait_for("listening on listen0"), "tlsaudit did not start listening");
+    let mut tlsaudit = Watched::spawn(
+        ns.command(env!("CARGO_BIN_EXE_tlsaudit"))
+            .args(["-i", "listen0", "--duration", "120", "--status-interval", "0.3", "--format", "jsonl", "-o"])
+            .arg(&output)
+            .args(extra),
+    );
+    let quiet = Duration::from_secs(20);
+    assert!(tlsaudit.wait_for("listening on listen0", quiet), "tlsaudit did not start listening");
     if flap {
         ns.run(&["ip", "link", "del", "replay0"]);
-        assert!(wait_for("capture failed"), "tlsaudit did not notice its interface disappear");
+        assert!(tlsaudit.wait_for("capture failed", quiet), "tlsaudit did not notice its interface disappear");
         ns.add_veth_pair();
-        assert!(wait_for("capturing again"), "tlsaudit did not open its interface again");
+        assert!(tlsaudit.wait_for("capturing again", quiet), "tlsaudit did not open its interface again");
     }
 
     let replayed = ns.run(&["tcpreplay", "--topspeed", "-i", "replay0", capture.to_str().unwrap()]);
@@ -211,19 +246,7 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
         let script = format!("exec 3<>/dev/tcp/{host}/{port}; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3");
         ns.run(&["bash", "-c", &script])
     });
-    let pid = tlsaudit.0.id().to_string();
-    let term = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-    assert!(term.success(), "could not signal tlsaudit (pid {pid})");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let code = loop {
-        if let Some(status) = tlsaudit.0.try_wait().expect("wait for tlsaudit") {
-            break status.code();
-        }
-        assert!(Instant::now() < deadline, "tlsaudit did not stop within 30 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    collector.join().unwrap();
-    stderr_lines.extend(lines_rx.try_iter());
+    let (code, stderr_lines) = tlsaudit.stop(Duration::from_secs(30));
     assert!(completed(code), "tlsaudit failed ({code:?}): {stderr_lines:?}");
     let records = std::fs::read_to_string(&output)
         .expect("tlsaudit wrote its output file")
@@ -351,7 +374,7 @@ fn replay_at_top_speed_into_a_veth_pair() {
     assert!(reference_sessions > 100, "the generated capture holds few handshakes: {summary:?}");
     assert_eq!(counter(stats(&reference), &["reader", "packets"]), summary.packets);
 
-    let ns = Namespace::create();
+    let ns = Namespace::create("replay");
     // Default settings: the handshakes must come through whole.
     // Default settings: the handshakes must come through whole; the
     // metrics endpoint is scraped once the replay is over.
@@ -375,4 +398,79 @@ fn replay_at_top_speed_into_a_veth_pair() {
     let (run, sent) = replay(&ns, &capture, &scratch, &["--buffer-size", "64", "--threads", "1"], false);
     let dropped = check_run("64 KiB buffer", &run, sent, &reference);
     eprintln!("64 KiB buffer: {dropped} dropped");
+}
+
+/// Records to a Redis Stream while Redis goes away and comes back in the
+/// middle of a live capture: a real redis-server (appending to its own file,
+/// so that what it took before the restart stays) runs in the namespace;
+/// the capture is replayed once, Redis is stopped, replayed again, and
+/// Redis started again. Nothing may be lost that fit in tlsaudit's buffer:
+/// every record tlsaudit made is in the stream, and every session of both
+/// replays is among them.
+#[test]
+fn records_reach_redis_across_a_restart_mid_replay() {
+    let scratch = Scratch::new("live-redis");
+    let capture = scratch.path("replay.pcap");
+    let captures = captures_dir();
+    let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
+    generate::Generator::new(&capture, 11, templates).and_then(|g| g.run(2 << 20, 64)).expect("generate the capture");
+    let reference = sessions(&offline(&capture)).len();
+    assert!(reference > 20, "the generated capture holds few handshakes: {reference}");
+
+    let ns = Namespace::create("redis");
+    let data = scratch.path("redis");
+    std::fs::create_dir_all(&data).unwrap();
+    let start_redis = || {
+        let mut c = ns.command("redis-server");
+        c.args(["--port", "6379", "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .arg("--dir")
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let redis = Started(c.spawn().expect("redis-server starts (apt-get install redis-server)"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ns.command("redis-cli").args(["-p", "6379", "ping"]).output().map(|o| !String::from_utf8_lossy(&o.stdout).contains("PONG")).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        redis
+    };
+    let mut redis = start_redis();
+
+    let mut tlsaudit = Watched::spawn(ns.command(env!("CARGO_BIN_EXE_tlsaudit")).args([
+        "-i",
+        "listen0",
+        "--duration",
+        "120",
+        "--status-interval",
+        "0",
+        "-o",
+        "redis://127.0.0.1:6379/tlsaudit?buffer=100000",
+    ]));
+    assert!(tlsaudit.wait_for("listening on listen0", Duration::from_secs(20)), "tlsaudit did not start listening");
+    let replay = || ns.run(&["tcpreplay", "--pps", "4000", "-i", "replay0", capture.to_str().unwrap()]);
+    replay();
+    std::thread::sleep(Duration::from_millis(500));
+    // Redis goes away (stopped by its PID), the second replay goes on.
+    let _ = redis.0.kill();
+    let _ = redis.0.wait();
+    replay();
+    std::thread::sleep(Duration::from_millis(500));
+    redis = start_redis();
+    assert!(tlsaudit.wait_for("connected again", Duration::from_secs(30)), "tlsaudit did not reconnect: {:?}", tlsaudit.said);
+    let (code, said) = tlsaudit.stop(Duration::from_secs(40));
+    assert!(completed(code), "tlsaudit failed ({code:?}): {said:?}");
+    let summary = said.iter().find(|l| l.contains("records sent")).unwrap_or_else(|| panic!("no summary: {said:?}"));
+    let sent: usize = summary.split(": ").last().unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(summary.ends_with(&format!("{sent} records sent, 0 dropped, 1 reconnections")), "{summary}");
+
+    // What the stream holds: every record tlsaudit sent, each whole.
+    let listed = ns.run(&["redis-cli", "-p", "6379", "--raw", "XRANGE", "tlsaudit", "-", "+"]);
+    let records: Vec<Value> = listed.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).expect("whole JSON")).collect();
+    assert_eq!(records.len(), sent, "the stream holds every record sent");
+    let st = stats(&records);
+    let kernel_drops = counter(st, &["reader", "dropped_by_kernel"]);
+    assert_eq!(kernel_drops, 0, "the replays were slow enough to capture whole");
+    assert_eq!(sessions(&records).len(), 2 * reference, "both replays' sessions");
+    drop(redis);
 }

@@ -97,7 +97,9 @@ pub struct Cli {
     pub format: Option<FormatArg>,
 
     /// Append records to this file instead of writing them to standard
-    /// output (SIGHUP opens it again, for logrotate).
+    /// output (SIGHUP opens it again, for logrotate); or, as
+    /// redis://host:port/stream[?maxlen=N&buffer=N], add each record to a
+    /// Redis Stream.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 

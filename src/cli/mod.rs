@@ -130,6 +130,10 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
         None if writes_to_terminal => OutputFormat::Text,
         None => OutputFormat::Jsonl,
     };
+    let to_redis = cli.output.as_ref().and_then(|p| p.to_str()).is_some_and(|p| p.starts_with("redis://"));
+    if to_redis && format != OutputFormat::Jsonl {
+        return Err("-o redis://... takes JSON Lines records: leave out --format or give --format jsonl".into());
+    }
     let threads = cli.threads.map(usize::from).unwrap_or(around.cores);
     // The file thread and the reader each want a core of their own.
     let read_ahead = match cli.read_ahead {

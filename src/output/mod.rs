@@ -11,4 +11,5 @@ pub mod groups;
 pub mod html;
 pub mod json;
 pub mod json_writer;
+pub mod stream_sink;
 pub mod text;

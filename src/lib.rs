@@ -11,6 +11,7 @@ pub mod cert;
 pub mod cli;
 pub mod decode;
 pub mod dtls;
+pub mod fleet;
 pub mod flow;
 pub mod inventory;
 pub mod memory;
@@ -96,6 +97,8 @@ pub struct Config {
     pub alerts: bool,
     /// Live: serve Prometheus metrics on this address (`--metrics`).
     pub metrics_addr: Option<String>,
+    /// `observer.name` on every record (`--observer-name`).
+    pub observer: Option<String>,
 }
 
 /// Why a run could not go on.

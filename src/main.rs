@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Ok(lines) => print_lines(lines),
             Err(e) => usage_error(&e),
         },
+        Action::Report(sources, format) => fleet_report(&sources, format),
         Action::Schema(document) => print_lines([serde_json::to_string_pretty(&document).unwrap_or_default()]),
         Action::ListInterfaces => match live::list_interfaces() {
             Ok(list) => print_lines(list),
@@ -109,6 +110,27 @@ fn analyse(analysis: Analysis) -> ExitCode {
             }
         }
         Err(e) => usage_error(&e.to_string()),
+    }
+}
+
+/// `tlsaudit report`: the fleet's services merged, printed, and the exit
+/// status of its verdict.
+fn fleet_report(sources: &[String], format: CatalogueFormat) -> ExitCode {
+    let records = match tlsaudit::fleet::read(sources) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e),
+    };
+    let sensors: std::collections::BTreeSet<String> = records.iter().map(|(s, _)| s.clone()).collect();
+    let services = tlsaudit::fleet::merge(&records);
+    let now = tlsaudit::util::rfc3339::rfc3339_micros(live::now_micros());
+    let printed = match format {
+        CatalogueFormat::Text => print_lines([tlsaudit::fleet::text(&services, &sensors).trim_end().to_string()]),
+        CatalogueFormat::Json => print_lines(tlsaudit::fleet::records(&services, &sensors, &now).iter().map(|r| r.to_string())),
+    };
+    match tlsaudit::fleet::verdict(&services) {
+        "non_compliant" => ExitCode::from(EXIT_FINDINGS),
+        "not_assessed" => ExitCode::from(EXIT_NOT_ASSESSED),
+        _ => printed,
     }
 }
 

@@ -117,6 +117,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 
+    /// Name this sensor in every record (observer.name), for a fleet's
+    /// report (`tlsaudit report`).
+    #[arg(long, value_name = "NAME")]
+    pub observer_name: Option<String>,
+
     /// Live capture: serve Prometheus metrics at http://ADDR/metrics
     /// (e.g. 127.0.0.1:9110).
     #[arg(long, value_name = "ADDR")]
@@ -268,6 +273,17 @@ pub enum Command {
     Explain {
         /// A rule id, e.g. cipher.3des (see `tlsaudit rules`).
         rule: String,
+    },
+    /// One inventory and verdict for a fleet of sensors: the service records
+    /// of their JSON Lines files or Redis Streams, merged.
+    Report {
+        /// JSON Lines files, or redis://host:port/stream.
+        #[arg(long, required = true, num_args = 1.., value_name = "SOURCE")]
+        from: Vec<String>,
+        /// text for people, json for machines (merged service records and a
+        /// stats record, one per line).
+        #[arg(long, value_enum, default_value = "text")]
+        format: CatalogueFormat,
     },
     /// Print what a SIEM needs for the JSON Lines records: the Elasticsearch
     /// index template, or the JSON Schema of one kind of record.

@@ -53,6 +53,8 @@ pub enum Action {
     ListRules(CatalogueFormat),
     /// `tlsaudit explain RULE`.
     Explain(String),
+    /// `tlsaudit report --from ...`: the fleet's inventory.
+    Report(Vec<String>, CatalogueFormat),
     /// `tlsaudit schema`: a document to print as JSON.
     Schema(serde_json::Value),
     /// `tlsaudit -D`.
@@ -81,6 +83,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     match &cli.command {
         Some(Command::Rules { format }) => return Ok(Action::ListRules(*format)),
         Some(Command::Explain { rule }) => return Ok(Action::Explain(rule.clone())),
+        Some(Command::Report { from, format }) => return Ok(Action::Report(from.clone(), *format)),
         Some(Command::Schema { elasticsearch: true, .. }) => return Ok(Action::Schema(crate::output::fields::elasticsearch_template())),
         Some(Command::Schema { json_schema: Some(record), .. }) => {
             let kinds: Vec<&str> = crate::output::fields::RECORDS.iter().map(|(r, _)| *r).collect();
@@ -160,6 +163,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             certificate_section: cli.certificates,
             alerts: !cli.no_alerts,
             metrics_addr: cli.metrics.clone(),
+            observer: cli.observer_name.clone(),
             group_by: cli.group_by.as_deref().map(crate::policy::assets::GroupBy::parse).transpose()?,
             min_severity: cli.min_severity.as_deref().and_then(Severity::from_name),
             baseline: cli.baseline.as_deref().map(crate::baseline::Baseline::read).transpose()?.map(std::sync::Arc::new),

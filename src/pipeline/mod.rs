@@ -71,6 +71,7 @@ pub fn run(
         color: config.color,
         policy_name: config.profile.name.clone(),
         alerts: config.alerts,
+        observer: config.observer.as_deref().map(json::observer_prefix),
     });
     let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
     let (bypass_tx, bypass_rx) = bounded::<BypassNotice>(threads * 64);
@@ -201,6 +202,16 @@ pub fn run(
                 // One record at a time: the inventory can hold tens of
                 // thousands of services.
                 let mut write_line = |v: &serde_json::Value| {
+                    let stamped;
+                    let v = match &config.observer {
+                        Some(name) => {
+                            let mut copy = v.clone();
+                            copy["observer"] = serde_json::json!({"name": name});
+                            stamped = copy;
+                            &stamped
+                        }
+                        None => v,
+                    };
                     serde_json::to_writer(&mut out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
                 };
                 let now = crate::capture::live::now_micros();

@@ -37,6 +37,8 @@ pub(super) struct RenderOptions {
     pub policy_name: String,
     /// JSON Lines: an alert record per finding after each session's.
     pub alerts: bool,
+    /// `observer.name` for every record (`json::observer_prefix`).
+    pub observer: Option<Vec<u8>>,
 }
 
 fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions) -> Vec<Judged> {
@@ -51,6 +53,9 @@ fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions)
                     line.push(b'\n');
                     if render.alerts {
                         json::session_alerts(&facts, &verdict.findings, &render.policy_name, &mut line);
+                    }
+                    if let Some(prefix) = &render.observer {
+                        json::stamp_observer(&mut line, 0, prefix);
                     }
                 }
                 OutputFormat::Text if render.session_lines => {

@@ -269,6 +269,30 @@ struct ExemptedRecord<'a> {
     expires: Option<&'a str>,
 }
 
+/// `"observer":{"name":...},` for `stamp_observer`, the name JSON-escaped.
+pub fn observer_prefix(name: &str) -> Vec<u8> {
+    let mut prefix = b"\"observer\":{\"name\":".to_vec();
+    let _ = serde_json::to_writer(&mut prefix, name);
+    prefix.extend_from_slice(b"},");
+    prefix
+}
+
+/// Puts `prefix` (from `observer_prefix`) first in every record of
+/// `buf[from..]`, one record a line.
+pub fn stamp_observer(buf: &mut Vec<u8>, from: usize, prefix: &[u8]) {
+    let tail = buf.split_off(from);
+    for line in tail.split_inclusive(|b| *b == b'\n') {
+        match line.split_first() {
+            Some((b'{', rest)) => {
+                buf.push(b'{');
+                buf.extend_from_slice(prefix);
+                buf.extend_from_slice(rest);
+            }
+            _ => buf.extend_from_slice(line),
+        }
+    }
+}
+
 /// What a record written into bytes starts with: `@timestamp` (`at`),
 /// `ecs.version`, and `event` with its kind, category (network), types and
 /// dataset, left open for the record's own event fields.

@@ -115,3 +115,21 @@ fn two_sensors_one_file_one_redis_stream_make_one_report() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.jsonl: cannot open"));
 }
+
+/// Redis away for the whole run: the queue holds what fits (`buffer=5`),
+/// the rest is dropped and counted, said once as it starts and at the end;
+/// the run itself is not held up beyond `wait`.
+#[test]
+fn records_that_do_not_fit_while_redis_is_away_are_counted() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let capture = captures_dir().join("matrix");
+    let records = String::from_utf8(tlsaudit(&["-r", capture.to_str().unwrap(), "--format", "jsonl", "--fail-on", "never"]).stdout).unwrap().lines().count();
+    let started = Instant::now();
+    let out = tlsaudit(&["-r", capture.to_str().unwrap(), "--fail-on", "never", "-o", &format!("redis://127.0.0.1:{port}/away?buffer=5&wait=1")]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(30), "the run waited {:?}", started.elapsed());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("records held and Redis still away; dropping records"), "{said}");
+    // The 5 held are given up at the end, with the rest.
+    assert!(said.contains(&format!("0 records sent, {records} dropped, 0 reconnections")), "{records} records: {said}");
+}

@@ -19,7 +19,8 @@ const BATCH: usize = 256;
 /// Waits between reconnection attempts: doubling from the first to the last.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_LAST: Duration = Duration::from_secs(5);
-/// How long the end of a run waits for Redis to take what is queued.
+/// How long the end of a run waits for Redis to take what is queued,
+/// unless `?wait=SECONDS` says otherwise.
 const DRAIN_FOR: Duration = Duration::from_secs(15);
 
 /// Where the records go and how much is held for it.
@@ -32,26 +33,29 @@ pub struct StreamTarget {
     pub max_len: u64,
     /// Records held while Redis is away.
     pub buffer: usize,
+    /// How long the end of a run waits for Redis to take what is queued.
+    pub drain: Duration,
 }
 
 impl StreamTarget {
-    /// Reads `redis://host[:port]/stream[?maxlen=N&buffer=N]`.
+    /// Reads `redis://host[:port]/stream[?maxlen=N&buffer=N&wait=SECONDS]`.
     pub fn parse(url: &str) -> Result<StreamTarget, String> {
-        let bad = |why: &str| format!("{url}: {why} (expected redis://host:port/stream, optionally ?maxlen=N&buffer=N)");
+        let bad = |why: &str| format!("{url}: {why} (expected redis://host:port/stream, optionally ?maxlen=N&buffer=N&wait=SECONDS)");
         let rest = url.strip_prefix("redis://").ok_or_else(|| bad("not a redis:// address"))?;
         let (address, path) = rest.split_once('/').ok_or_else(|| bad("no stream name"))?;
         let (stream, query) = path.split_once('?').unwrap_or((path, ""));
         if address.is_empty() || stream.is_empty() || stream.contains('/') {
             return Err(bad("no host or no stream name"));
         }
-        let mut target = StreamTarget { server: format!("redis://{address}/"), stream: stream.to_string(), max_len: 1_000_000, buffer: 100_000 };
+        let mut target = StreamTarget { server: format!("redis://{address}/"), stream: stream.to_string(), max_len: 1_000_000, buffer: 100_000, drain: DRAIN_FOR };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').ok_or_else(|| bad("a query parameter without a value"))?;
             let n: u64 = value.parse().map_err(|_| bad("maxlen and buffer are numbers"))?;
             match key {
                 "maxlen" if n > 0 => target.max_len = n,
                 "buffer" if n > 0 => target.buffer = usize::try_from(n).unwrap_or(usize::MAX),
-                _ => return Err(bad("only maxlen and buffer, each above 0, can be given")),
+                "wait" => target.drain = Duration::from_secs(n),
+                _ => return Err(bad("only maxlen and buffer (each above 0) and wait can be given")),
             }
         }
         Ok(target)
@@ -108,8 +112,11 @@ impl Write for StreamSink {
             line.pop();
             let queued = self.queue.as_ref().map(|q| q.try_send(line));
             // Full: Redis has been away longer than the buffer lasts.
-            if !matches!(queued, Some(Ok(()))) {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            if !matches!(queued, Some(Ok(()))) && self.counters.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                eprintln!(
+                    "tlsaudit: warning: {}{}: {} records held and Redis still away; dropping records (counted) until it takes them",
+                    self.target.server, self.target.stream, self.target.buffer
+                );
             }
         }
         Ok(buf.len())
@@ -159,7 +166,7 @@ fn send_all(client: redis::Client, target: &StreamTarget, rx: Receiver<Vec<u8>>,
             }
             batch.extend(rx.try_iter().take(BATCH - 1));
         }
-        // The run has finished writing: from now on Redis gets DRAIN_FOR.
+        // The run has finished writing: from now on Redis gets `drain`.
         if closed_at.is_none() && counters.finished.load(Ordering::Relaxed) {
             closed_at = Some(Instant::now());
         }
@@ -179,7 +186,7 @@ fn send_all(client: redis::Client, target: &StreamTarget, rx: Receiver<Vec<u8>>,
                         eprintln!("tlsaudit: warning: {}: {e}; holding up to {} records and trying again", target.server, target.buffer);
                         warned = true;
                     }
-                    if closed_at.is_some_and(|t| t.elapsed() >= DRAIN_FOR) {
+                    if closed_at.is_some_and(|t| t.elapsed() >= target.drain) {
                         let left = batch.len() + rx.len();
                         counters.dropped.fetch_add(left as u64, Ordering::Relaxed);
                         eprintln!("tlsaudit: warning: {}: still away at the end; {left} records not sent", target.server);
@@ -217,7 +224,8 @@ mod tests {
     #[test]
     fn targets_are_read_with_their_limits() {
         let t = StreamTarget::parse("redis://10.0.0.5:6380/tlsaudit?maxlen=5000&buffer=20").unwrap();
-        assert_eq!(t, StreamTarget { server: "redis://10.0.0.5:6380/".into(), stream: "tlsaudit".into(), max_len: 5000, buffer: 20 });
+        assert_eq!(t, StreamTarget { server: "redis://10.0.0.5:6380/".into(), stream: "tlsaudit".into(), max_len: 5000, buffer: 20, drain: DRAIN_FOR });
+        assert_eq!(StreamTarget::parse("redis://h/s?wait=0").unwrap().drain, Duration::ZERO);
         assert_eq!(StreamTarget::parse("redis://localhost/s").unwrap().max_len, 1_000_000);
         for bad in ["redis://host", "redis:///s", "http://h/s", "redis://h/s?maxlen=0", "redis://h/s?depth=3", "redis://h/a/b"] {
             assert!(StreamTarget::parse(bad).is_err(), "{bad}");

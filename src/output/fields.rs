@@ -129,7 +129,7 @@ pub fn json_schema(record: &str) -> Option<Value> {
         let parts: Vec<&str> = f.path.split('.').collect();
         for (i, part) in parts.iter().enumerate() {
             let object = if node["type"] == "array" { &mut node["items"] } else { node };
-            let props = object["properties"].as_object_mut().expect("an object schema has properties");
+            let props = object_of(&mut object["properties"]);
             let last = i + 1 == parts.len();
             let child = props.entry(part.to_string()).or_insert_with(|| {
                 if last {

@@ -225,7 +225,14 @@ fn every_field_is_ecs_or_tlsaudit_and_every_finding_has_its_alert() {
     assert!(checked > 10_000, "fields checked: {checked}");
     assert!(seen_fields.contains("tlsaudit.exempted.justification"), "an exempted finding was walked");
     // Each kind of record was written and walked.
-    for field in ["observer.name", "related.hash", "related.hosts", "rule.id", "rule.reference", "event.severity", "network.vlan.id", "tlsaudit.change.kind", "tlsaudit.stats.verdict"] {
+    // A session read from files names its file.
+    for s in runs.iter().flat_map(|r| &r.sessions) {
+        let path = s["log"]["file"]["path"].as_str().unwrap_or_else(|| panic!("a session without log.file.path: {}", s["destination"]));
+        assert!(Path::new(path).is_file(), "{path}");
+    }
+    let legacy = runs[0].sessions.iter().find(|s| s["destination"]["port"] == 4439).expect("the legacy session");
+    assert!(legacy["log"]["file"]["path"].as_str().unwrap().ends_with("captures/tls10-rsa-3des.pcap"), "{}", legacy["log"]);
+    for field in ["log.file.path", "observer.name", "related.hash", "related.hosts", "rule.id", "rule.reference", "event.severity", "network.vlan.id", "tlsaudit.change.kind", "tlsaudit.stats.verdict"] {
         assert!(seen_fields.contains(field), "no record had {field}");
     }
     // event.kind per record kind, and one of ECS's allowed values.

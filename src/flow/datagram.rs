@@ -60,7 +60,7 @@ impl FlowTable {
                 self.finish(oldest, Ending::TableFull);
             }
         }
-        let FlowTable { flows, limits, charged, stats, finished, .. } = self;
+        let FlowTable { flows, limits, charged, stats, finished, source_file, .. } = self;
         let flow = match flows.entry(key) {
             Entry::Occupied(mut known) => {
                 let idle = seg.ts.saturating_sub(known.get().last_seen) > limits.idle_timeout_micros;
@@ -89,6 +89,9 @@ impl FlowTable {
             Entry::Vacant(new) => new.insert(Flow::start_datagram(seg, stats, charged)),
         };
         flow.last_seen = flow.last_seen.max(seg.ts);
+        if flow.file.is_none() {
+            flow.file = *source_file;
+        }
         if matches!(flow.inspection, Inspection::NotStarted) {
             let (first, client, server, vlan) = (flow.first_seen, flow.initiator, flow.responder, seg.vlan);
             // A new flow started on a datagram that opens one.
@@ -103,6 +106,7 @@ impl FlowTable {
                     facts.tunnel = tunnel;
                     facts.last_seen = seg.ts;
                     facts.cleartext = Some(seen);
+                    facts.source_file = flow.file;
                     report(facts, stats, finished);
                     return;
                 }

@@ -81,6 +81,8 @@ struct Flow {
     inspection: Inspection,
     /// Bytes this flow is charged in the table's memory account.
     charged: usize,
+    /// The capture file its first packet came from.
+    file: Option<u16>,
 }
 
 /// Why a segment ends the flow of its 5-tuple and starts a new one.
@@ -124,6 +126,7 @@ impl Flow {
             reassembly: [Reassembler::default(), Reassembler::default()],
             inspection: Inspection::NotStarted,
             charged: FLOW_ENTRY_BYTES,
+            file: None,
         }
     }
 
@@ -200,6 +203,9 @@ pub struct FlowTable {
     /// Flows whose payload is no longer looked at, since the last call to
     /// `take_bypassed` (the reader may stop copying their payload).
     bypassed: Vec<(FlowKey, i64)>,
+    /// The capture file of the segments being processed (set per batch);
+    /// a flow started now remembers it.
+    pub source_file: Option<u16>,
 }
 
 impl FlowTable {
@@ -211,6 +217,7 @@ impl FlowTable {
             stats: WorkerStats::default(),
             finished: Vec::new(),
             bypassed: Vec::new(),
+            source_file: None,
         }
     }
 
@@ -276,7 +283,7 @@ impl FlowTable {
                 self.finish(oldest, Ending::TableFull);
             }
         }
-        let FlowTable { flows, limits, charged, stats, finished, bypassed } = self;
+        let FlowTable { flows, limits, charged, stats, finished, bypassed, source_file } = self;
         let flow = match flows.entry(key) {
             Entry::Occupied(mut known) => match known.get().successor(seg, syn_only, limits.idle_timeout_micros) {
                 None => {
@@ -301,6 +308,9 @@ impl FlowTable {
             Entry::Vacant(new) => new.insert(Flow::start(seg, stats, charged)),
         };
         flow.last_seen = flow.last_seen.max(seg.ts);
+        if flow.file.is_none() {
+            flow.file = *source_file;
+        }
         let has_payload = !seg.payload.is_empty() || seg.missing > 0;
         if has_payload && matches!(flow.inspection, Inspection::NotStarted) {
             let tls = TlsConnection::new(flow.first_seen, flow.initiator, flow.responder, seg.vlan, limits.tls);
@@ -438,6 +448,13 @@ fn report(facts: SessionFacts, stats: &mut WorkerStats, finished: &mut Vec<Sessi
 /// frees the flow's buffers. Returns the session when TLS was seen, with
 /// the caps that cut its analysis short.
 fn conclude(flow: &mut Flow, ending: Ending, stats: &mut WorkerStats) -> Option<SessionFacts> {
+    let mut facts = conclude_inspection(flow, ending, stats)?;
+    facts.source_file = flow.file;
+    Some(facts)
+}
+
+/// The facts of the flow's inspection, finished.
+fn conclude_inspection(flow: &mut Flow, ending: Ending, stats: &mut WorkerStats) -> Option<SessionFacts> {
     let inspection = std::mem::replace(&mut flow.inspection, Inspection::Over);
     let mut tls = match inspection {
         Inspection::Active(tls) => tls,

@@ -53,6 +53,9 @@ pub(super) struct Batch {
     /// Packet time went back by more than the idle timeout (the next file
     /// is older than the last one): end every flow before these segments.
     pub clock_reset: bool,
+    /// The capture file the segments came from (its index among the
+    /// inputs); None for a live capture.
+    pub file: Option<u16>,
     segments: Vec<TransportSegment<PayloadSpan>>,
     /// The tunnels of the segments that came in one, by index: most
     /// traffic comes in none, and then this costs nothing.
@@ -85,6 +88,8 @@ pub(super) struct Dispatcher {
     drop_when_full: bool,
     /// The reader's packet clock: the latest packet time seen.
     pub now: i64,
+    /// The capture file being read (index among the inputs); None live.
+    file: Option<u16>,
 }
 
 impl Dispatcher {
@@ -104,6 +109,8 @@ impl Dispatcher {
             pool,
             drop_when_full,
             now: 0,
+            // Reading files, the first is file 0.
+            file: (!drop_when_full).then_some(0),
         }
     }
 
@@ -143,6 +150,7 @@ impl Dispatcher {
         fresh.clock_reset = false;
         let mut batch = std::mem::replace(&mut self.pending[w], fresh);
         batch.now = self.now;
+        batch.file = self.file;
         batch.number = self.batches_sent[w];
         self.batches_sent[w] += 1;
         if self.drop_when_full {
@@ -154,6 +162,13 @@ impl Dispatcher {
         } else {
             let _ = self.workers[w].send(batch);
         }
+    }
+
+    /// The next capture file begins: what is pending goes out first, so
+    /// that a batch holds the segments of one file.
+    pub(super) fn next_file(&mut self, stats: &mut ReaderStats) {
+        self.flush_all(stats);
+        self.file = Some(self.file.map_or(0, |f| f.saturating_add(1)));
     }
 
     /// Sends every pending batch (even empty ones, as clock ticks).

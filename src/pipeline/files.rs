@@ -36,8 +36,10 @@ impl FrameConsumer for (&mut Reader<'_>, &mut Vec<String>) {
                 errors.push(format!("{}: {e}", path.display()));
             }
         }
-        // Hand this file's last packets to the workers.
+        // Hand this file's last packets to the workers; the next file's
+        // segments go in batches of their own.
         reader.tick(reader.dispatch.now);
+        reader.dispatch.next_file(&mut reader.stats);
         true
     }
 }
@@ -125,24 +127,23 @@ impl FrameConsumer for BlockSender<'_> {
 /// the same order as by one thread.
 pub(super) fn read_files(
     reader: &mut Reader<'_>,
-    paths: &[PathBuf],
+    files: &[PathBuf],
+    dir_errors: Vec<(PathBuf, String)>,
     progress: bool,
     read_ahead: bool,
     errors: &mut Vec<String>,
 ) {
-    let (files, dir_errors) = capture::expand_inputs(paths);
     for (p, e) in dir_errors {
         errors.push(format!("{}: {e}", p.display()));
         reader.stats.files_failed += 1;
     }
     let stop = reader.stop;
     if !read_ahead {
-        read_file_frames(&files, progress, stop, &mut (reader, errors));
+        read_file_frames(files, progress, stop, &mut (reader, errors));
         return;
     }
     let (events_tx, events_rx) = bounded::<FileEvent>(BLOCKS_IN_FLIGHT);
     let (spare_tx, spare_rx) = bounded::<FrameBlock>(BLOCKS_IN_FLIGHT + 2);
-    let files = &files;
     thread::scope(|scope| {
         let spare = &spare_rx;
         let file_thread = thread::Builder::new().name("tlsaudit-file".into()).spawn_scoped(scope, move || {

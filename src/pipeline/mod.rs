@@ -63,6 +63,12 @@ pub fn run(
         Source::Live(opts) => Some(live::open(opts).map_err(RunError::Fatal)?),
         Source::Files(_) => None,
     };
+    // The capture files in the order they are read: sessions name theirs.
+    let inputs = match &config.source {
+        Source::Files(paths) => Some(crate::capture::expand_inputs(paths)),
+        Source::Live(_) => None,
+    };
+    let observer = config.observer.as_deref().map(json::observer_prefix).unwrap_or_default();
     let (judged_tx, judged_rx) = bounded::<JudgedBatch>(1024);
     let profile = Arc::new(config.profile.clone());
     let render = Arc::new(RenderOptions {
@@ -71,7 +77,20 @@ pub fn run(
         color: config.color,
         policy_name: config.profile.name.clone(),
         alerts: config.alerts,
-        observer: config.observer.as_deref().map(json::observer_prefix),
+        stamps: inputs.as_ref().map_or(Vec::new(), |(files, _)| {
+            files
+                .iter()
+                .map(|p| {
+                    let mut stamp = observer.clone();
+                    // Standard input is no file.
+                    if p.as_os_str() != "-" {
+                        stamp.extend(json::file_prefix(&p.display().to_string()));
+                    }
+                    stamp
+                })
+                .collect()
+        }),
+        live_stamp: observer,
     });
     let (pool_tx, pool_rx) = bounded::<Batch>(threads * 8);
     let (bypass_tx, bypass_rx) = bounded::<BypassNotice>(threads * 64);
@@ -143,7 +162,10 @@ pub fn run(
     let mut input_errors = Vec::new();
     let mut fatal = None;
     match &config.source {
-        Source::Files(paths) => files::read_files(&mut reader, paths, config.progress, config.read_ahead, &mut input_errors),
+        Source::Files(_) => {
+            let (list, unreadable) = inputs.unwrap_or_default();
+            files::read_files(&mut reader, &list, unreadable, config.progress, config.read_ahead, &mut input_errors)
+        }
         Source::Live(opts) => {
             let stop = reader.stop;
             let opened = live_capture.take().ok_or_else(|| RunError::Fatal("live capture not opened".into()))?;

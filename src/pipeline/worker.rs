@@ -37,8 +37,20 @@ pub(super) struct RenderOptions {
     pub policy_name: String,
     /// JSON Lines: an alert record per finding after each session's.
     pub alerts: bool,
-    /// `observer.name` for every record (`json::observer_prefix`).
-    pub observer: Option<Vec<u8>>,
+    /// What goes first in every record of a session: `observer.name` and
+    /// `log.file.path` (`json::observer_prefix`, `json::file_prefix`), per
+    /// capture file, and for a live capture; empty: nothing.
+    pub stamps: Vec<Vec<u8>>,
+    pub live_stamp: Vec<u8>,
+}
+
+impl RenderOptions {
+    fn stamp(&self, file: Option<u16>) -> &[u8] {
+        match file {
+            Some(i) => self.stamps.get(usize::from(i)).map_or(&[][..], Vec::as_slice),
+            None => &self.live_stamp,
+        }
+    }
 }
 
 fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions) -> Vec<Judged> {
@@ -54,8 +66,9 @@ fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions)
                     if render.alerts {
                         json::session_alerts(&facts, &verdict.findings, &render.policy_name, &mut line);
                     }
-                    if let Some(prefix) = &render.observer {
-                        json::stamp_observer(&mut line, 0, prefix);
+                    let stamp = render.stamp(facts.source_file);
+                    if !stamp.is_empty() {
+                        json::stamp_lines(&mut line, 0, stamp);
                     }
                 }
                 OutputFormat::Text if render.session_lines => {
@@ -103,6 +116,7 @@ pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
         if batch.clock_reset {
             table.finish_all();
         }
+        table.source_file = batch.file;
         for (seg, tunnel) in batch.segments() {
             table.process_tunnelled(&seg, tunnel);
         }

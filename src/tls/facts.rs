@@ -306,6 +306,9 @@ pub struct SessionFacts {
     pub carrier: Carrier,
     /// The session never became TLS: what its clear text showed.
     pub cleartext: Option<Box<crate::cleartext::ClearTextFacts>>,
+    /// The capture file its first packet came from (index among the
+    /// inputs); None live.
+    pub source_file: Option<u16>,
     pub client_hello: Option<ClientHelloFacts>,
     /// A second ClientHello, sent after a HelloRetryRequest.
     pub retried_client_hello: Option<ClientHelloFacts>,
@@ -353,6 +356,7 @@ impl SessionFacts {
             tunnel: None,
             preamble: None,
             cleartext: None,
+            source_file: None,
             carrier: Carrier::Tcp,
             client_hello: None,
             retried_client_hello: None,

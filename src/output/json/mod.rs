@@ -277,9 +277,18 @@ pub fn observer_prefix(name: &str) -> Vec<u8> {
     prefix
 }
 
-/// Puts `prefix` (from `observer_prefix`) first in every record of
-/// `buf[from..]`, one record a line.
-pub fn stamp_observer(buf: &mut Vec<u8>, from: usize, prefix: &[u8]) {
+/// `"log":{"file":{"path":...}},` for `stamp_lines`: the capture file a
+/// session came from (ECS `log.file.path`).
+pub fn file_prefix(path: &str) -> Vec<u8> {
+    let mut prefix = b"\"log\":{\"file\":{\"path\":".to_vec();
+    let _ = serde_json::to_writer(&mut prefix, path);
+    prefix.extend_from_slice(b"}},");
+    prefix
+}
+
+/// Puts `prefix` (from `observer_prefix`, `file_prefix`) first in every
+/// record of `buf[from..]`, one record a line.
+pub fn stamp_lines(buf: &mut Vec<u8>, from: usize, prefix: &[u8]) {
     let tail = buf.split_off(from);
     for line in tail.split_inclusive(|b| *b == b'\n') {
         match line.split_first() {

@@ -26,6 +26,20 @@ fn canonical(sessions: &[Value]) -> Vec<String> {
     v
 }
 
+/// Sessions without the name of the file they were read from, for the
+/// same bytes read from several files.
+fn unfiled(sessions: Vec<Value>) -> Vec<Value> {
+    sessions
+        .into_iter()
+        .map(|mut s| {
+            if let Some(o) = s.as_object_mut() {
+                o.remove("log");
+            }
+            s
+        })
+        .collect()
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
@@ -127,7 +141,7 @@ fn files_are_read_in_order_and_directories_recursively() {
 #[test]
 fn compressed_captures_and_standard_input() {
     let original = captures_dir().join("tls12-mutual-auth.pcap");
-    let want = canonical(&sessions_of(&original, &[]));
+    let want = canonical(&unfiled(sessions_of(&original, &[])));
     let bytes = std::fs::read(&original).unwrap();
     let dir = temp_dir("compressed");
 
@@ -144,9 +158,9 @@ fn compressed_captures_and_standard_input() {
     enc.write_all(&std::fs::read(&ng).unwrap()).unwrap();
     std::fs::write(&ng_gz, enc.finish().unwrap()).unwrap();
 
-    assert_eq!(canonical(&sessions_of(&gz, &[])), want, "gzip");
-    assert_eq!(canonical(&sessions_of(&zst, &[])), want, "zstd");
-    assert_eq!(canonical(&sessions_of(&ng_gz, &[])), canonical(&sessions_of(&ng, &[])), "gzip pcapng");
+    assert_eq!(canonical(&unfiled(sessions_of(&gz, &[]))), want, "gzip");
+    assert_eq!(canonical(&unfiled(sessions_of(&zst, &[]))), want, "zstd");
+    assert_eq!(canonical(&unfiled(sessions_of(&ng_gz, &[]))), canonical(&unfiled(sessions_of(&ng, &[]))), "gzip pcapng");
     let _ = std::fs::remove_dir_all(&dir);
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))

@@ -290,7 +290,12 @@ pub fn file_prefix(path: &str) -> Vec<u8> {
 /// record of `buf[from..]`, one record a line.
 pub fn stamp_lines(buf: &mut Vec<u8>, from: usize, prefix: &[u8]) {
     let tail = buf.split_off(from);
-    for line in tail.split_inclusive(|b| *b == b'\n') {
+    buf.reserve(tail.len() + 4 * prefix.len());
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', &tail).map(|i| i + 1).chain(std::iter::once(tail.len()));
+    for end in ends {
+        let line = &tail[start..end];
+        start = end;
         match line.split_first() {
             Some((b'{', rest)) => {
                 buf.push(b'{');

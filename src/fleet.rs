@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
+use std::net::IpAddr;
 
 use serde_json::{json, Value};
 
@@ -14,10 +15,10 @@ use crate::output::json::ECS_VERSION;
 use crate::util::escape::escape_terminal;
 
 /// One service, over every sensor.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FleetService {
-    pub ip: String,
-    pub port: u64,
+    pub ip: IpAddr,
+    pub port: u16,
     pub transport: String,
     pub observers: BTreeSet<String>,
     pub sessions: u64,
@@ -33,6 +34,24 @@ pub struct FleetService {
 }
 
 impl FleetService {
+    fn new(ip: IpAddr, port: u16, transport: String) -> FleetService {
+        FleetService {
+            ip,
+            port,
+            transport,
+            observers: BTreeSet::new(),
+            sessions: 0,
+            cleartext_sessions: 0,
+            versions: BTreeMap::new(),
+            ciphers: BTreeMap::new(),
+            protocols: BTreeMap::new(),
+            server_names: BTreeSet::new(),
+            certificates: BTreeSet::new(),
+            findings: BTreeMap::new(),
+            assessments: BTreeSet::new(),
+        }
+    }
+
     pub fn assessment(&self) -> &'static str {
         if self.assessments.contains("non_compliant") {
             "non_compliant"
@@ -102,12 +121,13 @@ fn add_counts(into: &mut BTreeMap<String, u64>, counts: &Value) {
 /// Merges the records by address, port and transport; worst first (non-
 /// compliant, then by worst finding), then by address.
 pub fn merge(records: &[(String, Value)]) -> Vec<FleetService> {
-    let mut services: BTreeMap<(String, u64, String), FleetService> = BTreeMap::new();
+    let mut services: BTreeMap<(IpAddr, u16, String), FleetService> = BTreeMap::new();
     for (sensor, r) in records {
-        let ip = r["destination"]["ip"].as_str().unwrap_or_default().to_string();
-        let port = r["destination"]["port"].as_u64().unwrap_or(0);
+        // A record without an address and port names no service.
+        let Some(ip) = r["destination"]["ip"].as_str().and_then(|ip| ip.parse::<IpAddr>().ok()) else { continue };
+        let Some(port) = r["destination"]["port"].as_u64().and_then(|p| u16::try_from(p).ok()) else { continue };
         let transport = r["network"]["transport"].as_str().unwrap_or("tcp").to_string();
-        let s = services.entry((ip.clone(), port, transport.clone())).or_insert_with(|| FleetService { ip, port, transport, ..Default::default() });
+        let s = services.entry((ip, port, transport.clone())).or_insert_with(|| FleetService::new(ip, port, transport));
         let svc = &r["tlsaudit"]["service"];
         s.observers.insert(sensor.clone());
         s.sessions += svc["sessions"].as_u64().unwrap_or(0);
@@ -132,7 +152,7 @@ pub fn merge(records: &[(String, Value)]) -> Vec<FleetService> {
     }
     let mut all: Vec<FleetService> = services.into_values().collect();
     all.sort_by(|a, b| {
-        (b.assessment() == "non_compliant").cmp(&(a.assessment() == "non_compliant")).then(b.worst().cmp(&a.worst())).then((&a.ip, a.port).cmp(&(&b.ip, b.port)))
+        (b.assessment() == "non_compliant").cmp(&(a.assessment() == "non_compliant")).then(b.worst().cmp(&a.worst())).then((a.ip, a.port).cmp(&(b.ip, b.port)))
     });
     all
 }
@@ -150,12 +170,7 @@ pub fn verdict(services: &[FleetService]) -> &'static str {
 }
 
 fn endpoint(s: &FleetService) -> String {
-    let at = if s.ip.contains(':') { format!("[{}]:{}", s.ip, s.port) } else { format!("{}:{}", s.ip, s.port) };
-    if s.transport == "udp" {
-        format!("{at}/udp")
-    } else {
-        at
-    }
+    crate::util::endpoint::service(s.ip, s.port, s.transport == "udp")
 }
 
 fn counts(map: &BTreeMap<String, u64>) -> Value {
@@ -173,9 +188,9 @@ pub fn records(services: &[FleetService], sensors: &BTreeSet<String>, now: &str)
                 "@timestamp": now,
                 "ecs": {"version": ECS_VERSION},
                 "event": {"kind": "state", "category": ["network"], "type": ["info"], "dataset": "tlsaudit.service"},
-                "destination": {"ip": s.ip, "port": s.port},
+                "destination": {"ip": s.ip.to_string(), "port": s.port},
                 "network": {"transport": s.transport},
-                "related": {"ip": [s.ip]},
+                "related": {"ip": [s.ip.to_string()]},
                 "tlsaudit": {
                     "service": {
                         "observers": s.observers, "sessions": s.sessions, "cleartext_sessions": s.cleartext_sessions,

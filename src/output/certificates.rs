@@ -30,10 +30,7 @@ impl Served<'_> {
 
 /// "ip:port", IPv6 addresses in brackets.
 pub fn endpoint(s: &Service) -> String {
-    match s.ip {
-        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", s.port),
-        ip => format!("{ip}:{}", s.port),
-    }
+    crate::util::endpoint::address_port(s.ip, s.port)
 }
 
 /// Every leaf certificate once, soonest expiry first (ties by digest).

@@ -44,15 +44,7 @@ pub fn summary(changes: &Changes) -> Value {
 }
 
 pub(crate) fn endpoint(c: &Change) -> String {
-    let at = match c.ip {
-        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", c.port),
-        ip => format!("{ip}:{}", c.port),
-    };
-    if c.transport == "udp" {
-        format!("{at}/udp")
-    } else {
-        at
-    }
+    crate::util::endpoint::service(c.ip, c.port, c.transport == "udp")
 }
 
 /// The text report's section.

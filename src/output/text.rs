@@ -10,13 +10,7 @@ use crate::inventory::{FindingCount, Inventory, Service};
 use crate::policy::{Assessment, Profile, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{self, cipher_name, group_name};
-
-fn endpoint(ip: std::net::IpAddr, port: u16) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-    }
-}
+use crate::util::endpoint::address_port as endpoint;
 
 /// One line describing a session.
 pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String {

@@ -1,7 +1,8 @@
 //! Small helpers shared by every layer: hexadecimal, escaping of
-//! attacker-controlled bytes, RFC 3339 timestamps, and QUIC's
+//! attacker-controlled bytes, endpoints as people read them, RFC 3339 timestamps, and QUIC's
 //! variable-length integers.
 
+pub mod endpoint;
 pub mod escape;
 pub mod hex;
 pub mod rfc3339;

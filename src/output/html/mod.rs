@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
-use super::certificates::{self, endpoint};
+use super::certificates;
 use super::text;
 use crate::inventory::{FindingCount, Inventory, Service};
 use crate::policy::{Assessment, Profile, RuleId, Severity};
@@ -116,7 +116,7 @@ fn service_view(s: &Service, min: Severity, group: Option<String>) -> ServiceVie
     let clients = if s.clients_overflow { format!("{}+", s.distinct_clients()) } else { s.distinct_clients().to_string() };
     ServiceView {
         anchor: format!("svc-{}-{}-{}", s.ip, s.port, s.transport.as_str()).replace([':', '.'], "-"),
-        endpoint: if s.transport == crate::decode::Transport::Udp { format!("{}/udp", endpoint(s)) } else { endpoint(s) },
+        endpoint: crate::util::endpoint::service(s.ip, s.port, s.transport == crate::decode::Transport::Udp),
         transport: s.transport.as_str(),
         protocols: s.protocols.keys().copied().collect::<Vec<_>>().join(", "),
         assessment: s.assessment().as_str(),

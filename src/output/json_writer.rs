@@ -2,20 +2,245 @@
 //! straight into a byte buffer, with no tree of values in between. Nested
 //! objects are opened lazily, so an object none of whose fields is written
 //! never appears (as with the omitted-when-unobserved rule of docs/SCHEMA.md).
-//! Strings and numbers are encoded by serde_json, which escapes every
-//! control character.
+//! Values are encoded here (`JsonValue`): strings are escaped eight bytes
+//! at a time past the common case of nothing to escape, every control
+//! character included, as serde_json escapes them; numbers go through itoa.
 
-use std::fmt::Display;
+use std::borrow::Cow;
+use std::fmt::{self, Display};
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
-/// Serializes a `Display` value as a JSON string, formatted straight into
-/// the output (no intermediate String).
+use crate::util::rfc3339::{self, Rfc3339Micros, Rfc3339Secs};
+
+/// A value the writer can encode as JSON.
+pub trait JsonValue {
+    fn write_json(&self, buf: &mut Vec<u8>);
+}
+
+/// Encodes a `Display` value as a JSON string, formatted straight into the
+/// output (no intermediate String) and escaped as it goes.
 pub struct Text<T>(pub T);
 
-impl<T: Display> Serialize for Text<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+impl<T: Display> JsonValue for Text<T> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        use fmt::Write as _;
+        buf.push(b'"');
+        // Writing into a Vec cannot fail; a Display that fails leaves what
+        // it wrote, still a valid string once closed.
+        let _ = write!(Escaping(buf), "{}", self.0);
+        buf.push(b'"');
+    }
+}
+
+/// Encodes any serde value through serde_json (records of several fields,
+/// floating-point numbers).
+pub struct Serde<T>(pub T);
+
+impl<T: Serialize> JsonValue for Serde<T> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail, and the values written here
+        // (records of strings, numbers, booleans) always serialize.
+        let _ = serde_json::to_writer(&mut *buf, &self.0);
+    }
+}
+
+/// An `fmt::Write` that escapes what is written for a JSON string.
+struct Escaping<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_escaped(self.0, s.as_bytes());
+        Ok(())
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of the eight bytes of `w` is a control character, a quote or
+/// a backslash (exact: the borrow tricks below have no false negatives, and a
+/// false positive only sends the word to the byte loop).
+fn word_needs_escape(w: u64) -> bool {
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = w ^ (ONES * b'"' as u64);
+    let backslash = w ^ (ONES * b'\\' as u64);
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    (below_space | zero(quote) | zero(backslash)) & HIGHS != 0
+}
+
+fn byte_needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Appends `bytes` (UTF-8) escaped for the inside of a JSON string. Words
+/// of eight bytes with nothing to escape are skipped whole (the last one
+/// padded), and only a word that holds something is walked byte by byte.
+fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.reserve(bytes.len());
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = (i + 8).min(bytes.len());
+        let word = match bytes.get(i..i + 8) {
+            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+            None => {
+                let mut padded = [b'a'; 8];
+                for (to, from) in padded.iter_mut().zip(&bytes[i..]) {
+                    *to = *from;
+                }
+                u64::from_le_bytes(padded)
+            }
+        };
+        if word_needs_escape(word) {
+            for (at, &b) in bytes.iter().enumerate().take(end).skip(i) {
+                if byte_needs_escape(b) {
+                    buf.extend_from_slice(&bytes[start..at]);
+                    write_escape(buf, b);
+                    start = at + 1;
+                }
+            }
+        }
+        i = end;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+}
+
+/// The escape of one byte that must not appear raw in a JSON string.
+fn write_escape(buf: &mut Vec<u8>, b: u8) {
+    match b {
+        b'"' => buf.extend_from_slice(b"\\\""),
+        b'\\' => buf.extend_from_slice(b"\\\\"),
+        b'\n' => buf.extend_from_slice(b"\\n"),
+        b'\r' => buf.extend_from_slice(b"\\r"),
+        b'\t' => buf.extend_from_slice(b"\\t"),
+        0x08 => buf.extend_from_slice(b"\\b"),
+        0x0c => buf.extend_from_slice(b"\\f"),
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
+    }
+}
+
+/// Appends `s` as a JSON string.
+pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    write_escaped(buf, s.as_bytes());
+    buf.push(b'"');
+}
+
+impl JsonValue for str {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        write_str(buf, self);
+    }
+}
+
+impl JsonValue for String {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        write_str(buf, self);
+    }
+}
+
+impl JsonValue for Cow<'_, str> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        write_str(buf, self);
+    }
+}
+
+impl JsonValue for bool {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
+macro_rules! integers {
+    ($($t:ty)*) => {$(
+        impl JsonValue for $t {
+            fn write_json(&self, buf: &mut Vec<u8>) {
+                buf.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
+            }
+        }
+    )*};
+}
+integers!(u8 u16 u32 u64 usize i8 i16 i32 i64);
+
+impl JsonValue for f64 {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        Serde(self).write_json(buf);
+    }
+}
+
+impl<T: JsonValue + ?Sized> JsonValue for &T {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        (**self).write_json(buf);
+    }
+}
+
+impl<T: JsonValue> JsonValue for Option<T> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.write_json(buf),
+            None => buf.extend_from_slice(b"null"),
+        }
+    }
+}
+
+impl<T: JsonValue> JsonValue for [T] {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.push(b'[');
+        for (i, v) in self.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            v.write_json(buf);
+        }
+        buf.push(b']');
+    }
+}
+
+impl<T: JsonValue, const N: usize> JsonValue for [T; N] {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        self.as_slice().write_json(buf);
+    }
+}
+
+impl<T: JsonValue> JsonValue for Vec<T> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        self.as_slice().write_json(buf);
+    }
+}
+
+impl JsonValue for Rfc3339Micros {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        match rfc3339::date_time_bytes(self.0.div_euclid(1_000_000)) {
+            Some(date_time) => {
+                buf.push(b'"');
+                buf.extend_from_slice(&date_time);
+                buf.extend_from_slice(&rfc3339::micros_suffix(self.0));
+                buf.push(b'"');
+            }
+            None => Text(self).write_json(buf),
+        }
+    }
+}
+
+impl JsonValue for Rfc3339Secs {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        match rfc3339::date_time_bytes(self.0) {
+            Some(date_time) => {
+                buf.push(b'"');
+                buf.extend_from_slice(&date_time);
+                buf.extend_from_slice(b"Z\"");
+            }
+            None => Text(self).write_json(buf),
+        }
+    }
+}
+
+impl JsonValue for serde_json::Value {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        Serde(self).write_json(buf);
     }
 }
 
@@ -68,27 +293,25 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// A field of the innermost object.
-    pub fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
+    pub fn field<T: JsonValue + ?Sized>(&mut self, key: &'static str, value: &T) {
         self.materialize();
         self.separator(self.stack.len() - 1);
         write_key(self.buf, key);
-        // Writing into a Vec cannot fail, and the values written here
-        // (strings, numbers, booleans, sequences of them) always serialize.
-        let _ = serde_json::to_writer(&mut *self.buf, value);
+        value.write_json(self.buf);
     }
 
     /// A field written only when the value is there.
-    pub fn field_opt<T: Serialize>(&mut self, key: &'static str, value: Option<T>) {
+    pub fn field_opt<T: JsonValue>(&mut self, key: &'static str, value: Option<T>) {
         if let Some(v) = value {
             self.field(key, &v);
         }
     }
 
     /// An element of the innermost array.
-    pub fn element<T: Serialize + ?Sized>(&mut self, value: &T) {
+    pub fn element<T: JsonValue + ?Sized>(&mut self, value: &T) {
         self.materialize();
         self.separator(self.stack.len() - 1);
-        let _ = serde_json::to_writer(&mut *self.buf, value);
+        value.write_json(self.buf);
     }
 
     /// Opens a nested object (written only if a field is put in it).
@@ -167,5 +390,28 @@ mod tests {
         assert_eq!(text, r#"{"a":1,"b":{"s":"x\u001b[31m\"","c":{"t":true},"list":[{"k":[1,2]},"e"]}}"#);
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed["b"]["c"]["t"], true);
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        // Every ASCII byte and some multi-byte characters, at every offset
+        // of strings long enough to take the eight-byte path.
+        let mut specials: Vec<String> = (0u8..0x80).map(|b| (b as char).to_string()).collect();
+        specials.extend(["é", "\u{2028}", "\u{1F600}", "\u{7f}"].map(String::from));
+        for special in &specials {
+            for at in 0..20 {
+                for len in [at, at + 1, 24] {
+                    let mut s = "a".repeat(at);
+                    s.push_str(special);
+                    s.push_str(&"b".repeat(len.saturating_sub(at)));
+                    let mut ours = Vec::new();
+                    write_str(&mut ours, &s);
+                    assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&s).unwrap(), "{s:?}");
+                }
+            }
+        }
+        let mut text = Vec::new();
+        Text(format_args!("{}\u{1b}{}", "x\"", 7)).write_json(&mut text);
+        assert_eq!(text, br#""x\"\u001b7""#);
     }
 }

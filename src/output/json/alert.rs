@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::super::json_writer::{JsonWriter, Text};
+use super::super::json_writer::JsonWriter;
 use super::{put, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
 use crate::policy::{Finding, RuleId, Severity};
@@ -47,8 +47,8 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, buf:
         super::open_event(&mut w, f.first_seen, "alert", &["info"], "tlsaudit.alert");
         w.field("severity", &severity_number(finding.severity));
         w.field("risk_score", &risk_score(finding.severity));
-        w.field("start", &Text(Rfc3339Micros(f.first_seen)));
-        w.field("end", &Text(Rfc3339Micros(f.last_seen)));
+        w.field("start", &Rfc3339Micros(f.first_seen));
+        w.field("end", &Rfc3339Micros(f.last_seen));
         w.close();
         w.field("message", &finding.message);
         let rule = finding.rule.rule();

@@ -9,10 +9,9 @@ mod closing;
 pub use alert::{service_alerts, session_alerts};
 pub use closing::{service, stats};
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::json_writer::{JsonWriter, Text};
+use super::json_writer::{JsonValue, JsonWriter, Text};
 use crate::util::rfc3339::{Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
 use crate::policy::Verdict;
@@ -57,8 +56,8 @@ fn x509(w: &mut JsonWriter<'_>, c: &CertificateFacts) {
     w.field_opt("common_name", c.issuer_cn.as_deref());
     w.field("distinguished_name", &c.issuer_dn);
     w.close();
-    w.field("not_before", &Text(Rfc3339Secs(c.not_before)));
-    w.field("not_after", &Text(Rfc3339Secs(c.not_after)));
+    w.field("not_before", &Rfc3339Secs(c.not_before));
+    w.field("not_after", &Rfc3339Secs(c.not_after));
     w.field("serial_number", &c.serial_hex);
     if !c.dns_names.is_empty() || !c.ip_addresses.is_empty() {
         w.array("alternative_names");
@@ -251,7 +250,6 @@ fn quic_detail(w: &mut JsonWriter<'_>, q: &QuicFacts) {
     w.close();
 }
 
-#[derive(Serialize)]
 struct FindingRecord<'a> {
     rule: &'a str,
     severity: &'a str,
@@ -259,7 +257,17 @@ struct FindingRecord<'a> {
     message: &'a str,
 }
 
-#[derive(Serialize)]
+impl JsonValue for FindingRecord<'_> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        let mut w = JsonWriter::new(buf);
+        w.field("rule", self.rule);
+        w.field("severity", self.severity);
+        w.field("party", self.party);
+        w.field("message", self.message);
+        w.finish();
+    }
+}
+
 struct ExemptedRecord<'a> {
     rule: &'a str,
     severity: &'a str,
@@ -269,10 +277,23 @@ struct ExemptedRecord<'a> {
     expires: Option<&'a str>,
 }
 
+impl JsonValue for ExemptedRecord<'_> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        let mut w = JsonWriter::new(buf);
+        w.field("rule", self.rule);
+        w.field("severity", self.severity);
+        w.field("party", self.party);
+        w.field("message", self.message);
+        w.field("justification", self.justification);
+        w.field("expires", &self.expires);
+        w.finish();
+    }
+}
+
 /// `"observer":{"name":...},` for `stamp_observer`, the name JSON-escaped.
 pub fn observer_prefix(name: &str) -> Vec<u8> {
     let mut prefix = b"\"observer\":{\"name\":".to_vec();
-    let _ = serde_json::to_writer(&mut prefix, name);
+    crate::output::json_writer::write_str(&mut prefix, name);
     prefix.extend_from_slice(b"},");
     prefix
 }
@@ -281,7 +302,7 @@ pub fn observer_prefix(name: &str) -> Vec<u8> {
 /// session came from (ECS `log.file.path`).
 pub fn file_prefix(path: &str) -> Vec<u8> {
     let mut prefix = b"\"log\":{\"file\":{\"path\":".to_vec();
-    let _ = serde_json::to_writer(&mut prefix, path);
+    crate::output::json_writer::write_str(&mut prefix, path);
     prefix.extend_from_slice(b"}},");
     prefix
 }
@@ -311,7 +332,7 @@ pub fn stamp_lines(buf: &mut Vec<u8>, from: usize, prefix: &[u8]) {
 /// `ecs.version`, and `event` with its kind, category (network), types and
 /// dataset, left open for the record's own event fields.
 fn open_event(w: &mut JsonWriter<'_>, at: i64, kind: &str, types: &[&str], dataset: &str) {
-    w.field("@timestamp", &Text(Rfc3339Micros(at)));
+    w.field("@timestamp", &Rfc3339Micros(at));
     w.object("ecs");
     w.field("version", ECS_VERSION);
     w.close();
@@ -379,8 +400,8 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     let ja3s = ja3s_string.as_deref().map(fingerprint::ja3_digest);
     let ja4 = f.client_hello.as_ref().map(|ch| fingerprint::ja4(ch, f.carrier.ja4_prefix()));
     open_event(&mut w, f.first_seen, "event", &["connection", "protocol"], "tlsaudit.session");
-    w.field("start", &Text(Rfc3339Micros(f.first_seen)));
-    w.field("end", &Text(Rfc3339Micros(f.last_seen)));
+    w.field("start", &Rfc3339Micros(f.first_seen));
+    w.field("end", &Rfc3339Micros(f.last_seen));
     w.close();
     endpoints(&mut w, f);
     let certificates = f.server_certificates.iter().chain(&f.client_certificates).map(|c| c.sha256.as_str());

@@ -10,13 +10,17 @@ use x509_parser::oid_registry::{self, Oid};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use crate::memory::{string_bytes, strings_bytes, vec_bytes, HeapSize};
+use std::sync::Arc;
+
+use crate::memory::{alloc_bytes, string_bytes, strings_bytes, vec_bytes, HeapSize};
 
 /// Facts about one certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateFacts {
     /// SHA-256 of the DER encoding, upper-case hex.
     pub sha256: String,
+    /// The same digest as bytes.
+    pub digest: [u8; 32],
     pub version: u32,
     pub serial_hex: String,
     pub subject_cn: Option<String>,
@@ -57,22 +61,30 @@ fn oid_name(oid: &Oid<'_>) -> String {
     }
 }
 
-/// Certificates each worker thread keeps parsed, by SHA-256 of their DER:
-/// a server sends the same chain in every handshake. Typically 3 KB each;
-/// the cache is bounded by entries and by bytes, and a certificate too big
-/// to be worth keeping is parsed every time.
+/// Certificates each worker thread keeps parsed, by their DER: a server
+/// sends the same chain in every handshake. A lookup hashes the DER with the
+/// table's hasher and compares it whole, so no digest is computed for a
+/// certificate seen before and no two certificates can be taken for one
+/// another. Typically 3 KB each; the cache is bounded by entries and by
+/// bytes, and a certificate too big to be worth keeping is parsed every time.
 const PARSED_CACHE_ENTRIES: usize = 1024;
 const PARSED_CACHE_BYTES: usize = 16 * 1024 * 1024;
 const PARSED_CACHE_LARGEST: usize = 64 * 1024;
 
+/// Facts of one certificate, shared by every session that sent it.
+pub type SharedCertificate = Arc<CertificateFacts>;
+
 struct ParsedCache {
-    entries: hashlink::LruCache<[u8; 32], (Option<CertificateFacts>, usize)>,
+    entries: hashlink::LruCache<Box<[u8]>, (Option<SharedCertificate>, usize)>,
     bytes: usize,
 }
 
 impl ParsedCache {
-    fn insert(&mut self, digest: [u8; 32], facts: &Option<CertificateFacts>) {
-        let size = facts.as_ref().map_or(0, HeapSize::heap_bytes) + std::mem::size_of::<([u8; 32], Option<CertificateFacts>)>();
+    fn insert(&mut self, der: &[u8], facts: &Option<SharedCertificate>) {
+        let size = facts.as_deref().map_or(0, HeapSize::heap_bytes)
+            + alloc_bytes(der.len())
+            + alloc_bytes(std::mem::size_of::<CertificateFacts>())
+            + std::mem::size_of::<(Box<[u8]>, Option<SharedCertificate>, usize)>();
         if size > PARSED_CACHE_LARGEST {
             return;
         }
@@ -81,7 +93,7 @@ impl ParsedCache {
             self.bytes -= evicted;
         }
         self.bytes += size;
-        if let Some((_, replaced)) = self.entries.insert(digest, (facts.clone(), size)) {
+        if let Some((_, replaced)) = self.entries.insert(der.into(), (facts.clone(), size)) {
             self.bytes -= replaced;
         }
     }
@@ -96,13 +108,12 @@ thread_local! {
 
 /// Parses one DER certificate, or takes the facts of an identical one this
 /// thread parsed before. The flag says whether it came from the cache.
-pub fn parse_certificate_cached(der: &[u8]) -> (Option<CertificateFacts>, bool) {
-    let digest: [u8; 32] = Sha256::digest(der).into();
-    if let Some(hit) = PARSED.with(|c| c.borrow_mut().entries.get(&digest).map(|(facts, _)| facts.clone())) {
+pub fn parse_certificate_cached(der: &[u8]) -> (Option<SharedCertificate>, bool) {
+    if let Some(hit) = PARSED.with(|c| c.borrow_mut().entries.get(der).map(|(facts, _)| facts.clone())) {
         return (hit, true);
     }
-    let facts = parse_with_digest(der, &digest);
-    PARSED.with(|c| c.borrow_mut().insert(digest, &facts));
+    let facts = parse_certificate(der).map(Arc::new);
+    PARSED.with(|c| c.borrow_mut().insert(der, &facts));
     (facts, false)
 }
 
@@ -120,6 +131,7 @@ fn parse_with_digest(der: &[u8], digest: &[u8; 32]) -> Option<CertificateFacts> 
     };
     let mut f = CertificateFacts {
         sha256: crate::util::hex::upper(digest.as_slice()),
+        digest: *digest,
         version: tbs.version.0 + 1,
         serial_hex: crate::util::hex::upper(tbs.raw_serial()),
         subject_cn: first_cn(tbs.subject()),
@@ -278,3 +290,36 @@ impl HeapSize for CertificateFacts {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_ca_der() -> Vec<u8> {
+        let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/captures/test-ca.pem")).unwrap();
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+        pem.contents
+    }
+
+    #[test]
+    fn a_certificate_seen_before_is_shared_and_another_one_is_parsed() {
+        let der = test_ca_der();
+        let (first, cached) = parse_certificate_cached(&der);
+        let first = first.expect("the test CA parses");
+        assert!(!cached);
+        assert_eq!(first.digest.as_slice(), Sha256::digest(&der).as_slice());
+        let (again, cached) = parse_certificate_cached(&der);
+        assert!(cached);
+        assert!(Arc::ptr_eq(&first, &again.unwrap()), "the facts are shared, not copied");
+        // One byte changed in the signature: the same length, another
+        // certificate; never the cached facts.
+        let mut other = der.clone();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        let (changed, cached) = parse_certificate_cached(&other);
+        assert!(!cached);
+        let changed = changed.expect("still parses");
+        assert_ne!(changed.sha256, first.sha256);
+        assert_eq!(changed.der, other);
+    }
+}

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::SharedCertificate;
+
 /// The usual places of the system CA bundle (Debian/Ubuntu, Fedora/RHEL, Alpine, SUSE).
 const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/ssl/certs/ca-certificates.crt",
@@ -140,19 +142,22 @@ impl TrustStore {
     /// must be signed by the next one up, every issuer below the anchor must
     /// be a CA allowed to sign certificates (basicConstraints, keyUsage,
     /// pathLenConstraint), and the path must end at a trust anchor.
-    pub fn check(&self, chain_der: &[&[u8]]) -> ChainStatus {
+    pub fn check(&self, chain: &[SharedCertificate]) -> ChainStatus {
+        // The key: the store and the chain's certificates by their digests,
+        // computed once when each was parsed (hashing 32 bytes a
+        // certificate here, not the certificates again).
         use sha2::{Digest, Sha256};
         let mut key = Sha256::new();
         key.update(self.id.to_be_bytes());
-        for der in chain_der {
-            key.update((der.len() as u64).to_be_bytes());
-            key.update(der);
+        for c in chain {
+            key.update(c.digest);
         }
         let key: [u8; 32] = key.finalize().into();
         if let Some(hit) = VERDICTS.with(|c| c.borrow_mut().get(&key).cloned()) {
             return hit;
         }
-        let verdict = self.check_uncached(chain_der);
+        let ders: Vec<&[u8]> = chain.iter().map(|c| c.der.as_slice()).collect();
+        let verdict = self.check_uncached(&ders);
         VERDICTS.with(|c| c.borrow_mut().insert(key, verdict.clone()));
         verdict
     }

@@ -59,8 +59,7 @@ pub(super) fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
             j.flag(RuleId::CertLifetimeTooLong, Party::Server, format!("the certificate is valid for {days} days; the {} profile allows {max}", j.profile.name));
         }
     }
-    let ders: Vec<&[u8]> = chain.iter().map(|c| c.der.as_slice()).collect();
-    match j.profile.trust.check(&ders) {
+    match j.profile.trust.check(chain) {
         ChainStatus::Trusted | ChainStatus::LeafIsAnchor => {}
         ChainStatus::Untrusted(why) => {
             // A self-signed leaf that is no trust anchor is both: each

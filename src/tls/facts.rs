@@ -4,7 +4,7 @@
 
 pub use super::carrier::{Carrier, DtlsFacts, QuicFacts, QuicTransportParameters};
 pub use super::side::Side;
-use crate::cert::CertificateFacts;
+use crate::cert::SharedCertificate;
 use crate::memory::{alloc_bytes, string_bytes, vec_bytes, HeapSize};
 
 /// What the ClientHello offered. Lists keep the client's order and include
@@ -316,8 +316,8 @@ pub struct SessionFacts {
     pub server_hello: Option<ServerHelloFacts>,
     /// An SSLv2 server hello answered the client (SSL 2.0 negotiated).
     pub sslv2_server_hello: bool,
-    pub server_certificates: Vec<CertificateFacts>,
-    pub client_certificates: Vec<CertificateFacts>,
+    pub server_certificates: Vec<SharedCertificate>,
+    pub client_certificates: Vec<SharedCertificate>,
     /// The chain had more certificates than the cap; the rest were not parsed.
     pub certificate_chain_truncated: bool,
     pub key_exchange: Option<KeyExchangeFacts>,
@@ -484,7 +484,7 @@ impl HeapSize for KeyExchangeFacts {
 
 impl HeapSize for SessionFacts {
     fn heap_bytes(&self) -> usize {
-        let certificates = |v: &Vec<CertificateFacts>| vec_bytes(v) + v.iter().map(HeapSize::heap_bytes).sum::<usize>();
+        let certificates = |v: &Vec<SharedCertificate>| vec_bytes(v) + v.iter().map(|c| c.heap_bytes()).sum::<usize>();
         self.client_hello.as_ref().map_or(0, HeapSize::heap_bytes)
             + self.retried_client_hello.as_ref().map_or(0, HeapSize::heap_bytes)
             + self.server_hello.as_ref().map_or(0, HeapSize::heap_bytes)

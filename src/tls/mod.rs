@@ -474,7 +474,7 @@ impl Analysis {
             Side::Client => &mut self.facts.client_certificates,
         };
         if slot.is_empty() {
-            self.facts_heap += vec_bytes(&parsed) + parsed.iter().map(HeapSize::heap_bytes).sum::<usize>();
+            self.facts_heap += vec_bytes(&parsed) + parsed.iter().map(|c| c.heap_bytes()).sum::<usize>();
             *slot = parsed;
         }
     }

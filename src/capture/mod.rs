@@ -2,6 +2,7 @@
 //! input, directories of captures) and live interfaces through libpcap.
 
 pub mod file;
+mod records;
 pub mod live;
 
 use std::fmt;

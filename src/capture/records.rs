@@ -1,0 +1,293 @@
+//! The records of a capture stream, parsed in place: bytes are read from the
+//! file (or the decompressor) straight into one large buffer and every
+//! record is handed on as a slice of it, so a frame is copied once, by the
+//! kernel, and no record is moved unless it straddles the end of the buffer.
+//! Legacy pcap records are read here; a pcapng block is framed here (type
+//! and length, in its section's byte order) and its contents read by
+//! pcap-parser from the complete block.
+
+use std::io::{self, Read};
+
+use pcap_parser::pcapng::{self, Block};
+
+use super::{CaptureError, RawPacket};
+
+/// Largest frame accepted from a file; a larger captured length means a
+/// corrupt record.
+pub const MAX_FRAME: u32 = 256 * 1024;
+/// The most a record header (pcap) or a packet block's header and trailer
+/// (pcapng) add to a frame.
+const RECORD_OVERHEAD: u32 = 64;
+/// The read buffer: large reads, and room for any record that can be a
+/// packet. A pcapng block that is no packet and does not fit is skipped.
+const BUFFER: usize = 4 << 20;
+
+const PCAP_HEADER: usize = 24;
+const PCAP_RECORD_HEADER: usize = 16;
+const SECTION_HEADER: u32 = 0x0A0D_0D0A;
+
+/// A window on the stream: `buf[start..end]` holds the bytes not yet taken,
+/// the first of them at `offset` in the stream.
+struct Window<R> {
+    input: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Stream offset of `buf[start]`.
+    offset: u64,
+    eof: bool,
+    /// The first read error, for the message.
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Window<R> {
+    fn new(input: R) -> Self {
+        Window { input, buf: vec![0; BUFFER], start: 0, end: 0, offset: 0, eof: false, error: None }
+    }
+
+    fn available(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Reads until `n` bytes are available or the stream ends (or fails).
+    /// `n` must fit the buffer.
+    fn want(&mut self, n: usize) -> bool {
+        while self.end - self.start < n && !self.eof {
+            if self.buf.len() - self.start < n {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(read) => self.end += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    self.eof = true;
+                }
+            }
+        }
+        self.end - self.start >= n
+    }
+
+    fn take(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Skips `n` bytes, more than the buffer holds: what is there, then
+    /// reads that are thrown away. False when the stream ends first.
+    fn skip(&mut self, n: u64) -> bool {
+        let mut left = n;
+        loop {
+            let here = left.min((self.end - self.start) as u64);
+            self.take(here as usize);
+            left -= here;
+            if left == 0 {
+                return true;
+            }
+            self.start = 0;
+            self.end = 0;
+            if !self.want(1) {
+                return false;
+            }
+        }
+    }
+
+    /// Why the stream ended before `at`: a read error, or a cut.
+    fn ended(&mut self, at: u64, cut: CaptureError) -> CaptureError {
+        match self.error.take() {
+            Some(e) => CaptureError::Read { offset: at, detail: e.to_string() },
+            None => cut,
+        }
+    }
+}
+
+/// Reads every packet of a capture stream and hands it to `on_packet`, which
+/// returns false to stop early. Returns the number of packets read.
+pub fn read_packets<R: Read>(input: R, on_packet: &mut dyn FnMut(RawPacket<'_>) -> bool) -> Result<u64, CaptureError> {
+    let mut w = Window::new(input);
+    w.want(PCAP_HEADER);
+    let head = w.available();
+    if head.is_empty() {
+        return Err(w.ended(0, CaptureError::Empty));
+    }
+    let magic = [head[0], head.get(1).copied().unwrap_or(0), head.get(2).copied().unwrap_or(0), head.get(3).copied().unwrap_or(0)];
+    match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] | [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] => {
+            read_legacy(&mut w, on_packet)
+        }
+        [0x0a, 0x0d, 0x0d, 0x0a] => read_pcapng(&mut w, on_packet),
+        _ if head.len() < 4 => Err(w.ended(0, CaptureError::NotACapture)),
+        _ => Err(CaptureError::NotACapture),
+    }
+}
+
+fn read_legacy<R: Read>(w: &mut Window<R>, on_packet: &mut dyn FnMut(RawPacket<'_>) -> bool) -> Result<u64, CaptureError> {
+    if !w.want(PCAP_HEADER) {
+        return Err(w.ended(0, CaptureError::TruncatedHeader));
+    }
+    let header = match pcap_parser::parse_pcap_header(w.available()) {
+        Ok((_, h)) => h,
+        Err(_) => return Err(CaptureError::NotACapture),
+    };
+    let big_endian = header.is_bigendian();
+    let nanos = header.is_nanosecond_precision();
+    let linktype = header.network.0 as u32;
+    w.take(PCAP_HEADER);
+    let word = |b: &[u8], at: usize| {
+        let bytes = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        }
+    };
+    let mut packets = 0u64;
+    loop {
+        let offset = w.offset;
+        if !w.want(PCAP_RECORD_HEADER) {
+            if w.available().is_empty() && w.error.is_none() {
+                return Ok(packets);
+            }
+            return Err(w.ended(offset, CaptureError::Truncated { offset }));
+        }
+        let record = w.available();
+        let (secs, frac, caplen, origlen) = (word(record, 0), word(record, 4), word(record, 8), word(record, 12));
+        if caplen > MAX_FRAME + RECORD_OVERHEAD {
+            return Err(CaptureError::Oversized { offset, claimed: u64::from(caplen) });
+        }
+        if caplen > MAX_FRAME {
+            return Err(CaptureError::Corrupt { offset, detail: "captured length over 256 KiB" });
+        }
+        let total = PCAP_RECORD_HEADER + caplen as usize;
+        if !w.want(total) {
+            return Err(w.ended(offset, CaptureError::Truncated { offset }));
+        }
+        let frac = if nanos { i64::from(frac) / 1000 } else { i64::from(frac) };
+        let ts = i64::from(secs) * 1_000_000 + frac;
+        let data = &w.available()[PCAP_RECORD_HEADER..total];
+        packets += 1;
+        if !on_packet(RawPacket { ts, linktype, data, orig_len: origlen }) {
+            return Ok(packets);
+        }
+        w.take(total);
+    }
+}
+
+struct Interface {
+    linktype: u32,
+    /// Timestamp units per second.
+    resolution: u64,
+    offset_secs: i64,
+}
+
+fn read_pcapng<R: Read>(w: &mut Window<R>, on_packet: &mut dyn FnMut(RawPacket<'_>) -> bool) -> Result<u64, CaptureError> {
+    let mut big_endian = false;
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut last_ts = 0i64;
+    let mut packets = 0u64;
+    let mut first = true;
+    loop {
+        let offset = w.offset;
+        // Type, length and (in a section header) the byte-order magic.
+        if !w.want(12) {
+            if w.available().is_empty() && w.error.is_none() && !first {
+                return Ok(packets);
+            }
+            let cut = if first { CaptureError::TruncatedHeader } else { CaptureError::Truncated { offset } };
+            return Err(w.ended(offset, cut));
+        }
+        let head = w.available();
+        let block_type = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        if block_type == SECTION_HEADER {
+            match head.get(8..12) {
+                Some([0x4d, 0x3c, 0x2b, 0x1a]) => big_endian = false,
+                Some([0x1a, 0x2b, 0x3c, 0x4d]) => big_endian = true,
+                _ if first => return Err(CaptureError::NotACapture),
+                _ => return Err(CaptureError::Corrupt { offset, detail: "section header with an unknown byte order" }),
+            }
+        }
+        let order = |at: usize| {
+            let b = [head[at], head[at + 1], head[at + 2], head[at + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let block_type = order(0);
+        let length = order(4);
+        if length < 12 || length % 4 != 0 {
+            return Err(CaptureError::Corrupt { offset, detail: "malformed record" });
+        }
+        let is_packet = matches!(block_type, 2 | 3 | 6);
+        if is_packet && length > MAX_FRAME + RECORD_OVERHEAD {
+            return Err(CaptureError::Oversized { offset, claimed: u64::from(length) });
+        }
+        if length as usize > BUFFER {
+            // A block too large to hold that no packet is in: over it.
+            if !w.skip(u64::from(length)) {
+                return Err(w.ended(offset, CaptureError::Truncated { offset }));
+            }
+            continue;
+        }
+        if !w.want(length as usize) {
+            let cut = if first { CaptureError::TruncatedHeader } else { CaptureError::Truncated { offset } };
+            return Err(w.ended(offset, cut));
+        }
+        first = false;
+        let bytes = &w.available()[..length as usize];
+        let parsed = if block_type == SECTION_HEADER {
+            pcapng::parse_sectionheaderblock(bytes).map(|(_, shb)| Block::SectionHeader(shb))
+        } else if big_endian {
+            pcapng::parse_block_be(bytes).map(|(_, b)| b)
+        } else {
+            pcapng::parse_block_le(bytes).map(|(_, b)| b)
+        };
+        let packet = match parsed {
+            Err(_) => return Err(CaptureError::Corrupt { offset, detail: "malformed record" }),
+            Ok(Block::SectionHeader(_)) => {
+                interfaces.clear();
+                None
+            }
+            Ok(Block::InterfaceDescription(idb)) => {
+                interfaces.push(Interface {
+                    linktype: idb.linktype.0 as u32,
+                    resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                    offset_secs: idb.ts_offset(),
+                });
+                None
+            }
+            Ok(Block::EnhancedPacket(epb)) => {
+                let Some(iface) = interfaces.get(epb.if_id as usize) else {
+                    return Err(CaptureError::Corrupt { offset, detail: "packet names an interface that was never described" });
+                };
+                let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                let micros = (u128::from(units) * 1_000_000 / u128::from(iface.resolution)) as i64;
+                let ts = micros.saturating_add(iface.offset_secs.saturating_mul(1_000_000));
+                Some((iface.linktype, ts, epb.caplen, epb.origlen, epb.data))
+            }
+            Ok(Block::SimplePacket(spb)) => {
+                let Some(iface) = interfaces.first() else {
+                    return Err(CaptureError::Corrupt { offset, detail: "packet before any interface description" });
+                };
+                Some((iface.linktype, last_ts, spb.data.len() as u32, spb.origlen, spb.data))
+            }
+            Ok(_) => None,
+        };
+        if let Some((linktype, ts, caplen, orig_len, data)) = packet {
+            if caplen > MAX_FRAME {
+                return Err(CaptureError::Corrupt { offset, detail: "captured length over 256 KiB" });
+            }
+            let data = &data[..(caplen as usize).min(data.len())];
+            last_ts = ts;
+            packets += 1;
+            if !on_packet(RawPacket { ts, linktype, data, orig_len }) {
+                return Ok(packets);
+            }
+        }
+        w.take(length as usize);
+    }
+}

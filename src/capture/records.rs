@@ -20,7 +20,7 @@ pub const MAX_FRAME: u32 = 256 * 1024;
 const RECORD_OVERHEAD: u32 = 64;
 /// The read buffer: large reads, and room for any record that can be a
 /// packet. A pcapng block that is no packet and does not fit is skipped.
-const BUFFER: usize = 4 << 20;
+const BUFFER: usize = 1 << 20;
 
 const PCAP_HEADER: usize = 24;
 const PCAP_RECORD_HEADER: usize = 16;

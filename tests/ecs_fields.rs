@@ -300,3 +300,30 @@ fn every_field_is_ecs_or_tlsaudit_and_every_finding_has_its_alert() {
     let unlisted = runs[2].alerts.iter().filter(|a| a["rule"]["id"] == "inventory.unlisted_service").count();
     assert!(unlisted > 20, "each unlisted service has its alert: {unlisted}");
 }
+
+/// Service records are written field by field, in the order a JSON object
+/// with sorted keys has (as they were when built as values): each line is
+/// what serde_json writes for the value it parses to.
+#[test]
+fn service_records_keep_their_keys_sorted_at_every_level() {
+    let scratch = Scratch::new("service-key-order");
+    let policy = scratch.path("policy.toml");
+    std::fs::write(&policy, "base = \"hipaa\"\n\n[[exception]]\nserver = \"127.0.0.0/8\"\nport = 4450\nrule = \"proto.tls11\"\njustification = \"lab \\\"analyser\\\"\"\n").unwrap();
+    let captures = captures_dir();
+    let out = tlsaudit(&[
+        "--format", "jsonl", "--fail-on", "never", "-r", captures.to_str().unwrap(),
+        "--policy-file", policy.to_str().unwrap(), "--observer-name", "ward \"3\"", "--group-by", "subnet/24",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut services = 0;
+    let mut exempted = 0;
+    for line in text.lines().filter(|l| l.contains("\"dataset\":\"tlsaudit.service\"")) {
+        let value: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line, serde_json::to_string(&value).unwrap());
+        assert_eq!(value["observer"]["name"], "ward \"3\"");
+        services += 1;
+        exempted += usize::from(value["tlsaudit"]["exempted"].is_array());
+    }
+    assert!(services > 50, "{services} service records");
+    assert_eq!(exempted, 1, "the exception's service lists what it exempted");
+}

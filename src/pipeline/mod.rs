@@ -223,9 +223,10 @@ pub fn run(
             OutputFormat::Jsonl => {
                 // One record at a time: the inventory can hold tens of
                 // thousands of services.
-                let mut write_line = |v: &serde_json::Value| {
+                let observer = config.observer.as_deref();
+                let write_line = |out: &mut dyn Write, v: &serde_json::Value| -> io::Result<()> {
                     let stamped;
-                    let v = match &config.observer {
+                    let v = match observer {
                         Some(name) => {
                             let mut copy = v.clone();
                             copy["observer"] = serde_json::json!({"name": name});
@@ -234,8 +235,9 @@ pub fn run(
                         }
                         None => v,
                     };
-                    serde_json::to_writer(&mut out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
+                    serde_json::to_writer(&mut *out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
                 };
+                let mut line = Vec::new();
                 let now = crate::capture::live::now_micros();
                 let changes = summary.changes.iter().flat_map(|c| &c.list);
                 let per_service = crate::policy::service::JUDGED_PER_SERVICE;
@@ -243,19 +245,22 @@ pub fn run(
                     .services()
                     .iter()
                     .try_for_each(|service| {
-                        write_line(&json::service(service, &config.profile.name, group(service).as_deref()))?;
+                        line.clear();
+                        json::write_service(&mut line, service, &config.profile.name, group(service).as_deref(), observer);
+                        line.push(b'\n');
+                        out.write_all(&line)?;
                         if config.alerts {
-                            json::service_alerts(service, &config.profile.name, per_service).try_for_each(|a| write_line(&a))?;
+                            json::service_alerts(service, &config.profile.name, per_service).try_for_each(|a| write_line(&mut out, &a))?;
                         }
                         Ok(())
                     })
-                    .and_then(|_| changes.clone().try_for_each(|c| write_line(&crate::output::change::record(c, now))))
+                    .and_then(|_| changes.clone().try_for_each(|c| write_line(&mut out, &crate::output::change::record(c, now))))
                     .and_then(|_| {
                         let mut stats = json::stats(&summary, &inventory);
                         if let (Some(by), Some(tlsaudit)) = (config.group_by, stats.get_mut("tlsaudit").and_then(|t| t.get_mut("stats"))) {
                             tlsaudit["groups"] = groups::groups_json(&inventory, by, &config.profile);
                         }
-                        write_line(&stats)
+                        write_line(&mut out, &stats)
                     })
             }
             OutputFormat::Text => {
@@ -331,11 +336,14 @@ fn write_inventory(path: &std::path::Path, inventory: &crate::inventory::Invento
     let mut out = io::BufWriter::new(std::fs::File::create(&partial).map_err(fail)?);
     let (head, tail) = crate::baseline::inventory_frame(&written, policy);
     out.write_all(head.as_bytes()).map_err(fail)?;
+    let mut line = Vec::new();
     for (i, s) in inventory.services().iter().enumerate() {
         if i > 0 {
             out.write_all(b",").map_err(fail)?;
         }
-        serde_json::to_writer(&mut out, &json::service(s, policy, None)).map_err(|e| fail(e.into()))?;
+        line.clear();
+        json::write_service(&mut line, s, policy, None, None);
+        out.write_all(&line).map_err(fail)?;
     }
     out.write_all(tail.as_bytes()).and_then(|_| out.flush()).map_err(fail)?;
     drop(out);

@@ -4,6 +4,8 @@
 use serde_json::{json, Map, Value};
 
 use super::put;
+use crate::output::json_writer::{JsonValue, JsonWriter, Text};
+use crate::util::rfc3339::Rfc3339Micros;
 use crate::inventory::{Inventory, Service};
 use crate::policy::Assessment;
 use crate::util::rfc3339::rfc3339_micros;
@@ -18,72 +20,168 @@ pub(crate) fn head(r: &mut Map<String, Value>, kind: &str, dataset: &str) {
     put(r, "event.dataset", json!(dataset));
 }
 
-/// Counts by name as an array of `{"name", "count"}`: a search index
-/// maps two fields, not one per value seen.
-fn counts<K: AsRef<str>>(map: &std::collections::BTreeMap<K, u64>) -> Value {
-    Value::Array(map.iter().map(|(name, count)| json!({"name": name.as_ref(), "count": count})).collect())
+/// A `{"count", "name"}` array of counts by name, written in place.
+struct CountsArray<'a, K>(&'a std::collections::BTreeMap<K, u64>);
+
+impl<K: AsRef<str>> JsonValue for CountsArray<'_, K> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.push(b'[');
+        for (i, (name, count)) in self.0.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(b"{\"count\":");
+            count.write_json(buf);
+            buf.extend_from_slice(b",\"name\":");
+            name.as_ref().write_json(buf);
+            buf.push(b'}');
+        }
+        buf.push(b']');
+    }
 }
 
-/// The `tlsaudit.service` record of one server endpoint.
-pub fn service(s: &Service, policy: &str, group: Option<&str>) -> Value {
-    let mut r = Map::new();
-    put(&mut r, "@timestamp", json!(rfc3339_micros(s.last_seen)));
-    head(&mut r, "state", "tlsaudit.service");
-    put(&mut r, "destination.ip", json!(s.ip.to_string()));
-    put(&mut r, "destination.port", json!(s.port));
-    put(&mut r, "network.transport", json!(s.transport.as_str()));
-    put(&mut r, "related.ip", json!([s.ip.to_string()]));
-    if !s.server_names.is_empty() {
-        put(&mut r, "related.hosts", json!(s.server_names));
+/// Writes the `tlsaudit.service` record of one server endpoint into `buf`
+/// (no line end). Keys go in the order a JSON object with sorted keys has,
+/// at every level, as the records of this kind always had: the writer is
+/// told them in that order.
+pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option<&str>, observer: Option<&str>) {
+    let ip = Text(s.ip);
+    let mut w = JsonWriter::new(buf);
+    w.field("@timestamp", &Rfc3339Micros(s.last_seen));
+    w.object("destination");
+    w.field("ip", &ip);
+    w.field("port", &s.port);
+    w.close();
+    w.object("ecs");
+    w.field("version", super::ECS_VERSION);
+    w.close();
+    w.object("event");
+    w.field("category", &["network"]);
+    w.field("dataset", "tlsaudit.service");
+    w.field("kind", "state");
+    w.field("type", &["info"]);
+    w.close();
+    w.object("network");
+    w.field("transport", s.transport.as_str());
+    w.close();
+    if let Some(name) = observer {
+        w.object("observer");
+        w.field("name", name);
+        w.close();
     }
+    w.object("related");
     if !s.certificates.is_empty() {
-        put(&mut r, "related.hash", json!(s.certificates.keys().collect::<Vec<_>>()));
+        w.field("hash", &Keys(s.certificates.keys()));
     }
-    put(&mut r, "tlsaudit.service.protocols", counts(&s.protocols));
-    put(&mut r, "tlsaudit.service.sessions", json!(s.sessions));
-    put(&mut r, "tlsaudit.service.cleartext_sessions", json!(s.cleartext_sessions));
-    put(&mut r, "tlsaudit.service.distinct_clients", json!(s.distinct_clients()));
-    if let Some(group) = group {
-        put(&mut r, "tlsaudit.service.group", json!(group));
+    if !s.server_names.is_empty() {
+        w.field("hosts", &Keys(s.server_names.iter()));
     }
-    if let Some((grade, why)) = s.grade() {
-        put(&mut r, "tlsaudit.service.grade", json!(grade.as_str()));
-        put(&mut r, "tlsaudit.service.grade_capped_by", json!(why.iter().map(|r| r.as_str()).collect::<Vec<_>>()));
-    }
-    if s.clients_overflow {
-        put(&mut r, "tlsaudit.service.distinct_clients_capped", json!(true));
-    }
-    if s.memory_capped {
-        put(&mut r, "tlsaudit.service.memory_capped", json!(true));
-    }
-    put(&mut r, "tlsaudit.service.versions", counts(&s.versions));
-    put(&mut r, "tlsaudit.service.ciphers", counts(&s.ciphers));
-    put(&mut r, "tlsaudit.service.server_names", json!(s.server_names));
-    put(&mut r, "tlsaudit.service.certificates", json!(s.certificates.keys().collect::<Vec<_>>()));
-    put(&mut r, "tlsaudit.service.first_seen", json!(rfc3339_micros(s.first_seen)));
-    put(&mut r, "tlsaudit.service.last_seen", json!(rfc3339_micros(s.last_seen)));
-    let mut findings: Vec<_> = s.findings.values().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
-    let findings: Vec<Value> = findings
-        .iter()
-        .map(|f| json!({"rule": f.rule.as_str(), "severity": f.severity.as_str(), "count": f.count, "message": f.example}))
-        .collect();
-    put(&mut r, "tlsaudit.findings", Value::Array(findings));
+    w.field("ip", &[&ip]);
+    w.close();
+    w.object("tlsaudit");
+    let assessment = s.assessment();
+    w.field("assessment", assessment.as_str());
+    w.field("compliant", &(assessment == Assessment::Compliant));
     if !s.exempted.is_empty() {
-        let exempted: Vec<Value> = s
-            .exempted
-            .values()
-            .map(|e| {
-                json!({"rule": e.rule.as_str(), "severity": e.severity.as_str(), "count": e.count,
-                       "justification": e.justification, "expires": e.expires})
-            })
-            .collect();
-        put(&mut r, "tlsaudit.exempted", Value::Array(exempted));
+        w.field("exempted", &Exempted(s));
     }
-    put(&mut r, "tlsaudit.assessment", json!(s.assessment().as_str()));
-    put(&mut r, "tlsaudit.compliant", json!(s.assessment() == Assessment::Compliant));
-    put(&mut r, "tlsaudit.policy", json!(policy));
-    Value::Object(r)
+    w.field("findings", &Findings(s));
+    w.field("policy", policy);
+    w.object("service");
+    w.field("certificates", &Keys(s.certificates.keys()));
+    w.field("ciphers", &CountsArray(&s.ciphers));
+    w.field("cleartext_sessions", &s.cleartext_sessions);
+    w.field("distinct_clients", &s.distinct_clients());
+    if s.clients_overflow {
+        w.field("distinct_clients_capped", &true);
+    }
+    w.field("first_seen", &Rfc3339Micros(s.first_seen));
+    if let Some((grade, why)) = s.grade() {
+        w.field("grade", grade.as_str());
+        w.field("grade_capped_by", &why.iter().map(|r| r.as_str()).collect::<Vec<_>>());
+    }
+    if let Some(group) = group {
+        w.field("group", group);
+    }
+    w.field("last_seen", &Rfc3339Micros(s.last_seen));
+    if s.memory_capped {
+        w.field("memory_capped", &true);
+    }
+    w.field("protocols", &CountsArray(&s.protocols));
+    w.field("server_names", &Keys(s.server_names.iter()));
+    w.field("sessions", &s.sessions);
+    w.field("versions", &CountsArray(&s.versions));
+    w.close();
+    w.close();
+    w.finish();
+}
+
+/// Strings from an iterator, as a JSON array.
+struct Keys<I>(I);
+
+impl<'a, I: Iterator<Item = &'a String> + Clone> JsonValue for Keys<I> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.push(b'[');
+        for (i, k) in self.0.clone().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            k.write_json(buf);
+        }
+        buf.push(b']');
+    }
+}
+
+/// A service's findings, worst first, then by rule.
+struct Findings<'a>(&'a Service);
+
+impl JsonValue for Findings<'_> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        let mut findings: Vec<_> = self.0.findings.values().collect();
+        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
+        buf.push(b'[');
+        for (i, f) in findings.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            let mut w = JsonWriter::new(buf);
+            w.field("count", &f.count);
+            w.field("message", &f.example);
+            w.field("rule", f.rule.as_str());
+            w.field("severity", f.severity.as_str());
+            w.finish();
+        }
+        buf.push(b']');
+    }
+}
+
+/// A service's findings that the policy's exceptions covered.
+struct Exempted<'a>(&'a Service);
+
+impl JsonValue for Exempted<'_> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.push(b'[');
+        for (i, e) in self.0.exempted.values().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            let mut w = JsonWriter::new(buf);
+            w.field("count", &e.count);
+            w.field("expires", &e.expires);
+            w.field("justification", &e.justification);
+            w.field("rule", e.rule.as_str());
+            w.field("severity", e.severity.as_str());
+            w.finish();
+        }
+        buf.push(b']');
+    }
+}
+
+/// The `tlsaudit.service` record of one server endpoint, as a value.
+pub fn service(s: &Service, policy: &str, group: Option<&str>) -> Value {
+    let mut buf = Vec::new();
+    write_service(&mut buf, s, policy, group, None);
+    serde_json::from_slice(&buf).unwrap_or(Value::Null)
 }
 
 /// The `tlsaudit.stats` record closing a run.

@@ -7,7 +7,7 @@ mod alert;
 mod closing;
 
 pub use alert::{service_alerts, session_alerts};
-pub use closing::{service, stats};
+pub use closing::{service, stats, write_service};
 
 use serde_json::{Map, Value};
 

@@ -238,6 +238,26 @@ impl JsonValue for Rfc3339Secs {
     }
 }
 
+/// IPv4 addresses digit by digit (most addresses written are); IPv6 through
+/// its Display, which knows where to shorten.
+impl JsonValue for std::net::IpAddr {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        match self {
+            std::net::IpAddr::V4(v4) => {
+                buf.push(b'"');
+                for (i, octet) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b'.');
+                    }
+                    octet.write_json(buf);
+                }
+                buf.push(b'"');
+            }
+            std::net::IpAddr::V6(_) => Text(self).write_json(buf),
+        }
+    }
+}
+
 impl JsonValue for serde_json::Value {
     fn write_json(&self, buf: &mut Vec<u8>) {
         Serde(self).write_json(buf);
@@ -298,6 +318,17 @@ impl<'a> JsonWriter<'a> {
         self.separator(self.stack.len() - 1);
         write_key(self.buf, key);
         value.write_json(self.buf);
+    }
+
+    /// Fields already written as JSON (`"key":value,...`, as between the
+    /// braces of an object), put into the innermost object.
+    pub fn raw_fields(&mut self, fields: &[u8]) {
+        if fields.is_empty() {
+            return;
+        }
+        self.materialize();
+        self.separator(self.stack.len() - 1);
+        self.buf.extend_from_slice(fields);
     }
 
     /// A field written only when the value is there.
@@ -413,5 +444,15 @@ mod tests {
         let mut text = Vec::new();
         Text(format_args!("{}\u{1b}{}", "x\"", 7)).write_json(&mut text);
         assert_eq!(text, br#""x\"\u001b7""#);
+    }
+
+    #[test]
+    fn addresses_are_written_as_their_display() {
+        for ip in ["0.0.0.0", "10.1.200.255", "255.255.255.255", "::1", "fe80::1:2", "::ffff:10.0.0.1", "2001:db8::"] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut ours = Vec::new();
+            ip.write_json(&mut ours);
+            assert_eq!(String::from_utf8(ours).unwrap(), format!("\"{ip}\""));
+        }
     }
 }

@@ -42,6 +42,28 @@ fn family(rule: RuleId) -> &'static str {
 
 /// Appends one alert per finding of a session to `buf`, each a line.
 pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, buf: &mut Vec<u8>) {
+    if findings.is_empty() {
+        return;
+    }
+    // What every alert of the session repeats, written once: its endpoints,
+    // its TLS version and cipher, and `related`.
+    let mut shared = Vec::with_capacity(512);
+    {
+        let mut w = JsonWriter::new(&mut shared);
+        super::endpoints(&mut w, f);
+        if let Some(v) = f.version() {
+            w.object("tls");
+            w.field_opt("version", names::version_name(v));
+            w.field("version_protocol", names::version_protocol(v));
+            if let Some(sh) = &f.server_hello {
+                w.field("cipher", &names::cipher_name(sh.cipher));
+            }
+            w.close();
+        }
+        super::related(&mut w, f, std::iter::empty());
+        w.finish();
+    }
+    let shared_fields = &shared[1..shared.len() - 1];
     for finding in findings {
         let mut w = JsonWriter::new(buf);
         super::open_event(&mut w, f.first_seen, "alert", &["info"], "tlsaudit.alert");
@@ -62,17 +84,7 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, buf:
         }
         w.field("ruleset", policy);
         w.close();
-        super::endpoints(&mut w, f);
-        if let Some(v) = f.version() {
-            w.object("tls");
-            w.field_opt("version", names::version_name(v));
-            w.field("version_protocol", names::version_protocol(v));
-            if let Some(sh) = &f.server_hello {
-                w.field("cipher", &names::cipher_name(sh.cipher));
-            }
-            w.close();
-        }
-        super::related(&mut w, f, std::iter::empty());
+        w.raw_fields(shared_fields);
         w.object("tlsaudit");
         w.object("finding");
         w.field("severity", finding.severity.as_str());

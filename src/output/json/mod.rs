@@ -346,11 +346,11 @@ fn open_event(w: &mut JsonWriter<'_>, at: i64, kind: &str, types: &[&str], datas
 /// `source`, `destination` and `network` of a session.
 fn endpoints(w: &mut JsonWriter<'_>, f: &SessionFacts) {
     w.object("source");
-    w.field("ip", &Text(f.client.ip));
+    w.field("ip", &f.client.ip);
     w.field("port", &f.client.port);
     w.close();
     w.object("destination");
-    w.field("ip", &Text(f.server.ip));
+    w.field("ip", &f.server.ip);
     w.field("port", &f.server.port);
     w.close();
     w.object("network");
@@ -368,9 +368,9 @@ fn endpoints(w: &mut JsonWriter<'_>, f: &SessionFacts) {
 fn related<'h>(w: &mut JsonWriter<'_>, f: &SessionFacts, hashes: impl Iterator<Item = &'h str>) {
     w.object("related");
     if f.client.ip == f.server.ip {
-        w.field("ip", &[Text(f.client.ip)]);
+        w.field("ip", &[f.client.ip]);
     } else {
-        w.field("ip", &[Text(f.client.ip), Text(f.server.ip)]);
+        w.field("ip", &[f.client.ip, f.server.ip]);
     }
     if let Some(sni) = f.client_hello.as_ref().and_then(|ch| ch.server_name.as_deref()) {
         w.array("hosts");

@@ -31,9 +31,6 @@ const MAX_CERTS: usize = 16;
 /// Memory the inventory holds at most by default, in bytes.
 pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
 
-/// Overhead of one entry in a hash map or B-tree beyond its key and value
-/// (slot, control byte, node share), as charged to the budget.
-const ENTRY_OVERHEAD: usize = 16;
 
 /// The inventory's memory account.
 #[derive(Debug)]
@@ -61,8 +58,29 @@ impl Budget {
     }
 }
 
-fn entry_bytes<K, V>() -> usize {
-    std::mem::size_of::<K>() + std::mem::size_of::<V>() + ENTRY_OVERHEAD
+/// Bytes one more entry costs a B-tree map or set that holds `len`: the
+/// first allocates a leaf with room for eleven, the next ten fit in it, and
+/// past that nodes are two thirds full on average (with their share of the
+/// inner nodes). A map of one entry costs its whole leaf.
+fn btree_entry_bytes<K, V>(len: usize) -> usize {
+    let slot = std::mem::size_of::<K>() + std::mem::size_of::<V>();
+    match len {
+        0 => alloc_bytes(11 * slot + 16),
+        1..=10 => 0,
+        _ => slot * 3 / 2 + 8,
+    }
+}
+
+/// Bytes one more entry costs a hash map or set that holds `len`: the first
+/// allocates four slots, and as the table doubles when seven eighths full,
+/// an entry holds up to two slots, each with its control byte.
+fn hash_entry_bytes<K, V>(len: usize) -> usize {
+    let slot = std::mem::size_of::<K>() + std::mem::size_of::<V>() + 1;
+    if len == 0 {
+        alloc_bytes(4 * slot + 16)
+    } else {
+        2 * slot
+    }
 }
 
 
@@ -262,7 +280,7 @@ fn add_finding(
         }
         return true;
     }
-    if !budget.charge(entry_bytes::<&str, FindingCount>() + string_bytes(message)) {
+    if !budget.charge(btree_entry_bytes::<RuleId, FindingCount>(map.len()) + string_bytes(message)) {
         return false;
     }
     map.insert(rule, FindingCount { rule, severity, count: 1, example: message.to_string(), example_at: at });
@@ -277,13 +295,13 @@ fn insert_capped(set: &mut BTreeSet<String>, budget: &mut Budget, value: &str, c
     if !keep {
         return true;
     }
-    if !budget.charge(entry_bytes::<String, ()>() + string_bytes(value)) {
+    if !budget.charge(btree_entry_bytes::<String, ()>(set.len()) + string_bytes(value)) {
         return false;
     }
     set.insert(value.to_string());
     if set.len() > cap {
         if let Some(dropped) = set.pop_last() {
-            budget.adjust(entry_bytes::<String, ()>() + string_bytes(&dropped), 0);
+            budget.adjust(btree_entry_bytes::<String, ()>(set.len()) + string_bytes(&dropped), 0);
         }
     }
     true
@@ -317,14 +335,16 @@ fn insert_leaf(map: &mut BTreeMap<String, LeafSummary>, budget: &mut Budget, lea
         return true;
     }
     let summary = LeafSummary::of(leaf);
-    let cost = |hash: &str, summary: &LeafSummary| entry_bytes::<String, LeafSummary>() + string_bytes(hash) + summary.heap_bytes();
-    if !budget.charge(cost(&leaf.sha256, &summary)) {
+    let cost = |len: usize, hash: &str, summary: &LeafSummary| {
+        btree_entry_bytes::<String, LeafSummary>(len) + string_bytes(hash) + summary.heap_bytes()
+    };
+    if !budget.charge(cost(map.len(), &leaf.sha256, &summary)) {
         return false;
     }
     map.insert(leaf.sha256.clone(), summary);
     if map.len() > MAX_CERTS {
         if let Some((hash, dropped)) = map.pop_last() {
-            budget.adjust(cost(&hash, &dropped), 0);
+            budget.adjust(cost(map.len(), &hash, &dropped), 0);
         }
     }
     true
@@ -337,7 +357,7 @@ fn add_exempted(map: &mut BTreeMap<RuleId, ExemptedCount>, budget: &mut Budget, 
         e.severity = e.severity.max(x.finding.severity);
         return true;
     }
-    let cost = entry_bytes::<RuleId, ExemptedCount>()
+    let cost = btree_entry_bytes::<RuleId, ExemptedCount>(map.len())
         + string_bytes(&x.justification)
         + x.expires.as_deref().map_or(0, string_bytes);
     if !budget.charge(cost) {
@@ -360,7 +380,7 @@ fn count_name(map: &mut BTreeMap<String, u64>, budget: &mut Budget, name: &str) 
         *n += 1;
         return true;
     }
-    if !budget.charge(entry_bytes::<String, u64>() + string_bytes(name)) {
+    if !budget.charge(btree_entry_bytes::<String, u64>(map.len()) + string_bytes(name)) {
         return false;
     }
     map.insert(name.to_string(), 1);
@@ -397,7 +417,7 @@ impl Inventory {
         let known = self.services.contains_key(&key);
         if !known && self.services.len() >= MAX_SERVICES {
             self.services_dropped += 1;
-        } else if known || budget.charge(entry_bytes::<(IpAddr, u16, Transport), Service>()) {
+        } else if known || budget.charge(hash_entry_bytes::<(IpAddr, u16, Transport), Service>(self.services.len())) {
             let s = self.services.entry(key).or_insert_with(|| Service {
                 ip: f.server.ip,
                 port: f.server.port,
@@ -437,9 +457,10 @@ impl Inventory {
                 s.upgrade_offers.count(protocol, offered, f.first_seen, f.client.ip);
             }
             let protocol = f.protocol();
+            let known_protocols = s.protocols.len();
             match s.protocols.get_mut(protocol) {
                 Some(n) => *n += 1,
-                None if budget.charge(entry_bytes::<&str, u64>()) => {
+                None if budget.charge(btree_entry_bytes::<&str, u64>(known_protocols)) => {
                     s.protocols.insert(protocol, 1);
                 }
                 None => fits = false,
@@ -465,12 +486,23 @@ impl Inventory {
                 let session = (f.client.ip, f.client.port, f.first_seen);
                 if let Some((sessions, _)) = s.public_values.get_mut(public) {
                     if sessions.len() < 8 && !sessions.contains(&session) {
-                        let before = alloc_bytes(sessions.capacity() * std::mem::size_of_val(&session));
-                        sessions.push(session);
-                        budget.adjust(before, alloc_bytes(sessions.capacity() * std::mem::size_of_val(&session)));
+                        // Growing the list must fit the budget as a new entry would.
+                        let bytes = |capacity: usize| alloc_bytes(capacity * std::mem::size_of_val(&session));
+                        let growth = if sessions.len() < sessions.capacity() {
+                            0
+                        } else {
+                            bytes((sessions.capacity() * 2).max(4)) - bytes(sessions.capacity())
+                        };
+                        if budget.charge(growth) {
+                            let before = bytes(sessions.capacity());
+                            sessions.push(session);
+                            budget.adjust(before + growth, bytes(sessions.capacity()));
+                        } else {
+                            fits = false;
+                        }
                     }
                 } else if s.public_values.len() < MAX_PUBLIC_VALUES {
-                    let cost = entry_bytes::<String, PublicValueUse>()
+                    let cost = hash_entry_bytes::<String, PublicValueUse>(s.public_values.len())
                         + string_bytes(public)
                         + alloc_bytes(std::mem::size_of_val(&session));
                     if budget.charge(cost) {
@@ -483,7 +515,7 @@ impl Inventory {
             if !s.clients.contains(&f.client.ip) {
                 if s.clients.len() >= MAX_CLIENTS_PER_SERVICE {
                     s.clients_overflow = true;
-                } else if budget.charge(entry_bytes::<IpAddr, ()>()) {
+                } else if budget.charge(hash_entry_bytes::<IpAddr, ()>(s.clients.len())) {
                     s.clients.insert(f.client.ip);
                 } else {
                     s.clients_overflow = true;
@@ -511,7 +543,7 @@ impl Inventory {
             self.clients_dropped += 1;
             return;
         }
-        if !known && !self.budget.charge(entry_bytes::<IpAddr, Client>()) {
+        if !known && !self.budget.charge(hash_entry_bytes::<IpAddr, Client>(self.clients.len())) {
             return;
         }
         let c = self.clients.entry(f.client.ip).or_insert_with(|| Client { ip: f.client.ip, sessions: 0, findings: BTreeMap::new() });

@@ -66,6 +66,9 @@ pub struct Config {
     pub limits: FlowLimits,
     /// Memory the service inventory holds at most, in bytes.
     pub inventory_memory: usize,
+    /// Memory for the reader's table of connections whose payload it
+    /// leaves out (bypassed), in bytes.
+    pub bypass_memory: usize,
     /// IP datagrams held for reassembly at once.
     pub max_ip_fragments: usize,
     /// Show a progress bar on stderr while reading files.

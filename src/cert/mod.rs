@@ -68,6 +68,8 @@ fn oid_name(oid: &Oid<'_>) -> String {
 /// another. Typically 3 KB each; the cache is bounded by entries and by
 /// bytes, and a certificate too big to be worth keeping is parsed every time.
 const PARSED_CACHE_ENTRIES: usize = 1024;
+/// The most the cache of one thread holds; less when the memory limit is
+/// small (`set_parsed_cache_share`).
 const PARSED_CACHE_BYTES: usize = 16 * 1024 * 1024;
 const PARSED_CACHE_LARGEST: usize = 64 * 1024;
 
@@ -77,6 +79,7 @@ pub type SharedCertificate = Arc<CertificateFacts>;
 struct ParsedCache {
     entries: hashlink::LruCache<Box<[u8]>, (Option<SharedCertificate>, usize)>,
     bytes: usize,
+    max_bytes: usize,
 }
 
 impl ParsedCache {
@@ -88,7 +91,10 @@ impl ParsedCache {
         if size > PARSED_CACHE_LARGEST {
             return;
         }
-        while self.entries.len() >= PARSED_CACHE_ENTRIES || self.bytes + size > PARSED_CACHE_BYTES {
+        if size > self.max_bytes {
+            return;
+        }
+        while self.entries.len() >= PARSED_CACHE_ENTRIES || self.bytes + size > self.max_bytes {
             let Some((_, (_, evicted))) = self.entries.remove_lru() else { break };
             self.bytes -= evicted;
         }
@@ -103,6 +109,21 @@ thread_local! {
     static PARSED: std::cell::RefCell<ParsedCache> = std::cell::RefCell::new(ParsedCache {
         entries: hashlink::LruCache::new_unbounded(),
         bytes: 0,
+        max_bytes: PARSED_CACHE_BYTES,
+    });
+}
+
+/// Bounds this thread's cache of parsed certificates by the memory its
+/// connections may hold: a sixteenth of it, and never more than 16 MiB, so
+/// that a small `--memory-limit` bounds the cache too.
+pub fn set_parsed_cache_share(connection_memory: usize) {
+    PARSED.with(|c| {
+        let mut c = c.borrow_mut();
+        c.max_bytes = (connection_memory / 16).min(PARSED_CACHE_BYTES);
+        while c.bytes > c.max_bytes {
+            let Some((_, (_, evicted))) = c.entries.remove_lru() else { break };
+            c.bytes -= evicted;
+        }
     });
 }
 

@@ -146,7 +146,10 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     };
     let memory_limit = usize::try_from(cli.memory_limit << 20).unwrap_or(usize::MAX);
     let inventory_memory = memory_limit / 4;
-    let flow_memory = memory_limit - inventory_memory;
+    // Of the connections' three quarters, a sixteenth is the reader's table
+    // of bypassed connections; the workers share the rest.
+    let bypass_memory = (memory_limit - inventory_memory) / 16;
+    let flow_memory = memory_limit - inventory_memory - bypass_memory;
     let profile = profile(cli)?;
     let fail_on = match cli.fail_on.as_deref() {
         None => Some(profile.failing),
@@ -182,6 +185,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
                 ..FlowLimits::default()
             },
             inventory_memory,
+            bypass_memory,
             max_ip_fragments: cli.max_ip_fragments.max(1),
         },
         output: cli.output.clone(),
@@ -263,10 +267,11 @@ mod tests {
         assert_eq!(a.config.threads, 4, "one worker per core by default");
         assert!(!a.config.read_ahead, "no core to spare for the file thread");
         assert_eq!(a.config.inventory_memory, 16 << 20);
-        assert_eq!(a.config.limits.max_memory, (48 << 20) / 4);
+        assert_eq!(a.config.bypass_memory, (48 << 20) / 16, "a sixteenth of the connections' share");
+        assert_eq!(a.config.limits.max_memory, (45 << 20) / 4);
         let b = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--threads", "2"], &TERMINAL);
         assert!(b.config.read_ahead, "two cores beyond the workers");
-        assert_eq!(b.config.limits.max_memory, (768 << 20) / 2);
+        assert_eq!(b.config.limits.max_memory, (720 << 20) / 2);
         let c = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--threads", "2", "--read-ahead", "off"], &TERMINAL);
         assert!(!c.config.read_ahead);
     }

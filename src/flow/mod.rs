@@ -380,7 +380,11 @@ impl FlowTable {
     fn enforce_memory_cap(&mut self) {
         while self.charged > self.limits.max_memory {
             let Some(flow) = self.remove_quietest() else { break };
-            self.stats.flows_evicted_memory += 1;
+            // A flow whose session was reported already (it stays to
+            // recognise its later packets) loses nothing by going.
+            if !flow.is_over() {
+                self.stats.flows_evicted_memory += 1;
+            }
             self.finish(flow, Ending::MemoryFull);
         }
     }

@@ -37,9 +37,14 @@ use hashlink::{LinkedHashMap, LruCache};
 use crate::flow::{FlowKey, FlowLimits, FlowTable};
 use crate::stats::ReaderStats;
 
-/// SYNs the reader remembers, to tell a bypass notice that arrives after
-/// the 5-tuple was reused from one that still holds.
+/// SYNs the reader remembers at most, to tell a bypass notice that arrives
+/// after the 5-tuple was reused from one that still holds.
 const RECENT_SYNS: usize = 65_536;
+
+/// Memory one entry of either table takes: key, a time or batch number,
+/// the two links of the recency list, and the hash table's slot and
+/// allocation header.
+const BYPASS_ENTRY_BYTES: usize = std::mem::size_of::<FlowKey>() + std::mem::size_of::<i64>() + 4 * 8 + 16;
 
 /// Flows a worker bypassed while it processed one batch (and that were still
 /// bypassed at its end).
@@ -70,6 +75,8 @@ pub(super) struct ReaderBypass {
     notices: Receiver<BypassNotice>,
     /// The 5-tuples of recent SYNs and the number of the batch each went into.
     recent_syns: LinkedHashMap<FlowKey, u64>,
+    /// How many SYNs it remembers: RECENT_SYNS, or fewer in a small budget.
+    recent_syns_max: usize,
     /// Per worker, the highest batch number among forgotten SYNs: notices
     /// from before it cannot be checked and are ignored.
     syns_forgotten_up_to: Vec<Option<u64>>,
@@ -78,9 +85,13 @@ pub(super) struct ReaderBypass {
 }
 
 impl ReaderBypass {
-    pub(super) fn new(workers: usize, notices: Receiver<BypassNotice>, limits: &FlowLimits) -> ReaderBypass {
+    /// The two tables share `max_memory` bytes: the bypassed connections
+    /// (at most `limits.max_flows`) and the recent SYNs (at most
+    /// RECENT_SYNS) get half each.
+    pub(super) fn new(workers: usize, notices: Receiver<BypassNotice>, limits: &FlowLimits, max_memory: usize) -> ReaderBypass {
         ReaderBypass {
-            bypassed: LruCache::new(limits.max_flows.max(1)),
+            bypassed: LruCache::new(limits.max_flows.min(max_memory / 2 / BYPASS_ENTRY_BYTES).max(1)),
+            recent_syns_max: RECENT_SYNS.min(max_memory / 2 / BYPASS_ENTRY_BYTES).max(1),
             idle_timeout: limits.idle_timeout_micros,
             workers,
             notices,
@@ -95,7 +106,7 @@ impl ReaderBypass {
     pub(super) fn on_syn(&mut self, key: FlowKey, batch: u64) {
         self.bypassed.remove(&key);
         self.recent_syns.remove(&key);
-        if self.recent_syns.len() >= RECENT_SYNS {
+        if self.recent_syns.len() >= self.recent_syns_max {
             if let Some((old, old_batch)) = self.recent_syns.pop_front() {
                 let forgotten = &mut self.syns_forgotten_up_to[old.owner(self.workers)];
                 *forgotten = Some(forgotten.map_or(old_batch, |f| f.max(old_batch)));

@@ -203,7 +203,7 @@ mod tests {
         let (tx, rx) = bounded::<Batch>(queue);
         let (_pool_tx, pool_rx) = bounded::<Batch>(1);
         let (_notice_tx, notice_rx) = bounded(1);
-        let bypass = ReaderBypass::new(1, notice_rx, &FlowLimits::default());
+        let bypass = ReaderBypass::new(1, notice_rx, &FlowLimits::default(), 1 << 20);
         (Dispatcher::new(vec![tx], pool_rx, bypass, drop_when_full), rx)
     }
 

@@ -69,7 +69,10 @@ pub fn run(
         Source::Live(_) => None,
     };
     let observer = config.observer.as_deref().map(json::observer_prefix).unwrap_or_default();
-    let (judged_tx, judged_rx) = bounded::<JudgedBatch>(1024);
+    // Judged sessions wait here, rendered, for the output thread: a few
+    // batches per worker, so that a slow output holds the workers back
+    // instead of filling memory no budget counts.
+    let (judged_tx, judged_rx) = bounded::<JudgedBatch>(4 * config.threads.max(1));
     let profile = Arc::new(config.profile.clone());
     let render = Arc::new(RenderOptions {
         format: config.format,
@@ -97,7 +100,7 @@ pub fn run(
     let mut worker_txs = Vec::new();
     let mut worker_handles = Vec::new();
     let mut spent_txs = Vec::new();
-    let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory));
+    let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory + config.bypass_memory));
     for i in 0..threads {
         let (spent_tx, spent_rx) = bounded::<Vec<Judged>>(64);
         spent_txs.push(spent_tx);
@@ -155,7 +158,7 @@ pub fn run(
     let mut reader = Reader {
         decoder: Decoder::new(config.max_ip_fragments, 30_000_000),
         idle_timeout: config.limits.idle_timeout_micros,
-        dispatch: Dispatcher::new(worker_txs, pool_rx, ReaderBypass::new(threads, bypass_rx, &config.limits), live),
+        dispatch: Dispatcher::new(worker_txs, pool_rx, ReaderBypass::new(threads, bypass_rx, &config.limits, config.bypass_memory), live),
         stats: ReaderStats::default(),
         filter,
         stop: &stop,

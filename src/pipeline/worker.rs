@@ -110,6 +110,7 @@ pub(super) struct WorkerContext {
 pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
     live::renounce_capabilities();
     let WorkerContext { index: worker_index, judged, spent, bypass_notices, pool, limits, profile, render, memory } = cx;
+    crate::cert::set_parsed_cache_share(limits.max_memory);
     let mut table = FlowTable::new(limits);
     for mut batch in rx {
         spent.try_iter().for_each(drop);

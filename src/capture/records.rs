@@ -18,9 +18,12 @@ pub const MAX_FRAME: u32 = 256 * 1024;
 /// The most a record header (pcap) or a packet block's header and trailer
 /// (pcapng) add to a frame.
 const RECORD_OVERHEAD: u32 = 64;
-/// The read buffer: large reads, and room for any record that can be a
-/// packet. A pcapng block that is no packet and does not fit is skipped.
+/// The read buffer at most: large reads, and room for any record that can
+/// be a packet. A pcapng block that is no packet and does not fit is
+/// skipped. It starts at FIRST_BUFFER and grows once the stream proves
+/// larger, so that a small input (a fuzzer's) costs a small buffer.
 const BUFFER: usize = 1 << 20;
+const FIRST_BUFFER: usize = 64 << 10;
 
 const PCAP_HEADER: usize = 24;
 const PCAP_RECORD_HEADER: usize = 16;
@@ -42,7 +45,7 @@ struct Window<R> {
 
 impl<R: Read> Window<R> {
     fn new(input: R) -> Self {
-        Window { input, buf: vec![0; BUFFER], start: 0, end: 0, offset: 0, eof: false, error: None }
+        Window { input, buf: vec![0; FIRST_BUFFER], start: 0, end: 0, offset: 0, eof: false, error: None }
     }
 
     fn available(&self) -> &[u8] {
@@ -53,6 +56,12 @@ impl<R: Read> Window<R> {
     /// `n` must fit the buffer.
     fn want(&mut self, n: usize) -> bool {
         while self.end - self.start < n && !self.eof {
+            if self.buf.len() < BUFFER && (n > self.buf.len() || self.end == self.buf.len()) {
+                // A record larger than the buffer, or a full buffer: the
+                // stream is large, read it in large pieces.
+                let grown = (self.buf.len() * 4).max(n).min(BUFFER);
+                self.buf.resize(grown, 0);
+            }
             if self.buf.len() - self.start < n {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
@@ -289,5 +298,68 @@ fn read_pcapng<R: Read>(w: &mut Window<R>, on_packet: &mut dyn FnMut(RawPacket<'
             }
         }
         w.take(length as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its bytes a few at a time, as a pipe or a decompressor may.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            self.step = self.step % 7 + 1;
+            Ok(n)
+        }
+    }
+
+    fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&262_144u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        for (i, f) in frames.iter().enumerate() {
+            out.extend_from_slice(&(i as u32).to_le_bytes());
+            out.extend_from_slice(&7u32.to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32 + 4).to_le_bytes());
+            out.extend_from_slice(f);
+        }
+        out
+    }
+
+    #[test]
+    fn records_larger_than_the_first_buffer_and_reads_of_a_few_bytes() {
+        let frames: Vec<Vec<u8>> =
+            [100usize, 70_000, 250_000, 10, 0, 65_536].iter().enumerate().map(|(i, &n)| vec![i as u8; n]).collect();
+        let file = pcap(&frames);
+        for step in [1, 3, 1 << 20] {
+            let mut seen = Vec::new();
+            let n = read_packets(Trickle { data: &file, step }, &mut |p| {
+                seen.push((p.ts, p.data.to_vec(), p.orig_len));
+                true
+            })
+            .unwrap();
+            assert_eq!(n, frames.len() as u64);
+            for (i, (ts, data, orig)) in seen.iter().enumerate() {
+                assert_eq!(*ts, i as i64 * 1_000_000 + 7);
+                assert_eq!(data, &frames[i], "frame {i}, reads of {step}");
+                assert_eq!(*orig, frames[i].len() as u32 + 4);
+            }
+        }
+        // Cut inside the large record: the offset of its header.
+        let cut = &file[..24 + 16 + 100 + 16 + 1000];
+        match read_packets(Trickle { data: cut, step: 5 }, &mut |_| true) {
+            Err(CaptureError::Truncated { offset }) => assert_eq!(offset, 24 + 16 + 100),
+            other => panic!("{other:?}"),
+        }
     }
 }

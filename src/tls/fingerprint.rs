@@ -106,7 +106,45 @@ fn sha256_12(s: &str) -> String {
 
 /// JA4 of a ClientHello; `transport` is the spec's first character: 't'
 /// for TCP, 'q' for QUIC, 'd' for DTLS.
+/// JA4 fingerprints each worker thread remembers, by everything a
+/// fingerprint is made of: clients send the same hello again and again, and
+/// a fingerprint costs two sorts and two SHA-256 digests.
+const JA4_CACHE_ENTRIES: usize = 1024;
+
+thread_local! {
+    static JA4_CACHE: std::cell::RefCell<(hashlink::LruCache<Vec<u8>, String>, Vec<u8>)> =
+        std::cell::RefCell::new((hashlink::LruCache::new(JA4_CACHE_ENTRIES), Vec::new()));
+}
+
+/// The JA4 fingerprint of a ClientHello carried over `transport` ('t' TCP,
+/// 'q' QUIC, 'd' DTLS).
 pub fn ja4(ch: &ClientHelloFacts, transport: char) -> String {
+    JA4_CACHE.with(|cache| {
+        let (cache, key) = &mut *cache.borrow_mut();
+        // Every input of the fingerprint, each list after its length.
+        key.clear();
+        key.extend_from_slice(&(transport as u32).to_le_bytes());
+        key.push(u8::from(ch.sslv2_format));
+        key.extend_from_slice(&ch.legacy_version.to_le_bytes());
+        for list in [&ch.ciphers, &ch.extensions, &ch.supported_versions, &ch.signature_algorithms] {
+            key.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            list.iter().for_each(|v| key.extend_from_slice(&v.to_le_bytes()));
+        }
+        match ch.alpn.first() {
+            Some(first) if !first.is_empty() => key.extend_from_slice(&[1, first[0], first[first.len() - 1]]),
+            Some(_) => key.push(2),
+            None => key.push(0),
+        }
+        if let Some(known) = cache.get(key.as_slice()) {
+            return known.clone();
+        }
+        let fingerprint = ja4_uncached(ch, transport);
+        cache.insert(key.clone(), fingerprint.clone());
+        fingerprint
+    })
+}
+
+fn ja4_uncached(ch: &ClientHelloFacts, transport: char) -> String {
     let mut ciphers: Vec<u16> = without_grease(&ch.ciphers).collect();
     let extension_count = without_grease(&ch.extensions).count();
     let version = without_grease(&ch.supported_versions)
@@ -174,6 +212,42 @@ mod tests {
         };
         assert_eq!(ja4(&ch, 't'), "t13d1516h2_8daaf6152771_e5627efa2ab1");
         assert_eq!(ja4(&ch, 'q'), "q13d1516h2_8daaf6152771_e5627efa2ab1");
+    }
+
+    #[test]
+    fn remembered_fingerprints_are_those_computed_afresh() {
+        let base = ClientHelloFacts {
+            legacy_version: 0x0303,
+            ciphers: vec![0x1301, 0xc02f, 0x0a0a],
+            extensions: vec![0x0000, 0x0010, 0x000d, 0x002b],
+            supported_versions: vec![0x0304, 0x0303],
+            alpn: vec![b"h2".to_vec()],
+            signature_algorithms: vec![0x0403, 0x0804],
+            ..Default::default()
+        };
+        let variants = [
+            base.clone(),
+            ClientHelloFacts { ciphers: vec![0x1301, 0xc030], ..base.clone() },
+            ClientHelloFacts { extensions: vec![0x0010, 0x000d], ..base.clone() },
+            ClientHelloFacts { supported_versions: vec![], ..base.clone() },
+            ClientHelloFacts { alpn: vec![b"http/1.1".to_vec()], ..base.clone() },
+            ClientHelloFacts { alpn: vec![b"hx".to_vec()], ..base.clone() },
+            ClientHelloFacts { alpn: vec![], ..base.clone() },
+            ClientHelloFacts { signature_algorithms: vec![0x0403], ..base.clone() },
+            ClientHelloFacts { sslv2_format: true, supported_versions: vec![], ..base.clone() },
+            ClientHelloFacts { legacy_version: 0x0301, supported_versions: vec![], ..base.clone() },
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for round in 0..2 {
+            for ch in &variants {
+                for transport in ['t', 'q', 'd'] {
+                    let fingerprint = ja4(ch, transport);
+                    assert_eq!(fingerprint, ja4_uncached(ch, transport), "round {round}");
+                    seen.insert(fingerprint);
+                }
+            }
+        }
+        assert_eq!(seen.len(), variants.len() * 3, "every variant has a fingerprint of its own");
     }
 
     #[test]

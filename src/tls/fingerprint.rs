@@ -111,9 +111,11 @@ fn sha256_12(s: &str) -> String {
 /// a fingerprint costs two sorts and two SHA-256 digests.
 const JA4_CACHE_ENTRIES: usize = 1024;
 
+/// Fingerprints by key, and the buffer a key is built in.
+type Ja4Cache = (hashlink::LruCache<Vec<u8>, String>, Vec<u8>);
+
 thread_local! {
-    static JA4_CACHE: std::cell::RefCell<(hashlink::LruCache<Vec<u8>, String>, Vec<u8>)> =
-        std::cell::RefCell::new((hashlink::LruCache::new(JA4_CACHE_ENTRIES), Vec::new()));
+    static JA4_CACHE: std::cell::RefCell<Ja4Cache> = std::cell::RefCell::new((hashlink::LruCache::new(JA4_CACHE_ENTRIES), Vec::new()));
 }
 
 /// The JA4 fingerprint of a ClientHello carried over `transport` ('t' TCP,

@@ -123,6 +123,15 @@ fn write_escape(buf: &mut Vec<u8>, b: u8) {
     }
 }
 
+/// Appends one of the program's own strings (a registry name, a keyword),
+/// which never holds anything to escape, as a JSON string.
+pub fn write_plain(buf: &mut Vec<u8>, s: &'static str) {
+    debug_assert!(!s.bytes().any(byte_needs_escape), "{s:?} needs escaping");
+    buf.push(b'"');
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(b'"');
+}
+
 /// Appends `s` as a JSON string.
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');

@@ -11,7 +11,7 @@ pub use closing::{service, stats, write_service};
 
 use serde_json::{Map, Value};
 
-use super::json_writer::{JsonValue, JsonWriter, Text};
+use super::json_writer::{self, JsonValue, JsonWriter, Text};
 use crate::util::rfc3339::{Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
 use crate::policy::Verdict;
@@ -139,17 +139,60 @@ impl std::fmt::Display for Hex16 {
     }
 }
 
+/// "0x1A2B", written without formatting machinery.
+impl JsonValue for Hex16 {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let n = self.0 as usize;
+        buf.extend_from_slice(&[b'"', b'0', b'x', HEX[n >> 12], HEX[(n >> 8) & 15], HEX[(n >> 4) & 15], HEX[n & 15], b'"']);
+    }
+}
+
+/// The names of a cipher suite list, GREASE left out: the registry's
+/// names are the program's own ASCII and need no escaping.
+struct CipherNames<'a>(&'a [u16]);
+
+impl JsonValue for CipherNames<'_> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.push(b'[');
+        for (i, c) in without_grease(self.0).enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            match tls_parser::TlsCipherSuite::from_id(c) {
+                Some(suite) => json_writer::write_plain(buf, suite.name),
+                None => Hex16(c).write_json(buf),
+            }
+        }
+        buf.push(b']');
+    }
+}
+
+/// A list of code points as "0x1A2B" strings, GREASE left out.
+struct HexList<'a>(&'a [u16]);
+
+impl JsonValue for HexList<'_> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.push(b'[');
+        for (i, v) in without_grease(self.0).enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            Hex16(v).write_json(buf);
+        }
+        buf.push(b']');
+    }
+}
+
 fn without_grease(v: &[u16]) -> impl Iterator<Item = u16> + '_ {
     v.iter().copied().filter(|x| !is_grease(*x))
 }
 
 /// `tls.client` fields of the ClientHello, in the innermost object.
 fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3: Option<&str>) {
-    w.array("supported_ciphers");
-    for c in without_grease(&ch.ciphers) {
-        w.element(&cipher_name(c));
+    if without_grease(&ch.ciphers).next().is_some() {
+        w.field("supported_ciphers", &CipherNames(&ch.ciphers));
     }
-    w.close();
     if let Some(sni) = &ch.server_name {
         wire_string(w, "server_name", sni);
     }
@@ -164,7 +207,7 @@ fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string
         wire_hex(w, "server_name_hex", sni);
     }
     w.field("offered_versions", &versions(&ch.offered_versions()));
-    w.field("legacy_version", &Text(Hex16(ch.legacy_version)));
+    w.field("legacy_version", &Hex16(ch.legacy_version));
     let groups: Vec<_> = without_grease(&ch.supported_groups).map(group_name).collect();
     if !groups.is_empty() {
         w.field("supported_groups", &groups);
@@ -173,12 +216,8 @@ fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string
     if !shares.is_empty() {
         w.field("key_share_groups", &shares);
     }
-    if !ch.signature_algorithms.is_empty() {
-        w.array("signature_algorithms");
-        for sig in without_grease(&ch.signature_algorithms) {
-            w.element(&Text(Hex16(sig)));
-        }
-        w.close();
+    if without_grease(&ch.signature_algorithms).next().is_some() {
+        w.field("signature_algorithms", &HexList(&ch.signature_algorithms));
     }
     if !ch.alpn.is_empty() {
         let alpn: Vec<_> = ch.alpn.iter().map(|a| String::from_utf8_lossy(a)).collect();
@@ -460,7 +499,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
         if let Some(alpn) = &sh.alpn {
             wire_hex(&mut w, "next_protocol_hex", alpn);
         }
-        w.field("legacy_version", &Text(Hex16(sh.legacy_version)));
+        w.field("legacy_version", &Hex16(sh.legacy_version));
         w.field("compression_method", &sh.compression_method);
         w.field("extensions", &sh.extensions);
         w.field("extended_master_secret", &sh.extended_master_secret);
@@ -520,7 +559,7 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
             w.field("psk_hint", &true);
         }
         w.field("signed", &kx.signed);
-        w.field_opt("signature_scheme", kx.signature_scheme.map(|s| Text(Hex16(s))));
+        w.field_opt("signature_scheme", kx.signature_scheme.map(Hex16));
         w.close();
     }
     if let Some(a) = &f.alert {

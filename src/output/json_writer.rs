@@ -299,6 +299,16 @@ impl<'a> JsonWriter<'a> {
         JsonWriter { buf, stack: vec![root], open: 1 }
     }
 
+    /// Starts the top-level object with fields already written
+    /// (`"key":value,` each, commas included), such as the stamp every
+    /// record of a run carries.
+    pub fn stamped(buf: &'a mut Vec<u8>, fields: &[u8]) -> Self {
+        debug_assert!(fields.is_empty() || fields.ends_with(b","));
+        let w = JsonWriter::new(buf);
+        w.buf.extend_from_slice(fields);
+        w
+    }
+
     /// Writes the opening brackets of every level not yet open.
     fn materialize(&mut self) {
         for i in self.open..self.stack.len() {

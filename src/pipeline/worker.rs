@@ -61,14 +61,15 @@ fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions)
             let mut line = Vec::new();
             match render.format {
                 OutputFormat::Jsonl => {
-                    json::session(&facts, &verdict, &render.policy_name, &mut line);
+                    // Room for a record and its alerts, so that it is not
+                    // copied as it grows.
+                    let alerts = if render.alerts { verdict.findings.len() } else { 0 };
+                    line.reserve(2048 + 1280 * alerts);
+                    let stamp = render.stamp(facts.source_file);
+                    json::session_stamped(&facts, &verdict, &render.policy_name, stamp, &mut line);
                     line.push(b'\n');
                     if render.alerts {
-                        json::session_alerts(&facts, &verdict.findings, &render.policy_name, &mut line);
-                    }
-                    let stamp = render.stamp(facts.source_file);
-                    if !stamp.is_empty() {
-                        json::stamp_lines(&mut line, 0, stamp);
+                        json::session_alerts(&facts, &verdict.findings, &render.policy_name, stamp, &mut line);
                     }
                 }
                 OutputFormat::Text if render.session_lines => {

@@ -41,7 +41,7 @@ fn family(rule: RuleId) -> &'static str {
 }
 
 /// Appends one alert per finding of a session to `buf`, each a line.
-pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, buf: &mut Vec<u8>) {
+pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stamp: &[u8], buf: &mut Vec<u8>) {
     if findings.is_empty() {
         return;
     }
@@ -65,7 +65,7 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, buf:
     }
     let shared_fields = &shared[1..shared.len() - 1];
     for finding in findings {
-        let mut w = JsonWriter::new(buf);
+        let mut w = JsonWriter::stamped(buf, stamp);
         super::open_event(&mut w, f.first_seen, "alert", &["info"], "tlsaudit.alert");
         w.field("severity", &severity_number(finding.severity));
         w.field("risk_score", &risk_score(finding.severity));

@@ -329,7 +329,7 @@ impl JsonValue for ExemptedRecord<'_> {
     }
 }
 
-/// `"observer":{"name":...},` for `stamp_observer`, the name JSON-escaped.
+/// `"observer":{"name":...},` for `session_stamped`, the name JSON-escaped.
 pub fn observer_prefix(name: &str) -> Vec<u8> {
     let mut prefix = b"\"observer\":{\"name\":".to_vec();
     crate::output::json_writer::write_str(&mut prefix, name);
@@ -337,34 +337,13 @@ pub fn observer_prefix(name: &str) -> Vec<u8> {
     prefix
 }
 
-/// `"log":{"file":{"path":...}},` for `stamp_lines`: the capture file a
+/// `"log":{"file":{"path":...}},` for `session_stamped`: the capture file a
 /// session came from (ECS `log.file.path`).
 pub fn file_prefix(path: &str) -> Vec<u8> {
     let mut prefix = b"\"log\":{\"file\":{\"path\":".to_vec();
     crate::output::json_writer::write_str(&mut prefix, path);
     prefix.extend_from_slice(b"}},");
     prefix
-}
-
-/// Puts `prefix` (from `observer_prefix`, `file_prefix`) first in every
-/// record of `buf[from..]`, one record a line.
-pub fn stamp_lines(buf: &mut Vec<u8>, from: usize, prefix: &[u8]) {
-    let tail = buf.split_off(from);
-    buf.reserve(tail.len() + 4 * prefix.len());
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', &tail).map(|i| i + 1).chain(std::iter::once(tail.len()));
-    for end in ends {
-        let line = &tail[start..end];
-        start = end;
-        match line.split_first() {
-            Some((b'{', rest)) => {
-                buf.push(b'{');
-                buf.extend_from_slice(prefix);
-                buf.extend_from_slice(rest);
-            }
-            _ => buf.extend_from_slice(line),
-        }
-    }
 }
 
 /// What a record written into bytes starts with: `@timestamp` (`at`),
@@ -430,7 +409,13 @@ fn related<'h>(w: &mut JsonWriter<'_>, f: &SessionFacts, hashes: impl Iterator<I
 /// Appends the `tlsaudit.session` record of one connection to `buf` (one
 /// JSON object, no newline).
 pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<u8>) {
-    let mut w = JsonWriter::new(buf);
+    session_stamped(f, verdict, policy, &[], buf);
+}
+
+/// `session`, the record starting with `stamp` (from `observer_prefix`,
+/// `file_prefix`), written in place rather than copied in afterwards.
+pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp: &[u8], buf: &mut Vec<u8>) {
+    let mut w = JsonWriter::stamped(buf, stamp);
     let version = f.version();
     // SSL 2.0 hellos have no JA3.
     let ja3_string = f.client_hello.as_ref().filter(|c| !c.sslv2_format).map(fingerprint::ja3_string);

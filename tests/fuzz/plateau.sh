@@ -2,8 +2,9 @@
 # Runs fuzz targets until their coverage stops growing: each target runs
 # until no new coverage has been found for PLATEAU seconds (default 600),
 # or for at most LIMIT seconds (default 3600); then its corpus is minimized
-# (cargo fuzz cmin) and copied to tests/fuzz/corpus/<target>/, which
-# tests/fuzz_corpus.rs replays on the stable toolchain in CI.
+# (libFuzzer's set-cover merge) and packed into tests/fuzz/corpus/<target>.bin.zst,
+# which tests/fuzz_corpus.rs replays on the stable toolchain in CI. Needs
+# python3 and zstd besides.
 #
 #   tests/fuzz/plateau.sh [TARGET...]        (default: every target)
 #   PLATEAU=600 LIMIT=3600 JOBS=2 SANITIZER=none tests/fuzz/plateau.sh
@@ -68,13 +69,23 @@ run_one() {
         echo "$t: the fuzzer found a crash, see $log.raw and tests/fuzz/artifacts/$t/" | tee -a "$log"
         return 1
     fi
-    # Minimize into a fresh directory, then replace the committed corpus.
+    # Minimize into a fresh directory (the smallest set of inputs that keeps
+    # every feature), then pack it for the repository: one file per target,
+    # each input after its length (u32, little endian), zstd-compressed.
     local min="$corpus/$t.min"
     rm -rf "$min" && mkdir -p "$min"
-    "$(binary "$t")" -merge=1 -timeout=10 -rss_limit_mb=1024 "$min" "$corpus/$t" >"$log.merge" 2>&1
-    rm -rf "./corpus/$t" && mkdir -p "./corpus/$t"
-    cp "$min"/* "./corpus/$t/"
-    echo "$t: minimized corpus of $(ls "./corpus/$t" | wc -l) inputs, $(du -sk "./corpus/$t" | cut -f1) KiB" | tee -a "$log"
+    "$(binary "$t")" -set_cover_merge=1 -timeout=10 -rss_limit_mb=2048 "$min" "$corpus/$t" >"$log.merge" 2>&1
+    mkdir -p ./corpus
+    python3 - "$min" "./corpus/$t.bin" <<'PACK'
+import os, struct, sys
+src, out = sys.argv[1], sys.argv[2]
+with open(out, "wb") as o:
+    for name in sorted(os.listdir(src)):
+        data = open(os.path.join(src, name), "rb").read()
+        o.write(struct.pack("<I", len(data)) + data)
+PACK
+    zstd -19 -q -f --rm "./corpus/$t.bin" -o "./corpus/$t.bin.zst"
+    echo "$t: minimized corpus of $(ls "$min" | wc -l) inputs, $(du -k "./corpus/$t.bin.zst" | cut -f1) KiB packed" | tee -a "$log"
 }
 
 running=0

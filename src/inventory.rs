@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use crate::memory::{alloc_bytes, string_bytes};
+use crate::memory::{alloc_bytes, btree_entry_bytes, hash_entry_bytes, string_bytes};
 use crate::policy::service::{self, KeyReuse, UpgradeOffers};
 use crate::policy::{Assessment, Exempted, Finding, Profile, RuleId, Severity, Verdict};
 use crate::decode::Transport;
@@ -30,7 +30,6 @@ const MAX_CERTS: usize = 16;
 
 /// Memory the inventory holds at most by default, in bytes.
 pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
-
 
 /// The inventory's memory account.
 #[derive(Debug)]
@@ -57,32 +56,6 @@ impl Budget {
         self.used = (self.used + new).saturating_sub(old);
     }
 }
-
-/// Bytes one more entry costs a B-tree map or set that holds `len`: the
-/// first allocates a leaf with room for eleven, the next ten fit in it, and
-/// past that nodes are two thirds full on average (with their share of the
-/// inner nodes). A map of one entry costs its whole leaf.
-fn btree_entry_bytes<K, V>(len: usize) -> usize {
-    let slot = std::mem::size_of::<K>() + std::mem::size_of::<V>();
-    match len {
-        0 => alloc_bytes(11 * slot + 16),
-        1..=10 => 0,
-        _ => slot * 3 / 2 + 8,
-    }
-}
-
-/// Bytes one more entry costs a hash map or set that holds `len`: the first
-/// allocates four slots, and as the table doubles when seven eighths full,
-/// an entry holds up to two slots, each with its control byte.
-fn hash_entry_bytes<K, V>(len: usize) -> usize {
-    let slot = std::mem::size_of::<K>() + std::mem::size_of::<V>() + 1;
-    if len == 0 {
-        alloc_bytes(4 * slot + 16)
-    } else {
-        2 * slot
-    }
-}
-
 
 /// One finding kind seen on a service or client, with how often.
 #[derive(Debug, Clone)]

@@ -195,16 +195,21 @@ impl<T: JsonValue> JsonValue for Option<T> {
     }
 }
 
+/// Writes a JSON array of `items`, each written by `each`.
+pub fn write_array<T>(buf: &mut Vec<u8>, items: impl IntoIterator<Item = T>, mut each: impl FnMut(&mut Vec<u8>, T)) {
+    buf.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        each(buf, item);
+    }
+    buf.push(b']');
+}
+
 impl<T: JsonValue> JsonValue for [T] {
     fn write_json(&self, buf: &mut Vec<u8>) {
-        buf.push(b'[');
-        for (i, v) in self.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            v.write_json(buf);
-        }
-        buf.push(b']');
+        write_array(buf, self, |buf, v| v.write_json(buf));
     }
 }
 

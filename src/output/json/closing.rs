@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::put;
-use crate::output::json_writer::{JsonValue, JsonWriter, Text};
+use crate::output::json_writer::{write_array, JsonValue, JsonWriter, Text};
 use crate::util::rfc3339::Rfc3339Micros;
 use crate::inventory::{Inventory, Service};
 use crate::policy::Assessment;
@@ -25,18 +25,12 @@ struct CountsArray<'a, K>(&'a std::collections::BTreeMap<K, u64>);
 
 impl<K: AsRef<str>> JsonValue for CountsArray<'_, K> {
     fn write_json(&self, buf: &mut Vec<u8>) {
-        buf.push(b'[');
-        for (i, (name, count)) in self.0.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            buf.extend_from_slice(b"{\"count\":");
-            count.write_json(buf);
-            buf.extend_from_slice(b",\"name\":");
-            name.as_ref().write_json(buf);
-            buf.push(b'}');
-        }
-        buf.push(b']');
+        write_array(buf, self.0, |buf, (name, count)| {
+            let mut w = JsonWriter::new(buf);
+            w.field("count", count);
+            w.field("name", name.as_ref());
+            w.finish();
+        });
     }
 }
 
@@ -121,14 +115,7 @@ struct Keys<I>(I);
 
 impl<'a, I: Iterator<Item = &'a String> + Clone> JsonValue for Keys<I> {
     fn write_json(&self, buf: &mut Vec<u8>) {
-        buf.push(b'[');
-        for (i, k) in self.0.clone().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            k.write_json(buf);
-        }
-        buf.push(b']');
+        write_array(buf, self.0.clone(), |buf, k| k.write_json(buf));
     }
 }
 
@@ -139,19 +126,14 @@ impl JsonValue for Findings<'_> {
     fn write_json(&self, buf: &mut Vec<u8>) {
         let mut findings: Vec<_> = self.0.findings.values().collect();
         findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
-        buf.push(b'[');
-        for (i, f) in findings.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
+        write_array(buf, findings, |buf, f| {
             let mut w = JsonWriter::new(buf);
             w.field("count", &f.count);
             w.field("message", &f.example);
             w.field("rule", f.rule.as_str());
             w.field("severity", f.severity.as_str());
             w.finish();
-        }
-        buf.push(b']');
+        });
     }
 }
 
@@ -160,11 +142,7 @@ struct Exempted<'a>(&'a Service);
 
 impl JsonValue for Exempted<'_> {
     fn write_json(&self, buf: &mut Vec<u8>) {
-        buf.push(b'[');
-        for (i, e) in self.0.exempted.values().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
+        write_array(buf, self.0.exempted.values(), |buf, e| {
             let mut w = JsonWriter::new(buf);
             w.field("count", &e.count);
             w.field("expires", &e.expires);
@@ -172,8 +150,7 @@ impl JsonValue for Exempted<'_> {
             w.field("rule", e.rule.as_str());
             w.field("severity", e.severity.as_str());
             w.finish();
-        }
-        buf.push(b']');
+        });
     }
 }
 

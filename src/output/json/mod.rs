@@ -4,6 +4,7 @@
 //! (services, stats) are in `closing`.
 
 mod alert;
+mod codes;
 mod closing;
 
 pub use alert::{service_alerts, session_alerts};
@@ -11,13 +12,14 @@ pub use closing::{service, stats, write_service};
 
 use serde_json::{Map, Value};
 
-use super::json_writer::{self, JsonValue, JsonWriter, Text};
+use super::json_writer::{JsonValue, JsonWriter, Text};
+use codes::{without_grease, write_cipher_name, write_hex16, CodeList, Hex16};
 use crate::util::rfc3339::{Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
 use crate::policy::Verdict;
 use crate::tls::facts::{ClientHelloFacts, QuicFacts, SessionFacts};
 use crate::tls::fingerprint;
-use crate::tls::names::{self, cipher_name, group_name, is_grease};
+use crate::tls::names::{self, cipher_name, group_name};
 
 /// The ECS release the records follow (docs/SCHEMA.md).
 pub const ECS_VERSION: &str = "9.4.0";
@@ -130,68 +132,10 @@ fn wire_hex(w: &mut JsonWriter<'_>, key: &'static str, bytes: &[u8]) {
     }
 }
 
-/// "0x" and four uppercase hex digits.
-struct Hex16(u16);
-
-impl std::fmt::Display for Hex16 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "0x{:04X}", self.0)
-    }
-}
-
-/// "0x1A2B", written without formatting machinery.
-impl JsonValue for Hex16 {
-    fn write_json(&self, buf: &mut Vec<u8>) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let n = self.0 as usize;
-        buf.extend_from_slice(&[b'"', b'0', b'x', HEX[n >> 12], HEX[(n >> 8) & 15], HEX[(n >> 4) & 15], HEX[n & 15], b'"']);
-    }
-}
-
-/// The names of a cipher suite list, GREASE left out: the registry's
-/// names are the program's own ASCII and need no escaping.
-struct CipherNames<'a>(&'a [u16]);
-
-impl JsonValue for CipherNames<'_> {
-    fn write_json(&self, buf: &mut Vec<u8>) {
-        buf.push(b'[');
-        for (i, c) in without_grease(self.0).enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            match tls_parser::TlsCipherSuite::from_id(c) {
-                Some(suite) => json_writer::write_plain(buf, suite.name),
-                None => Hex16(c).write_json(buf),
-            }
-        }
-        buf.push(b']');
-    }
-}
-
-/// A list of code points as "0x1A2B" strings, GREASE left out.
-struct HexList<'a>(&'a [u16]);
-
-impl JsonValue for HexList<'_> {
-    fn write_json(&self, buf: &mut Vec<u8>) {
-        buf.push(b'[');
-        for (i, v) in without_grease(self.0).enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            Hex16(v).write_json(buf);
-        }
-        buf.push(b']');
-    }
-}
-
-fn without_grease(v: &[u16]) -> impl Iterator<Item = u16> + '_ {
-    v.iter().copied().filter(|x| !is_grease(*x))
-}
-
 /// `tls.client` fields of the ClientHello, in the innermost object.
 fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3: Option<&str>) {
     if without_grease(&ch.ciphers).next().is_some() {
-        w.field("supported_ciphers", &CipherNames(&ch.ciphers));
+        w.field("supported_ciphers", &CodeList { values: &ch.ciphers, write: write_cipher_name });
     }
     if let Some(sni) = &ch.server_name {
         wire_string(w, "server_name", sni);
@@ -217,7 +161,7 @@ fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string
         w.field("key_share_groups", &shares);
     }
     if without_grease(&ch.signature_algorithms).next().is_some() {
-        w.field("signature_algorithms", &HexList(&ch.signature_algorithms));
+        w.field("signature_algorithms", &CodeList { values: &ch.signature_algorithms, write: write_hex16 });
     }
     if !ch.alpn.is_empty() {
         let alpn: Vec<_> = ch.alpn.iter().map(|a| String::from_utf8_lossy(a)).collect();

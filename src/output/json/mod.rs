@@ -12,11 +12,11 @@ pub use closing::{service, stats, write_service};
 
 use serde_json::{Map, Value};
 
-use super::json_writer::{JsonValue, JsonWriter, Text};
+use super::json_writer::{self, JsonValue, JsonWriter, Text};
 use codes::{without_grease, write_cipher_name, write_hex16, CodeList, Hex16};
 use crate::util::rfc3339::{Rfc3339Micros, Rfc3339Secs};
 use crate::cert::CertificateFacts;
-use crate::policy::Verdict;
+use crate::policy::{Exempted, Finding, Verdict};
 use crate::tls::facts::{ClientHelloFacts, QuicFacts, SessionFacts};
 use crate::tls::fingerprint;
 use crate::tls::names::{self, cipher_name, group_name};
@@ -233,43 +233,39 @@ fn quic_detail(w: &mut JsonWriter<'_>, q: &QuicFacts) {
     w.close();
 }
 
-struct FindingRecord<'a> {
-    rule: &'a str,
-    severity: &'a str,
-    party: &'a str,
-    message: &'a str,
+/// A finding's fields, in the innermost object.
+fn finding_fields(w: &mut JsonWriter<'_>, x: &Finding) {
+    w.field("rule", x.rule.as_str());
+    w.field("severity", x.severity.as_str());
+    w.field("party", x.party.as_str());
+    w.field("message", &x.message);
 }
 
-impl JsonValue for FindingRecord<'_> {
+/// A session's findings, as an array of objects.
+struct Findings<'a>(&'a [Finding]);
+
+impl JsonValue for Findings<'_> {
     fn write_json(&self, buf: &mut Vec<u8>) {
-        let mut w = JsonWriter::new(buf);
-        w.field("rule", self.rule);
-        w.field("severity", self.severity);
-        w.field("party", self.party);
-        w.field("message", self.message);
-        w.finish();
+        json_writer::write_array(buf, self.0, |buf, x| {
+            let mut w = JsonWriter::new(buf);
+            finding_fields(&mut w, x);
+            w.finish();
+        });
     }
 }
 
-struct ExemptedRecord<'a> {
-    rule: &'a str,
-    severity: &'a str,
-    party: &'a str,
-    message: &'a str,
-    justification: &'a str,
-    expires: Option<&'a str>,
-}
+/// The findings an exception set aside, each with its justification.
+struct ExemptedFindings<'a>(&'a [Exempted]);
 
-impl JsonValue for ExemptedRecord<'_> {
+impl JsonValue for ExemptedFindings<'_> {
     fn write_json(&self, buf: &mut Vec<u8>) {
-        let mut w = JsonWriter::new(buf);
-        w.field("rule", self.rule);
-        w.field("severity", self.severity);
-        w.field("party", self.party);
-        w.field("message", self.message);
-        w.field("justification", self.justification);
-        w.field("expires", &self.expires);
-        w.finish();
+        json_writer::write_array(buf, self.0, |buf, x| {
+            let mut w = JsonWriter::new(buf);
+            finding_fields(&mut w, &x.finding);
+            w.field("justification", &x.justification);
+            w.field("expires", &x.expires);
+            w.finish();
+        });
     }
 }
 
@@ -550,26 +546,9 @@ fn session_end(mut w: JsonWriter<'_>, f: &SessionFacts, verdict: &Verdict, polic
     if f.client_hello_count > 1 {
         w.field("client_hello_count", &f.client_hello_count);
     }
-    let findings: Vec<FindingRecord<'_>> = verdict
-        .findings
-        .iter()
-        .map(|x| FindingRecord { rule: x.rule.as_str(), severity: x.severity.as_str(), party: x.party.as_str(), message: &x.message })
-        .collect();
-    w.field("findings", &findings);
+    w.field("findings", &Findings(&verdict.findings));
     if !verdict.exempted.is_empty() {
-        let exempted: Vec<ExemptedRecord<'_>> = verdict
-            .exempted
-            .iter()
-            .map(|x| ExemptedRecord {
-                rule: x.finding.rule.as_str(),
-                severity: x.finding.severity.as_str(),
-                party: x.finding.party.as_str(),
-                message: &x.finding.message,
-                justification: &x.justification,
-                expires: x.expires.as_deref(),
-            })
-            .collect();
-        w.field("exempted", &exempted);
+        w.field("exempted", &ExemptedFindings(&verdict.exempted));
     }
     w.field("assessment", verdict.assessment.as_str());
     w.field("compliant", &verdict.is_compliant());

@@ -147,6 +147,61 @@ pub struct ReaderStats {
     pub bypass_notices_ignored: u64,
     /// Frames the decoder could not read, by kind (TLS kinds are counted by the workers).
     pub decode_errors: DecodeErrors,
+    /// Live capture: what each capture ring received and lost.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rings: Vec<RingStats>,
+}
+
+/// What one capture ring received and lost (live capture).
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct RingStats {
+    pub ring: usize,
+    pub packets: u64,
+    pub bytes: u64,
+    pub dropped_by_kernel: u64,
+    pub dropped_by_interface: u64,
+    pub dropped_by_analyzer: u64,
+}
+
+impl ReaderStats {
+    /// Adds another reader's counters (another capture ring's).
+    pub fn add(&mut self, o: &ReaderStats) {
+        self.files_read += o.files_read;
+        self.files_failed += o.files_failed;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.packets_truncated_by_snaplen += o.packets_truncated_by_snaplen;
+        self.packets_filtered_out += o.packets_filtered_out;
+        self.tcp_segments += o.tcp_segments;
+        self.tunnelled_segments += o.tunnelled_segments;
+        self.udp_handshake_datagrams += o.udp_handshake_datagrams;
+        self.not_tcp += o.not_tcp;
+        self.ip_fragments += o.ip_fragments;
+        self.ip_datagrams_reassembled += o.ip_datagrams_reassembled;
+        self.ip_fragments_evicted += o.ip_fragments_evicted;
+        self.ip_fragments_expired += o.ip_fragments_expired;
+        self.ip_fragments_overlapping += o.ip_fragments_overlapping;
+        self.dropped_by_kernel += o.dropped_by_kernel;
+        self.dropped_by_interface += o.dropped_by_interface;
+        self.dropped_by_analyzer += o.dropped_by_analyzer;
+        self.payload_bytes_not_copied += o.payload_bytes_not_copied;
+        self.bypass_table_evictions += o.bypass_table_evictions;
+        self.bypass_notices_ignored += o.bypass_notices_ignored;
+        self.decode_errors.add(&o.decode_errors);
+        self.rings.extend_from_slice(&o.rings);
+    }
+
+    /// This reader's counters as one capture ring's.
+    pub fn ring(&self, ring: usize) -> RingStats {
+        RingStats {
+            ring,
+            packets: self.packets,
+            bytes: self.bytes,
+            dropped_by_kernel: self.dropped_by_kernel,
+            dropped_by_interface: self.dropped_by_interface,
+            dropped_by_analyzer: self.dropped_by_analyzer,
+        }
+    }
 }
 
 /// Counters of one worker thread: flows, reassembly and TLS parsing.

@@ -228,7 +228,11 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
         ns.run(&["ip", "link", "del", "replay0"]);
         assert!(tlsaudit.wait_for("capture failed", quiet), "tlsaudit did not notice its interface disappear");
         ns.add_veth_pair();
-        assert!(tlsaudit.wait_for("capturing again", quiet), "tlsaudit did not open its interface again");
+        // Every capture ring opens it again before the replay starts.
+        let rings = extra.iter().position(|a| *a == "--capture-threads").map_or(1, |i| extra[i + 1].parse().unwrap());
+        for _ in 0..rings {
+            assert!(tlsaudit.wait_for("capturing again", quiet), "tlsaudit did not open its interface again");
+        }
     }
 
     let replayed = ns.run(&["tcpreplay", "--topspeed", "-i", "replay0", capture.to_str().unwrap()]);
@@ -398,6 +402,71 @@ fn replay_at_top_speed_into_a_veth_pair() {
     let (run, sent) = replay(&ns, &capture, &scratch, &["--buffer-size", "64", "--threads", "1"], false);
     let dropped = check_run("64 KiB buffer", &run, sent, &reference);
     eprintln!("64 KiB buffer: {dropped} dropped");
+}
+
+/// Two capture rings in one PACKET_FANOUT group share the veth pair: every
+/// connection reaches one ring whole (both directions), so the sessions are
+/// exactly those of the offline run; each ring counts what it received and
+/// lost, and the rings' counters add up to the run's. The interface then
+/// disappears and comes back: both rings open it again, into a new group,
+/// having given up root.
+#[test]
+fn capture_rings_share_a_veth_pair_by_flow() {
+    let scratch = Scratch::new("live-rings");
+    let capture = scratch.path("replay.pcap");
+    let captures = captures_dir();
+    let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
+    let summary = generate::Generator::new(&capture, 13, templates).and_then(|g| g.run(8 << 20, 256)).expect("generate the capture");
+    let reference = offline(&capture);
+    assert!(sessions(&reference).len() > 100, "the generated capture holds few handshakes: {summary:?}");
+
+    let ns = Namespace::create("rings");
+    let check_rings = |label: &str, run: &LiveRun| {
+        let st = stats(&run.records);
+        let rings = st["reader"]["rings"].as_array().unwrap_or_else(|| panic!("{label}: no per-ring counters: {st}"));
+        assert_eq!(rings.iter().map(|r| r["ring"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1], "{label}");
+        for key in ["packets", "bytes", "dropped_by_kernel", "dropped_by_interface", "dropped_by_analyzer"] {
+            let sum: u64 = rings.iter().map(|r| r[key].as_u64().unwrap()).sum();
+            assert_eq!(sum, counter(st, &["reader", key]), "{label}: the rings' {key} add up to the run's");
+        }
+        // Fanout by flow hash: with 256 connections, both rings get some.
+        assert!(rings.iter().all(|r| r["packets"].as_u64().unwrap() > 100), "{label}: {rings:?}");
+        assert_eq!(counter(st, &["reader", "dropped_by_analyzer"]), 0, "{label}: no queue between a ring and its worker");
+        let listening = run.stderr.iter().find(|l| l.contains("listening on listen0")).expect("a listening line");
+        assert!(listening.contains(", 2 capture rings (fanout by flow)"), "{listening}");
+    };
+
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--capture-threads", "2", "--metrics", "127.0.0.1:9111"], false);
+    assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
+    let dropped = check_run("two rings", &run, sent, &reference);
+    assert_eq!(dropped, 0, "two rings with the default buffer keep up with this replay");
+    check_rings("two rings", &run);
+    check_metrics(&run);
+    check_schemas("two rings", &run.records);
+
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--capture-threads", "2", "--user", "nobody"], true);
+    for ring in 0..2 {
+        let again = format!("tlsaudit: listen0 (capture ring {ring}): capturing again");
+        assert!(run.stderr.iter().any(|l| l == &again), "ring {ring} did not reopen: {:?}", run.stderr);
+    }
+    check_run("two rings, interface gone and back", &run, sent, &reference);
+    check_rings("two rings, interface gone and back", &run);
+}
+
+/// Every record passes the JSON Schema of its kind (docs/schema/), which
+/// admits no field docs/fields.tsv does not list.
+fn check_schemas(label: &str, records: &[Value]) {
+    let mut validators = std::collections::BTreeMap::new();
+    for record in records {
+        let kind = record["event"]["dataset"].as_str().and_then(|d| d.strip_prefix("tlsaudit.")).expect("a dataset").to_string();
+        let validator = validators.entry(kind.clone()).or_insert_with(|| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("docs/schema/{kind}.schema.json"));
+            let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("the schema")).unwrap();
+            jsonschema::validator_for(&schema).unwrap()
+        });
+        let errors: Vec<String> = validator.iter_errors(record).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{label}: a {kind} record fails its schema: {errors:?}");
+    }
 }
 
 /// Records to a Redis Stream while Redis goes away and comes back in the

@@ -7,6 +7,7 @@
 //!   cargo bench --bench e2e -- [--size 1G] [--seed 1] [--bulk 1M] [--repeat 3] [--threads 1,2]
 //!                              [--file PATH] [--no-tshark] [--baseline BIN]
 //!   cargo bench --bench e2e -- generate --size 4G --seed 1 --out FILE
+//!   cargo bench --bench e2e -- live --file FILE [--threads 1,2] [--buffer KIB]   (live.rs)
 //!
 //! `--baseline BIN` also times another tlsaudit binary (an earlier build)
 //! interleaved with this one, and prints the ratio of the two.
@@ -14,6 +15,7 @@
 //! Generated captures are kept under target/bench-captures/ and reused.
 
 mod generate;
+mod live;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,8 @@ use serde_json::Value;
 fn usage() -> ! {
     eprintln!(
         "usage: e2e [--size N[K|M|G]] [--seed S] [--bulk N[K|M]] [--repeat R] [--threads LIST] [--file PATH] [--no-tshark] [--baseline BIN]\n       \
-         e2e generate --size N --seed S [--bulk N] --out FILE"
+         e2e generate --size N --seed S [--bulk N] --out FILE\n       \
+         e2e live --file FILE [--threads LIST] [--buffer KIB]"
     );
     std::process::exit(2)
 }
@@ -262,6 +265,10 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("measure") => measure_mode(&args[1..]),
         Some("floor") => floor_mode(&args[1]),
+        Some("live") => {
+            live::main(&args[1..]);
+            return;
+        }
         Some("generate") => {
             let o = options(&args[1..]);
             let out = o.out.unwrap_or_else(|| usage());

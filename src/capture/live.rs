@@ -1,17 +1,21 @@
 //! Live capture from a network interface with libpcap: promiscuous mode, snap
 //! length, kernel buffer size, a BPF filter, the kernel's drop counters,
 //! reopening a failed interface, and giving up root (`--user`) while keeping
-//! only what reopening needs.
+//! only what reopening needs. With several capture rings (`--capture-threads`)
+//! each ring is a libpcap handle of its own (a TPACKET_V3 ring), and the rings
+//! form one PACKET_FANOUT group that shares the interface's connections out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::thread::{CapabilitySet, CapabilitySets};
 
 use super::RawPacket;
 
-/// Pause when no packet is ready.
-const IDLE_SLEEP: Duration = Duration::from_millis(5);
+/// The longest wait for the kernel to hand over packets before the loop
+/// looks at the stop flag and the clock again.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
 
 /// Settings of a live capture.
 #[derive(Debug, Clone)]
@@ -30,6 +34,9 @@ pub struct LiveOptions {
     pub user: Option<String>,
     /// Hand the counters to `PacketHandler::publish` this often (metrics).
     pub publish_every: Option<Duration>,
+    /// Capture rings sharing the interface (PACKET_FANOUT by flow hash);
+    /// one is a plain libpcap capture.
+    pub rings: usize,
 }
 
 /// Drop counters reported by libpcap.
@@ -79,11 +86,41 @@ pub trait PacketHandler {
     fn publish(&mut self, _pcap: LiveStats) {}
 }
 
-/// An opened live capture, ready to run.
+/// An opened live capture (one ring), ready to run.
 pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
     linktype: u32,
+    /// The fanout group the ring belongs to, with several rings.
+    group: Option<Arc<FanoutGroup>>,
+    /// The ring's number among them (0 for a plain capture).
+    pub ring: usize,
 }
+
+/// The rings' PACKET_FANOUT group: its number, which changes when the
+/// interface comes back after failing (the old group stays bound to the
+/// device that went away).
+pub struct FanoutGroup {
+    id: Mutex<Option<u16>>,
+}
+
+impl FanoutGroup {
+    /// Adds a freshly opened ring: to the group if it can, else to a new
+    /// group that the other rings then join as they reopen.
+    fn enter(&self, cap: &pcap::Capture<pcap::Active>) -> std::io::Result<()> {
+        let mut id = self.id.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(current) = *id {
+            if super::fanout::join_group(cap, current).is_ok() {
+                return Ok(());
+            }
+        }
+        *id = Some(super::fanout::create_group(cap)?);
+        Ok(())
+    }
+}
+
+/// A filter no packet passes: a ring holds it until it is in the fanout
+/// group, so that it never gets a packet another ring gets too.
+const PASS_NOTHING: &str = "less 0";
 
 /// Why opening an interface failed, with what the user can do about it.
 fn open_error(iface: &str, e: pcap::Error) -> String {
@@ -99,9 +136,10 @@ fn open_error(iface: &str, e: pcap::Error) -> String {
     format!("{}: cannot start capture: {text}{hint}", crate::util::escape::escape_terminal(iface.as_bytes()))
 }
 
-/// Opens the interface and applies the filter, before anything else starts.
-pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
-    let live = open_handle(opts)?;
+/// Opens the interface (each of its rings) and applies the filter, before
+/// anything else starts.
+pub fn open(opts: &LiveOptions) -> Result<Vec<LiveCapture>, String> {
+    let rings = open_rings(opts)?;
     if let Some(user) = &opts.user {
         drop_privileges(user)?;
     } else if !nix::unistd::geteuid().is_root() {
@@ -111,13 +149,60 @@ pub fn open(opts: &LiveOptions) -> Result<LiveCapture, String> {
         let _ = narrow_to_capture_capabilities();
     }
     eprintln!(
-        "tlsaudit: listening on {}, link type {}, snapshot length {} bytes{}",
+        "tlsaudit: listening on {}, link type {}, snapshot length {} bytes{}{}",
         crate::util::escape::escape_terminal(opts.interface.as_bytes()),
-        live.linktype,
+        rings[0].linktype,
         opts.snaplen,
+        if rings.len() > 1 { format!(", {} capture rings (fanout by flow)", rings.len()) } else { String::new() },
         opts.user.as_ref().map(|u| format!(", running as {}", crate::util::escape::escape_terminal(u.as_bytes()))).unwrap_or_default()
     );
-    Ok(live)
+    Ok(rings)
+}
+
+/// The kernel buffer of each ring: the one asked for, shared by the rings.
+fn ring_buffer(opts: &LiveOptions) -> i32 {
+    (opts.buffer_size / opts.rings.max(1) as i32).max(64 * 1024)
+}
+
+fn open_rings(opts: &LiveOptions) -> Result<Vec<LiveCapture>, String> {
+    if opts.rings <= 1 {
+        return Ok(vec![open_handle(opts, None)?]);
+    }
+    let group = Arc::new(FanoutGroup { id: Mutex::new(None) });
+    let mut rings = Vec::with_capacity(opts.rings);
+    for ring in 0..opts.rings {
+        rings.push(LiveCapture { ring, ..open_ring(opts, &group, false)? });
+    }
+    // Every ring is in the group: now they may take packets.
+    for ring in &mut rings {
+        set_filter(&mut ring.cap, opts)?;
+    }
+    Ok(rings)
+}
+
+/// Opens one ring passing nothing, puts it in the fanout group, and (with
+/// `filter`) gives it the capture filter.
+fn open_ring(opts: &LiveOptions, group: &Arc<FanoutGroup>, filter: bool) -> Result<LiveCapture, String> {
+    let mut ring = open_handle(opts, Some(Arc::clone(group)))?;
+    ring.cap.filter(PASS_NOTHING, true).map_err(|e| format!("{}: cannot hold back packets while joining the capture rings: {e}", shown(opts)))?;
+    group.enter(&ring.cap).map_err(|e| {
+        format!("{}: cannot share the interface among capture rings (PACKET_FANOUT): {e} (give --capture-threads 1)", shown(opts))
+    })?;
+    if filter {
+        set_filter(&mut ring.cap, opts)?;
+    }
+    Ok(ring)
+}
+
+/// The interface's name as the terminal may show it.
+fn shown(opts: &LiveOptions) -> String {
+    crate::util::escape::escape_terminal(opts.interface.as_bytes())
+}
+
+/// The capture filter, or one passing everything.
+fn set_filter(cap: &mut pcap::Capture<pcap::Active>, opts: &LiveOptions) -> Result<(), String> {
+    let expr = opts.filter.as_deref().unwrap_or("");
+    cap.filter(expr, true).map_err(|e| format!("invalid filter expression {expr:?}: {e}"))
 }
 
 /// What opening an interface needs: raw sockets, and promiscuous mode.
@@ -195,25 +280,35 @@ fn with_capture_capabilities<T>(f: impl FnOnce() -> T) -> T {
     result
 }
 
-fn open_handle(opts: &LiveOptions) -> Result<LiveCapture, String> {
+/// Opens the interface once: a plain capture with its filter, or (in a
+/// `group`) a ring still to be given one.
+fn open_handle(opts: &LiveOptions, group: Option<Arc<FanoutGroup>>) -> Result<LiveCapture, String> {
     let iface = &opts.interface;
     let cap = pcap::Capture::from_device(iface.as_str())
         .map_err(|e| open_error(iface, e))?
         .promisc(opts.promiscuous)
         .snaplen(opts.snaplen)
-        .buffer_size(opts.buffer_size)
+        .buffer_size(ring_buffer(opts))
         // The kernel hands over a buffer block at least every 100 ms.
         .timeout(100);
     // Non-blocking reads: with TPACKET_V3 libpcap waits in poll() without a
     // timeout while no packet arrives, and the loop would never see the stop
-    // flag or the end of --duration. When nothing is ready the loop sleeps
-    // for IDLE_SLEEP instead.
+    // flag or the end of --duration. When nothing is ready the loop waits in
+    // poll() itself, at most IDLE_WAIT (`wait_for_packets`).
     let mut cap = cap.open().and_then(|c| c.setnonblock()).map_err(|e| open_error(iface, e))?;
-    if let Some(expr) = &opts.filter {
-        cap.filter(expr, true).map_err(|e| format!("invalid filter expression {expr:?}: {e}"))?;
+    if group.is_none() && opts.filter.is_some() {
+        set_filter(&mut cap, opts)?;
     }
     let linktype = cap.get_datalink().0 as u32;
-    Ok(LiveCapture { cap, linktype })
+    Ok(LiveCapture { cap, linktype, group, ring: 0 })
+}
+
+/// Opens a failed ring again: alone, or back into its fanout group.
+fn reopen(opts: &LiveOptions, group: &Option<Arc<FanoutGroup>>) -> Result<LiveCapture, String> {
+    match group {
+        None => open_handle(opts, None),
+        Some(group) => open_ring(opts, group, true),
+    }
 }
 
 /// How often a failed interface is tried again.
@@ -223,10 +318,13 @@ const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// fails (goes down, disappears) is opened again every second, with a
 /// warning; libpcap's counters of every handle opened are added up.
 pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler: &mut dyn PacketHandler) -> Result<LiveStats, String> {
-    let LiveCapture { mut cap, mut linktype } = live;
+    let LiveCapture { mut cap, mut linktype, group, ring } = live;
     // Counters of the handles closed so far.
     let mut before = LiveStats::default();
-    let iface = crate::util::escape::escape_terminal(opts.interface.as_bytes());
+    let iface = match &group {
+        Some(_) => format!("{} (capture ring {ring})", shown(opts)),
+        None => shown(opts),
+    };
     let started = Instant::now();
     let mut last_idle = Instant::now();
     let mut last_status = Instant::now();
@@ -242,7 +340,7 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
                 let ts = i64::from(p.header.ts.tv_sec) * 1_000_000 + i64::from(p.header.ts.tv_usec);
                 handler.packet(RawPacket { ts, linktype, data: p.data, orig_len: p.header.len });
             }
-            Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
+            Err(pcap::Error::TimeoutExpired) => wait_for_packets(&cap),
             Err(e) => {
                 if let Ok(s) = pcap_stats(&mut cap, &iface) {
                     before = before.add(s);
@@ -261,7 +359,7 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
                         continue;
                     }
                     tried = Instant::now();
-                    match with_capture_capabilities(|| open_handle(opts)) {
+                    match with_capture_capabilities(|| reopen(opts, &group)) {
                         Ok(fresh) => {
                             cap = fresh.cap;
                             linktype = fresh.linktype;
@@ -291,6 +389,21 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
         }
     }
     Ok(before.add(pcap_stats(&mut cap, &iface)?))
+}
+
+/// Waits until the kernel hands over a block of packets, or IDLE_WAIT. A
+/// sleep of fixed length instead would leave full blocks with the kernel,
+/// which drops what comes next when its buffer is small.
+fn wait_for_packets(cap: &pcap::Capture<pcap::Active>) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let timeout = Timespec { tv_sec: 0, tv_nsec: IDLE_WAIT.as_nanos() as _ };
+    let mut fds = [PollFd::new(cap, PollFlags::IN)];
+    let trouble = PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL;
+    if poll(&mut fds, Some(&timeout)).map_or(true, |_| fds[0].revents().intersects(trouble)) {
+        // Interrupted by a signal, or a socket in trouble that libpcap has
+        // not reported yet: pause rather than spin.
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn pcap_stats(cap: &mut pcap::Capture<pcap::Active>, iface: &str) -> Result<LiveStats, String> {

@@ -1,6 +1,8 @@
 //! Packet sources: capture files (pcap, pcapng, gzip/zstd compressed, standard
-//! input, directories of captures) and live interfaces through libpcap.
+//! input, directories of captures) and live interfaces through libpcap, one
+//! ring or several sharing the interface (PACKET_FANOUT).
 
+mod fanout;
 pub mod file;
 mod records;
 pub mod live;

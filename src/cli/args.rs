@@ -74,6 +74,13 @@ pub struct Cli {
           value_parser = clap::value_parser!(i32).range(64..=4_194_304))]
     pub buffer_size: i32,
 
+    /// Live capture: read the interface through this many capture rings,
+    /// each with its own thread and worker; the kernel hands each
+    /// connection whole to one ring (PACKET_FANOUT by flow hash). The
+    /// kernel buffer (-B) is shared by the rings.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub capture_threads: u16,
+
     /// Do not put the interface into promiscuous mode.
     #[arg(short = 'p', long = "no-promiscuous-mode")]
     pub no_promiscuous: bool,

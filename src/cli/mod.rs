@@ -111,6 +111,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             duration: cli.duration.filter(|d| d.is_finite() && *d >= 0.0).map(Duration::from_secs_f64),
             user: cli.user.clone(),
             publish_every: cli.metrics.as_ref().map(|_| Duration::from_secs(1)),
+            rings: usize::from(cli.capture_threads),
             status_interval: Some(cli.status_interval)
                 .filter(|s| s.is_finite() && *s > 0.0)
                 .map(Duration::from_secs_f64),
@@ -137,7 +138,21 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     if to_redis && format != OutputFormat::Jsonl {
         return Err("-o redis://... takes JSON Lines records: leave out --format or give --format jsonl".into());
     }
-    let threads = cli.threads.map(usize::from).unwrap_or(around.cores);
+    let rings = usize::from(cli.capture_threads);
+    if rings > 1 && cli.interface.is_none() {
+        return Err("--capture-threads shares a live interface among capture rings: give an interface with -i".into());
+    }
+    let threads = match cli.threads.map(usize::from) {
+        // Each capture ring runs its own worker.
+        Some(t) if rings > 1 && t != rings => {
+            return Err(format!(
+                "--capture-threads {rings} runs one worker per capture ring: leave out --threads or give --threads {rings}"
+            ))
+        }
+        _ if rings > 1 => rings,
+        Some(t) => t,
+        None => around.cores,
+    };
     // The file thread and the reader each want a core of their own.
     let read_ahead = match cli.read_ahead {
         ReadAheadArg::Auto => around.cores >= threads + 2,
@@ -274,6 +289,20 @@ mod tests {
         assert_eq!(b.config.limits.max_memory, (720 << 20) / 2);
         let c = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--threads", "2", "--read-ahead", "off"], &TERMINAL);
         assert!(!c.config.read_ahead);
+    }
+
+    #[test]
+    fn capture_rings_bring_their_workers() {
+        let rings = analysis(&["-i", "lo", "--capture-threads", "3", "--no-system-ca"], &PIPE);
+        assert_eq!(rings.config.threads, 3, "one worker per capture ring, whatever the cores");
+        assert!(matches!(&rings.config.source, Source::Live(o) if o.rings == 3));
+        assert_eq!(rings.config.limits.max_memory, (720 << 20) / 3);
+        let same = analysis(&["-i", "lo", "--capture-threads", "2", "--threads", "2", "--no-system-ca"], &PIPE);
+        assert_eq!(same.config.threads, 2);
+        let other = error(&["-i", "lo", "--capture-threads", "2", "--threads", "3", "--no-system-ca"]);
+        assert!(other.contains("leave out --threads or give --threads 2"), "{other}");
+        let offline = error(&["-r", "Cargo.toml", "--capture-threads", "2", "--no-system-ca"]);
+        assert!(offline.contains("give an interface with -i"), "{offline}");
     }
 
     #[test]

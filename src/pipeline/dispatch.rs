@@ -2,7 +2,9 @@
 //! to the worker that owns its flow (by the symmetric 5-tuple hash), copied
 //! into that worker's pending batch; a batch is sent when full, at every
 //! clock tick, and at the end. Batches come back through a pool to be
-//! filled again, so that dispatching allocates nothing.
+//! filled again, so that dispatching allocates nothing. A capture ring's
+//! reader has one worker of its own instead, run in its thread: its batch
+//! is handed over in place, with no queue between them.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
@@ -10,7 +12,32 @@ use super::bypass::ReaderBypass;
 use crate::decode::tunnel::Tunnel;
 use crate::decode::{tcp_flags, Segment, Transport, TransportSegment};
 use crate::flow::FlowKey;
-use crate::stats::ReaderStats;
+use crate::stats::{ReaderStats, WorkerStats};
+
+/// A worker run in the reader's own thread.
+pub(super) trait InlineWorker {
+    /// Processes a batch (its segments stay in the batch).
+    fn take(&mut self, batch: &Batch);
+    /// Ends every flow; the worker's counters.
+    fn finish(self: Box<Self>) -> WorkerStats;
+}
+
+/// Where the reader's batches go.
+pub(super) enum Workers {
+    /// Worker threads, each fed through its queue.
+    Queues(Vec<Sender<Batch>>),
+    /// One worker in the reader's thread (a capture ring's).
+    Inline(Box<dyn InlineWorker>),
+}
+
+impl Workers {
+    fn count(&self) -> usize {
+        match self {
+            Workers::Queues(q) => q.len(),
+            Workers::Inline(_) => 1,
+        }
+    }
+}
 
 /// Segments per batch before it is sent to its worker.
 pub(super) const BATCH_SEGMENTS: usize = 256;
@@ -77,7 +104,7 @@ impl Batch {
 
 /// The reader's side of the worker queues.
 pub(super) struct Dispatcher {
-    workers: Vec<Sender<Batch>>,
+    workers: Workers,
     /// Flows whose payload is not copied any more (`bypass`).
     bypass: ReaderBypass,
     /// Batches handed to each worker so far (the number of its pending batch).
@@ -95,12 +122,12 @@ pub(super) struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher to `workers`, taking emptied batches back from `pool`.
     pub(super) fn new(
-        workers: Vec<Sender<Batch>>,
+        workers: Workers,
         pool: Receiver<Batch>,
         bypass: ReaderBypass,
         drop_when_full: bool,
     ) -> Dispatcher {
-        let n = workers.len();
+        let n = workers.count();
         Dispatcher {
             workers,
             bypass,
@@ -116,7 +143,7 @@ impl Dispatcher {
 
     pub(super) fn push(&mut self, seg: &Segment<'_>, tunnel: Option<Tunnel>, stats: &mut ReaderStats) {
         let key = FlowKey::of(seg);
-        let w = key.owner(self.workers.len());
+        let w = key.owner(self.workers.count());
         let mut skip_payload = false;
         if seg.transport == Transport::Udp {
             // Only handshake datagrams come this far: never skipped.
@@ -146,6 +173,20 @@ impl Dispatcher {
 
     fn send(&mut self, w: usize, stats: &mut ReaderStats) {
         self.bypass.learn(stats);
+        let queues = match &mut self.workers {
+            Workers::Queues(queues) => queues,
+            Workers::Inline(worker) => {
+                let batch = &mut self.pending[w];
+                batch.now = self.now;
+                batch.file = self.file;
+                batch.number = self.batches_sent[w];
+                self.batches_sent[w] += 1;
+                worker.take(batch);
+                batch.clear();
+                batch.clock_reset = false;
+                return;
+            }
+        };
         let mut fresh = self.pool.try_recv().unwrap_or_else(|_| Batch::with_capacity());
         fresh.clock_reset = false;
         let mut batch = std::mem::replace(&mut self.pending[w], fresh);
@@ -154,13 +195,13 @@ impl Dispatcher {
         batch.number = self.batches_sent[w];
         self.batches_sent[w] += 1;
         if self.drop_when_full {
-            match self.workers[w].try_send(batch) {
+            match queues[w].try_send(batch) {
                 Ok(()) => {}
                 Err(TrySendError::Full(b)) => stats.dropped_by_analyzer += b.segments.len() as u64,
                 Err(TrySendError::Disconnected(_)) => {}
             }
         } else {
-            let _ = self.workers[w].send(batch);
+            let _ = queues[w].send(batch);
         }
     }
 
@@ -173,7 +214,7 @@ impl Dispatcher {
 
     /// Sends every pending batch (even empty ones, as clock ticks).
     pub(super) fn flush_all(&mut self, stats: &mut ReaderStats) {
-        for w in 0..self.workers.len() {
+        for w in 0..self.workers.count() {
             self.send(w, stats);
         }
     }
@@ -187,6 +228,16 @@ impl Dispatcher {
             batch.clock_reset = true;
         }
         self.bypass.forget_all(&self.batches_sent);
+    }
+
+    /// Sends what is pending and hangs up; an inline worker's counters,
+    /// once it has ended its flows.
+    pub(super) fn finish(mut self, stats: &mut ReaderStats) -> Option<WorkerStats> {
+        self.flush_all(stats);
+        match self.workers {
+            Workers::Queues(_) => None,
+            Workers::Inline(worker) => Some(worker.finish()),
+        }
     }
 }
 
@@ -204,7 +255,7 @@ mod tests {
         let (_pool_tx, pool_rx) = bounded::<Batch>(1);
         let (_notice_tx, notice_rx) = bounded(1);
         let bypass = ReaderBypass::new(1, notice_rx, &FlowLimits::default(), 1 << 20);
-        (Dispatcher::new(vec![tx], pool_rx, bypass, drop_when_full), rx)
+        (Dispatcher::new(Workers::Queues(vec![tx]), pool_rx, bypass, drop_when_full), rx)
     }
 
     fn segment(payload: &[u8], seq: u32) -> Segment<'_> {

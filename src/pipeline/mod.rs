@@ -9,7 +9,10 @@
 //! - one **output thread** (`collector`) counts the sessions, keeps the
 //!   inventory and writes every record;
 //! - with read-ahead, a **file thread** (`files`) reads the capture files
-//!   ahead of the reader.
+//!   ahead of the reader;
+//! - live with several capture rings (`rings`), one thread per ring is
+//!   reader and worker at once: the kernel has already spread the
+//!   connections over the rings.
 //!
 //! Workers tell the reader which flows need no more payload (`bypass`, where
 //! the protocol is stated). Channels are bounded; batches are recycled.
@@ -20,6 +23,7 @@ mod dispatch;
 mod files;
 mod gauge;
 mod reader;
+mod rings;
 mod worker;
 
 use std::io::{self, Write};
@@ -38,7 +42,7 @@ use crate::{Config, OutputFormat, RunError, Source};
 use bypass::{BypassNotice, ReaderBypass};
 use collector::CollectorOptions;
 pub use collector::OutputReopen;
-use dispatch::{Batch, Dispatcher};
+use dispatch::{Batch, Dispatcher, Workers};
 use gauge::MemoryGauge;
 use reader::{FileFilter, Reader};
 use worker::{Judged, JudgedBatch, RenderOptions, WorkerContext};
@@ -59,10 +63,12 @@ pub fn run(
     let live = matches!(config.source, Source::Live(_));
     // Open the interface first: a missing device or a missing privilege is
     // reported before any output is written.
-    let mut live_capture = match &config.source {
-        Source::Live(opts) => Some(live::open(opts).map_err(RunError::Fatal)?),
-        Source::Files(_) => None,
+    let mut live_rings = match &config.source {
+        Source::Live(opts) => live::open(opts).map_err(RunError::Fatal)?,
+        Source::Files(_) => Vec::new(),
     };
+    // Several rings: each ring's thread runs its worker itself.
+    let inline_workers = live_rings.len() > 1;
     // The capture files in the order they are read: sessions name theirs.
     let inputs = match &config.source {
         Source::Files(paths) => Some(crate::capture::expand_inputs(paths)),
@@ -99,6 +105,7 @@ pub fn run(
     let (bypass_tx, bypass_rx) = bounded::<BypassNotice>(threads * 64);
     let mut worker_txs = Vec::new();
     let mut worker_handles = Vec::new();
+    let mut ring_workers = Vec::new();
     let mut spent_txs = Vec::new();
     let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory + config.bypass_memory));
     for i in 0..threads {
@@ -121,6 +128,10 @@ pub fn run(
             render: Arc::clone(&render),
             memory: Arc::clone(&memory),
         };
+        if inline_workers {
+            ring_workers.push(cx);
+            continue;
+        }
         let handle = thread::Builder::new()
             .name(format!("tlsaudit-worker-{i}"))
             .spawn(move || worker::worker(rx, cx))
@@ -155,47 +166,58 @@ pub fn run(
         .spawn(move || collector::collect(judged_rx, out, collector_opts))
         .map_err(|e| RunError::Fatal(format!("cannot start the output thread: {e}")))?;
 
-    let mut reader = Reader {
-        decoder: Decoder::new(config.max_ip_fragments, 30_000_000),
-        idle_timeout: config.limits.idle_timeout_micros,
-        dispatch: Dispatcher::new(worker_txs, pool_rx, ReaderBypass::new(threads, bypass_rx, &config.limits, config.bypass_memory), live),
-        stats: ReaderStats::default(),
-        filter,
-        stop: &stop,
-        sessions_reported,
-        memory,
-        metrics,
-    };
     let mut input_errors = Vec::new();
-    let mut fatal = None;
-    match &config.source {
-        Source::Files(_) => {
-            let (list, unreadable) = inputs.unwrap_or_default();
-            files::read_files(&mut reader, &list, unreadable, config.progress, config.read_ahead, &mut input_errors)
-        }
-        Source::Live(opts) => {
-            let stop = reader.stop;
-            let opened = live_capture.take().ok_or_else(|| RunError::Fatal("live capture not opened".into()))?;
-            match live::capture(opened, opts, stop, &mut reader) {
-                Ok(s) => {
-                    reader.stats.dropped_by_kernel = s.dropped_by_kernel;
-                    reader.stats.dropped_by_interface = s.dropped_by_interface;
+    let (reader_stats, workers, fatal) = if inline_workers {
+        let Source::Live(opts) = &config.source else { unreachable!("capture rings are live") };
+        let shared = rings::Shared { config, opts, stop: &stop, sessions_reported, memory, metrics };
+        let done = rings::run(std::mem::take(&mut live_rings), ring_workers, &shared);
+        (done.reader, done.workers, done.fatal)
+    } else {
+        let mut reader = Reader {
+            decoder: Decoder::new(config.max_ip_fragments, 30_000_000),
+            idle_timeout: config.limits.idle_timeout_micros,
+            dispatch: Dispatcher::new(Workers::Queues(worker_txs), pool_rx, ReaderBypass::new(threads, bypass_rx, &config.limits, config.bypass_memory), live),
+            stats: ReaderStats::default(),
+            filter,
+            stop: &stop,
+            sessions_reported,
+            memory,
+            metrics,
+            board: None,
+        };
+        let mut fatal = None;
+        match &config.source {
+            Source::Files(_) => {
+                let (list, unreadable) = inputs.unwrap_or_default();
+                files::read_files(&mut reader, &list, unreadable, config.progress, config.read_ahead, &mut input_errors)
+            }
+            Source::Live(opts) => {
+                let stop = reader.stop;
+                let opened = live_rings.pop().ok_or_else(|| RunError::Fatal("live capture not opened".into()))?;
+                match live::capture(opened, opts, stop, &mut reader) {
+                    Ok(s) => {
+                        reader.stats.dropped_by_kernel = s.dropped_by_kernel;
+                        reader.stats.dropped_by_interface = s.dropped_by_interface;
+                    }
+                    Err(e) => fatal = Some(e),
                 }
-                Err(e) => fatal = Some(e),
             }
         }
-    }
-    reader.finish_counters();
-    reader.dispatch.flush_all(&mut reader.stats);
-    let Reader { dispatch, stats: reader_stats, .. } = reader;
-    drop(dispatch);
-    let mut workers = WorkerStats::default();
-    for h in worker_handles {
-        match h.join() {
-            Ok(s) => workers.add(&s),
-            Err(_) => return Err(RunError::Fatal("a worker thread panicked".into())),
+        reader.finish_counters();
+        let Reader { dispatch, stats: mut reader_stats, .. } = reader;
+        dispatch.finish(&mut reader_stats);
+        if live {
+            reader_stats.rings = vec![reader_stats.ring(0)];
         }
-    }
+        let mut workers = WorkerStats::default();
+        for h in worker_handles {
+            match h.join() {
+                Ok(s) => workers.add(&s),
+                Err(_) => return Err(RunError::Fatal("a worker thread panicked".into())),
+            }
+        }
+        (reader_stats, workers, fatal)
+    };
     let result = collector_handle.join().map_err(|_| RunError::Fatal("the output thread panicked".into()))?;
     let mut summary = crate::RunSummary {
         reader: reader_stats,

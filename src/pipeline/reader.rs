@@ -63,6 +63,58 @@ pub(super) struct Reader<'a> {
     pub memory: Arc<MemoryGauge>,
     /// Live with `--metrics`: where `publish` puts the counters.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Live with several capture rings: this reader's ring and where every
+    /// ring's counters meet for the status line and the metrics.
+    pub board: Option<(Arc<RingBoard>, usize)>,
+}
+
+/// Every capture ring's latest counters, so that one ring (the first) can
+/// report them all in the status line and the metrics. Written at status
+/// and metrics time, never per packet.
+pub(super) struct RingBoard {
+    rings: Vec<[AtomicU64; 6]>,
+}
+
+/// A live reader's counters as reported: its own, or every ring's.
+#[derive(Default)]
+struct LiveTotals {
+    packets: u64,
+    bytes: u64,
+    dropped_by_kernel: u64,
+    dropped_by_interface: u64,
+    dropped_by_analyzer: u64,
+    decode_errors: u64,
+}
+
+impl LiveTotals {
+    fn as_array(&self) -> [u64; 6] {
+        [self.packets, self.bytes, self.dropped_by_kernel, self.dropped_by_interface, self.dropped_by_analyzer, self.decode_errors]
+    }
+}
+
+impl RingBoard {
+    pub(super) fn new(rings: usize) -> RingBoard {
+        RingBoard { rings: (0..rings).map(|_| Default::default()).collect() }
+    }
+
+    fn store(&self, ring: usize, t: &LiveTotals) {
+        if let Some(slot) = self.rings.get(ring) {
+            for (cell, v) in slot.iter().zip(t.as_array()) {
+                cell.store(v, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn sum(&self) -> LiveTotals {
+        let mut s = [0u64; 6];
+        for slot in &self.rings {
+            for (total, cell) in s.iter_mut().zip(slot) {
+                *total += cell.load(Ordering::Relaxed);
+            }
+        }
+        let [packets, bytes, dropped_by_kernel, dropped_by_interface, dropped_by_analyzer, decode_errors] = s;
+        LiveTotals { packets, bytes, dropped_by_kernel, dropped_by_interface, dropped_by_analyzer, decode_errors }
+    }
 }
 
 impl Reader<'_> {
@@ -149,15 +201,15 @@ impl live::PacketHandler for Reader<'_> {
 
     fn publish(&mut self, pcap: live::LiveStats) {
         let Some(metrics) = &self.metrics else { return };
-        let s = &self.stats;
+        let Some(t) = self.live_totals(pcap) else { return };
         let (connections, inventory) = self.memory.read();
         metrics.publish_reader(&crate::metrics::ReaderSnapshot {
-            packets: s.packets,
-            bytes: s.bytes,
-            dropped_by_kernel: pcap.dropped_by_kernel,
-            dropped_by_interface: pcap.dropped_by_interface,
-            dropped_by_analyzer: s.dropped_by_analyzer,
-            decode_errors: s.decode_errors.total(),
+            packets: t.packets,
+            bytes: t.bytes,
+            dropped_by_kernel: t.dropped_by_kernel,
+            dropped_by_interface: t.dropped_by_interface,
+            dropped_by_analyzer: t.dropped_by_analyzer,
+            decode_errors: t.decode_errors,
             flows: self.memory.flows(),
             memory_connections: connections,
             memory_inventory: inventory,
@@ -166,20 +218,44 @@ impl live::PacketHandler for Reader<'_> {
     }
 
     fn status(&mut self, pcap: live::LiveStats) {
-        let s = &self.stats;
+        let Some(t) = self.live_totals(pcap) else { return };
         let (connections, inventory) = self.memory.read();
         let mib = |bytes: usize| bytes.div_ceil(1 << 20);
         eprintln!(
             "tlsaudit: status: {} packets, {} bytes, {} TLS sessions reported; dropped: {} by the kernel, {} by the interface, {} segments by the analyzer; memory: {} MiB for connections, {} MiB for the inventory, of {} MiB",
-            s.packets,
-            s.bytes,
+            t.packets,
+            t.bytes,
             self.sessions_reported.load(Ordering::Relaxed),
-            pcap.dropped_by_kernel,
-            pcap.dropped_by_interface,
-            s.dropped_by_analyzer,
+            t.dropped_by_kernel,
+            t.dropped_by_interface,
+            t.dropped_by_analyzer,
             mib(connections),
             mib(inventory),
             mib(self.memory.limit),
         );
+    }
+}
+
+impl Reader<'_> {
+    /// The counters to report: this reader's, or with several capture rings
+    /// every ring's, from the first ring only (None from the others, which
+    /// leave theirs on the board).
+    fn live_totals(&self, pcap: live::LiveStats) -> Option<LiveTotals> {
+        let s = &self.stats;
+        let own = LiveTotals {
+            packets: s.packets,
+            bytes: s.bytes,
+            dropped_by_kernel: pcap.dropped_by_kernel,
+            dropped_by_interface: pcap.dropped_by_interface,
+            dropped_by_analyzer: s.dropped_by_analyzer,
+            decode_errors: s.decode_errors.total(),
+        };
+        match &self.board {
+            None => Some(own),
+            Some((board, ring)) => {
+                board.store(*ring, &own);
+                (*ring == 0).then(|| board.sum())
+            }
+        }
     }
 }

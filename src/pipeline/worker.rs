@@ -1,13 +1,15 @@
-//! The worker thread: owns the flows whose 5-tuple hash maps to it, feeds
-//! them the segments of each batch, judges every session that ends and
-//! renders its output line, so that the one output thread only writes.
+//! A worker: owns the flows whose 5-tuple hash maps to it (or, live with
+//! several capture rings, the flows the kernel hands its ring), feeds them
+//! the segments of each batch, judges every session that ends and renders
+//! its output line, so that the one output thread only writes. It runs in a
+//! thread of its own, or inside its capture ring's thread.
 
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::bypass::BypassNotice;
-use super::dispatch::Batch;
+use super::dispatch::{Batch, InlineWorker};
 use super::gauge::MemoryGauge;
 use crate::capture::live;
 use crate::flow::{FlowLimits, FlowTable};
@@ -107,14 +109,37 @@ pub(super) struct WorkerContext {
     pub memory: Arc<MemoryGauge>,
 }
 
-/// The worker thread's loop, until the reader hangs up; returns its counters.
-pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
-    live::renounce_capabilities();
-    let WorkerContext { index: worker_index, judged, spent, bypass_notices, pool, limits, profile, render, memory } = cx;
-    crate::cert::set_parsed_cache_share(limits.max_memory);
-    let mut table = FlowTable::new(limits);
-    for mut batch in rx {
-        spent.try_iter().for_each(drop);
+/// One worker's flows and where their sessions go: fed batches by its own
+/// thread (`worker`), or by a capture ring's thread that runs it inline.
+pub(super) struct Worker {
+    index: usize,
+    /// The worker's number among those its reader feeds (its bypass
+    /// notices carry it): its index, or 0 inline.
+    reader_index: usize,
+    table: FlowTable,
+    judged: Sender<JudgedBatch>,
+    spent: Receiver<Vec<Judged>>,
+    bypass_notices: Sender<BypassNotice>,
+    profile: Arc<Profile>,
+    render: Arc<RenderOptions>,
+    memory: Arc<MemoryGauge>,
+}
+
+impl Worker {
+    /// Made in the thread that will run it: the certificate cache is per
+    /// thread.
+    fn new(cx: WorkerContext) -> (Worker, Sender<Batch>) {
+        let WorkerContext { index, judged, spent, bypass_notices, pool, limits, profile, render, memory } = cx;
+        crate::cert::set_parsed_cache_share(limits.max_memory);
+        let worker = Worker { index, reader_index: index, table: FlowTable::new(limits), judged, spent, bypass_notices, profile, render, memory };
+        (worker, pool)
+    }
+
+    /// Feeds a batch's segments to the flows, then judges and sends on the
+    /// sessions that ended.
+    fn process(&mut self, batch: &Batch) {
+        self.spent.try_iter().for_each(drop);
+        let table = &mut self.table;
         if batch.clock_reset {
             table.finish_all();
         }
@@ -123,23 +148,54 @@ pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
             table.process_tunnelled(&seg, tunnel);
         }
         table.expire(batch.now);
-        memory.set(worker_index, table.memory());
-        memory.set_flows(worker_index, table.len());
-        if let Some(notice) = BypassNotice::after_batch(&mut table, worker_index, batch.number) {
+        self.memory.set(self.index, table.memory());
+        self.memory.set_flows(self.index, table.len());
+        if let Some(notice) = BypassNotice::after_batch(table, self.reader_index, batch.number) {
             // A lost notice only means the reader keeps copying that payload.
-            let _ = bypass_notices.try_send(notice);
+            let _ = self.bypass_notices.try_send(notice);
         }
-        let done = table.take_sessions();
+        self.send_judged();
+    }
+
+    fn send_judged(&mut self) {
+        let done = self.table.take_sessions();
         if !done.is_empty() {
-            let _ = judged.send(JudgedBatch { worker: worker_index, sessions: judge(done, &profile, &render) });
+            let _ = self.judged.send(JudgedBatch { worker: self.index, sessions: judge(done, &self.profile, &self.render) });
         }
+    }
+
+    /// Ends every flow still open; the worker's counters.
+    fn finish(mut self) -> WorkerStats {
+        self.table.finish_all();
+        self.send_judged();
+        self.table.stats
+    }
+}
+
+impl InlineWorker for Worker {
+    fn take(&mut self, batch: &Batch) {
+        self.process(batch);
+    }
+
+    fn finish(self: Box<Self>) -> WorkerStats {
+        Worker::finish(*self)
+    }
+}
+
+/// The worker thread's loop, until the reader hangs up; returns its counters.
+pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
+    live::renounce_capabilities();
+    let (mut worker, pool) = Worker::new(cx);
+    for mut batch in rx {
+        worker.process(&batch);
         batch.clear();
         let _ = pool.try_send(batch);
     }
-    table.finish_all();
-    let done = table.take_sessions();
-    if !done.is_empty() {
-        let _ = judged.send(JudgedBatch { worker: worker_index, sessions: judge(done, &profile, &render) });
-    }
-    table.stats
+    worker.finish()
+}
+
+/// A worker to run inside a capture ring's thread (which keeps the
+/// capabilities it needs to open its interface again).
+pub(super) fn inline_worker(cx: WorkerContext) -> Box<dyn InlineWorker> {
+    Box::new(Worker { reader_index: 0, ..Worker::new(cx).0 })
 }

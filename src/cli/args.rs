@@ -77,7 +77,7 @@ pub struct Cli {
     /// Live capture: read the interface through this many capture rings,
     /// each with its own thread and worker; the kernel hands each
     /// connection whole to one ring (PACKET_FANOUT by flow hash). The
-    /// kernel buffer (-B) is shared by the rings.
+    /// kernel buffer (-B) is shared by the rings, each getting at least 2 MiB.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub capture_threads: u16,
 

@@ -145,6 +145,13 @@ pub struct ReaderStats {
     /// Bypass notices about a connection that had already given way to a
     /// new one on the same 5-tuple (or that could not be checked): ignored.
     pub bypass_notices_ignored: u64,
+    /// Packets (and their bytes) of bypassed flows the reader counted
+    /// instead of sending them to their worker; added to the workers'
+    /// `bypassed_packets` and `bypassed_bytes` in the stats record.
+    #[serde(skip)]
+    pub bypassed_packets_absorbed: u64,
+    #[serde(skip)]
+    pub bypassed_bytes_absorbed: u64,
     /// Frames the decoder could not read, by kind (TLS kinds are counted by the workers).
     pub decode_errors: DecodeErrors,
     /// Live capture: what each capture ring received and lost.
@@ -187,6 +194,8 @@ impl ReaderStats {
         self.payload_bytes_not_copied += o.payload_bytes_not_copied;
         self.bypass_table_evictions += o.bypass_table_evictions;
         self.bypass_notices_ignored += o.bypass_notices_ignored;
+        self.bypassed_packets_absorbed += o.bypassed_packets_absorbed;
+        self.bypassed_bytes_absorbed += o.bypassed_bytes_absorbed;
         self.decode_errors.add(&o.decode_errors);
         self.rings.extend_from_slice(&o.rings);
     }

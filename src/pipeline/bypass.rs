@@ -22,7 +22,13 @@
 //!    SYN and is ignored for that flow. When the memory of SYNs overflows, the
 //!    notices of a worker from before the forgotten SYNs cannot be checked and
 //!    are ignored whole.
-//! 4. **Time.** A flow quiet for half the idle timeout may have ended in the
+//! 4. **Absorbing.** Most packets of a bypassed flow do not reach the worker
+//!    at all: the reader counts them (packets and bytes, added to the
+//!    workers' bypass counters at the end) and sends on only a SYN, and one
+//!    packet (without its payload) a quarter of the idle timeout after the
+//!    last one it sent, so that the worker's entry never times out while the
+//!    connection goes on, and a packet the reader no longer absorbs finds it.
+//! 5. **Time.** A flow quiet for half the idle timeout may have ended in the
 //!    worker, which would start a fresh one: its payload is copied again. When
 //!    packet time goes back (an older capture file), the workers end every
 //!    flow; the reader forgets every bypassed flow and every notice still on
@@ -41,10 +47,29 @@ use crate::stats::ReaderStats;
 /// after the 5-tuple was reused from one that still holds.
 const RECENT_SYNS: usize = 65_536;
 
-/// Memory one entry of either table takes: key, a time or batch number,
-/// the two links of the recency list, and the hash table's slot and
-/// allocation header.
-const BYPASS_ENTRY_BYTES: usize = std::mem::size_of::<FlowKey>() + std::mem::size_of::<i64>() + 4 * 8 + 16;
+/// Memory one entry of either table takes: key, two times (or a batch
+/// number), the two links of the recency list, and the hash table's slot
+/// and allocation header.
+const BYPASS_ENTRY_BYTES: usize = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Seen>() + 4 * 8 + 16;
+
+/// A bypassed flow as the reader knows it: when its last packet came, and
+/// when the last one went on to its worker.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    last: i64,
+    forwarded: i64,
+}
+
+/// What the reader does with a segment (not a SYN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Not bypassed: it goes to the worker whole.
+    Inspect,
+    /// Bypassed: it goes to the worker without its payload (a keepalive).
+    Forward,
+    /// Bypassed: counted here, not sent.
+    Absorb,
+}
 
 /// Flows a worker bypassed while it processed one batch (and that were still
 /// bypassed at its end).
@@ -68,7 +93,7 @@ pub(super) struct ReaderBypass {
     /// Bypassed flows with the time of their last packet. Bounded; when full,
     /// the flow bypassed longest ago is forgotten and its payload copied
     /// again, which loses nothing.
-    bypassed: LruCache<FlowKey, i64>,
+    bypassed: LruCache<FlowKey, Seen>,
     /// The flows' idle timeout in microseconds.
     idle_timeout: i64,
     workers: usize,
@@ -115,17 +140,20 @@ impl ReaderBypass {
         self.recent_syns.insert(key, batch);
     }
 
-    /// Whether the payload of a segment (not a SYN) at packet time `ts` can
-    /// be left out. Only segments with payload need asking, and a hit does
-    /// not reorder the table.
-    pub(super) fn skips_payload(&mut self, key: &FlowKey, ts: i64) -> bool {
-        let Some(last_seen) = self.bypassed.peek_mut(key) else { return false };
-        if ts.saturating_sub(*last_seen) >= self.idle_timeout / 2 {
+    /// What becomes of a segment (not a SYN) at packet time `ts`. A hit
+    /// does not reorder the table.
+    pub(super) fn check(&mut self, key: &FlowKey, ts: i64) -> Verdict {
+        let Some(seen) = self.bypassed.peek_mut(key) else { return Verdict::Inspect };
+        if ts.saturating_sub(seen.last) >= self.idle_timeout / 2 {
             self.bypassed.remove(key);
-            return false;
+            return Verdict::Inspect;
         }
-        *last_seen = (*last_seen).max(ts);
-        true
+        seen.last = seen.last.max(ts);
+        if ts.saturating_sub(seen.forwarded) >= self.idle_timeout / 4 {
+            seen.forwarded = ts;
+            return Verdict::Forward;
+        }
+        Verdict::Absorb
     }
 
     /// Takes in the notices the workers sent since the last call.
@@ -144,7 +172,7 @@ impl ReaderBypass {
                 if self.bypassed.len() >= self.bypassed.capacity() && !self.bypassed.contains_key(&key) {
                     stats.bypass_table_evictions += 1;
                 }
-                self.bypassed.insert(key, last_seen);
+                self.bypassed.insert(key, Seen { last: last_seen, forwarded: last_seen });
             }
         }
     }

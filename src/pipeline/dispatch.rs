@@ -8,7 +8,7 @@
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::bypass::ReaderBypass;
+use super::bypass::{ReaderBypass, Verdict};
 use crate::decode::tunnel::Tunnel;
 use crate::decode::{tcp_flags, Segment, Transport, TransportSegment};
 use crate::flow::FlowKey;
@@ -149,8 +149,17 @@ impl Dispatcher {
             // Only handshake datagrams come this far: never skipped.
         } else if seg.flags & tcp_flags::SYN != 0 {
             self.bypass.on_syn(key, self.batches_sent[w]);
-        } else if !seg.payload.is_empty() {
-            skip_payload = self.bypass.skips_payload(&key, seg.ts);
+        } else {
+            match self.bypass.check(&key, seg.ts) {
+                Verdict::Inspect => {}
+                Verdict::Forward => skip_payload = !seg.payload.is_empty(),
+                Verdict::Absorb => {
+                    stats.payload_bytes_not_copied += seg.payload.len() as u64;
+                    stats.bypassed_packets_absorbed += 1;
+                    stats.bypassed_bytes_absorbed += seg.payload.len() as u64 + u64::from(seg.missing);
+                    return;
+                }
+            }
         }
         let batch = &mut self.pending[w];
         let start = batch.data.len();

@@ -218,6 +218,10 @@ pub fn run(
         }
         (reader_stats, workers, fatal)
     };
+    let mut workers = workers;
+    // Packets of bypassed flows the reader kept from the workers (bypass.rs).
+    workers.bypassed_packets += reader_stats.bypassed_packets_absorbed;
+    workers.bypassed_bytes += reader_stats.bypassed_bytes_absorbed;
     let result = collector_handle.join().map_err(|_| RunError::Fatal("the output thread panicked".into()))?;
     let mut summary = crate::RunSummary {
         reader: reader_stats,

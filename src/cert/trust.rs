@@ -34,7 +34,7 @@ struct Anchor {
 const VERDICT_CACHE_ENTRIES: usize = 1024;
 
 thread_local! {
-    static VERDICTS: std::cell::RefCell<hashlink::LruCache<[u8; 32], ChainStatus>> =
+    static VERDICTS: std::cell::RefCell<hashlink::LruCache<Box<[u8]>, ChainStatus>> =
         std::cell::RefCell::new(hashlink::LruCache::new(VERDICT_CACHE_ENTRIES));
 }
 
@@ -144,21 +144,19 @@ impl TrustStore {
     /// pathLenConstraint), and the path must end at a trust anchor.
     pub fn check(&self, chain: &[SharedCertificate]) -> ChainStatus {
         // The key: the store and the chain's certificates by their digests,
-        // computed once when each was parsed (hashing 32 bytes a
-        // certificate here, not the certificates again).
-        use sha2::{Digest, Sha256};
-        let mut key = Sha256::new();
-        key.update(self.id.to_be_bytes());
+        // computed once when each was parsed (copying 32 bytes a certificate
+        // here, not hashing the certificates again).
+        let mut key = Vec::with_capacity(8 + 32 * chain.len());
+        key.extend_from_slice(&self.id.to_be_bytes());
         for c in chain {
-            key.update(c.digest);
+            key.extend_from_slice(&c.digest);
         }
-        let key: [u8; 32] = key.finalize().into();
-        if let Some(hit) = VERDICTS.with(|c| c.borrow_mut().get(&key).cloned()) {
+        if let Some(hit) = VERDICTS.with(|c| c.borrow_mut().get(key.as_slice()).cloned()) {
             return hit;
         }
         let ders: Vec<&[u8]> = chain.iter().map(|c| c.der.as_slice()).collect();
         let verdict = self.check_uncached(&ders);
-        VERDICTS.with(|c| c.borrow_mut().insert(key, verdict.clone()));
+        VERDICTS.with(|c| c.borrow_mut().insert(key.into_boxed_slice(), verdict.clone()));
         verdict
     }
 

@@ -55,31 +55,34 @@ impl RenderOptions {
     }
 }
 
-fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions) -> Vec<Judged> {
+/// Judges and renders sessions. Each record and its alerts are written into
+/// `scratch` (which keeps its capacity from one session to the next), then
+/// copied out at their exact size: growing each line as it is written
+/// copied it up to three times, and reserving room for the largest kept
+/// that room while the line waited for the output thread.
+fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions, scratch: &mut Vec<u8>) -> Vec<Judged> {
     sessions
         .into_iter()
         .map(|facts| {
             let verdict = policy::evaluate(&facts, profile);
-            let mut line = Vec::new();
-            match render.format {
+            let line = match render.format {
                 OutputFormat::Jsonl => {
-                    // Room for a record and its alerts, so that it is not
-                    // copied as it grows.
-                    let alerts = if render.alerts { verdict.findings.len() } else { 0 };
-                    line.reserve(2048 + 1280 * alerts);
+                    scratch.clear();
                     let stamp = render.stamp(facts.source_file);
-                    json::session_stamped(&facts, &verdict, &render.policy_name, stamp, &mut line);
-                    line.push(b'\n');
+                    json::session_stamped(&facts, &verdict, &render.policy_name, stamp, scratch);
+                    scratch.push(b'\n');
                     if render.alerts {
-                        json::session_alerts(&facts, &verdict.findings, &render.policy_name, stamp, &mut line);
+                        json::session_alerts(&facts, &verdict.findings, &render.policy_name, stamp, scratch);
                     }
+                    scratch.to_vec()
                 }
                 OutputFormat::Text if render.session_lines => {
-                    line.extend_from_slice(text::session_line(&facts, &verdict, render.color).as_bytes());
+                    let mut line = text::session_line(&facts, &verdict, render.color).into_bytes();
                     line.push(b'\n');
+                    line
                 }
-                OutputFormat::Text | OutputFormat::Html => {}
-            }
+                OutputFormat::Text | OutputFormat::Html => Vec::new(),
+            };
             Judged { facts, verdict, line }
         })
         .collect()
@@ -123,6 +126,8 @@ pub(super) struct Worker {
     profile: Arc<Profile>,
     render: Arc<RenderOptions>,
     memory: Arc<MemoryGauge>,
+    /// Where each session's record is written before it is copied out.
+    scratch: Vec<u8>,
 }
 
 impl Worker {
@@ -131,7 +136,18 @@ impl Worker {
     fn new(cx: WorkerContext) -> (Worker, Sender<Batch>) {
         let WorkerContext { index, judged, spent, bypass_notices, pool, limits, profile, render, memory } = cx;
         crate::cert::set_parsed_cache_share(limits.max_memory);
-        let worker = Worker { index, reader_index: index, table: FlowTable::new(limits), judged, spent, bypass_notices, profile, render, memory };
+        let worker = Worker {
+            index,
+            reader_index: index,
+            table: FlowTable::new(limits),
+            judged,
+            spent,
+            bypass_notices,
+            profile,
+            render,
+            memory,
+            scratch: Vec::with_capacity(64 * 1024),
+        };
         (worker, pool)
     }
 
@@ -160,7 +176,8 @@ impl Worker {
     fn send_judged(&mut self) {
         let done = self.table.take_sessions();
         if !done.is_empty() {
-            let _ = self.judged.send(JudgedBatch { worker: self.index, sessions: judge(done, &self.profile, &self.render) });
+            let sessions = judge(done, &self.profile, &self.render, &mut self.scratch);
+            let _ = self.judged.send(JudgedBatch { worker: self.index, sessions });
         }
     }
 

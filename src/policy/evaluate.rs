@@ -57,7 +57,9 @@ fn max_offered(ch: &ClientHelloFacts) -> Option<u16> {
 
 /// The traits of the suites a client offered.
 fn offered_suites(ch: &ClientHelloFacts) -> Vec<SuiteTraits> {
-    ch.ciphers.iter().filter_map(|c| suite::traits(*c)).collect()
+    let mut traits = Vec::with_capacity(ch.ciphers.len());
+    traits.extend(ch.ciphers.iter().filter_map(|c| suite::traits(*c)));
+    traits
 }
 
 /// Server, when the client offered a suite without the weakness; else client.
@@ -76,14 +78,17 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
         super::cleartext::judge(&mut j, c);
         return verdict(j, f, profile);
     }
+    // The traits of the suites the client offered, worked out once: three
+    // groups of rules read them.
+    let offered = f.client_hello.as_ref().map(offered_suites).unwrap_or_default();
     if let Some(ch) = &f.client_hello {
-        client_offer(&mut j, f, ch);
+        client_offer(&mut j, f, ch, &offered);
     }
     match f.version().map(tls_equivalent) {
         Some(v) => {
             protocol(&mut j, f, v);
             if let Some(t) = f.server_hello.as_ref().and_then(|sh| suite::traits(sh.cipher)) {
-                cipher_suite(&mut j, f, &t, v);
+                cipher_suite(&mut j, &t, v, &offered);
                 key_exchange(&mut j, f, v);
                 if v < TLS13 {
                     extensions(&mut j, f, &t);
@@ -100,7 +105,7 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
                 certificate::certificates(&mut j, f);
             }
         }
-        None => refused(&mut j, f),
+        None => refused(&mut j, f, &offered),
     }
     if let Some(p) = f.preamble.filter(|p| p.login_only) {
         let message = format!("{}: TLS protects the login only (the server's PRELOGIN answered encryption off); the session goes on in clear", p.protocol);
@@ -182,11 +187,11 @@ fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile)
 }
 
 /// Rules about what the client offered, whatever the server answered.
-fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts) {
+fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts, offered: &[SuiteTraits]) {
     if ch.sslv2_format {
         j.flag(RuleId::ProtoSslv2Hello, Party::Client, "the ClientHello was sent in the SSLv2-compatible format".into());
     }
-    let weak: Vec<String> = offered_suites(ch)
+    let weak: Vec<String> = offered
         .iter()
         .filter(|s| s.no_encryption() || s.anonymous() || s.export() || matches!(s.cipher, Cipher::Des | Cipher::Rc4))
         .map(|s| s.name.to_string())
@@ -227,7 +232,7 @@ fn client_offer(j: &mut Judge<'_>, f: &SessionFacts, ch: &ClientHelloFacts) {
 
 /// A handshake with no ServerHello: when the server refused it with an alert,
 /// what the client offered is the client's finding, and the server is fine.
-fn refused(j: &mut Judge<'_>, f: &SessionFacts) {
+fn refused(j: &mut Judge<'_>, f: &SessionFacts, offered: &[SuiteTraits]) {
     let (Some(ch), Some(alert)) = (&f.client_hello, &f.alert) else { return };
     if alert.from != crate::tls::facts::Side::Server {
         return;
@@ -242,7 +247,6 @@ fn refused(j: &mut Judge<'_>, f: &SessionFacts) {
         0x0302 => j.flag(RuleId::ProtoTls11, Party::Client, message),
         _ => {}
     }
-    let offered = offered_suites(ch);
     if !offered.is_empty() && offered.iter().all(|s| s.no_encryption() || s.anonymous() || s.export()) {
         j.flag(RuleId::CipherNull, Party::Client, format!("the client offered only unencrypted, anonymous or export suites; {why}"));
     }
@@ -292,23 +296,22 @@ fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
     }
 }
 
-fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
-    let offered = f.client_hello.as_ref().map(offered_suites).unwrap_or_default();
+fn cipher_suite(j: &mut Judge<'_>, t: &SuiteTraits, v: u16, offered: &[SuiteTraits]) {
     let name = t.name;
     let neg = |what: &str| format!("negotiated {name}: {what}");
     if t.no_encryption() {
-        j.flag(RuleId::CipherNull, suite_party(&offered, |s| s.no_encryption()), neg("no encryption"));
+        j.flag(RuleId::CipherNull, suite_party(offered, |s| s.no_encryption()), neg("no encryption"));
     }
     if t.anonymous() {
-        j.flag(RuleId::CipherAnon, suite_party(&offered, |s| s.anonymous()), neg("anonymous key exchange, the server is not authenticated"));
+        j.flag(RuleId::CipherAnon, suite_party(offered, |s| s.anonymous()), neg("anonymous key exchange, the server is not authenticated"));
     }
     if t.export() {
-        j.flag(RuleId::CipherExport, suite_party(&offered, |s| s.export()), neg(&format!("export grade, {}-bit key", t.key_bits)));
+        j.flag(RuleId::CipherExport, suite_party(offered, |s| s.export()), neg(&format!("export grade, {}-bit key", t.key_bits)));
     } else if t.cipher == Cipher::Des {
-        j.flag(RuleId::CipherDes, suite_party(&offered, |s| s.cipher == Cipher::Des), neg("single DES, 56-bit key"));
+        j.flag(RuleId::CipherDes, suite_party(offered, |s| s.cipher == Cipher::Des), neg("single DES, 56-bit key"));
     }
     if t.cipher == Cipher::Rc4 {
-        j.flag(RuleId::CipherRc4, suite_party(&offered, |s| s.cipher == Cipher::Rc4), neg("RC4 stream cipher"));
+        j.flag(RuleId::CipherRc4, suite_party(offered, |s| s.cipher == Cipher::Rc4), neg("RC4 stream cipher"));
     }
     let no_fs = matches!(t.kx, KeyExchange::Rsa | KeyExchange::Dh | KeyExchange::Ecdh | KeyExchange::Psk | KeyExchange::Krb5)
         && !t.anonymous();
@@ -316,12 +319,12 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
         let fs = if no_fs { ", no forward secrecy" } else { "" };
         j.flag(
             RuleId::Cipher3des,
-            suite_party(&offered, |s| s.cipher == Cipher::TripleDes),
+            suite_party(offered, |s| s.cipher == Cipher::TripleDes),
             neg(&format!("3DES with a 64-bit block{fs}")),
         );
     }
     if t.mac == Mac::Md5 {
-        j.flag(RuleId::CipherWeakMac, suite_party(&offered, |s| s.mac == Mac::Md5), neg("MD5 record MAC"));
+        j.flag(RuleId::CipherWeakMac, suite_party(offered, |s| s.mac == Mac::Md5), neg("MD5 record MAC"));
     }
     if no_fs {
         let (variant, what) = match t.kx {
@@ -330,13 +333,13 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
             KeyExchange::Krb5 => (0, "Kerberos key transport, no forward secrecy"),
             _ => (1, "static Diffie-Hellman, no forward secrecy"),
         };
-        j.flag_variant(RuleId::CipherNoFs, variant, suite_party(&offered, |s| !s.forward_secret()), neg(what));
+        j.flag_variant(RuleId::CipherNoFs, variant, suite_party(offered, |s| !s.forward_secret()), neg(what));
     }
     if t.kx == KeyExchange::Dhe && v <= TLS12 {
-        j.flag(RuleId::CipherDhe, suite_party(&offered, |s| s.kx == KeyExchange::Dhe || !s.forward_secret()), neg("finite-field DHE"));
+        j.flag(RuleId::CipherDhe, suite_party(offered, |s| s.kx == KeyExchange::Dhe || !s.forward_secret()), neg("finite-field DHE"));
     }
     if t.mode == Mode::Cbc {
-        j.flag(RuleId::CipherCbc, suite_party(&offered, |s| !s.aead()), neg("CBC mode rather than AEAD"));
+        j.flag(RuleId::CipherCbc, suite_party(offered, |s| !s.aead()), neg("CBC mode rather than AEAD"));
     }
     let not_fips = matches!(
         t.cipher,
@@ -345,12 +348,12 @@ fn cipher_suite(j: &mut Judge<'_>, f: &SessionFacts, t: &SuiteTraits, v: u16) {
     if not_fips {
         j.flag(
             RuleId::CipherNotFips,
-            suite_party(&offered, |s| !s.nist_algorithms()),
+            suite_party(offered, |s| !s.nist_algorithms()),
             neg("uses an algorithm NIST does not approve"),
         );
     }
     if !j.profile.suite_allowed(t.id) {
-        let party = suite_party(&offered, |s| !j.profile.suite_allowed(s.id));
+        let party = suite_party(offered, |s| !j.profile.suite_allowed(s.id));
         j.flag(RuleId::CipherNotApproved, party, format!("negotiated {name}, which the {} profile does not list", j.profile.name));
     }
 }

@@ -187,6 +187,38 @@ pub fn classify(id: u16) -> SuiteClass {
     if is_grease(id) {
         return SuiteClass::Grease;
     }
+    let (index, classes) = known_values();
+    match index[usize::from(id)] {
+        0 => SuiteClass::Unknown,
+        at => classes[usize::from(at) - 1],
+    }
+}
+
+/// Every assigned value of the registry with its class, worked out once
+/// per run: policy reads every suite a client offers, and working one out
+/// takes a hash lookup in tls-parser's table, a dozen matches and, for CCM,
+/// a look at its name. The index (128 KiB) holds, per value, its place in
+/// the classes plus one (0: not assigned).
+fn known_values() -> &'static (Vec<u16>, Vec<SuiteClass>) {
+    static TABLE: std::sync::OnceLock<(Vec<u16>, Vec<SuiteClass>)> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut index = vec![0u16; 1 << 16];
+        let mut classes = Vec::new();
+        // tls-parser's table, and the GOST suites it lacks (`gost_suite`).
+        let ids = tls_parser::CIPHERS.keys().copied().chain(0xC100..=0xC106);
+        for id in ids.filter(|id| !is_grease(*id)) {
+            let class = classify_uncached(id);
+            if class != SuiteClass::Unknown {
+                classes.push(class);
+                index[usize::from(id)] = classes.len() as u16;
+            }
+        }
+        (index, classes)
+    })
+}
+
+/// `classify` from the tables, for a value that is not GREASE.
+fn classify_uncached(id: u16) -> SuiteClass {
     if let Some(gost) = gost_suite(id) {
         return SuiteClass::Suite(gost);
     }
@@ -301,4 +333,20 @@ fn gost_suite(id: u16) -> Option<SuiteTraits> {
         key_bits: cipher_bits,
         mac: if mode == Mode::Ctr { Mac::Gost } else { Mac::Aead },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_classifies_every_value_as_the_registry_does() {
+        for id in 0..=u16::MAX {
+            let expected = if is_grease(id) { SuiteClass::Grease } else { classify_uncached(id) };
+            assert_eq!(classify(id), expected, "0x{id:04X}");
+        }
+        assert!(matches!(classify(0xC02F), SuiteClass::Suite(t) if t.mode == Mode::Gcm && t.kx == KeyExchange::Ecdhe));
+        assert!(matches!(classify(0xC101), SuiteClass::Suite(t) if t.cipher == Cipher::Gost));
+        assert_eq!(classify(FALLBACK_SCSV), SuiteClass::Signal("TLS_FALLBACK_SCSV"));
+    }
 }

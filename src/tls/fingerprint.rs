@@ -17,8 +17,15 @@ fn push_list(out: &mut String, values: impl IntoIterator<Item = u16>, sep: char,
         if i > 0 {
             out.push(sep);
         }
-        // Writing into a String cannot fail.
-        let _ = if hex4 { write!(out, "{v:04x}") } else { write!(out, "{v}") };
+        if hex4 {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for shift in [12, 8, 4, 0] {
+                out.push(char::from(HEX[usize::from((v >> shift) & 15)]));
+            }
+        } else {
+            // Without fmt: a ClientHello lists up to a few hundred numbers.
+            out.push_str(itoa::Buffer::new().format(v));
+        }
     }
 }
 

@@ -5,11 +5,14 @@
 //! `starttls.stripped`, `inventory.unlisted_service`) come with the
 //! service records at the end of the run.
 
+use std::sync::OnceLock;
+
 use serde_json::{json, Map, Value};
 
 use super::super::json_writer::JsonWriter;
 use super::{put, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
+use crate::policy::rules::RULES;
 use crate::policy::{Finding, RuleId, Severity};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names;
@@ -64,24 +67,30 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         w.finish();
     }
     let shared_fields = &shared[1..shared.len() - 1];
-    for finding in findings {
-        let mut w = JsonWriter::stamped(buf, stamp);
-        super::open_event(&mut w, f.first_seen, "alert", &["info"], "tlsaudit.alert");
-        w.field("severity", &severity_number(finding.severity));
-        w.field("risk_score", &risk_score(finding.severity));
+    // The alerts' time fields, the same for all of them: `@timestamp` and
+    // `ecs` first, `event.start` and `event.end`.
+    let head = fields_of(|w| {
+        w.field("@timestamp", &Rfc3339Micros(f.first_seen));
+        w.object("ecs");
+        w.field("version", ECS_VERSION);
+        w.close();
+    });
+    let times = fields_of(|w| {
         w.field("start", &Rfc3339Micros(f.first_seen));
         w.field("end", &Rfc3339Micros(f.last_seen));
+    });
+    for finding in findings {
+        let mut w = JsonWriter::stamped(buf, stamp);
+        w.raw_fields(&head);
+        w.object("event");
+        w.raw_fields(event_fields());
+        w.field("severity", &severity_number(finding.severity));
+        w.field("risk_score", &risk_score(finding.severity));
+        w.raw_fields(&times);
         w.close();
         w.field("message", &finding.message);
-        let rule = finding.rule.rule();
         w.object("rule");
-        w.field("id", finding.rule.as_str());
-        w.field("name", rule.flags);
-        w.field("category", family(finding.rule));
-        w.field("description", rule.required_by);
-        if rule.required_by.contains("NIST SP 800-52r2") {
-            w.field("reference", SP_800_52R2);
-        }
+        w.raw_fields(rule_fields(finding.rule));
         w.field("ruleset", policy);
         w.close();
         w.raw_fields(shared_fields);
@@ -95,6 +104,53 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         w.finish();
         buf.push(b'\n');
     }
+}
+
+/// The fields `write` puts into an object, without the braces.
+fn fields_of(write: impl FnOnce(&mut JsonWriter<'_>)) -> Vec<u8> {
+    let mut object = Vec::with_capacity(128);
+    let mut w = JsonWriter::new(&mut object);
+    write(&mut w);
+    w.finish();
+    object.truncate(object.len() - 1);
+    object.remove(0);
+    object
+}
+
+/// What the `event` object of every alert starts with.
+fn event_fields() -> &'static [u8] {
+    static FIELDS: OnceLock<Vec<u8>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        fields_of(|w| {
+            w.field("kind", "alert");
+            w.field("category", &["network"]);
+            w.field("type", &["info"]);
+            w.field("dataset", "tlsaudit.alert");
+        })
+    })
+}
+
+/// A rule's fields of the `rule` object (all but `ruleset`), written once
+/// per run: every alert of the rule repeats them.
+fn rule_fields(id: RuleId) -> &'static [u8] {
+    static FIELDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let all = FIELDS.get_or_init(|| {
+        RULES
+            .iter()
+            .map(|rule| {
+                fields_of(|w| {
+                    w.field("id", rule.id.as_str());
+                    w.field("name", rule.flags);
+                    w.field("category", family(rule.id));
+                    w.field("description", rule.required_by);
+                    if rule.required_by.contains("NIST SP 800-52r2") {
+                        w.field("reference", SP_800_52R2);
+                    }
+                })
+            })
+            .collect()
+    });
+    all.get(id as usize).map_or(&[][..], Vec::as_slice)
 }
 
 /// The alerts of a service's findings judged across its sessions.

@@ -16,6 +16,8 @@ pub struct Metrics {
     packets: IntCounter,
     bytes: IntCounter,
     dropped: IntCounterVec,
+    ring_packets: IntCounterVec,
+    ring_dropped: IntCounterVec,
     decode_errors: IntCounter,
     sessions: IntCounterVec,
     findings: IntCounterVec,
@@ -35,6 +37,14 @@ fn raise_to(counter: &IntCounter, total: u64) {
 
 fn gauge(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// What one capture ring received and dropped, as of one moment.
+pub struct RingSnapshot {
+    pub packets: u64,
+    pub dropped_by_kernel: u64,
+    pub dropped_by_interface: u64,
+    pub dropped_by_analyzer: u64,
 }
 
 /// The counters the reader holds, as of one moment.
@@ -66,6 +76,12 @@ impl Metrics {
                 "Packets dropped: by the kernel (buffer full), by the interface, or TCP segments by the analyzer (queues full).",
                 &["by"],
             )?,
+            ring_packets: counters("tlsaudit_ring_packets_received_total", "Packets each capture ring delivered.", &["ring"])?,
+            ring_dropped: counters(
+                "tlsaudit_ring_packets_dropped_total",
+                "Packets dropped per capture ring: by the kernel (its buffer full), by the interface, or TCP segments by the analyzer.",
+                &["ring", "by"],
+            )?,
             decode_errors: counter("tlsaudit_decode_errors_total", "Frames the reader could not decode (link, IP and TCP layers).")?,
             sessions: counters("tlsaudit_sessions_total", "Sessions judged, by assessment.", &["assessment"])?,
             findings: counters("tlsaudit_findings_total", "Findings raised in sessions, by rule and severity.", &["rule", "severity"])?,
@@ -82,6 +98,8 @@ impl Metrics {
         r.register(Box::new(m.packets.clone())).map_err(fail)?;
         r.register(Box::new(m.bytes.clone())).map_err(fail)?;
         r.register(Box::new(m.dropped.clone())).map_err(fail)?;
+        r.register(Box::new(m.ring_packets.clone())).map_err(fail)?;
+        r.register(Box::new(m.ring_dropped.clone())).map_err(fail)?;
         r.register(Box::new(m.decode_errors.clone())).map_err(fail)?;
         r.register(Box::new(m.sessions.clone())).map_err(fail)?;
         r.register(Box::new(m.findings.clone())).map_err(fail)?;
@@ -98,6 +116,16 @@ impl Metrics {
             m.sessions.with_label_values(&[a]);
         }
         Ok(m)
+    }
+
+    /// One capture ring's own counters, published by its thread once a
+    /// second (with one ring, the capture's).
+    pub fn publish_ring(&self, ring: usize, s: &RingSnapshot) {
+        let ring = ring.to_string();
+        raise_to(&self.ring_packets.with_label_values(&[ring.as_str()]), s.packets);
+        raise_to(&self.ring_dropped.with_label_values(&[ring.as_str(), "kernel"]), s.dropped_by_kernel);
+        raise_to(&self.ring_dropped.with_label_values(&[ring.as_str(), "interface"]), s.dropped_by_interface);
+        raise_to(&self.ring_dropped.with_label_values(&[ring.as_str(), "analyzer"]), s.dropped_by_analyzer);
     }
 
     /// The reader's counters, published once a second.

@@ -442,6 +442,17 @@ fn capture_rings_share_a_veth_pair_by_flow() {
     assert_eq!(dropped, 0, "two rings with the default buffer keep up with this replay");
     check_rings("two rings", &run);
     check_metrics(&run);
+    // Each ring's own series, as its stats say.
+    let scrape = run.scrape.as_deref().expect("a scrape");
+    let series = |name: &str| -> u64 {
+        let line = scrape.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' ')).unwrap_or_else(|| panic!("no {name} in {scrape}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    for ring in stats(&run.records)["reader"]["rings"].as_array().unwrap() {
+        let n = ring["ring"].as_u64().unwrap();
+        assert_eq!(series(&format!("tlsaudit_ring_packets_received_total{{ring=\"{n}\"}}")), ring["packets"].as_u64().unwrap());
+        assert_eq!(series(&format!("tlsaudit_ring_packets_dropped_total{{by=\"kernel\",ring=\"{n}\"}}")), ring["dropped_by_kernel"].as_u64().unwrap());
+    }
     check_schemas("two rings", &run.records);
 
     let (run, sent) = replay(&ns, &capture, &scratch, &["--capture-threads", "2", "--user", "nobody"], true);

@@ -201,6 +201,16 @@ impl live::PacketHandler for Reader<'_> {
 
     fn publish(&mut self, pcap: live::LiveStats) {
         let Some(metrics) = &self.metrics else { return };
+        let own = self.own_totals(pcap);
+        metrics.publish_ring(
+            self.board.as_ref().map_or(0, |(_, ring)| *ring),
+            &crate::metrics::RingSnapshot {
+                packets: own.packets,
+                dropped_by_kernel: own.dropped_by_kernel,
+                dropped_by_interface: own.dropped_by_interface,
+                dropped_by_analyzer: own.dropped_by_analyzer,
+            },
+        );
         let Some(t) = self.live_totals(pcap) else { return };
         let (connections, inventory) = self.memory.read();
         metrics.publish_reader(&crate::metrics::ReaderSnapshot {
@@ -237,19 +247,24 @@ impl live::PacketHandler for Reader<'_> {
 }
 
 impl Reader<'_> {
-    /// The counters to report: this reader's, or with several capture rings
-    /// every ring's, from the first ring only (None from the others, which
-    /// leave theirs on the board).
-    fn live_totals(&self, pcap: live::LiveStats) -> Option<LiveTotals> {
+    /// This reader's own counters, with libpcap's drops of its capture.
+    fn own_totals(&self, pcap: live::LiveStats) -> LiveTotals {
         let s = &self.stats;
-        let own = LiveTotals {
+        LiveTotals {
             packets: s.packets,
             bytes: s.bytes,
             dropped_by_kernel: pcap.dropped_by_kernel,
             dropped_by_interface: pcap.dropped_by_interface,
             dropped_by_analyzer: s.dropped_by_analyzer,
             decode_errors: s.decode_errors.total(),
-        };
+        }
+    }
+
+    /// The counters to report: this reader's, or with several capture rings
+    /// every ring's, from the first ring only (None from the others, which
+    /// leave theirs on the board).
+    fn live_totals(&self, pcap: live::LiveStats) -> Option<LiveTotals> {
+        let own = self.own_totals(pcap);
         match &self.board {
             None => Some(own),
             Some((board, ring)) => {

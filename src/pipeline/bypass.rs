@@ -88,6 +88,14 @@ impl BypassNotice {
     }
 }
 
+#[cfg(test)]
+impl BypassNotice {
+    /// A notice as a worker would send it.
+    pub(super) fn new(worker: usize, batch: u64, flows: Vec<(FlowKey, i64)>) -> BypassNotice {
+        BypassNotice { worker, batch, flows }
+    }
+}
+
 /// The reader's side: the flows whose payload is not copied any more.
 pub(super) struct ReaderBypass {
     /// Bypassed flows with the time of their last packet. Bounded; when full,

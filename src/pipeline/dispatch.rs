@@ -301,6 +301,44 @@ mod tests {
     }
 
     #[test]
+    fn packets_of_bypassed_flows_are_counted_here_but_for_a_keepalive_each_quarter_timeout() {
+        use super::super::bypass::BypassNotice;
+        let (tx, rx) = bounded::<Batch>(64);
+        let (_pool_tx, pool_rx) = bounded::<Batch>(1);
+        let (notice_tx, notice_rx) = bounded(4);
+        let limits = FlowLimits::default();
+        let idle = limits.idle_timeout_micros;
+        let mut d = Dispatcher::new(Workers::Queues(vec![tx]), pool_rx, ReaderBypass::new(1, notice_rx, &limits, 1 << 20), false);
+        let mut stats = ReaderStats::default();
+        let payload = [0x17u8; 100];
+        let at = |i: u32, flags: u8| TransportSegment { ts: i64::from(i) * idle / 8, flags, ..segment(&payload, i * 100) };
+        // The worker says the connection is bypassed (its last packet at 0);
+        // the reader learns it when it next sends a batch.
+        notice_tx.send(BypassNotice::new(0, 0, vec![(FlowKey::of(&at(0, tcp_flags::ACK)), 0)])).unwrap();
+        d.flush_all(&mut stats);
+        // Eight packets an eighth of the idle timeout apart: every second
+        // one goes on (a quarter timeout after the last that did), without
+        // its payload; the others stay here, counted.
+        for i in 1..=8 {
+            d.push(&at(i, tcp_flags::ACK), None, &mut stats);
+        }
+        d.flush_all(&mut stats);
+        let sent: Vec<(u32, u32, usize)> =
+            rx.try_iter().flat_map(|b| b.segments().map(|(s, _)| (s.seq, s.missing, s.payload.len())).collect::<Vec<_>>()).collect();
+        assert_eq!(sent, [(200, 100, 0), (400, 100, 0), (600, 100, 0), (800, 100, 0)]);
+        assert_eq!((stats.bypassed_packets_absorbed, stats.bypassed_bytes_absorbed), (4, 400));
+        assert_eq!(stats.payload_bytes_not_copied, 800);
+        // A SYN on the 5-tuple is a new connection: it and what follows go
+        // to the worker whole.
+        d.push(&at(9, tcp_flags::SYN), None, &mut stats);
+        d.push(&at(10, tcp_flags::ACK), None, &mut stats);
+        d.flush_all(&mut stats);
+        let sent: Vec<(u32, usize)> = rx.try_iter().flat_map(|b| b.segments().map(|(s, _)| (s.seq, s.payload.len())).collect::<Vec<_>>()).collect();
+        assert_eq!(sent, [(900, 100), (1000, 100)]);
+        assert_eq!(stats.bypassed_packets_absorbed, 4);
+    }
+
+    #[test]
     fn file_reader_waits_instead_of_dropping() {
         let (mut d, rx) = dispatcher(1, false);
         let reader = std::thread::spawn(move || rx.iter().map(|b| b.segments.len()).sum::<usize>());

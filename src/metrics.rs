@@ -9,6 +9,7 @@ use std::sync::Arc;
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::policy::Verdict;
+use crate::stats::RingStats;
 
 /// Every metric tlsaudit exposes.
 pub struct Metrics {
@@ -37,14 +38,6 @@ fn raise_to(counter: &IntCounter, total: u64) {
 
 fn gauge(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// What one capture ring received and dropped, as of one moment.
-pub struct RingSnapshot {
-    pub packets: u64,
-    pub dropped_by_kernel: u64,
-    pub dropped_by_interface: u64,
-    pub dropped_by_analyzer: u64,
 }
 
 /// The counters the reader holds, as of one moment.
@@ -120,8 +113,8 @@ impl Metrics {
 
     /// One capture ring's own counters, published by its thread once a
     /// second (with one ring, the capture's).
-    pub fn publish_ring(&self, ring: usize, s: &RingSnapshot) {
-        let ring = ring.to_string();
+    pub fn publish_ring(&self, s: &RingStats) {
+        let ring = s.ring.to_string();
         raise_to(&self.ring_packets.with_label_values(&[ring.as_str()]), s.packets);
         raise_to(&self.ring_dropped.with_label_values(&[ring.as_str(), "kernel"]), s.dropped_by_kernel);
         raise_to(&self.ring_dropped.with_label_values(&[ring.as_str(), "interface"]), s.dropped_by_interface);

@@ -201,16 +201,13 @@ impl live::PacketHandler for Reader<'_> {
 
     fn publish(&mut self, pcap: live::LiveStats) {
         let Some(metrics) = &self.metrics else { return };
-        let own = self.own_totals(pcap);
-        metrics.publish_ring(
-            self.board.as_ref().map_or(0, |(_, ring)| *ring),
-            &crate::metrics::RingSnapshot {
-                packets: own.packets,
-                dropped_by_kernel: own.dropped_by_kernel,
-                dropped_by_interface: own.dropped_by_interface,
-                dropped_by_analyzer: own.dropped_by_analyzer,
-            },
-        );
+        // This ring's own series, with libpcap's drops so far.
+        let ring = self.board.as_ref().map_or(0, |(_, ring)| *ring);
+        metrics.publish_ring(&crate::stats::RingStats {
+            dropped_by_kernel: pcap.dropped_by_kernel,
+            dropped_by_interface: pcap.dropped_by_interface,
+            ..self.stats.ring(ring)
+        });
         let Some(t) = self.live_totals(pcap) else { return };
         let (connections, inventory) = self.memory.read();
         metrics.publish_reader(&crate::metrics::ReaderSnapshot {

@@ -40,8 +40,8 @@ pub(super) struct CollectorOptions {
     pub profile: Arc<Profile>,
     /// Counts the sessions taken in, for whoever reports progress.
     pub sessions_reported: Arc<AtomicU64>,
-    /// Per worker, where its sessions go back to be freed.
-    pub spent: Vec<Sender<Vec<Judged>>>,
+    /// Per worker, where its batches go back to be freed and reused.
+    pub spent: Vec<Sender<JudgedBatch>>,
     pub reopen: Option<OutputReopen>,
     pub inventory_memory: usize,
     pub memory: Arc<MemoryGauge>,
@@ -92,14 +92,14 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             reopen.check(&mut out);
         }
         // Wake now and then to see whether the output is to be reopened.
-        let JudgedBatch { worker, sessions: batch } = match rx.recv_timeout(Duration::from_millis(250)) {
+        let batch = match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(b) => b,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
-        opts.sessions_reported.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        for judged in &batch {
-            let Judged { facts: f, verdict, line } = judged;
+        opts.sessions_reported.fetch_add(batch.sessions.len() as u64, Ordering::Relaxed);
+        for judged in &batch.sessions {
+            let Judged { facts: f, verdict } = judged;
             sessions += 1;
             compliant += u64::from(verdict.assessment == Assessment::Compliant);
             not_assessed += u64::from(verdict.assessment == Assessment::NotAssessed);
@@ -112,10 +112,10 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
                 m.count_session(verdict);
             }
             timeline.add(f);
-            if error.is_some() {
-                continue; // keep draining so that workers never block
-            }
-            if let Err(e) = out.write_all(line) {
+        }
+        // After an error, batches are still drained so that workers never block.
+        if error.is_none() {
+            if let Err(e) = out.write_all(&batch.lines) {
                 error = Some(e);
             }
         }
@@ -129,7 +129,7 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             }
         }
         // Freed here only when the worker's queue for them is full or gone.
-        if let Some(back) = opts.spent.get(worker) {
+        if let Some(back) = opts.spent.get(batch.worker) {
             let _ = back.try_send(batch);
         }
     }

@@ -45,7 +45,7 @@ pub use collector::OutputReopen;
 use dispatch::{Batch, Dispatcher, Workers};
 use gauge::MemoryGauge;
 use reader::{FileFilter, Reader};
-use worker::{Judged, JudgedBatch, RenderOptions, WorkerContext};
+use worker::{JudgedBatch, RenderOptions, WorkerContext};
 
 /// Runs the whole pipeline; session records go to `out` as they are found.
 pub fn run(
@@ -109,7 +109,7 @@ pub fn run(
     let mut spent_txs = Vec::new();
     let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory + config.bypass_memory));
     for i in 0..threads {
-        let (spent_tx, spent_rx) = bounded::<Vec<Judged>>(64);
+        let (spent_tx, spent_rx) = bounded::<JudgedBatch>(64);
         spent_txs.push(spent_tx);
         // Live, 16 batches of at most 256 KiB (4 MiB in flight per worker)
         // ride out a burst. Reading files the reader waits instead of

@@ -23,10 +23,6 @@ use crate::OutputFormat;
 pub struct Judged {
     pub facts: SessionFacts,
     pub verdict: Verdict,
-    /// The session's output line (newline included), or nothing when the
-    /// output has no line per session. Rendered by the worker, so that the
-    /// one output thread only writes.
-    pub line: Vec<u8>,
 }
 
 /// How the workers render each session's line.
@@ -55,43 +51,41 @@ impl RenderOptions {
     }
 }
 
-/// Judges and renders sessions. Each record and its alerts are written into
-/// `scratch` (which keeps its capacity from one session to the next), then
-/// copied out at their exact size: growing each line as it is written
-/// copied it up to three times, and reserving room for the largest kept
-/// that room while the line waited for the output thread.
-fn judge(sessions: Vec<SessionFacts>, profile: &Profile, render: &RenderOptions, scratch: &mut Vec<u8>) -> Vec<Judged> {
-    sessions
-        .into_iter()
-        .map(|facts| {
-            let verdict = policy::evaluate(&facts, profile);
-            let line = match render.format {
-                OutputFormat::Jsonl => {
-                    scratch.clear();
-                    let stamp = render.stamp(facts.source_file);
-                    json::session_stamped(&facts, &verdict, &render.policy_name, stamp, scratch);
-                    scratch.push(b'\n');
-                    if render.alerts {
-                        json::session_alerts(&facts, &verdict.findings, &render.policy_name, stamp, scratch);
-                    }
-                    scratch.to_vec()
-                }
-                OutputFormat::Text if render.session_lines => {
-                    let mut line = text::session_line(&facts, &verdict, render.color).into_bytes();
-                    line.push(b'\n');
-                    line
-                }
-                OutputFormat::Text | OutputFormat::Html => Vec::new(),
-            };
-            Judged { facts, verdict, line }
-        })
-        .collect()
+/// Rendered bytes in one batch before it is sent on: the output thread
+/// writes a batch's lines with one call, straight past its buffer.
+const LINES_PER_BATCH: usize = 256 * 1024;
+/// Sessions in one batch at most (for sessions with no line).
+const SESSIONS_PER_BATCH: usize = 1024;
+/// Emptied line buffers a worker keeps for its next batches.
+const SPARE_LINE_BUFFERS: usize = 2;
+
+/// Appends the session's output line (newline included), if the output
+/// has one per session, to `lines`.
+fn render(facts: &SessionFacts, verdict: &Verdict, render: &RenderOptions, lines: &mut Vec<u8>) {
+    match render.format {
+        OutputFormat::Jsonl => {
+            let stamp = render.stamp(facts.source_file);
+            json::session_stamped(facts, verdict, &render.policy_name, stamp, lines);
+            lines.push(b'\n');
+            if render.alerts {
+                json::session_alerts(facts, &verdict.findings, &render.policy_name, stamp, lines);
+            }
+        }
+        OutputFormat::Text if render.session_lines => {
+            lines.extend_from_slice(text::session_line(facts, verdict, render.color).as_bytes());
+            lines.push(b'\n');
+        }
+        OutputFormat::Text | OutputFormat::Html => {}
+    }
 }
 
-/// Sessions judged by one worker, on their way to the output thread.
+/// Sessions judged by one worker, on their way to the output thread, with
+/// their output lines rendered one after another into one buffer (no line
+/// is copied on its own, and the output thread only writes).
 pub(super) struct JudgedBatch {
     pub worker: usize,
     pub sessions: Vec<Judged>,
+    pub lines: Vec<u8>,
 }
 
 /// What a worker thread is given besides its batches.
@@ -99,10 +93,11 @@ pub(super) struct WorkerContext {
     pub index: usize,
     /// Where judged sessions go: the output thread.
     pub judged: Sender<JudgedBatch>,
-    /// Sessions the output thread is done with, back to be freed here:
-    /// memory is best freed by the thread that allocated it (the system
-    /// allocator takes a lock to free another thread's memory).
-    pub spent: Receiver<Vec<Judged>>,
+    /// Batches the output thread is done with, back to be freed here
+    /// (memory is best freed by the thread that allocated it: the system
+    /// allocator takes a lock to free another thread's memory) and their
+    /// line buffers used again.
+    pub spent: Receiver<JudgedBatch>,
     pub bypass_notices: Sender<BypassNotice>,
     /// Where emptied batches go back to the reader.
     pub pool: Sender<Batch>,
@@ -121,13 +116,13 @@ pub(super) struct Worker {
     reader_index: usize,
     table: FlowTable,
     judged: Sender<JudgedBatch>,
-    spent: Receiver<Vec<Judged>>,
+    spent: Receiver<JudgedBatch>,
     bypass_notices: Sender<BypassNotice>,
     profile: Arc<Profile>,
     render: Arc<RenderOptions>,
     memory: Arc<MemoryGauge>,
-    /// Where each session's record is written before it is copied out.
-    scratch: Vec<u8>,
+    /// Emptied line buffers back from the output thread, for reuse.
+    spare_lines: Vec<Vec<u8>>,
 }
 
 impl Worker {
@@ -146,7 +141,7 @@ impl Worker {
             profile,
             render,
             memory,
-            scratch: Vec::with_capacity(64 * 1024),
+            spare_lines: Vec::new(),
         };
         (worker, pool)
     }
@@ -154,7 +149,7 @@ impl Worker {
     /// Feeds a batch's segments to the flows, then judges and sends on the
     /// sessions that ended.
     fn process(&mut self, batch: &Batch) {
-        self.spent.try_iter().for_each(drop);
+        self.take_back_spent();
         let table = &mut self.table;
         if batch.clock_reset {
             table.finish_all();
@@ -173,12 +168,44 @@ impl Worker {
         self.send_judged();
     }
 
+    /// Frees the sessions the output thread is done with, and keeps a few
+    /// of their line buffers (emptied, capacity kept) for the next batches.
+    fn take_back_spent(&mut self) {
+        for spent in self.spent.try_iter() {
+            drop(spent.sessions);
+            let mut lines = spent.lines;
+            if self.spare_lines.len() < SPARE_LINE_BUFFERS && lines.capacity() <= 2 * LINES_PER_BATCH {
+                lines.clear();
+                self.spare_lines.push(lines);
+            }
+        }
+    }
+
+    fn fresh_batch(&mut self, sessions: usize) -> JudgedBatch {
+        let lines = self.spare_lines.pop().unwrap_or_else(|| Vec::with_capacity(LINES_PER_BATCH + 16 * 1024));
+        JudgedBatch { worker: self.index, sessions: Vec::with_capacity(sessions.min(SESSIONS_PER_BATCH)), lines }
+    }
+
+    /// Judges the sessions that ended and sends them on, rendered, in
+    /// batches of a bounded size.
     fn send_judged(&mut self) {
         let done = self.table.take_sessions();
-        if !done.is_empty() {
-            let sessions = judge(done, &self.profile, &self.render, &mut self.scratch);
-            let _ = self.judged.send(JudgedBatch { worker: self.index, sessions });
+        if done.is_empty() {
+            return;
         }
+        let mut left = done.len();
+        let mut batch = self.fresh_batch(left);
+        for facts in done {
+            let verdict = policy::evaluate(&facts, &self.profile);
+            render(&facts, &verdict, &self.render, &mut batch.lines);
+            batch.sessions.push(Judged { facts, verdict });
+            left -= 1;
+            if left > 0 && (batch.lines.len() >= LINES_PER_BATCH || batch.sessions.len() >= SESSIONS_PER_BATCH) {
+                let next = self.fresh_batch(left);
+                let _ = self.judged.send(std::mem::replace(&mut batch, next));
+            }
+        }
+        let _ = self.judged.send(batch);
     }
 
     /// Ends every flow still open; the worker's counters.

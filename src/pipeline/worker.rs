@@ -61,11 +61,11 @@ const SPARE_LINE_BUFFERS: usize = 2;
 
 /// Appends the session's output line (newline included), if the output
 /// has one per session, to `lines`.
-fn render(facts: &SessionFacts, verdict: &Verdict, render: &RenderOptions, lines: &mut Vec<u8>) {
+fn render(facts: &SessionFacts, verdict: &Verdict, render: &RenderOptions, certs: &mut json::RenderedCertificates, lines: &mut Vec<u8>) {
     match render.format {
         OutputFormat::Jsonl => {
             let stamp = render.stamp(facts.source_file);
-            json::session_stamped(facts, verdict, &render.policy_name, stamp, lines);
+            json::session_stamped(facts, verdict, &render.policy_name, stamp, certs, lines);
             lines.push(b'\n');
             if render.alerts {
                 json::session_alerts(facts, &verdict.findings, &render.policy_name, stamp, lines);
@@ -123,6 +123,8 @@ pub(super) struct Worker {
     memory: Arc<MemoryGauge>,
     /// Emptied line buffers back from the output thread, for reuse.
     spare_lines: Vec<Vec<u8>>,
+    /// The JSON of the certificates this worker wrote last.
+    certificates_json: json::RenderedCertificates,
 }
 
 impl Worker {
@@ -142,6 +144,7 @@ impl Worker {
             render,
             memory,
             spare_lines: Vec::new(),
+            certificates_json: json::RenderedCertificates::for_connection_memory(limits.max_memory),
         };
         (worker, pool)
     }
@@ -197,7 +200,7 @@ impl Worker {
         let mut batch = self.fresh_batch(left);
         for facts in done {
             let verdict = policy::evaluate(&facts, &self.profile);
-            render(&facts, &verdict, &self.render, &mut batch.lines);
+            render(&facts, &verdict, &self.render, &mut self.certificates_json, &mut batch.lines);
             batch.sessions.push(Judged { facts, verdict });
             left -= 1;
             if left > 0 && (batch.lines.len() >= LINES_PER_BATCH || batch.sessions.len() >= SESSIONS_PER_BATCH) {

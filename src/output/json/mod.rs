@@ -4,18 +4,19 @@
 //! (services, stats) are in `closing`.
 
 mod alert;
+mod certificates;
 mod codes;
 mod closing;
 
 pub use alert::{service_alerts, session_alerts};
+pub use certificates::RenderedCertificates;
 pub use closing::{service, stats, write_service};
 
 use serde_json::{Map, Value};
 
 use super::json_writer::{self, JsonValue, JsonWriter, Text};
 use codes::{without_grease, write_cipher_name, write_hex16, CodeList, Hex16};
-use crate::util::rfc3339::{Rfc3339Micros, Rfc3339Secs};
-use crate::cert::CertificateFacts;
+use crate::util::rfc3339::Rfc3339Micros;
 use crate::policy::{Exempted, Finding, Verdict};
 use crate::tls::facts::{ClientHelloFacts, QuicFacts, SessionFacts};
 use crate::tls::fingerprint;
@@ -46,73 +47,6 @@ pub(super) fn put(root: &mut Map<String, Value>, path: &str, value: Value) {
 
 fn versions(v: &[u16]) -> Vec<&'static str> {
     v.iter().filter_map(|v| names::version_name(*v)).collect()
-}
-
-/// The ECS x509 fields of one certificate, in the innermost object.
-fn x509(w: &mut JsonWriter<'_>, c: &CertificateFacts) {
-    w.object("subject");
-    w.field_opt("common_name", c.subject_cn.as_deref());
-    w.field("distinguished_name", &c.subject_dn);
-    w.close();
-    w.object("issuer");
-    w.field_opt("common_name", c.issuer_cn.as_deref());
-    w.field("distinguished_name", &c.issuer_dn);
-    w.close();
-    w.field("not_before", &Rfc3339Secs(c.not_before));
-    w.field("not_after", &Rfc3339Secs(c.not_after));
-    w.field("serial_number", &c.serial_hex);
-    if !c.dns_names.is_empty() || !c.ip_addresses.is_empty() {
-        w.array("alternative_names");
-        for name in c.dns_names.iter().chain(&c.ip_addresses) {
-            w.element(name);
-        }
-        w.close();
-    }
-    w.field("public_key_algorithm", &c.public_key_algorithm);
-    w.field("public_key_size", &c.public_key_bits);
-    w.field_opt("public_key_curve", c.public_key_curve.as_deref());
-    w.field("signature_algorithm", &c.signature_algorithm);
-    w.field("version_number", &Text(c.version));
-}
-
-/// `x509` and `hash.sha256` of a party's leaf certificate, in the innermost
-/// object (`tls.server` or `tls.client`).
-fn leaf_certificate(w: &mut JsonWriter<'_>, leaf: &CertificateFacts) {
-    w.object("x509");
-    x509(w, leaf);
-    w.close();
-    w.object("hash");
-    w.field("sha256", &leaf.sha256);
-    w.close();
-}
-
-/// Facts of one certificate beyond the ECS x509 fields (for the chain list),
-/// as the next element of the innermost array.
-fn certificate_detail(w: &mut JsonWriter<'_>, c: &CertificateFacts) {
-    w.element_object();
-    w.field("sha256", &c.sha256);
-    w.object("x509");
-    x509(w, c);
-    w.close();
-    w.field("self_issued", &c.self_issued);
-    w.object("basic_constraints");
-    w.field_opt("ca", c.is_ca);
-    w.field_opt("path_len", c.path_len);
-    w.close();
-    if !c.key_usage.is_empty() {
-        w.field("key_usage", &c.key_usage);
-    }
-    if !c.extended_key_usage.is_empty() {
-        w.field("extended_key_usage", &c.extended_key_usage);
-    }
-    w.field("signature_algorithm_oid", &c.signature_algorithm_oid);
-    if !c.ocsp_urls.is_empty() {
-        w.field("ocsp_urls", &c.ocsp_urls);
-    }
-    if !c.crl_urls.is_empty() {
-        w.field("crl_urls", &c.crl_urls);
-    }
-    w.close();
 }
 
 /// Text of attacker-supplied bytes: as-is when valid UTF-8 (JSON escaping
@@ -349,12 +283,13 @@ fn related<'h>(w: &mut JsonWriter<'_>, f: &SessionFacts, hashes: impl Iterator<I
 /// Appends the `tlsaudit.session` record of one connection to `buf` (one
 /// JSON object, no newline).
 pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<u8>) {
-    session_stamped(f, verdict, policy, &[], buf);
+    session_stamped(f, verdict, policy, &[], &mut RenderedCertificates::new(0), buf);
 }
 
 /// `session`, the record starting with `stamp` (from `observer_prefix`,
-/// `file_prefix`), written in place rather than copied in afterwards.
-pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp: &[u8], buf: &mut Vec<u8>) {
+/// `file_prefix`), written in place rather than copied in afterwards, and
+/// its certificates copied from `certs` when written there before.
+pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp: &[u8], certs: &mut RenderedCertificates, buf: &mut Vec<u8>) {
     let mut w = JsonWriter::stamped(buf, stamp);
     let version = f.version();
     // SSL 2.0 hellos have no JA3.
@@ -397,7 +332,7 @@ pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp:
     w.object("server");
     w.field_opt("ja3s", ja3s.as_deref());
     if let Some(leaf) = f.server_certificates.first() {
-        leaf_certificate(&mut w, leaf);
+        certs.leaf(&mut w, leaf);
     }
     w.close();
     w.object("client");
@@ -405,7 +340,7 @@ pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp:
         client_hello_ecs(&mut w, ch, ja3.as_deref());
     }
     if let Some(leaf) = f.client_certificates.first() {
-        leaf_certificate(&mut w, leaf);
+        certs.leaf(&mut w, leaf);
     }
     w.close();
     w.close();
@@ -444,7 +379,7 @@ pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp:
     if !f.server_certificates.is_empty() {
         w.array("certificates");
         for c in &f.server_certificates {
-            certificate_detail(&mut w, c);
+            certs.chain_element(&mut w, c);
         }
         w.close();
     }

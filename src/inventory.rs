@@ -578,15 +578,12 @@ impl Inventory {
     /// service), then those heard in clear (the worst of what can be seen),
     /// then worst finding first, then busiest first, then by address.
     pub fn services(&self) -> Vec<&Service> {
+        use std::cmp::Reverse;
+        // Each service's place is worked out once, not at every comparison.
         let mut v: Vec<&Service> = self.services.values().collect();
-        v.sort_by(|a, b| {
-            a.assessment()
-                .cmp(&b.assessment())
-                .then(b.unlisted().cmp(&a.unlisted()))
-                .then((b.cleartext_sessions > 0).cmp(&(a.cleartext_sessions > 0)))
-                .then(b.worst().cmp(&a.worst()))
-                .then(b.sessions.cmp(&a.sessions))
-                .then((a.ip, a.port, a.transport as u8).cmp(&(b.ip, b.port, b.transport as u8)))
+        v.sort_by_cached_key(|s| {
+            let order = (s.ip, s.port, s.transport as u8);
+            (s.assessment(), Reverse(s.unlisted()), Reverse(s.cleartext_sessions > 0), Reverse(s.worst()), Reverse(s.sessions), order)
         });
         v
     }

@@ -24,6 +24,7 @@ mod files;
 mod gauge;
 mod reader;
 mod rings;
+mod services;
 mod worker;
 
 use std::io::{self, Write};
@@ -254,39 +255,19 @@ pub fn run(
     let write_error = result.error.or_else(|| {
         let r = match config.format {
             OutputFormat::Jsonl => {
-                // One record at a time: the inventory can hold tens of
-                // thousands of services.
                 let observer = config.observer.as_deref();
-                let write_line = |out: &mut dyn Write, v: &serde_json::Value| -> io::Result<()> {
-                    let stamped;
-                    let v = match observer {
-                        Some(name) => {
-                            let mut copy = v.clone();
-                            copy["observer"] = serde_json::json!({"name": name});
-                            stamped = copy;
-                            &stamped
-                        }
-                        None => v,
-                    };
-                    serde_json::to_writer(&mut *out, v).map_err(io::Error::from).and_then(|_| out.write_all(b"\n"))
-                };
-                let mut line = Vec::new();
+                let write_line = |out: &mut dyn Write, v: &serde_json::Value| services::write_value(out, v, observer);
                 let now = crate::capture::live::now_micros();
                 let changes = summary.changes.iter().flat_map(|c| &c.list);
-                let per_service = crate::policy::service::JUDGED_PER_SERVICE;
-                inventory
-                    .services()
-                    .iter()
-                    .try_for_each(|service| {
-                        line.clear();
-                        json::write_service(&mut line, service, &config.profile.name, group(service).as_deref(), observer);
-                        line.push(b'\n');
-                        out.write_all(&line)?;
-                        if config.alerts {
-                            json::service_alerts(service, &config.profile.name, per_service).try_for_each(|a| write_line(&mut out, &a))?;
-                        }
-                        Ok(())
-                    })
+                let records = services::ServiceRecords {
+                    policy: &config.profile.name,
+                    observer,
+                    group: &group,
+                    alerts: config.alerts,
+                    two_threads: threads > 1,
+                };
+                records
+                    .write(&mut out, &inventory.services())
                     .and_then(|_| changes.clone().try_for_each(|c| write_line(&mut out, &crate::output::change::record(c, now))))
                     .and_then(|_| {
                         let mut stats = json::stats(&summary, &inventory);

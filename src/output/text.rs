@@ -2,6 +2,7 @@
 //! Attacker-controlled strings pass through `escape_terminal` (finding messages,
 //! built from escaped values, through `escape_message`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::util::escape::{escape_message, escape_terminal};
@@ -18,7 +19,7 @@ pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String 
         rfc3339_micros(f.first_seen),
         format!("{} -> {}", endpoint(f.client.ip, f.client.port), endpoint(f.server.ip, f.server.port)),
     ];
-    parts.push(version_bucket(f));
+    parts.push(version_bucket(f).into_owned());
     if let Some(c) = &f.cleartext {
         // Only facts and identifiers checked character by character.
         parts.push(c.protocol.to_string());
@@ -477,19 +478,25 @@ fn decode_error_meaning(kind: &str) -> &'static str {
 }
 
 /// The label a session is counted under in the summary, e.g. "TLS 1.2".
-pub fn version_bucket(f: &SessionFacts) -> String {
+pub fn version_bucket(f: &SessionFacts) -> Cow<'static, str> {
     match f.version() {
-        Some(v) => format!(
-            "{} {}",
-            match names::version_protocol(v) {
+        Some(v) => {
+            let protocol = match names::version_protocol(v) {
                 "ssl" => "SSL",
                 "dtls" => "DTLS",
                 _ => "TLS",
-            },
-            names::version_name(v).unwrap_or("?")
-        ),
-        None if f.cleartext.as_ref().is_some_and(|c| c.in_clear()) => "cleartext".to_string(),
-        None if f.cleartext.is_some() => "not TLS".to_string(),
-        None => "no ServerHello".to_string(),
+            };
+            match (protocol, names::version_name(v)) {
+                // The common ones without allocating: one per session.
+                ("TLS", Some("1.2")) => "TLS 1.2".into(),
+                ("TLS", Some("1.3")) => "TLS 1.3".into(),
+                ("TLS", Some("1.0")) => "TLS 1.0".into(),
+                ("TLS", Some("1.1")) => "TLS 1.1".into(),
+                (protocol, name) => format!("{protocol} {}", name.unwrap_or("?")).into(),
+            }
+        }
+        None if f.cleartext.as_ref().is_some_and(|c| c.in_clear()) => "cleartext".into(),
+        None if f.cleartext.is_some() => "not TLS".into(),
+        None => "no ServerHello".into(),
     }
 }

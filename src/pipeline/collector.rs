@@ -106,7 +106,13 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             for finding in &verdict.findings {
                 findings[finding.severity as usize] += 1;
             }
-            *by_version.entry(text::version_bucket(f)).or_insert(0) += 1;
+            let bucket = text::version_bucket(f);
+            match by_version.get_mut(bucket.as_ref()) {
+                Some(n) => *n += 1,
+                None => {
+                    by_version.insert(bucket.into_owned(), 1);
+                }
+            }
             inventory.add(f, verdict, &opts.profile);
             if let Some(m) = &opts.metrics {
                 m.count_session(verdict);

@@ -2,6 +2,7 @@
 //! broken, produces a finding with the concrete values and the party who could
 //! have avoided it. Nothing here touches bytes.
 
+use std::borrow::Cow;
 use super::certificate;
 use super::exception::Subject;
 use super::judge::{Judge, SECONDS_PER_DAY};
@@ -19,7 +20,7 @@ const TLS13: u16 = 0x0304;
 /// A version as the messages name it. `v` is what the rules compare: for
 /// a DTLS session, the TLS version its DTLS version is built on, named
 /// back as the DTLS version.
-fn described(f: &SessionFacts, v: u16) -> String {
+fn described(f: &SessionFacts, v: u16) -> Cow<'static, str> {
     if f.carrier.dtls().is_none() {
         return described_version(v);
     }
@@ -32,14 +33,21 @@ fn described(f: &SessionFacts, v: u16) -> String {
     }
 }
 
-fn described_version(v: u16) -> String {
-    match version_name(v) {
-        Some("2.0") => "SSL 2.0".into(),
-        Some("3.0") => "SSL 3.0".into(),
-        Some(_) if v == TLS13_EARLY_DRAFT => "TLS 1.3 (a draft before 16)".into(),
-        Some(n) if is_tls13_draft(v) => format!("TLS {}", n.replace('-', " ")),
-        Some(n) => format!("TLS {n}"),
-        None => format!("version 0x{v:04X}"),
+/// A version as the messages name it; the common ones without allocating.
+fn described_version(v: u16) -> Cow<'static, str> {
+    match v {
+        0x0301 => "TLS 1.0".into(),
+        0x0302 => "TLS 1.1".into(),
+        0x0303 => "TLS 1.2".into(),
+        0x0304 => "TLS 1.3".into(),
+        _ => match version_name(v) {
+            Some("2.0") => "SSL 2.0".into(),
+            Some("3.0") => "SSL 3.0".into(),
+            Some(_) if v == TLS13_EARLY_DRAFT => "TLS 1.3 (a draft before 16)".into(),
+            Some(n) if is_tls13_draft(v) => format!("TLS {}", n.replace('-', " ")).into(),
+            Some(n) => format!("TLS {n}").into(),
+            None => format!("version 0x{v:04X}").into(),
+        },
     }
 }
 
@@ -257,11 +265,12 @@ fn protocol(j: &mut Judge<'_>, f: &SessionFacts, v: u16) {
     let client_best = ch.and_then(max_offered);
     let party = |better: bool| if better { Party::Server } else { Party::Client };
     let offered_better = client_best.is_some_and(|b| b > v && b != 0x0002);
-    let offered = ch.map(|c| {
-        offered_versions(c).iter().map(|v| described(f, *v)).collect::<Vec<_>>().join(", ")
-    });
-    let detail = |label: String| match &offered {
-        Some(o) => format!("negotiated {label}; the client offered {o}"),
+    // What the client offered is written out only for a finding.
+    let detail = |label: Cow<'static, str>| match ch {
+        Some(c) => {
+            let offered = offered_versions(c).iter().map(|v| described(f, *v)).collect::<Vec<_>>().join(", ");
+            format!("negotiated {label}; the client offered {offered}")
+        }
         None => format!("negotiated {label}"),
     };
     match v {

@@ -227,6 +227,8 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
     if flap {
         ns.run(&["ip", "link", "del", "replay0"]);
         assert!(tlsaudit.wait_for("capture failed", quiet), "tlsaudit did not notice its interface disappear");
+        // Gone long enough for an attempt to open it again to fail first.
+        std::thread::sleep(Duration::from_millis(1_500));
         ns.add_veth_pair();
         // Every capture ring opens it again before the replay starts.
         let rings = extra.iter().position(|a| *a == "--capture-threads").map_or(1, |i| extra[i + 1].parse().unwrap());
@@ -395,6 +397,8 @@ fn replay_at_top_speed_into_a_veth_pair() {
     assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
     let warning = run.stderr.iter().find(|l| l.contains("capture failed")).expect("a warning");
     assert!(warning.starts_with("tlsaudit: warning: listen0: capture failed ("), "{warning}");
+    let retry = run.stderr.iter().find(|l| l.contains("still trying")).expect("a failed attempt to open it again");
+    assert!(retry.starts_with("tlsaudit: warning: ") && retry.contains("listen0"), "{retry}");
     check_run("interface gone and back", &run, sent, &reference);
 
     // A 64 KiB capture buffer and one worker: the kernel may drop, and
@@ -459,7 +463,19 @@ fn capture_rings_share_a_veth_pair_by_flow() {
     for ring in 0..2 {
         let again = format!("tlsaudit: listen0 (capture ring {ring}): capturing again");
         assert!(run.stderr.iter().any(|l| l == &again), "ring {ring} did not reopen: {:?}", run.stderr);
+        // Each ring's failed attempts say which ring they are.
+        let retry = format!("tlsaudit: warning: capture ring {ring}: ");
+        assert!(
+            run.stderr.iter().any(|l| l.starts_with(&retry) && l.contains("still trying")),
+            "ring {ring}: no failed attempt named: {:?}",
+            run.stderr
+        );
     }
+    assert!(
+        run.stderr.iter().filter(|l| l.contains("still trying")).all(|l| l.starts_with("tlsaudit: warning: capture ring ")),
+        "{:?}",
+        run.stderr
+    );
     check_run("two rings, interface gone and back", &run, sent, &reference);
     check_rings("two rings, interface gone and back", &run);
 }

@@ -376,7 +376,11 @@ pub fn capture(live: LiveCapture, opts: &LiveOptions, stop: &AtomicBool, handler
                             break;
                         }
                         Err(reason) if reason != last_reason => {
-                            eprintln!("tlsaudit: warning: {reason}; still trying every second");
+                            // With several rings, each says which it is.
+                            match &group {
+                                Some(_) => eprintln!("tlsaudit: warning: capture ring {ring}: {reason}; still trying every second"),
+                                None => eprintln!("tlsaudit: warning: {reason}; still trying every second"),
+                            }
                             last_reason = reason;
                         }
                         Err(_) => {}

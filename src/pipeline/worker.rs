@@ -204,6 +204,9 @@ impl Worker {
             batch.sessions.push(Judged { facts, verdict });
             left -= 1;
             if left > 0 && (batch.lines.len() >= LINES_PER_BATCH || batch.sessions.len() >= SESSIONS_PER_BATCH) {
+                // Many sessions ending at once (the end of a capture): what
+                // the output thread has written meanwhile is freed as we go.
+                self.take_back_spent();
                 let next = self.fresh_batch(left);
                 let _ = self.judged.send(std::mem::replace(&mut batch, next));
             }

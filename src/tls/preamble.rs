@@ -23,9 +23,20 @@ pub const PREAMBLE_KEEP: usize = crate::cleartext::KEEP;
 /// StartTLS extended operation (RFC 4511 §4.14.1).
 const UPGRADE_WORDS: [&[u8]; 6] = [b"STARTTLS", b"starttls", b"STLS", b"AUTH TLS", b"AUTH SSL", b"1.3.6.1.4.1.1466.20037"];
 
-/// A searcher per upgrade word, built once: building one costs more than
-/// searching the short chunks of a clear-text preamble.
-static UPGRADE_FINDERS: LazyLock<[memmem::Finder<'static>; 6]> = LazyLock::new(|| UPGRADE_WORDS.map(memmem::Finder::new));
+/// The upgrade words but the OID, each with where its L (or l) is: one
+/// pass for the letter finds the places where any of them could stand,
+/// instead of a pass per word.
+const WORDS_BY_L: [(&[u8], usize); 5] = [(b"STARTTLS", 6), (b"STLS", 2), (b"AUTH TLS", 6), (b"AUTH SSL", 7), (b"starttls", 6)];
+
+/// The LDAP StartTLS OID's searcher, built once: building one costs more
+/// than searching the short chunks of a clear-text preamble.
+static LDAP_STARTTLS: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(UPGRADE_WORDS[5]));
+
+/// Whether `b` holds one of the upgrade words (`UPGRADE_WORDS`).
+fn holds_upgrade_word(b: &[u8]) -> bool {
+    let spelled_at = |at: usize| WORDS_BY_L.iter().any(|(word, l)| at >= *l && b[at - l..].starts_with(word));
+    memchr::memchr2_iter(b'L', b'l', b).any(spelled_at) || LDAP_STARTTLS.find(b).is_some()
+}
 
 /// Longest upgrade word, less one: bytes carried from one chunk to the next.
 const CARRY: usize = 21;
@@ -43,13 +54,12 @@ impl UpgradeWords {
         if self.seen || chunk.is_empty() {
             return;
         }
-        let found_in = |b: &[u8]| UPGRADE_FINDERS.iter().any(|f| f.find(b).is_some());
         // A word split between chunks: the carried tail and this chunk's head.
         let mut junction = [0u8; 2 * CARRY];
         let head = chunk.len().min(CARRY);
         junction[..self.carry_len].copy_from_slice(&self.carry[..self.carry_len]);
         junction[self.carry_len..self.carry_len + head].copy_from_slice(&chunk[..head]);
-        if found_in(&junction[..self.carry_len + head]) || found_in(chunk) {
+        if holds_upgrade_word(&junction[..self.carry_len + head]) || holds_upgrade_word(chunk) {
             self.seen = true;
             return;
         }
@@ -192,6 +202,38 @@ mod tests {
         let mut none = UpgradeWords::default();
         none.feed(b"250-PIPELINING\r\n250 8BITMIME\r\n");
         assert!(!none.seen);
+    }
+
+    #[test]
+    fn the_upgrade_words_are_found_wherever_a_search_for_each_finds_them() {
+        // Chunks of bytes drawn mostly from the words' own letters, cut at
+        // random: the one pass finds a word exactly when one of the six
+        // searches over everything fed so far does.
+        let alphabet = b"STARTLUH slatr1.3640725\r\n";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        let mut found = 0;
+        for _ in 0..20_000 {
+            let mut w = UpgradeWords::default();
+            let mut fed = Vec::new();
+            for _ in 0..1 + next(4) {
+                let mut chunk: Vec<u8> = (0..next(40)).map(|_| alphabet[next(alphabet.len())]).collect();
+                if next(8) == 0 {
+                    let word = UPGRADE_WORDS[next(UPGRADE_WORDS.len())];
+                    let at = next(chunk.len() + 1);
+                    chunk.splice(at..at, word.iter().copied());
+                }
+                w.feed(&chunk);
+                fed.extend_from_slice(&chunk);
+                let expected = UPGRADE_WORDS.iter().any(|word| memmem::find(&fed, word).is_some());
+                assert_eq!(w.seen, expected, "{:?}", String::from_utf8_lossy(&fed));
+            }
+            found += usize::from(w.seen);
+        }
+        assert!(found > 1_000 && found < 19_000, "{found} of 20,000 with a word");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use serde_json::{json, Map, Value};
 
 use super::super::json_writer::JsonWriter;
-use super::{put, ECS_VERSION};
+use super::{fields_of, put, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
 use crate::policy::rules::RULES;
 use crate::policy::{Finding, RuleId, Severity};
@@ -50,10 +50,8 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
     }
     // What every alert of the session repeats, written once: its endpoints,
     // its TLS version and cipher, and `related`.
-    let mut shared = Vec::with_capacity(512);
-    {
-        let mut w = JsonWriter::new(&mut shared);
-        super::endpoints(&mut w, f);
+    let shared_fields = fields_of(|w| {
+        super::endpoints(w, f);
         if let Some(v) = f.version() {
             w.object("tls");
             w.field_opt("version", names::version_name(v));
@@ -63,10 +61,8 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
             }
             w.close();
         }
-        super::related(&mut w, f, std::iter::empty());
-        w.finish();
-    }
-    let shared_fields = &shared[1..shared.len() - 1];
+        super::related(w, f, std::iter::empty());
+    });
     // The alerts' time fields, the same for all of them: `@timestamp` and
     // `ecs` first, `event.start` and `event.end`.
     let head = fields_of(|w| {
@@ -93,7 +89,7 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         w.raw_fields(rule_fields(finding.rule));
         w.field("ruleset", policy);
         w.close();
-        w.raw_fields(shared_fields);
+        w.raw_fields(&shared_fields);
         w.object("tlsaudit");
         w.object("finding");
         w.field("severity", finding.severity.as_str());
@@ -104,17 +100,6 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         w.finish();
         buf.push(b'\n');
     }
-}
-
-/// The fields `write` puts into an object, without the braces.
-fn fields_of(write: impl FnOnce(&mut JsonWriter<'_>)) -> Vec<u8> {
-    let mut object = Vec::with_capacity(128);
-    let mut w = JsonWriter::new(&mut object);
-    write(&mut w);
-    w.finish();
-    object.truncate(object.len() - 1);
-    object.remove(0);
-    object
 }
 
 /// What the `event` object of every alert starts with.

@@ -8,6 +8,7 @@
 use hashlink::LruCache;
 
 use super::super::json_writer::{JsonWriter, Text};
+use super::fields_of;
 use crate::cert::CertificateFacts;
 use crate::util::rfc3339::Rfc3339Secs;
 
@@ -82,15 +83,6 @@ fn chain_fields(w: &mut JsonWriter<'_>, c: &CertificateFacts) {
     }
 }
 
-/// The fields `write` puts in an object of their own, without its braces.
-fn fields_of(write: impl FnOnce(&mut JsonWriter<'_>)) -> Box<[u8]> {
-    let mut buf = Vec::new();
-    let mut w = JsonWriter::new(&mut buf);
-    write(&mut w);
-    w.finish();
-    buf[1..buf.len() - 1].into()
-}
-
 /// One certificate's JSON: the fields of a leaf, and of an element of the
 /// chain list.
 struct Rendered {
@@ -100,7 +92,7 @@ struct Rendered {
 
 impl Rendered {
     fn of(c: &CertificateFacts) -> Rendered {
-        Rendered { leaf: fields_of(|w| leaf_fields(w, c)), chain: fields_of(|w| chain_fields(w, c)) }
+        Rendered { leaf: fields_of(|w| leaf_fields(w, c)).into(), chain: fields_of(|w| chain_fields(w, c)).into() }
     }
 
     /// What keeping it costs: both buffers and the entry, as allocated.

@@ -49,6 +49,18 @@ fn versions(v: &[u16]) -> Vec<&'static str> {
     v.iter().filter_map(|v| names::version_name(*v)).collect()
 }
 
+/// The fields `write` puts into an object of its own, without the braces:
+/// a part written once and copied into many records (`JsonWriter::raw_fields`).
+fn fields_of(write: impl FnOnce(&mut JsonWriter<'_>)) -> Vec<u8> {
+    let mut object = Vec::with_capacity(256);
+    let mut w = JsonWriter::new(&mut object);
+    write(&mut w);
+    w.finish();
+    object.pop();
+    object.remove(0);
+    object
+}
+
 /// Text of attacker-supplied bytes: as-is when valid UTF-8 (JSON escaping
 /// makes control characters harmless), else with replacement characters;
 /// `wire_hex` then writes the exact bytes under `tlsaudit.`.

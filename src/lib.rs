@@ -77,6 +77,9 @@ pub struct Config {
     pub progress: bool,
     /// Read capture files in a thread of their own, ahead of decoding.
     pub read_ahead: bool,
+    /// Each capture file stands alone: no connection carries over from one
+    /// file to the next, and files are read several at once.
+    pub independent_files: bool,
     /// The policy sessions are judged against.
     pub profile: policy::Profile,
     /// Text format: print each session as it is found, before the report.

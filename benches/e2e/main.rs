@@ -8,12 +8,14 @@
 //!                              [--file PATH] [--no-tshark] [--baseline BIN]
 //!   cargo bench --bench e2e -- generate --size 4G --seed 1 --out FILE
 //!   cargo bench --bench e2e -- live --file FILE [--threads 1,2] [--buffer KIB]   (live.rs)
+//!   cargo bench --bench e2e -- dir --dir DIR [--repeat 5] [--threads 1,2]         (dir.rs)
 //!
 //! `--baseline BIN` also times another tlsaudit binary (an earlier build)
 //! interleaved with this one, and prints the ratio of the two.
 //!
 //! Generated captures are kept under target/bench-captures/ and reused.
 
+mod dir;
 mod generate;
 mod live;
 
@@ -28,7 +30,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: e2e [--size N[K|M|G]] [--seed S] [--bulk N[K|M]] [--repeat R] [--threads LIST] [--file PATH] [--no-tshark] [--baseline BIN]\n       \
          e2e generate --size N --seed S [--bulk N] --out FILE\n       \
-         e2e live --file FILE [--threads LIST] [--buffer KIB]"
+         e2e live --file FILE [--threads LIST] [--buffer KIB]\n       \
+         e2e dir --dir DIR [--repeat R] [--threads LIST]"
     );
     std::process::exit(2)
 }
@@ -130,15 +133,15 @@ fn generate(path: &Path, size: u64, seed: u64, max_bulk: u64) {
 
 /// One measured run of a command: wall time, CPU time and peak RSS.
 #[derive(Debug, Clone, Copy)]
-struct Measured {
-    wall: f64,
-    cpu: f64,
-    max_rss_mb: f64,
+pub(crate) struct Measured {
+    pub(crate) wall: f64,
+    pub(crate) cpu: f64,
+    pub(crate) max_rss_mb: f64,
 }
 
 /// Runs `cmd` through this harness's `measure` mode, which spawns it as its
 /// only child and reads the child's peak RSS from getrusage afterwards.
-fn measure(stdout_to: &Path, cmd: &[&str]) -> Measured {
+pub(crate) fn measure(stdout_to: &Path, cmd: &[&str]) -> Measured {
     let me = std::env::current_exe().expect("own path");
     let out = Command::new(me)
         .arg("measure")
@@ -181,19 +184,22 @@ fn measure_mode(args: &[String]) -> ! {
     std::process::exit(0)
 }
 
-/// The floor: every packet read with libpcap, nothing else done.
-fn floor_mode(path: &str) -> ! {
-    let mut cap = pcap::Capture::from_file(path).expect("open the capture");
+/// The floor: every packet of the files read with libpcap, one file after
+/// the other, nothing else done.
+fn floor_mode(paths: &[String]) -> ! {
     let (mut packets, mut bytes) = (0u64, 0u64);
-    while let Ok(p) = cap.next_packet() {
-        packets += 1;
-        bytes += p.header.caplen as u64;
+    for path in paths {
+        let mut cap = pcap::Capture::from_file(path).expect("open the capture");
+        while let Ok(p) = cap.next_packet() {
+            packets += 1;
+            bytes += p.header.caplen as u64;
+        }
     }
     println!("{{\"packets\":{packets},\"bytes\":{bytes}}}");
     std::process::exit(0)
 }
 
-fn median(mut v: Vec<Measured>) -> Measured {
+pub(crate) fn median(mut v: Vec<Measured>) -> Measured {
     v.sort_by(|a, b| a.wall.total_cmp(&b.wall));
     v[v.len() / 2]
 }
@@ -264,7 +270,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("measure") => measure_mode(&args[1..]),
-        Some("floor") => floor_mode(&args[1]),
+        Some("floor") => floor_mode(&args[1..]),
+        Some("dir") => {
+            dir::main(&args[1..]);
+            return;
+        }
         Some("live") => {
             live::main(&args[1..]);
             return;

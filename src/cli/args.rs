@@ -163,6 +163,13 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     pub read_ahead: ReadAheadArg,
 
+    /// Each capture file stands alone (captures of different links, sensors
+    /// or days): no connection carries over from one file to the next, and
+    /// the files are read several at once, one per worker thread. Leave it
+    /// out for a capture split into consecutive files (tcpdump -C or -G).
+    #[arg(long)]
+    pub independent_files: bool,
+
     /// Never show a progress bar (it is shown on stderr when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,

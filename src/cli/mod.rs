@@ -142,6 +142,9 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     if rings > 1 && cli.interface.is_none() {
         return Err("--capture-threads shares a live interface among capture rings: give an interface with -i".into());
     }
+    if cli.independent_files && cli.interface.is_some() {
+        return Err("--independent-files is for capture files: give them with -r, or leave the option out".into());
+    }
     let threads = match cli.threads.map(usize::from) {
         // Each capture ring runs its own worker.
         Some(t) if rings > 1 && t != rings => {
@@ -188,6 +191,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             color: writes_to_terminal && !around.no_color,
             progress: matches!(source, Source::Files(_)) && !cli.no_progress && around.stderr_is_terminal,
             read_ahead,
+            independent_files: cli.independent_files,
             source,
             filter,
             format,
@@ -289,6 +293,14 @@ mod tests {
         assert_eq!(b.config.limits.max_memory, (720 << 20) / 2);
         let c = analysis(&["-r", "Cargo.toml", "--no-system-ca", "--threads", "2", "--read-ahead", "off"], &TERMINAL);
         assert!(!c.config.read_ahead);
+    }
+
+    #[test]
+    fn independent_files_are_files() {
+        assert!(analysis(&["-r", "Cargo.toml", "--no-system-ca", "--independent-files"], &TERMINAL).config.independent_files);
+        assert!(!analysis(&["-r", "Cargo.toml", "--no-system-ca"], &TERMINAL).config.independent_files);
+        let err = error(&["-i", "lo", "--independent-files"]);
+        assert!(err.contains("-r"), "{err}");
     }
 
     #[test]

@@ -221,6 +221,14 @@ impl Dispatcher {
         self.file = Some(self.file.map_or(0, |f| f.saturating_add(1)));
     }
 
+    /// A capture file that stands alone begins: what is pending goes out,
+    /// the workers end every flow before this file's segments, the clock is
+    /// unset until its first packet, and the batches carry its index.
+    pub(super) fn start_separate_file(&mut self, index: usize, stats: &mut ReaderStats) {
+        self.reset_clock(0, stats);
+        self.file = Some(u16::try_from(index).unwrap_or(u16::MAX));
+    }
+
     /// Sends every pending batch (even empty ones, as clock ticks).
     pub(super) fn flush_all(&mut self, stats: &mut ReaderStats) {
         for w in 0..self.workers.count() {

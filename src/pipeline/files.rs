@@ -14,7 +14,9 @@ use super::reader::Reader;
 use crate::capture::{self, RawPacket};
 
 /// Where the frames of capture files go, file after file.
-trait FrameConsumer {
+pub(super) trait FrameConsumer {
+    /// The file with this index among the inputs begins.
+    fn file_start(&mut self, _index: usize) {}
     /// One frame; false stops reading.
     fn frame(&mut self, p: RawPacket<'_>) -> bool;
     /// A file is over; false stops reading.
@@ -138,8 +140,13 @@ pub(super) fn read_files(
         reader.stats.files_failed += 1;
     }
     let stop = reader.stop;
+    let bar = progress.then(|| progress_bar(files));
+    let bar = bar.as_ref();
     if !read_ahead {
-        read_file_frames(files, progress, stop, &mut (reader, errors));
+        read_file_frames(files.iter().enumerate(), bar, stop, &mut (reader, errors));
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
         return;
     }
     let (events_tx, events_rx) = bounded::<FileEvent>(BLOCKS_IN_FLIGHT);
@@ -148,7 +155,7 @@ pub(super) fn read_files(
         let spare = &spare_rx;
         let file_thread = thread::Builder::new().name("tlsaudit-file".into()).spawn_scoped(scope, move || {
             let mut sender = BlockSender { events: events_tx, spare, block: fresh_block(spare) };
-            read_file_frames(files, progress, stop, &mut sender);
+            read_file_frames(files.iter().enumerate(), bar, stop, &mut sender);
         });
         if let Err(e) = file_thread {
             errors.push(format!("cannot start the file reading thread: {e}"));
@@ -174,28 +181,49 @@ pub(super) fn read_files(
             }
         }
     });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
 }
 
-/// Reads every file in turn into `consumer`, with a progress bar when asked.
-fn read_file_frames(files: &[PathBuf], progress: bool, stop: &AtomicBool, consumer: &mut dyn FrameConsumer) {
+/// A progress bar over the bytes of every file.
+pub(super) fn progress_bar(files: &[PathBuf]) -> indicatif::ProgressBar {
     let total: u64 = files.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
-    let bar = progress.then(|| {
-        let bar = indicatif::ProgressBar::new(total.max(1));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:40} {eta} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let mut done_before = 0;
-    for path in files {
+    let bar = indicatif::ProgressBar::new(total.max(1));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bar:40} {eta} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Reads every file in turn (each with its index among the inputs) into
+/// `consumer`, moving the progress bar if there is one (several threads may
+/// share it).
+pub(super) fn read_file_frames<'p>(
+    files: impl Iterator<Item = (usize, &'p PathBuf)>,
+    bar: Option<&indicatif::ProgressBar>,
+    stop: &AtomicBool,
+    consumer: &mut dyn FrameConsumer,
+) {
+    for (index, path) in files {
         if stop.load(Ordering::Relaxed) {
             break;
         }
         let counter = Arc::new(AtomicU64::new(0));
-        if let Some(b) = &bar {
+        if let Some(b) = bar {
             b.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
         }
+        // Bytes of this file already shown on the bar.
+        let mut shown = 0;
+        let mut show = || {
+            if let Some(b) = bar {
+                let read = counter.load(Ordering::Relaxed);
+                b.inc(read.saturating_sub(shown));
+                shown = read;
+            }
+        };
+        consumer.file_start(index);
         let mut consumer_gone = false;
         let result = capture::file::open(path, counter.clone()).and_then(|input| {
             let mut n = 0u64;
@@ -206,20 +234,15 @@ fn read_file_frames(files: &[PathBuf], progress: bool, stop: &AtomicBool, consum
                 }
                 n += 1;
                 if n % 4096 == 0 {
-                    if let Some(b) = &bar {
-                        b.set_position(done_before + counter.load(Ordering::Relaxed));
-                    }
+                    show();
                     return !stop.load(Ordering::Relaxed);
                 }
                 true
             })
         });
-        done_before += counter.load(Ordering::Relaxed);
+        show();
         if consumer_gone || !consumer.file_done(path, result) {
             break;
         }
-    }
-    if let Some(b) = bar {
-        b.finish_and_clear();
     }
 }

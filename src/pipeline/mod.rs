@@ -12,7 +12,10 @@
 //!   ahead of the reader;
 //! - live with several capture rings (`rings`), one thread per ring is
 //!   reader and worker at once: the kernel has already spread the
-//!   connections over the rings.
+//!   connections over the rings;
+//! - with capture files that each stand alone (`separate`), one thread per
+//!   worker is reader and worker at once, each reading its share of the
+//!   files.
 //!
 //! Workers tell the reader which flows need no more payload (`bypass`, where
 //! the protocol is stated). Channels are bounded; batches are recycled.
@@ -24,6 +27,7 @@ mod files;
 mod gauge;
 mod reader;
 mod rings;
+mod separate;
 mod services;
 mod worker;
 
@@ -68,13 +72,16 @@ pub fn run(
         Source::Live(opts) => live::open(opts).map_err(RunError::Fatal)?,
         Source::Files(_) => Vec::new(),
     };
-    // Several rings: each ring's thread runs its worker itself.
-    let inline_workers = live_rings.len() > 1;
     // The capture files in the order they are read: sessions name theirs.
     let inputs = match &config.source {
         Source::Files(paths) => Some(crate::capture::expand_inputs(paths)),
         Source::Live(_) => None,
     };
+    // Files that each stand alone are read several at once, when there are
+    // several.
+    let separate_files = config.independent_files && inputs.as_ref().is_some_and(|(files, _)| files.len() > 1);
+    // Several rings, or files read apart: each thread runs its worker itself.
+    let inline_workers = live_rings.len() > 1 || separate_files;
     let observer = config.observer.as_deref().map(json::observer_prefix).unwrap_or_default();
     // Judged sessions wait here, rendered, for the output thread: a few
     // batches per worker, so that a slow output holds the workers back
@@ -168,7 +175,19 @@ pub fn run(
         .map_err(|e| RunError::Fatal(format!("cannot start the output thread: {e}")))?;
 
     let mut input_errors = Vec::new();
-    let (reader_stats, workers, fatal) = if inline_workers {
+    let (reader_stats, workers, fatal) = if separate_files {
+        let (list, unreadable) = inputs.unwrap_or_default();
+        let mut reader = ReaderStats::default();
+        for (p, e) in unreadable {
+            input_errors.push(format!("{}: {e}", p.display()));
+            reader.files_failed += 1;
+        }
+        let shared = separate::Shared { config, stop: &stop, sessions_reported, memory };
+        let done = separate::run(&list, ring_workers, config.progress, &shared);
+        reader.add(&done.reader);
+        input_errors.extend(done.errors);
+        (reader, done.workers, done.fatal)
+    } else if inline_workers {
         let Source::Live(opts) = &config.source else { unreachable!("capture rings are live") };
         let shared = rings::Shared { config, opts, stop: &stop, sessions_reported, memory, metrics };
         let done = rings::run(std::mem::take(&mut live_rings), ring_workers, &shared);
@@ -185,6 +204,7 @@ pub fn run(
             memory,
             metrics,
             board: None,
+            packets_at_file_start: 0,
         };
         let mut fatal = None;
         match &config.source {

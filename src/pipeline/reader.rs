@@ -66,6 +66,10 @@ pub(super) struct Reader<'a> {
     /// Live with several capture rings: this reader's ring and where every
     /// ring's counters meet for the status line and the metrics.
     pub board: Option<(Arc<RingBoard>, usize)>,
+    /// Packets counted when the current file began, if it stands alone
+    /// (`--independent-files`): its clock ticks fall where they would if it
+    /// were read first. 0 otherwise.
+    pub packets_at_file_start: u64,
 }
 
 /// Every capture ring's latest counters, so that one ring (the first) can
@@ -161,7 +165,7 @@ impl Reader<'_> {
                 self.stats.decode_errors.count(kind);
             }
         }
-        if self.stats.packets % TICK_PACKETS == 0 {
+        if (self.stats.packets - self.packets_at_file_start) % TICK_PACKETS == 0 {
             self.tick(self.dispatch.now);
         }
     }
@@ -171,6 +175,16 @@ impl Reader<'_> {
     fn clock_reset(&mut self, ts: i64) {
         self.dispatch.reset_clock(ts, &mut self.stats);
         self.decoder.expire(i64::MAX);
+    }
+
+    /// A capture file that stands alone begins (`--independent-files`):
+    /// the flows of the file before end, the IP fragments it left are
+    /// dropped, and the clock starts again at this file's first packet, so
+    /// that nothing read before shapes this file's records.
+    pub(super) fn start_separate_file(&mut self, index: usize) {
+        self.dispatch.start_separate_file(index, &mut self.stats);
+        self.decoder.expire(i64::MAX);
+        self.packets_at_file_start = self.stats.packets;
     }
 
     /// Advances every worker's clock (flows and fragments time out).

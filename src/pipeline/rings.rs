@@ -100,6 +100,7 @@ fn run_ring(
         memory: Arc::clone(&shared.memory),
         metrics: shared.metrics.clone(),
         board: Some((board, index)),
+        packets_at_file_start: 0,
     };
     let fatal = match live::capture(ring, shared.opts, shared.stop, &mut reader) {
         Ok(s) => {

@@ -1,0 +1,135 @@
+//! `--independent-files`: capture files that each stand alone, read several
+//! at once. Every file must give the records it gives read alone, whatever
+//! the number of threads; a connection split between two consecutive files
+//! is whole only without the option.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tlsaudit-independent-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// Records as sorted JSON lines, for comparing runs.
+fn canonical(records: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = records.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// The run's counters, but for those that depend on how work was spread
+/// over threads (the certificate cache is a worker's, the payload the
+/// reader skips depends on when it learnt of a bypass) or on the clock.
+fn counters(run: &Run) -> Value {
+    let mut stats = run.stats["tlsaudit"]["stats"].clone();
+    for key in ["wall_time_seconds", "threads"] {
+        stats.as_object_mut().map(|m| m.remove(key));
+    }
+    stats["flows"].as_object_mut().map(|m| m.remove("certificate_cache_hits"));
+    for key in ["payload_bytes_not_copied", "bypass_notices_ignored"] {
+        stats["reader"].as_object_mut().map(|m| m.remove(key));
+    }
+    stats
+}
+
+#[test]
+fn each_file_gives_the_records_it_gives_alone_whatever_the_threads() {
+    let captures = captures_dir();
+    let third = thirdparty_dir();
+    let run = |threads: &str| {
+        let r = run_jsonl(&["-r", path_str(&captures), path_str(&third), "--independent-files", "--threads", threads, "--no-system-ca"]);
+        assert!(completed(r.code), "{}", r.stderr);
+        r
+    };
+    let (one, three) = (run("1"), run("3"));
+    assert!(one.sessions.len() > 500, "only {} sessions", one.sessions.len());
+    assert_eq!(canonical(&one.sessions), canonical(&three.sessions));
+    assert_eq!(canonical(&one.alerts), canonical(&three.alerts));
+    assert_eq!(canonical(&one.services), canonical(&three.services));
+    assert_eq!(counters(&one), counters(&three));
+    assert_eq!(three.stats["tlsaudit"]["stats"]["threads"], 3);
+
+    // Every file that has sessions, read on its own: the same sessions
+    // and alerts, to the byte.
+    let files: BTreeSet<&str> = one.sessions.iter().filter_map(|s| s["log"]["file"]["path"].as_str()).collect();
+    assert!(files.len() > 100, "sessions from only {} files", files.len());
+    let (mut sessions, mut alerts) = (Vec::new(), Vec::new());
+    for f in &files {
+        let alone = run_jsonl(&["-r", f, "--no-system-ca"]);
+        assert!(completed(alone.code), "{f}: {}", alone.stderr);
+        sessions.extend(alone.sessions);
+        alerts.extend(alone.alerts);
+    }
+    assert_eq!(canonical(&one.sessions), canonical(&sessions));
+    assert_eq!(canonical(&one.alerts), canonical(&alerts));
+}
+
+/// A classic pcap file cut in two after `first` records: the header, then
+/// each record whole, in one file or the other.
+fn split_pcap(bytes: &[u8], first: usize, out: [&Path; 2]) {
+    let little = match bytes[..4] {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => panic!("not a classic pcap file"),
+    };
+    let (header, mut rest) = bytes.split_at(24);
+    let mut parts = [header.to_vec(), header.to_vec()];
+    let mut n = 0;
+    while rest.len() >= 16 {
+        let len_bytes = [rest[8], rest[9], rest[10], rest[11]];
+        let len = if little { u32::from_le_bytes(len_bytes) } else { u32::from_be_bytes(len_bytes) } as usize;
+        let (record, after) = rest.split_at(16 + len);
+        parts[usize::from(n >= first)].extend_from_slice(record);
+        rest = after;
+        n += 1;
+    }
+    assert!(n > first, "the capture has {n} records");
+    for (part, path) in parts.iter().zip(out) {
+        std::fs::write(path, part).expect("write part");
+    }
+}
+
+#[test]
+fn a_connection_split_between_files_is_whole_only_when_the_files_are_one_capture() {
+    let whole = captures_dir().join("tls12-resumption.pcap");
+    let dir = temp_dir("split");
+    let parts = [dir.join("a.pcap"), dir.join("b.pcap")];
+    // After the first connection's first five packets: its handshake goes
+    // on in the second file.
+    split_pcap(&std::fs::read(&whole).expect("capture"), 5, [&parts[0], &parts[1]]);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-r", path_str(&dir), "--threads", "2", "--no-system-ca"];
+        args.extend_from_slice(extra);
+        let r = run_jsonl(&args);
+        assert!(completed(r.code), "{}", r.stderr);
+        r
+    };
+    let (one_capture, apart) = (run(&[]), run(&["--independent-files"]));
+    let _ = std::fs::remove_dir_all(&dir);
+    let versions = |sessions: &[Value]| {
+        let mut v: Vec<String> = sessions.iter().map(|s| s["tls"]["version"].to_string()).collect();
+        v.sort();
+        v
+    };
+    let alone = sessions_of(&whole, &["--no-system-ca"]);
+    let established = |sessions: &[Value]| sessions.iter().filter(|s| s["tls"]["established"] == true).count();
+    // Read as one capture: the sessions of the file before it was cut.
+    assert_eq!(one_capture.sessions.len(), alone.len());
+    assert_eq!(established(&one_capture.sessions), established(&alone));
+    assert_eq!(versions(&one_capture.sessions), versions(&alone));
+    // Apart: the first connection ends with the first file, and its rest
+    // in the second is a connection seen from the middle.
+    assert_eq!(established(&apart.sessions), established(&alone) - 1, "{:#?}", apart.sessions);
+    assert!(apart.stats["tlsaudit"]["stats"]["flows"]["flows_midstream"].as_u64() > one_capture.stats["tlsaudit"]["stats"]["flows"]["flows_midstream"].as_u64());
+}

@@ -168,23 +168,7 @@ impl Reassembler {
         self.counters.overlap_inconsistent += conflicts;
         let payload = first_copies.as_deref().unwrap_or(payload);
         if offset <= 0 {
-            let already = (-offset) as usize;
-            let total = payload.len() + missing as usize;
-            if already >= total {
-                self.counters.retransmitted_bytes += total as u64;
-                self.check_delivered(seq, payload);
-                return;
-            }
-            // Partly old, partly new: an overlap with delivered bytes.
-            self.counters.overlap_bytes += already as u64;
-            self.check_delivered(seq, payload);
-            let (data, miss) = if already <= payload.len() {
-                (&payload[already..], missing)
-            } else {
-                (&payload[payload.len()..], missing - (already - payload.len()) as u32)
-            };
-            self.deliver(data, miss, on_event);
-            self.drain(on_event);
+            self.take_from_next(seq, payload, missing, (-offset) as usize, on_event);
             return;
         }
         let cost = pending_cost(payload.len());
@@ -193,14 +177,15 @@ impl Reassembler {
             // Give up on the hole: skip to the earliest buffered segment.
             self.skip_to_first_pending(on_event);
             if self.held + cost > max_buffered {
-                // Still too much: this segment itself starts past a hole.
+                // Still too much: this segment goes on now. Past a hole, the
+                // hole is a gap; the skip may also have taken the stream
+                // past its start, and then only its bytes beyond are new.
                 let next = self.next_seq.unwrap_or(seq);
                 let hole = seq_diff(seq, next);
                 if hole > 0 {
                     self.gap(hole as u32, on_event);
                 }
-                self.deliver(payload, missing, on_event);
-                self.drain(on_event);
+                self.take_from_next(seq, payload, missing, (-hole).max(0) as usize, on_event);
                 return;
             }
         }
@@ -208,6 +193,28 @@ impl Reassembler {
         self.held += cost;
         self.pending_max_len = self.pending_max_len.max(payload.len() as u32);
         self.pending.insert(pos, Pending { seq, data: payload.to_vec(), missing });
+    }
+
+    /// A segment that starts `already` bytes before the next byte of the
+    /// stream (or at it): the bytes past the next one are delivered, and
+    /// those before are a retransmission or an overlap.
+    fn take_from_next(&mut self, seq: u32, payload: &[u8], missing: u32, already: usize, on_event: &mut dyn FnMut(StreamEvent<'_>)) {
+        let total = payload.len() + missing as usize;
+        if already >= total {
+            self.counters.retransmitted_bytes += total as u64;
+            self.check_delivered(seq, payload);
+            return;
+        }
+        // Partly old, partly new: an overlap with delivered bytes.
+        self.counters.overlap_bytes += already as u64;
+        self.check_delivered(seq, payload);
+        let (data, miss) = if already <= payload.len() {
+            (&payload[already..], missing)
+        } else {
+            (&payload[payload.len()..], missing - (already - payload.len()) as u32)
+        };
+        self.deliver(data, miss, on_event);
+        self.drain(on_event);
     }
 
     /// The peer acknowledged `ack`: a hole it acknowledged past was lost in the
@@ -394,6 +401,29 @@ mod tests {
         }
         r.flush(&mut on_event);
         (out, gaps, r.counters)
+    }
+
+    #[test]
+    fn a_segment_the_cap_skip_went_past_is_not_delivered_out_of_place() {
+        // The fuzzer's find: one byte waits far ahead; a larger segment
+        // before it does not fit under the cap, so the stream skips to the
+        // waiting byte, past the larger segment's start. Its bytes belong
+        // before the stream's position: they must not be delivered after it.
+        let mut r = Reassembler::default();
+        let (mut out, mut gaps) = (Vec::new(), Vec::new());
+        let mut on_event = |e: StreamEvent<'_>| match e {
+            StreamEvent::Data(d) => out.push(d.to_vec()),
+            StreamEvent::Gap(n) => gaps.push(n),
+        };
+        r.on_syn(999);
+        r.on_segment(1000 + 3072, b"z", 0, 64, &mut on_event);
+        r.on_segment(1000 + 255, &[7u8; 25], 0, 64, &mut on_event);
+        // Reaching past the byte that waited: the part beyond it is new.
+        r.on_segment(1000 + 3070, b"abcd", 0, 64, &mut on_event);
+        r.flush(&mut on_event);
+        assert_eq!(gaps, [3072]);
+        assert_eq!(out, [b"z".to_vec(), b"d".to_vec()]);
+        assert_eq!(r.counters.retransmitted_bytes, 25);
     }
 
     #[test]

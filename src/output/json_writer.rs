@@ -117,7 +117,7 @@ fn write_escape(buf: &mut Vec<u8>, b: u8) {
         0x08 => buf.extend_from_slice(b"\\b"),
         0x0c => buf.extend_from_slice(b"\\f"),
         _ => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
+            const HEX: &[u8; 16] = crate::util::hex::LOWER;
             buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
         }
     }

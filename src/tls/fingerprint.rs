@@ -18,7 +18,7 @@ fn push_list(out: &mut String, values: impl IntoIterator<Item = u16>, sep: char,
             out.push(sep);
         }
         if hex4 {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
+            const HEX: &[u8; 16] = crate::util::hex::LOWER;
             for shift in [12, 8, 4, 0] {
                 out.push(char::from(HEX[usize::from((v >> shift) & 15)]));
             }

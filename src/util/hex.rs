@@ -2,8 +2,10 @@
 //! bytes that are not UTF-8. One table-driven encoder instead of a `format!`
 //! per byte.
 
-const LOWER: &[u8; 16] = b"0123456789abcdef";
-const UPPER: &[u8; 16] = b"0123456789ABCDEF";
+/// The sixteen digits, lower case and upper case, for writers that place
+/// digits themselves (JSON escapes, code points, JA3 lists).
+pub const LOWER: &[u8; 16] = b"0123456789abcdef";
+pub const UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 fn encode(bytes: &[u8], digits: &[u8; 16]) -> String {
     let mut text = String::with_capacity(bytes.len() * 2);

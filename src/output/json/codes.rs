@@ -17,7 +17,7 @@ impl std::fmt::Display for Hex16 {
 /// "0x1A2B", written without formatting machinery.
 impl JsonValue for Hex16 {
     fn write_json(&self, buf: &mut Vec<u8>) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        const HEX: &[u8; 16] = crate::util::hex::UPPER;
         let n = self.0 as usize;
         buf.extend_from_slice(&[b'"', b'0', b'x', HEX[n >> 12], HEX[(n >> 8) & 15], HEX[(n >> 4) & 15], HEX[n & 15], b'"']);
     }

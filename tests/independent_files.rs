@@ -75,6 +75,23 @@ fn each_file_gives_the_records_it_gives_alone_whatever_the_threads() {
     assert_eq!(canonical(&one.alerts), canonical(&alerts));
 }
 
+#[test]
+fn a_filter_applies_to_every_file_on_every_thread() {
+    let captures = captures_dir();
+    let run = |threads: &str| {
+        let r = run_jsonl(&["-r", path_str(&captures), "--independent-files", "--threads", threads, "--no-system-ca", "tcp"]);
+        assert!(completed(r.code), "{}", r.stderr);
+        r
+    };
+    let (one, three) = (run("1"), run("3"));
+    assert!(one.sessions.len() > 20, "only {} sessions", one.sessions.len());
+    // The QUIC and DTLS captures' datagrams are filtered out.
+    assert!(one.sessions.iter().all(|s| s["network"]["transport"] == "tcp"), "a session not over TCP");
+    assert!(one.stats["tlsaudit"]["stats"]["reader"]["packets_filtered_out"].as_u64() > Some(0));
+    assert_eq!(canonical(&one.sessions), canonical(&three.sessions));
+    assert_eq!(counters(&one), counters(&three));
+}
+
 /// A classic pcap file cut in two after `first` records: the header, then
 /// each record whole, in one file or the other.
 fn split_pcap(bytes: &[u8], first: usize, out: [&Path; 2]) {

@@ -32,6 +32,10 @@ impl FileFilter {
 
     fn program(&mut self, lt: u32) -> Result<&pcap::BpfProgram, RunError> {
         if !self.programs.contains_key(&lt) {
+            // Threads reading files apart compile their own programs; older
+            // libpcap's compiler is not safe to run on two threads at once.
+            static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _one_at_a_time = COMPILING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let dead = pcap::Capture::dead(pcap::Linktype(lt as i32))
                 .map_err(|e| RunError::Usage(format!("cannot compile filter for link type {lt}: {e}")))?;
             let prog = dead

@@ -71,7 +71,10 @@ impl Pending {
 }
 
 pub struct Defragmenter {
-    table: HashMap<FragmentKey, Pending>,
+    /// Keyed by foldhash with a random seed (as the flow tables are): the
+    /// keys come off the wire, and SipHash cost more than the rest of a
+    /// fragment's handling.
+    table: HashMap<FragmentKey, Pending, hashlink::DefaultHashBuilder>,
     /// Memory held by the datagrams in progress.
     held: usize,
     max_datagrams: usize,
@@ -82,7 +85,7 @@ pub struct Defragmenter {
 impl Defragmenter {
     pub fn new(max_datagrams: usize, timeout_micros: i64) -> Self {
         Defragmenter {
-            table: HashMap::new(),
+            table: HashMap::default(),
             held: 0,
             max_datagrams: max_datagrams.max(1),
             timeout_micros,

@@ -45,8 +45,18 @@ fn decode_corpus() {
 }
 
 #[test]
+fn fragments_corpus() {
+    replay("fragments", bodies::fragments);
+}
+
+#[test]
 fn reassembly_corpus() {
     replay("reassembly", bodies::reassembly);
+}
+
+#[test]
+fn reassembler_corpus() {
+    replay("reassembler", bodies::reassembler);
 }
 
 #[test]

@@ -24,7 +24,7 @@ logs="$root/target/fuzz-plateau"
 mkdir -p "$logs"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decode reassembly tls_stream datagrams certificate capture_file)
+    targets=(decode fragments reassembly reassembler tls_stream datagrams certificate capture_file)
 fi
 cargo +nightly run --quiet --release --bin seed -- "$corpus"
 for t in "${targets[@]}"; do

@@ -17,7 +17,7 @@ sanitizer="${SANITIZER:-none}"
 cd "$(dirname "$0")"
 corpus="$(cd ../.. && pwd)/target/fuzz-corpus"
 cargo +nightly run --quiet --release --bin seed -- "$corpus"
-for target in ${TARGETS:-decode reassembly tls_stream datagrams certificate capture_file}; do
+for target in ${TARGETS:-decode fragments reassembly reassembler tls_stream datagrams certificate capture_file}; do
     echo "== $target: ${seconds}s, sanitizer $sanitizer"
     cargo +nightly fuzz run --fuzz-dir . --sanitizer "$sanitizer" --debug-assertions "$target" "$corpus/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 2>&1 \

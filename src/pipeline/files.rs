@@ -12,6 +12,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::reader::Reader;
 use crate::capture::{self, RawPacket};
+use crate::stats::ReaderStats;
 
 /// Where the frames of capture files go, file after file.
 pub(super) trait FrameConsumer {
@@ -31,18 +32,36 @@ impl FrameConsumer for (&mut Reader<'_>, &mut Vec<String>) {
 
     fn file_done(&mut self, path: &Path, result: Result<u64, capture::CaptureError>) -> bool {
         let (reader, errors) = self;
-        match result {
-            Ok(_) => reader.stats.files_read += 1,
-            Err(e) => {
-                reader.stats.files_failed += 1;
-                errors.push(format!("{}: {e}", path.display()));
-            }
-        }
+        errors.extend(count_file(&mut reader.stats, path, result));
         // Hand this file's last packets to the workers; the next file's
         // segments go in batches of their own.
         reader.tick(reader.dispatch.now);
         reader.dispatch.next_file(&mut reader.stats);
         true
+    }
+}
+
+/// Counts a capture file read to its end or failed; the message for a
+/// failure, naming the file.
+pub(super) fn count_file(stats: &mut ReaderStats, path: &Path, result: Result<u64, capture::CaptureError>) -> Option<String> {
+    match result {
+        Ok(_) => {
+            stats.files_read += 1;
+            None
+        }
+        Err(e) => {
+            stats.files_failed += 1;
+            Some(format!("{}: {e}", path.display()))
+        }
+    }
+}
+
+/// Counts the entries of input directories that could not be opened, with
+/// a message for each.
+pub(super) fn count_unreadable(stats: &mut ReaderStats, entries: Vec<(PathBuf, String)>, errors: &mut Vec<String>) {
+    for (path, e) in entries {
+        errors.push(format!("{}: {e}", path.display()));
+        stats.files_failed += 1;
     }
 }
 
@@ -135,10 +154,7 @@ pub(super) fn read_files(
     read_ahead: bool,
     errors: &mut Vec<String>,
 ) {
-    for (p, e) in dir_errors {
-        errors.push(format!("{}: {e}", p.display()));
-        reader.stats.files_failed += 1;
-    }
+    count_unreadable(&mut reader.stats, dir_errors, errors);
     let stop = reader.stop;
     let bar = progress.then(|| progress_bar(files));
     let bar = bar.as_ref();

@@ -178,10 +178,7 @@ pub fn run(
     let (reader_stats, workers, fatal) = if separate_files {
         let (list, unreadable) = inputs.unwrap_or_default();
         let mut reader = ReaderStats::default();
-        for (p, e) in unreadable {
-            input_errors.push(format!("{}: {e}", p.display()));
-            reader.files_failed += 1;
-        }
+        files::count_unreadable(&mut reader, unreadable, &mut input_errors);
         let shared = separate::Shared { config, stop: &stop, sessions_reported, memory };
         let done = separate::run(&list, ring_workers, config.progress, &shared);
         reader.add(&done.reader);

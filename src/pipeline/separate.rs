@@ -145,12 +145,8 @@ impl FrameConsumer for SeparateFiles<'_, '_> {
 
     fn file_done(&mut self, path: &Path, result: Result<u64, CaptureError>) -> bool {
         let reader = &mut *self.reader;
-        match result {
-            Ok(_) => reader.stats.files_read += 1,
-            Err(e) => {
-                reader.stats.files_failed += 1;
-                self.failed.push((self.index, format!("{}: {e}", path.display())));
-            }
+        if let Some(message) = files::count_file(&mut reader.stats, path, result) {
+            self.failed.push((self.index, message));
         }
         reader.tick(reader.dispatch.now);
         true

@@ -13,6 +13,7 @@ use x509_parser::public_key::PublicKey;
 use std::sync::Arc;
 
 use crate::memory::{alloc_bytes, string_bytes, strings_bytes, vec_bytes, HeapSize};
+use crate::util::bounded_lru::BoundedLru;
 
 /// Facts about one certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,9 +78,7 @@ const PARSED_CACHE_LARGEST: usize = 64 * 1024;
 pub type SharedCertificate = Arc<CertificateFacts>;
 
 struct ParsedCache {
-    entries: hashlink::LruCache<Box<[u8]>, (Option<SharedCertificate>, usize)>,
-    bytes: usize,
-    max_bytes: usize,
+    entries: BoundedLru<Box<[u8]>, Option<SharedCertificate>>,
 }
 
 impl ParsedCache {
@@ -91,25 +90,13 @@ impl ParsedCache {
         if size > PARSED_CACHE_LARGEST {
             return;
         }
-        if size > self.max_bytes {
-            return;
-        }
-        while self.entries.len() >= PARSED_CACHE_ENTRIES || self.bytes + size > self.max_bytes {
-            let Some((_, (_, evicted))) = self.entries.remove_lru() else { break };
-            self.bytes -= evicted;
-        }
-        self.bytes += size;
-        if let Some((_, replaced)) = self.entries.insert(der.into(), (facts.clone(), size)) {
-            self.bytes -= replaced;
-        }
+        self.entries.insert(der.into(), facts.clone(), size);
     }
 }
 
 thread_local! {
     static PARSED: std::cell::RefCell<ParsedCache> = std::cell::RefCell::new(ParsedCache {
-        entries: hashlink::LruCache::new_unbounded(),
-        bytes: 0,
-        max_bytes: PARSED_CACHE_BYTES,
+        entries: BoundedLru::new(PARSED_CACHE_ENTRIES, PARSED_CACHE_BYTES),
     });
 }
 
@@ -118,19 +105,14 @@ thread_local! {
 /// that a small `--memory-limit` bounds the cache too.
 pub fn set_parsed_cache_share(connection_memory: usize) {
     PARSED.with(|c| {
-        let mut c = c.borrow_mut();
-        c.max_bytes = (connection_memory / 16).min(PARSED_CACHE_BYTES);
-        while c.bytes > c.max_bytes {
-            let Some((_, (_, evicted))) = c.entries.remove_lru() else { break };
-            c.bytes -= evicted;
-        }
+        c.borrow_mut().entries.set_max_bytes((connection_memory / 16).min(PARSED_CACHE_BYTES));
     });
 }
 
 /// Parses one DER certificate, or takes the facts of an identical one this
 /// thread parsed before. The flag says whether it came from the cache.
 pub fn parse_certificate_cached(der: &[u8]) -> (Option<SharedCertificate>, bool) {
-    if let Some(hit) = PARSED.with(|c| c.borrow_mut().entries.get(der).map(|(facts, _)| facts.clone())) {
+    if let Some(hit) = PARSED.with(|c| c.borrow_mut().entries.get(der).cloned()) {
         return (hit, true);
     }
     let facts = parse_certificate(der).map(Arc::new);

@@ -1,7 +1,8 @@
-//! Small helpers shared by every layer: hexadecimal, escaping of
+//! Small helpers shared by every layer: a cache bounded by entries and bytes, hexadecimal, escaping of
 //! attacker-controlled bytes, endpoints as people read them, RFC 3339 timestamps, and QUIC's
 //! variable-length integers.
 
+pub mod bounded_lru;
 pub mod endpoint;
 pub mod escape;
 pub mod hex;

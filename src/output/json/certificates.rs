@@ -5,11 +5,10 @@
 //! (`RenderedCertificates`, by SHA-256, under a share of the memory limit)
 //! and copies it into the next session that carries them.
 
-use hashlink::LruCache;
-
 use super::super::json_writer::{JsonWriter, Text};
 use super::fields_of;
 use crate::cert::CertificateFacts;
+use crate::util::bounded_lru::BoundedLru;
 use crate::util::rfc3339::Rfc3339Secs;
 
 /// Certificates kept at most, whatever their size.
@@ -105,15 +104,13 @@ impl Rendered {
 
 /// The JSON of the certificates one worker wrote last, by SHA-256.
 pub struct RenderedCertificates {
-    entries: LruCache<[u8; 32], (Rendered, usize)>,
-    bytes: usize,
-    max_bytes: usize,
+    entries: BoundedLru<[u8; 32], Rendered>,
 }
 
 impl RenderedCertificates {
     /// Keeps at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
-        RenderedCertificates { entries: LruCache::new(ENTRIES), bytes: 0, max_bytes }
+        RenderedCertificates { entries: BoundedLru::new(ENTRIES, max_bytes) }
     }
 
     /// For a worker whose connections may hold `connection_memory`: a
@@ -124,30 +121,20 @@ impl RenderedCertificates {
 
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.entries.bytes()
     }
 
     /// Writes what `pick` takes of `c`'s JSON into the innermost object,
     /// rendering it first if this worker has not kept it.
     fn write(&mut self, w: &mut JsonWriter<'_>, c: &CertificateFacts, pick: fn(&Rendered) -> &[u8]) {
-        if let Some((rendered, _)) = self.entries.get(&c.digest) {
+        if let Some(rendered) = self.entries.get(&c.digest) {
             w.raw_fields(pick(rendered));
             return;
         }
         let rendered = Rendered::of(c);
         w.raw_fields(pick(&rendered));
         let size = rendered.bytes();
-        if size > self.max_bytes {
-            return;
-        }
-        while self.bytes + size > self.max_bytes || self.entries.len() >= ENTRIES {
-            let Some((_, (_, evicted))) = self.entries.remove_lru() else { break };
-            self.bytes -= evicted;
-        }
-        self.bytes += size;
-        if let Some((_, replaced)) = self.entries.insert(c.digest, (rendered, size)) {
-            self.bytes -= replaced;
-        }
+        self.entries.insert(c.digest, rendered, size);
     }
 
     /// `x509` and `hash.sha256` of a party's leaf certificate, in the

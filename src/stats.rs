@@ -256,6 +256,10 @@ pub struct WorkerStats {
     pub bypassed_bytes: u64,
     /// Certificates whose facts came from the per-thread cache of parsed ones.
     pub certificate_cache_hits: u64,
+    /// Sessions whose findings (but for the certificate's validity at the
+    /// time and the server's address) were those of an earlier session with
+    /// the same facts, remembered by the worker.
+    pub verdict_cache_hits: u64,
     /// Handshake datagrams that neither started a flow (a QUIC client's
     /// first Initial) nor belonged to one.
     pub udp_datagrams_without_flow: u64,
@@ -287,6 +291,7 @@ impl WorkerStats {
         self.bypassed_packets += o.bypassed_packets;
         self.bypassed_bytes += o.bypassed_bytes;
         self.certificate_cache_hits += o.certificate_cache_hits;
+        self.verdict_cache_hits += o.verdict_cache_hits;
         self.udp_datagrams_without_flow += o.udp_datagrams_without_flow;
         self.decode_errors.add(&o.decode_errors);
     }

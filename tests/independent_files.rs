@@ -29,14 +29,16 @@ fn canonical(records: &[Value]) -> Vec<String> {
 }
 
 /// The run's counters, but for those that depend on how work was spread
-/// over threads (the certificate cache is a worker's, the payload the
+/// over threads (the certificate and verdict caches are a worker's, the payload the
 /// reader skips depends on when it learnt of a bypass) or on the clock.
 fn counters(run: &Run) -> Value {
     let mut stats = run.stats["tlsaudit"]["stats"].clone();
     for key in ["wall_time_seconds", "threads"] {
         stats.as_object_mut().map(|m| m.remove(key));
     }
-    stats["flows"].as_object_mut().map(|m| m.remove("certificate_cache_hits"));
+    for key in ["certificate_cache_hits", "verdict_cache_hits"] {
+        stats["flows"].as_object_mut().map(|m| m.remove(key));
+    }
     for key in ["payload_bytes_not_copied", "bypass_notices_ignored"] {
         stats["reader"].as_object_mut().map(|m| m.remove(key));
     }

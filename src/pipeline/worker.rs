@@ -14,7 +14,7 @@ use super::gauge::MemoryGauge;
 use crate::capture::live;
 use crate::flow::{FlowLimits, FlowTable};
 use crate::output::{json, text};
-use crate::policy::{self, Profile, Verdict};
+use crate::policy::{self, Profile, Verdict, VerdictMemo};
 use crate::stats::WorkerStats;
 use crate::tls::facts::SessionFacts;
 use crate::OutputFormat;
@@ -125,6 +125,8 @@ pub(super) struct Worker {
     spare_lines: Vec<Vec<u8>>,
     /// The JSON of the certificates this worker wrote last.
     certificates_json: json::RenderedCertificates,
+    /// Findings of earlier sessions, by the facts they were found in.
+    verdicts: VerdictMemo,
 }
 
 impl Worker {
@@ -145,6 +147,7 @@ impl Worker {
             memory,
             spare_lines: Vec::new(),
             certificates_json: json::RenderedCertificates::for_connection_memory(limits.max_memory),
+            verdicts: VerdictMemo::for_connection_memory(limits.max_memory),
         };
         (worker, pool)
     }
@@ -199,7 +202,7 @@ impl Worker {
         let mut left = done.len();
         let mut batch = self.fresh_batch(left);
         for facts in done {
-            let verdict = policy::evaluate(&facts, &self.profile);
+            let verdict = policy::evaluate_remembered(&facts, &self.profile, &mut self.verdicts);
             render(&facts, &verdict, &self.render, &mut self.certificates_json, &mut batch.lines);
             batch.sessions.push(Judged { facts, verdict });
             left -= 1;
@@ -218,6 +221,7 @@ impl Worker {
     fn finish(mut self) -> WorkerStats {
         self.table.finish_all();
         self.send_judged();
+        self.table.stats.verdict_cache_hits = self.verdicts.hits;
         self.table.stats
     }
 }

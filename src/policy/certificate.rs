@@ -27,10 +27,25 @@ pub fn name_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// The leaf certificate's validity at the time of the session: judged for
+/// every session, never remembered.
+pub(super) fn validity(j: &mut Judge<'_>, f: &SessionFacts) {
+    let Some(leaf) = f.server_certificates.first() else { return };
+    let now = f.first_seen.div_euclid(1_000_000);
+    let date = |t: i64| crate::util::rfc3339::rfc3339_secs(t);
+    if leaf.not_after < now {
+        j.flag(RuleId::CertExpired, Party::Server, format!("the certificate expired on {} ({} days before the session)", date(leaf.not_after), (now - leaf.not_after) / SECONDS_PER_DAY));
+    } else if leaf.not_before > now {
+        j.flag(RuleId::CertNotYetValid, Party::Server, format!("the certificate is valid only from {}", date(leaf.not_before)));
+    } else if leaf.not_after - now < j.profile.thresholds.cert_expiry_warn_days * SECONDS_PER_DAY {
+        j.flag(RuleId::CertExpiringSoon, Party::Server, format!("the certificate expires on {} ({} days after the session)", date(leaf.not_after), (leaf.not_after - now) / SECONDS_PER_DAY));
+    }
+}
+
+/// The server's chain: keys, signatures, lifetime, trust, names.
 pub(super) fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
     let chain = &f.server_certificates;
     let Some(leaf) = chain.first() else { return };
-    let now = f.first_seen.div_euclid(1_000_000);
     key(j, leaf);
     for (i, c) in chain.iter().enumerate() {
         // A trust anchor's self-signature is never judged.
@@ -44,14 +59,6 @@ pub(super) fn certificates(j: &mut Judge<'_>, f: &SessionFacts) {
         } else if sig.contains("sha1") || sig == "dsawithsha1" {
             j.flag(RuleId::CertSigSha1, Party::Server, format!("{who} is signed with {}", c.signature_algorithm));
         }
-    }
-    let date = |t: i64| crate::util::rfc3339::rfc3339_secs(t);
-    if leaf.not_after < now {
-        j.flag(RuleId::CertExpired, Party::Server, format!("the certificate expired on {} ({} days before the session)", date(leaf.not_after), (now - leaf.not_after) / SECONDS_PER_DAY));
-    } else if leaf.not_before > now {
-        j.flag(RuleId::CertNotYetValid, Party::Server, format!("the certificate is valid only from {}", date(leaf.not_before)));
-    } else if leaf.not_after - now < j.profile.thresholds.cert_expiry_warn_days * SECONDS_PER_DAY {
-        j.flag(RuleId::CertExpiringSoon, Party::Server, format!("the certificate expires on {} ({} days after the session)", date(leaf.not_after), (leaf.not_after - now) / SECONDS_PER_DAY));
     }
     if let Some(max) = j.profile.thresholds.max_cert_lifetime_days {
         let days = (leaf.not_after - leaf.not_before) / SECONDS_PER_DAY;
@@ -128,39 +135,43 @@ fn key(j: &mut Judge<'_>, leaf: &CertificateFacts) {
 }
 
 fn hostname(j: &mut Judge<'_>, f: &SessionFacts, leaf: &CertificateFacts) {
-    let sni = f.client_hello.as_ref().and_then(|c| c.server_name.as_ref());
-    match sni {
-        Some(raw) => {
-            let Ok(name) = std::str::from_utf8(raw) else {
-                j.flag(RuleId::CertHostnameMismatch, Party::Server, "the SNI is not a valid host name".into());
-                return;
-            };
-            let names: Vec<&str> = if leaf.dns_names.is_empty() {
-                leaf.subject_cn.as_deref().into_iter().collect()
-            } else {
-                leaf.dns_names.iter().map(String::as_str).collect()
-            };
-            let ip_match = name.parse::<IpAddr>().is_ok_and(|ip| leaf.ip_addresses.iter().any(|a| a.parse::<IpAddr>().ok() == Some(ip)));
-            if !ip_match && !names.iter().any(|p| name_matches(p, name)) {
-                j.flag(
-                    RuleId::CertHostnameMismatch,
-                    Party::Server,
-                    format!(
-                        "the client asked for {} but the certificate names {}",
-                        crate::util::escape::escape_terminal(name.as_bytes()),
-                        if names.is_empty() { "nothing".to_string() } else { crate::util::escape::escape_terminal(names.join(", ").as_bytes()) }
-                    ),
-                );
-            }
-        }
-        None => {
-            // Without SNI only an IP address name can be checked.
-            if !leaf.ip_addresses.is_empty() && leaf.dns_names.is_empty() {
-                let server = f.server.ip;
-                if !leaf.ip_addresses.iter().any(|a| a.parse::<IpAddr>().ok() == Some(server)) {
-                    j.flag(RuleId::CertHostnameMismatch, Party::Server, format!("the certificate does not name the server's address {server}"));
-                }
-            }
+    // Without SNI only an IP address name can be checked: `address`.
+    let Some(raw) = f.client_hello.as_ref().and_then(|c| c.server_name.as_ref()) else { return };
+    let Ok(name) = std::str::from_utf8(raw) else {
+        j.flag(RuleId::CertHostnameMismatch, Party::Server, "the SNI is not a valid host name".into());
+        return;
+    };
+    let names: Vec<&str> = if leaf.dns_names.is_empty() {
+        leaf.subject_cn.as_deref().into_iter().collect()
+    } else {
+        leaf.dns_names.iter().map(String::as_str).collect()
+    };
+    let ip_match = name.parse::<IpAddr>().is_ok_and(|ip| leaf.ip_addresses.iter().any(|a| a.parse::<IpAddr>().ok() == Some(ip)));
+    if !ip_match && !names.iter().any(|p| name_matches(p, name)) {
+        j.flag(
+            RuleId::CertHostnameMismatch,
+            Party::Server,
+            format!(
+                "the client asked for {} but the certificate names {}",
+                crate::util::escape::escape_terminal(name.as_bytes()),
+                if names.is_empty() { "nothing".to_string() } else { crate::util::escape::escape_terminal(names.join(", ").as_bytes()) }
+            ),
+        );
+    }
+}
+
+/// Without SNI, whether a leaf certificate that names only IP addresses
+/// names the server's: judged for every session, since it reads the
+/// server's address.
+pub(super) fn address(j: &mut Judge<'_>, f: &SessionFacts) {
+    let Some(leaf) = f.server_certificates.first() else { return };
+    if f.client_hello.as_ref().is_some_and(|ch| ch.server_name.is_some()) {
+        return;
+    }
+    if !leaf.ip_addresses.is_empty() && leaf.dns_names.is_empty() {
+        let server = f.server.ip;
+        if !leaf.ip_addresses.iter().any(|a| a.parse::<IpAddr>().ok() == Some(server)) {
+            j.flag(RuleId::CertHostnameMismatch, Party::Server, format!("the certificate does not name the server's address {server}"));
         }
     }
 }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use super::certificate;
 use super::exception::Subject;
 use super::judge::{Judge, SECONDS_PER_DAY};
+use super::memo::VerdictMemo;
 use super::profile::Profile;
 use super::suite::{self, Cipher, KeyExchange, Mac, Mode, SuiteTraits};
 use super::rules::RuleId;
@@ -81,25 +82,62 @@ fn suite_party(offered: &[SuiteTraits], weak: impl Fn(&SuiteTraits) -> bool) -> 
 
 /// Judges one session under a profile.
 pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
+    judge(f, profile, None)
+}
+
+/// Judges one session under a profile, taking the findings of the rules
+/// that read neither the session's time nor its parties' addresses from
+/// `memo` when an earlier session had the same facts (`memo` serves one
+/// profile only).
+pub fn evaluate_remembered(f: &SessionFacts, profile: &Profile, memo: &mut VerdictMemo) -> Verdict {
+    judge(f, profile, Some(memo))
+}
+
+fn judge(f: &SessionFacts, profile: &Profile, memo: Option<&mut VerdictMemo>) -> Verdict {
     let mut j = Judge::new(profile);
     if let Some(c) = &f.cleartext {
         super::cleartext::judge(&mut j, c);
         return verdict(j, f, profile);
     }
+    match memo {
+        Some(memo) => memo.judge(&mut j, f, handshake),
+        None => handshake(&mut j, f),
+    }
+    // What reads the session's time or the server's address: never
+    // remembered.
+    if certificates_judged(f) {
+        certificate::validity(&mut j, f);
+        certificate::address(&mut j, f);
+    }
+    verdict(j, f, profile)
+}
+
+/// Whether the server's certificates are judged: a chain was seen, and the
+/// version sends it in clear (before TLS 1.3).
+fn certificates_judged(f: &SessionFacts) -> bool {
+    match f.version().map(tls_equivalent) {
+        Some(v) => v < TLS13 && !is_tls13_draft(v) && !f.server_certificates.is_empty(),
+        None => false,
+    }
+}
+
+/// The rules of a TLS session that read neither its time nor its parties'
+/// addresses.
+fn handshake(j: &mut Judge<'_>, f: &SessionFacts) {
     // The traits of the suites the client offered, worked out once: three
     // groups of rules read them.
     let offered = f.client_hello.as_ref().map(offered_suites).unwrap_or_default();
     if let Some(ch) = &f.client_hello {
-        client_offer(&mut j, f, ch, &offered);
+        client_offer(j, f, ch, &offered);
     }
     match f.version().map(tls_equivalent) {
         Some(v) => {
-            protocol(&mut j, f, v);
+            protocol(j, f, v);
             if let Some(t) = f.server_hello.as_ref().and_then(|sh| suite::traits(sh.cipher)) {
-                cipher_suite(&mut j, &t, v, &offered);
-                key_exchange(&mut j, f, v);
+                cipher_suite(j, &t, v, &offered);
+                key_exchange(j, f, v);
                 if v < TLS13 {
-                    extensions(&mut j, f, &t);
+                    extensions(j, f, &t);
                 }
             }
             if v >= TLS13 || is_tls13_draft(v) {
@@ -109,17 +147,16 @@ pub fn evaluate(f: &SessionFacts, profile: &Profile) -> Verdict {
                     Carrier::Tcp | Carrier::Udp => "TLS 1.3",
                 };
                 j.flag(RuleId::CertNotObservable, Party::Both, format!("{carried}: the certificate is encrypted and was not judged"));
-            } else if !f.server_certificates.is_empty() {
-                certificate::certificates(&mut j, f);
+            } else if certificates_judged(f) {
+                certificate::certificates(j, f);
             }
         }
-        None => refused(&mut j, f, &offered),
+        None => refused(j, f, &offered),
     }
     if let Some(p) = f.preamble.filter(|p| p.login_only) {
         let message = format!("{}: TLS protects the login only (the server's PRELOGIN answered encryption off); the session goes on in clear", p.protocol);
         j.flag(RuleId::PlaintextProtocol, Party::Server, message);
     }
-    verdict(j, f, profile)
 }
 
 /// The findings, less those an exception covers, and what they add up to.

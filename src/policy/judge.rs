@@ -22,6 +22,15 @@ impl<'a> Judge<'a> {
         self.findings
     }
 
+    pub(super) fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// Findings flagged for an earlier session with the same facts.
+    pub(super) fn extend(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.findings.extend(findings);
+    }
+
     pub(super) fn flag(&mut self, rule: RuleId, party: Party, message: String) {
         self.flag_variant(rule, 0, party, message);
     }

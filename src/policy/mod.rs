@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod exception;
 pub mod grade;
 mod judge;
+pub mod memo;
 pub mod profile;
 pub mod rules;
 pub mod service;
@@ -18,7 +19,8 @@ pub mod suite;
 
 use std::fmt;
 
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, evaluate_remembered};
+pub use memo::VerdictMemo;
 pub use profile::Profile;
 pub use rules::RuleId;
 

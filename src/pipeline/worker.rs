@@ -61,11 +61,11 @@ const SPARE_LINE_BUFFERS: usize = 2;
 
 /// Appends the session's output line (newline included), if the output
 /// has one per session, to `lines`.
-fn render(facts: &SessionFacts, verdict: &Verdict, render: &RenderOptions, certs: &mut json::RenderedCertificates, lines: &mut Vec<u8>) {
+fn render(facts: &SessionFacts, verdict: &Verdict, render: &RenderOptions, caches: &mut json::RenderCaches, lines: &mut Vec<u8>) {
     match render.format {
         OutputFormat::Jsonl => {
             let stamp = render.stamp(facts.source_file);
-            json::session_stamped(facts, verdict, &render.policy_name, stamp, certs, lines);
+            json::session_stamped(facts, verdict, &render.policy_name, stamp, caches, lines);
             lines.push(b'\n');
             if render.alerts {
                 json::session_alerts(facts, &verdict.findings, &render.policy_name, stamp, lines);
@@ -123,8 +123,8 @@ pub(super) struct Worker {
     memory: Arc<MemoryGauge>,
     /// Emptied line buffers back from the output thread, for reuse.
     spare_lines: Vec<Vec<u8>>,
-    /// The JSON of the certificates this worker wrote last.
-    certificates_json: json::RenderedCertificates,
+    /// The JSON of the certificates and ClientHellos this worker wrote last.
+    rendered: json::RenderCaches,
     /// Findings of earlier sessions, by the facts they were found in.
     verdicts: VerdictMemo,
 }
@@ -146,7 +146,7 @@ impl Worker {
             render,
             memory,
             spare_lines: Vec::new(),
-            certificates_json: json::RenderedCertificates::for_connection_memory(limits.max_memory),
+            rendered: json::RenderCaches::for_connection_memory(limits.max_memory),
             verdicts: VerdictMemo::for_connection_memory(limits.max_memory),
         };
         (worker, pool)
@@ -203,7 +203,7 @@ impl Worker {
         let mut batch = self.fresh_batch(left);
         for facts in done {
             let verdict = policy::evaluate_remembered(&facts, &self.profile, &mut self.verdicts);
-            render(&facts, &verdict, &self.render, &mut self.certificates_json, &mut batch.lines);
+            render(&facts, &verdict, &self.render, &mut self.rendered, &mut batch.lines);
             batch.sessions.push(Judged { facts, verdict });
             left -= 1;
             if left > 0 && (batch.lines.len() >= LINES_PER_BATCH || batch.sessions.len() >= SESSIONS_PER_BATCH) {

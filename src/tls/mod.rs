@@ -6,6 +6,7 @@
 pub mod carrier;
 mod detect;
 pub mod facts;
+pub mod facts_key;
 pub mod fingerprint;
 pub mod fragments;
 pub mod hello;

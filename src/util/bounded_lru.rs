@@ -32,6 +32,14 @@ impl<K: Hash + Eq, V> BoundedLru<K, V> {
         self.entries.get(key).map(|(v, _)| v)
     }
 
+    /// Whether a value is kept for `key` (its recency unchanged).
+    pub fn contains<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.contains_key(key)
+    }
+
     /// Keeps `value`, charged `size` bytes, making room by dropping the
     /// least recently used; a value larger than the whole bound is not kept.
     pub fn insert(&mut self, key: K, value: V, size: usize) {

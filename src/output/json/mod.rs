@@ -7,15 +7,18 @@ mod alert;
 mod certificates;
 mod codes;
 mod closing;
+mod hellos;
 
 pub use alert::{service_alerts, session_alerts};
 pub use certificates::RenderedCertificates;
+pub use hellos::RenderedHellos;
 pub use closing::{service, stats, write_service};
 
 use serde_json::{Map, Value};
 
 use super::json_writer::{self, JsonValue, JsonWriter, Text};
-use codes::{without_grease, write_cipher_name, write_hex16, CodeList, Hex16};
+use codes::Hex16;
+use hellos::RenderedHello;
 use crate::util::rfc3339::Rfc3339Micros;
 use crate::policy::{Exempted, Finding, Verdict};
 use crate::tls::facts::{ClientHelloFacts, QuicFacts, SessionFacts};
@@ -79,71 +82,22 @@ fn wire_hex(w: &mut JsonWriter<'_>, key: &'static str, bytes: &[u8]) {
 }
 
 /// `tls.client` fields of the ClientHello, in the innermost object.
-fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3: Option<&str>) {
-    if without_grease(&ch.ciphers).next().is_some() {
-        w.field("supported_ciphers", &CodeList { values: &ch.ciphers, write: write_cipher_name });
-    }
+fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, hello: &RenderedHello) {
+    w.raw_fields(&hello.ecs);
     if let Some(sni) = &ch.server_name {
         wire_string(w, "server_name", sni);
     }
-    w.field_opt("ja3", ja3);
+    w.field_opt("ja3", hello.ja3.as_deref());
 }
 
 /// `tlsaudit.client` fields of the ClientHello, in the innermost object.
-fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, ja3_string: Option<&str>, ja4: Option<&str>) {
-    w.field_opt("ja4", ja4);
-    w.field_opt("ja3_string", ja3_string);
+fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, hello: &RenderedHello) {
+    w.field("ja4", hello.ja4.as_str());
+    w.field_opt("ja3_string", hello.ja3_string.as_deref());
     if let Some(sni) = &ch.server_name {
         wire_hex(w, "server_name_hex", sni);
     }
-    w.field("offered_versions", &versions(&ch.offered_versions()));
-    w.field("legacy_version", &Hex16(ch.legacy_version));
-    let groups: Vec<_> = without_grease(&ch.supported_groups).map(group_name).collect();
-    if !groups.is_empty() {
-        w.field("supported_groups", &groups);
-    }
-    let shares: Vec<_> = without_grease(&ch.key_share_groups).map(group_name).collect();
-    if !shares.is_empty() {
-        w.field("key_share_groups", &shares);
-    }
-    if without_grease(&ch.signature_algorithms).next().is_some() {
-        w.field("signature_algorithms", &CodeList { values: &ch.signature_algorithms, write: write_hex16 });
-    }
-    if !ch.alpn.is_empty() {
-        let alpn: Vec<_> = ch.alpn.iter().map(|a| String::from_utf8_lossy(a)).collect();
-        w.field("alpn", &alpn);
-    }
-    w.field("compression_methods", &ch.compression_methods);
-    let extensions: Vec<u16> = without_grease(&ch.extensions).collect();
-    w.field("extensions", &extensions);
-    w.field("extended_master_secret", &ch.extended_master_secret);
-    w.field("encrypt_then_mac", &ch.encrypt_then_mac);
-    w.field("renegotiation_info", &(ch.renegotiation_info || ch.ciphers.contains(&0x00ff)));
-    w.field("fallback_scsv", &ch.ciphers.contains(&0x5600));
-    w.field("session_ticket", &ch.session_ticket.is_some());
-    w.field("status_request", &ch.status_request);
-    w.field_opt("heartbeat_mode", ch.heartbeat_mode);
-    w.field("sslv2_hello", &ch.sslv2_format);
-    if !ch.use_srtp.is_empty() {
-        let profiles: Vec<_> = ch.use_srtp.iter().map(|p| names::srtp_profile_name(*p)).collect();
-        w.field("use_srtp", &profiles);
-    }
-    if let Some(q) = &ch.quic_transport_parameters {
-        w.object("quic_transport_parameters");
-        w.field("ids", &q.ids);
-        w.field_opt("max_idle_timeout_ms", q.max_idle_timeout_ms);
-        w.field_opt("max_udp_payload_size", q.max_udp_payload_size);
-        w.field_opt("initial_max_data", q.initial_max_data);
-        w.field("disable_active_migration", &q.disable_active_migration);
-        if !q.available_versions.is_empty() {
-            let names: Vec<String> = q.available_versions.iter().map(|v| crate::quic::version_label(*v)).collect();
-            w.field("available_versions", &names);
-        }
-        w.close();
-    }
-    if !ch.malformed_extensions.is_empty() {
-        w.field("malformed_extensions", &ch.malformed_extensions);
-    }
+    w.raw_fields(&hello.detail);
 }
 
 /// `tlsaudit.quic`: what the long-header packets showed.
@@ -303,28 +257,52 @@ fn related<'h>(w: &mut JsonWriter<'_>, f: &SessionFacts, hashes: impl Iterator<I
 /// Appends the `tlsaudit.session` record of one connection to `buf` (one
 /// JSON object, no newline).
 pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<u8>) {
-    session_stamped(f, verdict, policy, &[], &mut RenderedCertificates::new(0), buf);
+    session_stamped(f, verdict, policy, &[], &mut RenderCaches::new(0), buf);
+}
+
+/// The JSON a worker keeps of what it wrote, to copy into later sessions:
+/// certificates by their digest, ClientHellos by their facts.
+pub struct RenderCaches {
+    pub certificates: RenderedCertificates,
+    pub hellos: RenderedHellos,
+}
+
+impl RenderCaches {
+    /// Each keeping at most `max_bytes`.
+    pub fn new(max_bytes: usize) -> Self {
+        RenderCaches { certificates: RenderedCertificates::new(max_bytes), hellos: RenderedHellos::new(max_bytes) }
+    }
+
+    /// For a worker whose connections may hold `connection_memory`: a
+    /// sixty-fourth of it each, 4 MiB at most.
+    pub fn for_connection_memory(connection_memory: usize) -> Self {
+        RenderCaches {
+            certificates: RenderedCertificates::for_connection_memory(connection_memory),
+            hellos: RenderedHellos::for_connection_memory(connection_memory),
+        }
+    }
 }
 
 /// `session`, the record starting with `stamp` (from `observer_prefix`,
 /// `file_prefix`), written in place rather than copied in afterwards, and
-/// its certificates copied from `certs` when written there before.
-pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp: &[u8], certs: &mut RenderedCertificates, buf: &mut Vec<u8>) {
+/// its certificates and ClientHello copied from `caches` when written there
+/// before.
+pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp: &[u8], caches: &mut RenderCaches, buf: &mut Vec<u8>) {
+    let RenderCaches { certificates: certs, hellos } = caches;
     let mut w = JsonWriter::stamped(buf, stamp);
     let version = f.version();
-    // SSL 2.0 hellos have no JA3.
-    let ja3_string = f.client_hello.as_ref().filter(|c| !c.sslv2_format).map(fingerprint::ja3_string);
+    let hello = f.client_hello.as_ref().map(|ch| hellos.get(ch, f.carrier.ja4_prefix()));
     let ja3s_string = f.server_hello.as_ref().map(fingerprint::ja3s_string);
-    let ja3 = ja3_string.as_deref().map(fingerprint::ja3_digest);
     let ja3s = ja3s_string.as_deref().map(fingerprint::ja3_digest);
-    let ja4 = f.client_hello.as_ref().map(|ch| fingerprint::ja4(ch, f.carrier.ja4_prefix()));
     open_event(&mut w, f.first_seen, "event", &["connection", "protocol"], "tlsaudit.session");
     w.field("start", &Rfc3339Micros(f.first_seen));
     w.field("end", &Rfc3339Micros(f.last_seen));
     w.close();
     endpoints(&mut w, f);
     let certificates = f.server_certificates.iter().chain(&f.client_certificates).map(|c| c.sha256.as_str());
-    related(&mut w, f, ja3.iter().chain(&ja3s).chain(&ja4).map(String::as_str).chain(certificates));
+    let ja3 = hello.as_ref().and_then(|h| h.ja3.as_deref());
+    let ja4 = hello.as_ref().map(|h| h.ja4.as_str());
+    related(&mut w, f, ja3.into_iter().chain(ja3s.as_deref()).chain(ja4).chain(certificates));
 
     if let Some(c) = &f.cleartext {
         w.object("tlsaudit");
@@ -356,8 +334,8 @@ pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp:
     }
     w.close();
     w.object("client");
-    if let Some(ch) = &f.client_hello {
-        client_hello_ecs(&mut w, ch, ja3.as_deref());
+    if let (Some(ch), Some(hello)) = (&f.client_hello, &hello) {
+        client_hello_ecs(&mut w, ch, hello);
     }
     if let Some(leaf) = f.client_certificates.first() {
         certs.leaf(&mut w, leaf);
@@ -415,8 +393,8 @@ pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp:
     w.field_opt("ticket_lifetime_hint", f.new_session_ticket_lifetime);
     w.close();
     w.object("client");
-    if let Some(ch) = &f.client_hello {
-        client_hello_detail(&mut w, ch, ja3_string.as_deref(), ja4.as_deref());
+    if let (Some(ch), Some(hello)) = (&f.client_hello, &hello) {
+        client_hello_detail(&mut w, ch, hello);
     }
     if let Some(retried) = &f.retried_client_hello {
         // The ClientHello sent again after the HelloRetryRequest.

@@ -54,7 +54,14 @@ impl<R: Read> Window<R> {
 
     /// Reads until `n` bytes are available or the stream ends (or fails).
     /// `n` must fit the buffer.
+    #[inline]
     fn want(&mut self, n: usize) -> bool {
+        self.end - self.start >= n || self.fill(n)
+    }
+
+    /// `want`'s reading, when the buffer holds fewer than `n` bytes.
+    #[inline(never)]
+    fn fill(&mut self, n: usize) -> bool {
         while self.end - self.start < n && !self.eof {
             if self.buf.len() < BUFFER && (n > self.buf.len() || self.end == self.buf.len()) {
                 // A record larger than the buffer, or a full buffer: the
@@ -145,13 +152,19 @@ fn read_legacy<R: Read>(w: &mut Window<R>, on_packet: &mut dyn FnMut(RawPacket<'
     let nanos = header.is_nanosecond_precision();
     let linktype = header.network.0 as u32;
     w.take(PCAP_HEADER);
-    let word = |b: &[u8], at: usize| {
-        let bytes = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-        if big_endian {
-            u32::from_be_bytes(bytes)
-        } else {
-            u32::from_le_bytes(bytes)
-        }
+    // The four words of a record header, read from one fixed-size copy.
+    let words = |b: &[u8]| -> [u32; 4] {
+        let mut h = [0u8; PCAP_RECORD_HEADER];
+        h.copy_from_slice(&b[..PCAP_RECORD_HEADER]);
+        let word = |at: usize| {
+            let bytes = [h[at], h[at + 1], h[at + 2], h[at + 3]];
+            if big_endian {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
+            }
+        };
+        [word(0), word(4), word(8), word(12)]
     };
     let mut packets = 0u64;
     loop {
@@ -163,7 +176,7 @@ fn read_legacy<R: Read>(w: &mut Window<R>, on_packet: &mut dyn FnMut(RawPacket<'
             return Err(w.ended(offset, CaptureError::Truncated { offset }));
         }
         let record = w.available();
-        let (secs, frac, caplen, origlen) = (word(record, 0), word(record, 4), word(record, 8), word(record, 12));
+        let [secs, frac, caplen, origlen] = words(record);
         if caplen > MAX_FRAME + RECORD_OVERHEAD {
             return Err(CaptureError::Oversized { offset, claimed: u64::from(caplen) });
         }

@@ -61,6 +61,9 @@ impl FlowKey {
 
     /// The worker, of `workers`, that owns this flow.
     pub fn owner(&self, workers: usize) -> usize {
-        (self.dispatch_hash() % workers.max(1) as u64) as usize
+        if workers <= 1 {
+            return 0;
+        }
+        (self.dispatch_hash() % workers as u64) as usize
     }
 }

@@ -244,7 +244,10 @@ impl FlowTable {
     /// ended, nor replaced by a new connection on the same 5-tuple), with
     /// the time of their last packet.
     pub fn take_bypassed(&mut self) -> Vec<(FlowKey, i64)> {
-        let mut keys = std::mem::take(&mut self.bypassed);
+        // The next batch's list starts with room for as many as this one's
+        // (it goes to the reader with the notice).
+        let room = self.bypassed.len();
+        let mut keys = std::mem::replace(&mut self.bypassed, Vec::with_capacity(room));
         keys.retain_mut(|(key, last_seen)| match self.flows.get(key) {
             Some(flow) if flow.is_over() => {
                 *last_seen = flow.last_seen;

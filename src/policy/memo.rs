@@ -53,11 +53,6 @@ impl VerdictMemo {
         VerdictMemo::new((connection_memory / 64).min(MAX_BYTES))
     }
 
-    /// Bytes held now.
-    pub fn bytes(&self) -> usize {
-        self.entries.bytes()
-    }
-
     /// Flags what `rules` finds for `f` into `j` (which holds no finding
     /// yet): the findings of an earlier session with the same key, or
     /// `rules` run and its findings kept.

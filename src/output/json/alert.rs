@@ -13,7 +13,7 @@ use super::super::json_writer::JsonWriter;
 use super::{fields_of, put, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
 use crate::policy::rules::RULES;
-use crate::policy::{Finding, RuleId, Severity};
+use crate::policy::{Finding, Party, RuleId, Severity};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names;
 use crate::util::rfc3339::{rfc3339_micros, Rfc3339Micros};
@@ -80,8 +80,7 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         w.raw_fields(&head);
         w.object("event");
         w.raw_fields(event_fields());
-        w.field("severity", &severity_number(finding.severity));
-        w.field("risk_score", &risk_score(finding.severity));
+        w.raw_fields(severity_fields(finding.severity));
         w.raw_fields(&times);
         w.close();
         w.field("message", &finding.message);
@@ -91,10 +90,7 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         w.close();
         w.raw_fields(&shared_fields);
         w.object("tlsaudit");
-        w.object("finding");
-        w.field("severity", finding.severity.as_str());
-        w.field("party", finding.party.as_str());
-        w.close();
+        w.raw_fields(finding_fields(finding.severity, finding.party));
         w.field("policy", policy);
         w.close();
         w.finish();
@@ -113,6 +109,51 @@ fn event_fields() -> &'static [u8] {
             w.field("dataset", "tlsaudit.alert");
         })
     })
+}
+
+const SEVERITIES: [Severity; 5] = [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+const PARTIES: [Party; 3] = [Party::Server, Party::Client, Party::Both];
+
+/// `event.severity` and `event.risk_score` of an alert of each severity,
+/// written once per run.
+fn severity_fields(s: Severity) -> &'static [u8] {
+    static FIELDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let all = FIELDS.get_or_init(|| {
+        SEVERITIES
+            .iter()
+            .map(|&s| {
+                fields_of(|w| {
+                    w.field("severity", &severity_number(s));
+                    w.field("risk_score", &risk_score(s));
+                })
+            })
+            .collect()
+    });
+    let at = SEVERITIES.iter().position(|&x| x == s).unwrap_or(0);
+    all.get(at).map_or(&[][..], Vec::as_slice)
+}
+
+/// `tlsaudit.finding` of an alert of each severity and party, written once
+/// per run.
+fn finding_fields(s: Severity, party: Party) -> &'static [u8] {
+    static FIELDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let all = FIELDS.get_or_init(|| {
+        SEVERITIES
+            .iter()
+            .flat_map(|&s| PARTIES.iter().map(move |&p| (s, p)))
+            .map(|(s, p)| {
+                fields_of(|w| {
+                    w.object("finding");
+                    w.field("severity", s.as_str());
+                    w.field("party", p.as_str());
+                    w.close();
+                })
+            })
+            .collect()
+    });
+    let severity = SEVERITIES.iter().position(|&x| x == s).unwrap_or(0);
+    let at = severity * PARTIES.len() + PARTIES.iter().position(|&p| p == party).unwrap_or(0);
+    all.get(at).map_or(&[][..], Vec::as_slice)
 }
 
 /// A rule's fields of the `rule` object (all but `ruleset`), written once

@@ -240,6 +240,14 @@ impl FlowTable {
         std::mem::take(&mut self.finished)
     }
 
+    /// Sessions reported since the last call, swapped for `empty` (an
+    /// emptied list whose room the next sessions use, so that the list is
+    /// not grown again batch after batch: sessions are large to move).
+    pub fn swap_sessions(&mut self, empty: &mut Vec<SessionFacts>) {
+        debug_assert!(empty.is_empty());
+        std::mem::swap(&mut self.finished, empty);
+    }
+
     /// Flows bypassed since the last call that are still bypassed now (not
     /// ended, nor replaced by a new connection on the same 5-tuple), with
     /// the time of their last packet.

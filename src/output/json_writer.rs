@@ -289,6 +289,9 @@ struct Level {
 }
 
 /// Writes one JSON object into a buffer.
+/// Levels of nesting a writer's stack has room for from the start.
+const STACK_ROOM: usize = 8;
+
 pub struct JsonWriter<'a> {
     buf: &'a mut Vec<u8>,
     stack: Vec<Level>,
@@ -301,7 +304,11 @@ impl<'a> JsonWriter<'a> {
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
         buf.push(b'{');
         let root = Level { key: None, array: false, open: true, nonempty: false };
-        JsonWriter { buf, stack: vec![root], open: 1 }
+        // Room for the deepest nesting of the records, so that opening an
+        // object does not move the stack (it would, at the second level).
+        let mut stack = Vec::with_capacity(STACK_ROOM);
+        stack.push(root);
+        JsonWriter { buf, stack, open: 1 }
     }
 
     /// Starts the top-level object with fields already written

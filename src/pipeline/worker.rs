@@ -56,6 +56,9 @@ impl RenderOptions {
 const LINES_PER_BATCH: usize = 256 * 1024;
 /// Sessions in one batch at most (for sessions with no line).
 const SESSIONS_PER_BATCH: usize = 1024;
+/// Ended sessions whose room the worker keeps from batch to batch (they
+/// are about 1.5 KB each).
+const ENDED_ROOM_KEPT: usize = 256;
 /// Emptied line buffers a worker keeps for its next batches.
 const SPARE_LINE_BUFFERS: usize = 2;
 
@@ -127,6 +130,9 @@ pub(super) struct Worker {
     rendered: json::RenderCaches,
     /// Findings of earlier sessions, by the facts they were found in.
     verdicts: VerdictMemo,
+    /// The list the flow table reports ended sessions into, emptied, its
+    /// room kept from batch to batch.
+    ended: Vec<SessionFacts>,
 }
 
 impl Worker {
@@ -148,6 +154,7 @@ impl Worker {
             spare_lines: Vec::new(),
             rendered: json::RenderCaches::for_connection_memory(limits.max_memory),
             verdicts: VerdictMemo::for_connection_memory(limits.max_memory),
+            ended: Vec::new(),
         };
         (worker, pool)
     }
@@ -195,13 +202,15 @@ impl Worker {
     /// Judges the sessions that ended and sends them on, rendered, in
     /// batches of a bounded size.
     fn send_judged(&mut self) {
-        let done = self.table.take_sessions();
+        let mut done = std::mem::take(&mut self.ended);
+        self.table.swap_sessions(&mut done);
         if done.is_empty() {
+            self.ended = done;
             return;
         }
         let mut left = done.len();
         let mut batch = self.fresh_batch(left);
-        for facts in done {
+        for facts in done.drain(..) {
             let verdict = policy::evaluate_remembered(&facts, &self.profile, &mut self.verdicts);
             render(&facts, &verdict, &self.render, &mut self.rendered, &mut batch.lines);
             batch.sessions.push(Judged { facts, verdict });
@@ -215,6 +224,11 @@ impl Worker {
             }
         }
         let _ = self.judged.send(batch);
+        // The room of a typical batch is kept; that of a mass ending (a
+        // clock reset, the end of the capture) goes.
+        if done.capacity() <= ENDED_ROOM_KEPT {
+            self.ended = done;
+        }
     }
 
     /// Ends every flow still open; the worker's counters.

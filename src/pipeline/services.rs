@@ -51,9 +51,9 @@ impl ServiceRecords<'_> {
             json::write_service(&mut buf, service, self.policy, (self.group)(service).as_deref(), self.observer);
             buf.push(b'\n');
             if self.alerts {
-                for alert in json::service_alerts(service, self.policy, per_service) {
-                    // Writing into a Vec does not fail.
-                    let _ = write_value(&mut buf, &alert, self.observer);
+                for finding in json::service_alert_findings(service, per_service) {
+                    json::write_service_alert(&mut buf, service, finding, self.policy, self.observer);
+                    buf.push(b'\n');
                 }
             }
         }

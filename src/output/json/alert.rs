@@ -7,16 +7,14 @@
 
 use std::sync::OnceLock;
 
-use serde_json::{json, Map, Value};
-
-use super::super::json_writer::JsonWriter;
-use super::{fields_of, put, ECS_VERSION};
+use super::super::json_writer::{JsonWriter, Text};
+use super::{fields_of, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
 use crate::policy::rules::RULES;
 use crate::policy::{Finding, Party, RuleId, Severity};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names;
-use crate::util::rfc3339::{rfc3339_micros, Rfc3339Micros};
+use crate::util::rfc3339::Rfc3339Micros;
 
 /// Where the rules come from, for `rule.reference` (ECS: a URL).
 const SP_800_52R2: &str = "https://doi.org/10.6028/NIST.SP.800-52r2";
@@ -180,39 +178,66 @@ fn rule_fields(id: RuleId) -> &'static [u8] {
 }
 
 /// The alerts of a service's findings judged across its sessions.
-pub fn service_alerts<'a>(s: &'a Service, policy: &'a str, judged_per_service: &'a [RuleId]) -> impl Iterator<Item = Value> + 'a {
-    s.findings.values().filter(|f| judged_per_service.contains(&f.rule)).map(move |f| service_alert(s, f, policy))
+/// The findings of a service that make alerts of their own: those of the
+/// rules judged across its sessions.
+pub fn service_alert_findings<'a>(s: &'a Service, judged_per_service: &'a [RuleId]) -> impl Iterator<Item = &'a FindingCount> + 'a {
+    s.findings.values().filter(move |f| judged_per_service.contains(&f.rule))
 }
 
-fn service_alert(s: &Service, f: &FindingCount, policy: &str) -> Value {
-    let mut r = Map::new();
-    put(&mut r, "@timestamp", json!(rfc3339_micros(f.example_at)));
-    put(&mut r, "ecs.version", json!(ECS_VERSION));
-    put(&mut r, "event.kind", json!("alert"));
-    put(&mut r, "event.category", json!(["network"]));
-    put(&mut r, "event.type", json!(["info"]));
-    put(&mut r, "event.dataset", json!("tlsaudit.alert"));
-    put(&mut r, "event.severity", json!(severity_number(f.severity)));
-    put(&mut r, "event.risk_score", json!(risk_score(f.severity)));
-    put(&mut r, "event.start", json!(rfc3339_micros(s.first_seen)));
-    put(&mut r, "event.end", json!(rfc3339_micros(s.last_seen)));
-    put(&mut r, "message", json!(f.example));
+/// Appends the alert of a finding judged across a service's sessions to
+/// `buf` (no line end), with `observer.name` when there is one. Keys go in
+/// sorted order at every level, as the records of this kind always had.
+pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, policy: &str, observer: Option<&str>) {
+    let ip = Text(s.ip);
     let rule = f.rule.rule();
-    put(&mut r, "rule.id", json!(f.rule.as_str()));
-    put(&mut r, "rule.name", json!(rule.flags));
-    put(&mut r, "rule.category", json!(family(f.rule)));
-    put(&mut r, "rule.description", json!(rule.required_by));
-    if rule.required_by.contains("NIST SP 800-52r2") {
-        put(&mut r, "rule.reference", json!(SP_800_52R2));
+    let mut w = JsonWriter::new(buf);
+    w.field("@timestamp", &Rfc3339Micros(f.example_at));
+    w.object("destination");
+    w.field("ip", &ip);
+    w.field("port", &s.port);
+    w.close();
+    w.object("ecs");
+    w.field("version", ECS_VERSION);
+    w.close();
+    w.object("event");
+    w.field("category", &["network"]);
+    w.field("dataset", "tlsaudit.alert");
+    w.field("end", &Rfc3339Micros(s.last_seen));
+    w.field("kind", "alert");
+    w.field("risk_score", &risk_score(f.severity));
+    w.field("severity", &severity_number(f.severity));
+    w.field("start", &Rfc3339Micros(s.first_seen));
+    w.field("type", &["info"]);
+    w.close();
+    w.field("message", &f.example);
+    w.object("network");
+    w.field("transport", s.transport.as_str());
+    w.close();
+    if let Some(name) = observer {
+        w.object("observer");
+        w.field("name", name);
+        w.close();
     }
-    put(&mut r, "rule.ruleset", json!(policy));
-    put(&mut r, "destination.ip", json!(s.ip.to_string()));
-    put(&mut r, "destination.port", json!(s.port));
-    put(&mut r, "network.transport", json!(s.transport.as_str()));
-    put(&mut r, "related.ip", json!([s.ip.to_string()]));
-    put(&mut r, "tlsaudit.finding.severity", json!(f.severity.as_str()));
-    put(&mut r, "tlsaudit.finding.party", json!("server"));
-    put(&mut r, "tlsaudit.finding.sessions", json!(f.count));
-    put(&mut r, "tlsaudit.policy", json!(policy));
-    Value::Object(r)
+    w.object("related");
+    w.field("ip", &[&ip]);
+    w.close();
+    w.object("rule");
+    w.field("category", family(f.rule));
+    w.field("description", rule.required_by);
+    w.field("id", f.rule.as_str());
+    w.field("name", rule.flags);
+    if rule.required_by.contains("NIST SP 800-52r2") {
+        w.field("reference", SP_800_52R2);
+    }
+    w.field("ruleset", policy);
+    w.close();
+    w.object("tlsaudit");
+    w.object("finding");
+    w.field("party", "server");
+    w.field("sessions", &f.count);
+    w.field("severity", f.severity.as_str());
+    w.close();
+    w.field("policy", policy);
+    w.close();
+    w.finish();
 }

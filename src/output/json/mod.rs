@@ -9,7 +9,7 @@ mod codes;
 mod closing;
 mod hellos;
 
-pub use alert::{service_alerts, session_alerts};
+pub use alert::{service_alert_findings, session_alerts, write_service_alert};
 pub use certificates::RenderedCertificates;
 pub use hellos::RenderedHellos;
 pub use closing::{service, stats, write_service};

@@ -267,7 +267,12 @@ impl JsonValue for std::net::IpAddr {
                 }
                 buf.push(b'"');
             }
-            std::net::IpAddr::V6(_) => Text(self).write_json(buf),
+            std::net::IpAddr::V6(v6) => {
+                // Hexadecimal digits, colons and dots: nothing to escape.
+                buf.push(b'"');
+                crate::util::ipv6_text::write_ipv6(buf, v6);
+                buf.push(b'"');
+            }
         }
     }
 }

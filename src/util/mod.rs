@@ -1,10 +1,11 @@
 //! Small helpers shared by every layer: a cache bounded by entries and bytes, hexadecimal, escaping of
-//! attacker-controlled bytes, endpoints as people read them, RFC 3339 timestamps, and QUIC's
-//! variable-length integers.
+//! attacker-controlled bytes, endpoints as people read them, IPv6 addresses as text, RFC 3339
+//! timestamps, and QUIC's variable-length integers.
 
 pub mod bounded_lru;
 pub mod endpoint;
 pub mod escape;
 pub mod hex;
+pub mod ipv6_text;
 pub mod rfc3339;
 pub mod varint;

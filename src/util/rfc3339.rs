@@ -1,6 +1,7 @@
 //! RFC 3339 UTC timestamps of Unix times: to the microsecond for packet
 //! times, to the second for certificate validity dates.
 
+use std::cell::Cell;
 use std::fmt;
 
 use time::OffsetDateTime;
@@ -20,24 +21,47 @@ fn civil_date(days: i64) -> (i64, u32, u32) {
     (year_of_era + era * 400 + i64::from(month <= 2), month, day)
 }
 
-/// "YYYY-MM-DDTHH:MM:SS" of a Unix time in the years 0 to 9999, written
-/// digit by digit; None outside them.
-pub fn date_time_bytes(secs: i64) -> Option<[u8; 19]> {
-    let (year, month, day) = civil_date(secs.div_euclid(86_400));
+fn two_digits(n: u32) -> [u8; 2] {
+    [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]
+}
+
+/// "YYYY-MM-DD" of a day count since 1970-01-01 in the years 0 to 9999;
+/// None outside them.
+fn date_bytes(days: i64) -> Option<[u8; 10]> {
+    let (year, month, day) = civil_date(days);
     if !(0..=9999).contains(&year) {
         return None;
     }
-    let in_day = secs.rem_euclid(86_400) as u32;
-    let (hour, minute, second) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
     let year = year as u32;
-    let two = |n: u32| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
-    let [y0, y1] = two(year / 100);
-    let [y2, y3] = two(year % 100);
-    let [mo0, mo1] = two(month);
-    let [d0, d1] = two(day);
-    let [h0, h1] = two(hour);
-    let [mi0, mi1] = two(minute);
-    let [s0, s1] = two(second);
+    let [y0, y1] = two_digits(year / 100);
+    let [y2, y3] = two_digits(year % 100);
+    let [mo0, mo1] = two_digits(month);
+    let [d0, d1] = two_digits(day);
+    Some([y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1])
+}
+
+thread_local! {
+    /// The day this thread wrote last, with its date: the times of a
+    /// capture fall on few days, and a record carries several of them.
+    static LAST_DATE: Cell<(i64, Option<[u8; 10]>)> = const { Cell::new((i64::MIN, None)) };
+}
+
+/// "YYYY-MM-DDTHH:MM:SS" of a Unix time in the years 0 to 9999, written
+/// digit by digit; None outside them.
+pub fn date_time_bytes(secs: i64) -> Option<[u8; 19]> {
+    let days = secs.div_euclid(86_400);
+    let [y0, y1, y2, y3, _, mo0, mo1, _, d0, d1] = LAST_DATE.with(|last| match last.get() {
+        (day, date) if day == days => date,
+        _ => {
+            let date = date_bytes(days);
+            last.set((days, date));
+            date
+        }
+    })?;
+    let in_day = secs.rem_euclid(86_400) as u32;
+    let [h0, h1] = two_digits(in_day / 3600);
+    let [mi0, mi1] = two_digits(in_day / 60 % 60);
+    let [s0, s1] = two_digits(in_day % 60);
     Some([y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1])
 }
 

@@ -68,10 +68,11 @@ fn render(facts: &SessionFacts, verdict: &Verdict, render: &RenderOptions, cache
     match render.format {
         OutputFormat::Jsonl => {
             let stamp = render.stamp(facts.source_file);
-            json::session_stamped(facts, verdict, &render.policy_name, stamp, caches, lines);
+            let endpoints = json::endpoint_fields(facts);
+            json::session_stamped(facts, verdict, &render.policy_name, stamp, &endpoints, caches, lines);
             lines.push(b'\n');
             if render.alerts {
-                json::session_alerts(facts, &verdict.findings, &render.policy_name, stamp, lines);
+                json::session_alerts(facts, &verdict.findings, &render.policy_name, stamp, &endpoints, lines);
             }
         }
         OutputFormat::Text if render.session_lines => {

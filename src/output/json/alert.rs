@@ -42,14 +42,16 @@ fn family(rule: RuleId) -> &'static str {
 }
 
 /// Appends one alert per finding of a session to `buf`, each a line.
-pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stamp: &[u8], buf: &mut Vec<u8>) {
+/// `endpoints` are the session's `source`, `destination` and `network`
+/// (`endpoint_fields`).
+pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stamp: &[u8], endpoints: &[u8], buf: &mut Vec<u8>) {
     if findings.is_empty() {
         return;
     }
     // What every alert of the session repeats, written once: its endpoints,
     // its TLS version and cipher, and `related`.
     let shared_fields = fields_of(|w| {
-        super::endpoints(w, f);
+        w.raw_fields(endpoints);
         if let Some(v) = f.version() {
             w.object("tls");
             w.field_opt("version", names::version_name(v));

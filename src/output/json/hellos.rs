@@ -188,7 +188,7 @@ mod tests {
 
     fn written(f: &SessionFacts, caches: &mut RenderCaches) -> String {
         let mut buf = Vec::new();
-        session_stamped(f, &Verdict::default(), "hipaa", &[], caches, &mut buf);
+        session_stamped(f, &Verdict::default(), "hipaa", &[], &super::super::endpoint_fields(f), caches, &mut buf);
         String::from_utf8(buf).expect("UTF-8")
     }
 

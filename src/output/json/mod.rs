@@ -209,6 +209,12 @@ fn open_event(w: &mut JsonWriter<'_>, at: i64, kind: &str, types: &[&str], datas
     w.field("dataset", dataset);
 }
 
+/// `source`, `destination` and `network` of a session, as fields to copy
+/// into its record and its alerts (`JsonWriter::raw_fields`).
+pub fn endpoint_fields(f: &SessionFacts) -> Vec<u8> {
+    fields_of(|w| endpoints(w, f))
+}
+
 /// `source`, `destination` and `network` of a session.
 fn endpoints(w: &mut JsonWriter<'_>, f: &SessionFacts) {
     w.object("source");
@@ -257,7 +263,7 @@ fn related<'h>(w: &mut JsonWriter<'_>, f: &SessionFacts, hashes: impl Iterator<I
 /// Appends the `tlsaudit.session` record of one connection to `buf` (one
 /// JSON object, no newline).
 pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<u8>) {
-    session_stamped(f, verdict, policy, &[], &mut RenderCaches::new(0), buf);
+    session_stamped(f, verdict, policy, &[], &endpoint_fields(f), &mut RenderCaches::new(0), buf);
 }
 
 /// The JSON a worker keeps of what it wrote, to copy into later sessions:
@@ -284,10 +290,19 @@ impl RenderCaches {
 }
 
 /// `session`, the record starting with `stamp` (from `observer_prefix`,
-/// `file_prefix`), written in place rather than copied in afterwards, and
-/// its certificates and ClientHello copied from `caches` when written there
-/// before.
-pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp: &[u8], caches: &mut RenderCaches, buf: &mut Vec<u8>) {
+/// `file_prefix`), written in place rather than copied in afterwards, with
+/// `endpoints` (`endpoint_fields`, written once for the record and its
+/// alerts), and its certificates and ClientHello copied from `caches` when
+/// written there before.
+pub fn session_stamped(
+    f: &SessionFacts,
+    verdict: &Verdict,
+    policy: &str,
+    stamp: &[u8],
+    endpoints: &[u8],
+    caches: &mut RenderCaches,
+    buf: &mut Vec<u8>,
+) {
     let RenderCaches { certificates: certs, hellos } = caches;
     let mut w = JsonWriter::stamped(buf, stamp);
     let version = f.version();
@@ -298,7 +313,7 @@ pub fn session_stamped(f: &SessionFacts, verdict: &Verdict, policy: &str, stamp:
     w.field("start", &Rfc3339Micros(f.first_seen));
     w.field("end", &Rfc3339Micros(f.last_seen));
     w.close();
-    endpoints(&mut w, f);
+    w.raw_fields(endpoints);
     let certificates = f.server_certificates.iter().chain(&f.client_certificates).map(|c| c.sha256.as_str());
     let ja3 = hello.as_ref().and_then(|h| h.ja3.as_deref());
     let ja4 = hello.as_ref().map(|h| h.ja4.as_str());

@@ -194,13 +194,7 @@ pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, pol
     let rule = f.rule.rule();
     let mut w = JsonWriter::new(buf);
     w.field("@timestamp", &Rfc3339Micros(f.example_at));
-    w.object("destination");
-    w.field("ip", &ip);
-    w.field("port", &s.port);
-    w.close();
-    w.object("ecs");
-    w.field("version", ECS_VERSION);
-    w.close();
+    super::closing::destination_and_ecs(&mut w, s, &ip);
     w.object("event");
     w.field("category", &["network"]);
     w.field("dataset", "tlsaudit.alert");
@@ -212,14 +206,7 @@ pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, pol
     w.field("type", &["info"]);
     w.close();
     w.field("message", &f.example);
-    w.object("network");
-    w.field("transport", s.transport.as_str());
-    w.close();
-    if let Some(name) = observer {
-        w.object("observer");
-        w.field("name", name);
-        w.close();
-    }
+    super::closing::network_and_observer(&mut w, s, observer);
     w.object("related");
     w.field("ip", &[&ip]);
     w.close();

@@ -42,27 +42,14 @@ pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option
     let ip = Text(s.ip);
     let mut w = JsonWriter::new(buf);
     w.field("@timestamp", &Rfc3339Micros(s.last_seen));
-    w.object("destination");
-    w.field("ip", &ip);
-    w.field("port", &s.port);
-    w.close();
-    w.object("ecs");
-    w.field("version", super::ECS_VERSION);
-    w.close();
+    destination_and_ecs(&mut w, s, &ip);
     w.object("event");
     w.field("category", &["network"]);
     w.field("dataset", "tlsaudit.service");
     w.field("kind", "state");
     w.field("type", &["info"]);
     w.close();
-    w.object("network");
-    w.field("transport", s.transport.as_str());
-    w.close();
-    if let Some(name) = observer {
-        w.object("observer");
-        w.field("name", name);
-        w.close();
-    }
+    network_and_observer(&mut w, s, observer);
     w.object("related");
     if !s.certificates.is_empty() {
         w.field("hash", &Keys(s.certificates.keys()));
@@ -108,6 +95,31 @@ pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option
     w.close();
     w.close();
     w.finish();
+}
+
+/// `destination` (the service) and `ecs`, as a service's records have them
+/// (its own, and the alerts of findings judged across its sessions).
+pub(super) fn destination_and_ecs(w: &mut JsonWriter<'_>, s: &Service, ip: &Text<std::net::IpAddr>) {
+    w.object("destination");
+    w.field("ip", ip);
+    w.field("port", &s.port);
+    w.close();
+    w.object("ecs");
+    w.field("version", super::ECS_VERSION);
+    w.close();
+}
+
+/// `network` and, when the sensor is named, `observer`, as a service's
+/// records have them.
+pub(super) fn network_and_observer(w: &mut JsonWriter<'_>, s: &Service, observer: Option<&str>) {
+    w.object("network");
+    w.field("transport", s.transport.as_str());
+    w.close();
+    if let Some(name) = observer {
+        w.object("observer");
+        w.field("name", name);
+        w.close();
+    }
 }
 
 /// Strings from an iterator, as a JSON array.

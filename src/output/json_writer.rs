@@ -293,10 +293,10 @@ struct Level {
     nonempty: bool,
 }
 
-/// Writes one JSON object into a buffer.
 /// Levels of nesting a writer's stack has room for from the start.
 const STACK_ROOM: usize = 8;
 
+/// Writes one JSON object into a buffer.
 pub struct JsonWriter<'a> {
     buf: &'a mut Vec<u8>,
     stack: Vec<Level>,

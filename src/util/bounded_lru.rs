@@ -41,13 +41,14 @@ impl<K: Hash + Eq, V> BoundedLru<K, V> {
     }
 
     /// Keeps `value`, charged `size` bytes, making room by dropping the
-    /// least recently used; a value larger than the whole bound is not kept.
-    pub fn insert(&mut self, key: K, value: V, size: usize) {
+    /// least recently used; a value larger than the whole bound is not kept
+    /// and is handed back.
+    pub fn insert(&mut self, key: K, value: V, size: usize) -> Option<V> {
         if let Some((_, replaced)) = self.entries.remove(&key) {
             self.bytes -= replaced;
         }
         if size > self.max_bytes {
-            return;
+            return Some(value);
         }
         while self.entries.len() >= self.max_entries || self.bytes + size > self.max_bytes {
             let Some((_, (_, evicted))) = self.entries.remove_lru() else {
@@ -57,6 +58,7 @@ impl<K: Hash + Eq, V> BoundedLru<K, V> {
         }
         self.bytes += size;
         self.entries.insert(key, (value, size));
+        None
     }
 
     /// Lowers (or raises) the bound on bytes, dropping entries to meet it.
@@ -106,8 +108,8 @@ mod tests {
         c.insert(5, "e", 70);
         assert_eq!((kept(&mut c, 3), kept(&mut c, 1)), (None, None));
         assert_eq!((c.len(), c.bytes()), (2, 80));
-        // Too large for the whole bound: not kept, nothing dropped.
-        c.insert(6, "f", 101);
+        // Too large for the whole bound: handed back, nothing dropped.
+        assert_eq!(c.insert(6, "f", 101), Some("f"));
         assert_eq!((kept(&mut c, 6), c.len()), (None, 2));
         // Replacing an entry charges its new size only and drops no other.
         c.insert(4, "d2", 20);

@@ -151,11 +151,15 @@ impl RenderedHellos {
         if !self.entries.contains(self.key.as_slice()) {
             let rendered = RenderedHello::of(ch, transport);
             let size = rendered.bytes() + crate::memory::alloc_bytes(self.key.len());
-            self.entries.insert(self.key.as_slice().into(), rendered, size);
+            if let Some(too_large) = self.entries.insert(self.key.as_slice().into(), rendered, size) {
+                // Larger than this worker's whole share (a small memory
+                // limit): used once, not kept.
+                return Cow::Owned(too_large);
+            }
         }
         match self.entries.get(self.key.as_slice()) {
             Some(kept) => Cow::Borrowed(kept),
-            // Too large to keep (a small memory limit): written again.
+            // Not reached: the hello was there or was kept just now.
             None => Cow::Owned(RenderedHello::of(ch, transport)),
         }
     }

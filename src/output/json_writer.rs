@@ -2,9 +2,10 @@
 //! straight into a byte buffer, with no tree of values in between. Nested
 //! objects are opened lazily, so an object none of whose fields is written
 //! never appears (as with the omitted-when-unobserved rule of docs/SCHEMA.md).
-//! Values are encoded here (`JsonValue`): strings are escaped eight bytes
-//! at a time past the common case of nothing to escape, every control
-//! character included, as serde_json escapes them; numbers go through itoa.
+//! Values are encoded here (`JsonValue`): a string is tested sixteen bytes
+//! at a time and copied whole when it holds nothing to escape (the common
+//! case); otherwise every control character, quote and backslash is escaped
+//! as serde_json escapes them. Numbers go through itoa.
 
 use std::borrow::Cow;
 use std::fmt::{self, Display};
@@ -73,35 +74,58 @@ fn byte_needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// Appends `bytes` (UTF-8) escaped for the inside of a JSON string. Words
-/// of eight bytes with nothing to escape are skipped whole (the last one
-/// padded), and only a word that holds something is walked byte by byte.
+/// The eight bytes of `bytes` from `at` (which must be in bounds) as a word.
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Whether any byte of `bytes` must be escaped in a JSON string. Sixteen
+/// bytes are tested per step; the tail is tested as the last whole word(s),
+/// overlapping bytes already tested, so no byte is looked at one by one.
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    let len = bytes.len();
+    if len < 8 {
+        // Padding with a byte that needs no escape.
+        let mut padded = [b'a'; 8];
+        padded[..len].copy_from_slice(bytes);
+        return word_needs_escape(u64::from_le_bytes(padded));
+    }
+    let mut at = 0;
+    while at + 16 <= len {
+        if word_needs_escape(word_at(bytes, at)) || word_needs_escape(word_at(bytes, at + 8)) {
+            return true;
+        }
+        at += 16;
+    }
+    // Up to 15 bytes left: the last one or two words cover them.
+    (at < len && word_needs_escape(word_at(bytes, len - 8))) || (len - at > 8 && word_needs_escape(word_at(bytes, at)))
+}
+
+/// Appends `bytes` (UTF-8) escaped for the inside of a JSON string. Almost
+/// every string has nothing to escape and is copied whole after a word-wise
+/// test. One that holds something is walked a word at a time, and only a
+/// word that holds something byte by byte.
 fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8]) {
-    buf.reserve(bytes.len());
+    if !any_needs_escape(bytes) {
+        buf.extend_from_slice(bytes);
+        return;
+    }
+    buf.reserve(bytes.len() + 8);
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let end = (i + 8).min(bytes.len());
-        let word = match bytes.get(i..i + 8) {
-            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
-            None => {
-                let mut padded = [b'a'; 8];
-                for (to, from) in padded.iter_mut().zip(&bytes[i..]) {
-                    *to = *from;
-                }
-                u64::from_le_bytes(padded)
-            }
-        };
-        if word_needs_escape(word) {
-            for (at, &b) in bytes.iter().enumerate().take(end).skip(i) {
-                if byte_needs_escape(b) {
-                    buf.extend_from_slice(&bytes[start..at]);
-                    write_escape(buf, b);
-                    start = at + 1;
-                }
+    for (word, chunk) in bytes.chunks(8).enumerate() {
+        if chunk.len() == 8 && !word_needs_escape(word_at(chunk, 0)) {
+            continue;
+        }
+        for (i, &b) in chunk.iter().enumerate() {
+            if byte_needs_escape(b) {
+                let at = word * 8 + i;
+                buf.extend_from_slice(&bytes[start..at]);
+                write_escape(buf, b);
+                start = at + 1;
             }
         }
-        i = end;
     }
     buf.extend_from_slice(&bytes[start..]);
 }
@@ -462,12 +486,12 @@ mod tests {
     #[test]
     fn strings_are_escaped_as_serde_json_escapes_them() {
         // Every ASCII byte and some multi-byte characters, at every offset
-        // of strings long enough to take the eight-byte path.
+        // of strings of every length up to past two sixteen-byte steps.
         let mut specials: Vec<String> = (0u8..0x80).map(|b| (b as char).to_string()).collect();
         specials.extend(["é", "\u{2028}", "\u{1F600}", "\u{7f}"].map(String::from));
         for special in &specials {
-            for at in 0..20 {
-                for len in [at, at + 1, 24] {
+            for at in 0..36 {
+                for len in [at, at + 1, 24, 40] {
                     let mut s = "a".repeat(at);
                     s.push_str(special);
                     s.push_str(&"b".repeat(len.saturating_sub(at)));

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use super::super::json_writer::{JsonWriter, Text};
+use super::super::json_writer::JsonWriter;
 use super::{fields_of, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
 use crate::policy::rules::RULES;
@@ -190,11 +190,10 @@ pub fn service_alert_findings<'a>(s: &'a Service, judged_per_service: &'a [RuleI
 /// `buf` (no line end), with `observer.name` when there is one. Keys go in
 /// sorted order at every level, as the records of this kind always had.
 pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, policy: &str, observer: Option<&str>) {
-    let ip = Text(s.ip);
     let rule = f.rule.rule();
     let mut w = JsonWriter::new(buf);
     w.field("@timestamp", &Rfc3339Micros(f.example_at));
-    super::closing::destination_and_ecs(&mut w, s, &ip);
+    super::closing::destination_and_ecs(&mut w, s);
     w.object("event");
     w.field("category", &["network"]);
     w.field("dataset", "tlsaudit.alert");
@@ -208,7 +207,7 @@ pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, pol
     w.field("message", &f.example);
     super::closing::network_and_observer(&mut w, s, observer);
     w.object("related");
-    w.field("ip", &[&ip]);
+    w.field("ip", &[&s.ip]);
     w.close();
     w.object("rule");
     w.field("category", family(f.rule));

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::put;
-use crate::output::json_writer::{write_array, JsonValue, JsonWriter, Text};
+use crate::output::json_writer::{write_array, JsonValue, JsonWriter};
 use crate::util::rfc3339::Rfc3339Micros;
 use crate::inventory::{Inventory, Service};
 use crate::policy::Assessment;
@@ -39,10 +39,9 @@ impl<K: AsRef<str>> JsonValue for CountsArray<'_, K> {
 /// at every level, as the records of this kind always had: the writer is
 /// told them in that order.
 pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option<&str>, observer: Option<&str>) {
-    let ip = Text(s.ip);
     let mut w = JsonWriter::new(buf);
     w.field("@timestamp", &Rfc3339Micros(s.last_seen));
-    destination_and_ecs(&mut w, s, &ip);
+    destination_and_ecs(&mut w, s);
     w.object("event");
     w.field("category", &["network"]);
     w.field("dataset", "tlsaudit.service");
@@ -57,7 +56,7 @@ pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option
     if !s.server_names.is_empty() {
         w.field("hosts", &Keys(s.server_names.iter()));
     }
-    w.field("ip", &[&ip]);
+    w.field("ip", &[&s.ip]);
     w.close();
     w.object("tlsaudit");
     let assessment = s.assessment();
@@ -99,9 +98,9 @@ pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option
 
 /// `destination` (the service) and `ecs`, as a service's records have them
 /// (its own, and the alerts of findings judged across its sessions).
-pub(super) fn destination_and_ecs(w: &mut JsonWriter<'_>, s: &Service, ip: &Text<std::net::IpAddr>) {
+pub(super) fn destination_and_ecs(w: &mut JsonWriter<'_>, s: &Service) {
     w.object("destination");
-    w.field("ip", ip);
+    w.field("ip", &s.ip);
     w.field("port", &s.port);
     w.close();
     w.object("ecs");

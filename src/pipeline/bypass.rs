@@ -60,6 +60,17 @@ struct Seen {
     forwarded: i64,
 }
 
+/// The flow `ReaderBypass::check` looked at last.
+#[derive(Debug, Clone, Copy)]
+struct LastChecked {
+    key: FlowKey,
+    /// Its entry now; None when the table holds none, or when it was just
+    /// dropped (quiet too long).
+    entry: Option<Seen>,
+    /// The table held an entry for it when it was looked up.
+    in_table: bool,
+}
+
 /// What the reader does with a segment (not a SYN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
@@ -102,6 +113,11 @@ pub(super) struct ReaderBypass {
     /// the flow bypassed longest ago is forgotten and its payload copied
     /// again, which loses nothing.
     bypassed: LruCache<FlowKey, Seen>,
+    /// The flow `check` looked at last, with its entry as it now stands (the
+    /// table's copy is brought up to date by `settle`, before anything else
+    /// reads or changes the table): a bulk transfer comes as runs of
+    /// segments of one flow, and these skip the table.
+    last_checked: Option<LastChecked>,
     /// The flows' idle timeout in microseconds.
     idle_timeout: i64,
     workers: usize,
@@ -124,6 +140,7 @@ impl ReaderBypass {
     pub(super) fn new(workers: usize, notices: Receiver<BypassNotice>, limits: &FlowLimits, max_memory: usize) -> ReaderBypass {
         ReaderBypass {
             bypassed: LruCache::new(limits.max_flows.min(max_memory / 2 / BYPASS_ENTRY_BYTES).max(1)),
+            last_checked: None,
             recent_syns_max: RECENT_SYNS.min(max_memory / 2 / BYPASS_ENTRY_BYTES).max(1),
             idle_timeout: limits.idle_timeout_micros,
             workers,
@@ -137,6 +154,7 @@ impl ReaderBypass {
     /// A SYN on `key`, going into batch number `batch` of its worker: a new
     /// connection, which the worker inspects again.
     pub(super) fn on_syn(&mut self, key: FlowKey, batch: u64) {
+        self.settle();
         self.bypassed.remove(&key);
         self.recent_syns.remove(&key);
         if self.recent_syns.len() >= self.recent_syns_max {
@@ -151,9 +169,15 @@ impl ReaderBypass {
     /// What becomes of a segment (not a SYN) at packet time `ts`. A hit
     /// does not reorder the table.
     pub(super) fn check(&mut self, key: &FlowKey, ts: i64) -> Verdict {
-        let Some(seen) = self.bypassed.peek_mut(key) else { return Verdict::Inspect };
+        if self.last_checked.as_ref().is_none_or(|last| last.key != *key) {
+            self.settle();
+            let entry = self.bypassed.peek(key).copied();
+            self.last_checked = Some(LastChecked { key: *key, entry, in_table: entry.is_some() });
+        }
+        let Some(last) = self.last_checked.as_mut() else { return Verdict::Inspect };
+        let Some(seen) = last.entry.as_mut() else { return Verdict::Inspect };
         if ts.saturating_sub(seen.last) >= self.idle_timeout / 2 {
-            self.bypassed.remove(key);
+            last.entry = None;
             return Verdict::Inspect;
         }
         seen.last = seen.last.max(ts);
@@ -164,8 +188,29 @@ impl ReaderBypass {
         Verdict::Absorb
     }
 
+    /// Writes what `check` changed of the last flow it looked at back into
+    /// the table (its entry, or its removal), as `check` would have done in
+    /// place; the table's recency order is untouched either way.
+    fn settle(&mut self) {
+        let Some(last) = self.last_checked.take() else { return };
+        if !last.in_table {
+            return;
+        }
+        match last.entry {
+            Some(now) => {
+                if let Some(entry) = self.bypassed.peek_mut(&last.key) {
+                    *entry = now;
+                }
+            }
+            None => {
+                self.bypassed.remove(&last.key);
+            }
+        }
+    }
+
     /// Takes in the notices the workers sent since the last call.
     pub(super) fn learn(&mut self, stats: &mut ReaderStats) {
+        self.settle();
         while let Ok(notice) = self.notices.try_recv() {
             let before_reset = notice.batch < self.notices_valid_from[notice.worker];
             if before_reset || self.syns_forgotten_up_to[notice.worker].is_some_and(|f| f > notice.batch) {
@@ -189,8 +234,94 @@ impl ReaderBypass {
     /// next batch (`next_batches`, per worker): forget the bypassed flows,
     /// and the notices still on their way.
     pub(super) fn forget_all(&mut self, next_batches: &[u64]) {
+        self.last_checked = None;
         self.bypassed.clear();
         self.notices_valid_from.clear();
         self.notices_valid_from.extend_from_slice(next_batches);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Endpoint;
+    use crossbeam_channel::bounded;
+    use std::collections::HashMap;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// `check` as the table alone answers it, entry changed in place.
+    fn check_in_place(table: &mut HashMap<FlowKey, Seen>, key: &FlowKey, ts: i64, idle: i64) -> Verdict {
+        let Some(seen) = table.get_mut(key) else { return Verdict::Inspect };
+        if ts.saturating_sub(seen.last) >= idle / 2 {
+            table.remove(key);
+            return Verdict::Inspect;
+        }
+        seen.last = seen.last.max(ts);
+        if ts.saturating_sub(seen.forwarded) >= idle / 4 {
+            seen.forwarded = ts;
+            return Verdict::Forward;
+        }
+        Verdict::Absorb
+    }
+
+    #[test]
+    fn the_last_flow_checked_is_answered_as_the_table_would_answer_it() {
+        // Runs of segments of one flow and single segments of others, SYNs,
+        // notices that bypass flows again and quiet spells longer than half
+        // the idle timeout, drawn at random: every verdict is the one the
+        // table alone gives.
+        let limits = FlowLimits::default();
+        let idle = limits.idle_timeout_micros;
+        let (notice_tx, notice_rx) = bounded(4);
+        let mut bypass = ReaderBypass::new(1, notice_rx, &limits, 1 << 20);
+        let mut model: HashMap<FlowKey, Seen> = HashMap::new();
+        let keys: Vec<FlowKey> = (0..4u8)
+            .map(|i| {
+                let client = Endpoint { ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, i + 1)), port: 40_000 };
+                let server = Endpoint { ip: IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1)), port: 443 };
+                FlowKey::new(client, server, None)
+            })
+            .collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let mut stats = ReaderStats::default();
+        let (mut ts, mut batch, mut key) = (0i64, 0u64, 0usize);
+        let mut verdicts = [0usize; 3];
+        for _ in 0..20_000 {
+            // Mostly a step of up to a sixteenth of the timeout, now and
+            // then one past half of it.
+            ts += if next(50) == 0 { idle / 2 + 1 } else { next(idle as u64 / 16) as i64 };
+            if next(4) == 0 {
+                key = next(keys.len() as u64) as usize;
+            }
+            let k = keys[key];
+            match next(40) {
+                0 => {
+                    bypass.on_syn(k, batch);
+                    model.remove(&k);
+                }
+                1 => {
+                    batch += 1;
+                    notice_tx.send(BypassNotice::new(0, batch, vec![(k, ts)])).expect("room for a notice");
+                    bypass.learn(&mut stats);
+                    model.insert(k, Seen { last: ts, forwarded: ts });
+                }
+                _ => {
+                    let verdict = bypass.check(&k, ts);
+                    assert_eq!(verdict, check_in_place(&mut model, &k, ts, idle), "flow {key} at {ts}");
+                    verdicts[verdict as usize] += 1;
+                }
+            }
+            if next(8) == 0 {
+                // What the table holds, once brought up to date, is the model's.
+                bypass.settle();
+                let held = |k: &FlowKey| bypass.bypassed.peek(k).map(|s| (s.last, s.forwarded));
+                assert!(keys.iter().all(|k| held(k) == model.get(k).map(|s| (s.last, s.forwarded))), "at {ts}");
+            }
+        }
+        assert!(verdicts.iter().all(|&n| n > 100), "each verdict given often: {verdicts:?}");
     }
 }

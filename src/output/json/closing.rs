@@ -135,8 +135,10 @@ struct Findings<'a>(&'a Service);
 
 impl JsonValue for Findings<'_> {
     fn write_json(&self, buf: &mut Vec<u8>) {
+        // In rule order already (the map's keys): a stable sort by
+        // severity keeps that order among findings of one severity.
         let mut findings: Vec<_> = self.0.findings.values().collect();
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         write_array(buf, findings, |buf, f| {
             let mut w = JsonWriter::new(buf);
             w.field("count", &f.count);

@@ -1,5 +1,6 @@
-//! The records that close a run, built as JSON values: one
-//! `tlsaudit.service` per server endpoint and the `tlsaudit.stats` record.
+//! The records that close a run: one `tlsaudit.service` per server
+//! endpoint, written straight into a buffer, and the `tlsaudit.stats`
+//! record, built as a JSON value.
 
 use serde_json::{json, Map, Value};
 
@@ -165,13 +166,6 @@ impl JsonValue for Exempted<'_> {
             w.finish();
         });
     }
-}
-
-/// The `tlsaudit.service` record of one server endpoint, as a value.
-pub fn service(s: &Service, policy: &str, group: Option<&str>) -> Value {
-    let mut buf = Vec::new();
-    write_service(&mut buf, s, policy, group, None);
-    serde_json::from_slice(&buf).unwrap_or(Value::Null)
 }
 
 /// The `tlsaudit.stats` record closing a run.

@@ -12,7 +12,7 @@ mod hellos;
 pub use alert::{service_alert_findings, session_alerts, write_service_alert};
 pub use certificates::RenderedCertificates;
 pub use hellos::RenderedHellos;
-pub use closing::{service, stats, write_service};
+pub use closing::{stats, write_service};
 
 use serde_json::{Map, Value};
 

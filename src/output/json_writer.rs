@@ -175,6 +175,12 @@ impl JsonValue for String {
     }
 }
 
+impl JsonValue for std::sync::Arc<str> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        write_str(buf, self);
+    }
+}
+
 impl JsonValue for Cow<'_, str> {
     fn write_json(&self, buf: &mut Vec<u8>) {
         write_str(buf, self);

@@ -219,7 +219,7 @@ fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile)
                             e.line,
                             e.expires_text.as_deref().unwrap_or("?"),
                             e.justification
-                        ),
+                        ).into(),
                     });
                 }
                 kept.push(finding);

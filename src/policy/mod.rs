@@ -104,7 +104,9 @@ pub struct Finding {
     pub severity: Severity,
     pub party: Party,
     /// The concrete values, e.g. "negotiated TLS_RSA_WITH_3DES_EDE_CBC_SHA: ...".
-    pub message: String,
+    /// Shared: a remembered verdict hands the same text to every session
+    /// with the same facts.
+    pub message: std::sync::Arc<str>,
 }
 
 /// A finding set aside by a policy exception.

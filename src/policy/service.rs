@@ -60,7 +60,7 @@ pub fn key_reuse(reuse: &KeyReuse, profile: &Profile) -> Option<Finding> {
         message: format!(
             "{} {kind} public value(s) used in {} sessions instead of a fresh one each time",
             reuse.values, reuse.sessions
-        ),
+        ).into(),
     })
 }
 
@@ -117,7 +117,7 @@ pub fn starttls_stripped(offers: &UpgradeOffers, server: IpAddr, port: u16, prof
             offers.protocol,
             plural(offers.offered, "session"),
             plural(offers.missing, "session")
-        ),
+        ).into(),
     };
     Some(set_aside(finding, &Subject { server, port, client, server_name: None }, profile))
 }
@@ -146,7 +146,7 @@ pub fn unlisted_service(server: IpAddr, port: u16, transport: &str, protocols: &
         rule: RuleId::InventoryUnlistedService,
         severity,
         party: Party::Server,
-        message: format!("{protocols} on {port}/{transport} of an internal address{group} that the asset file does not list"),
+        message: format!("{protocols} on {port}/{transport} of an internal address{group} that the asset file does not list").into(),
     };
     Some(set_aside(finding, &Subject { server, port, client: server, server_name: None }, profile))
 }

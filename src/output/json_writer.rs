@@ -356,6 +356,16 @@ impl<'a> JsonWriter<'a> {
         w
     }
 
+    /// Continues an object whose opening brace (and `nonempty` fields
+    /// before) are already in `buf`; `finish_inside` then leaves it open.
+    /// Writes fields to copy into other objects (`raw_fields`).
+    pub fn inside(buf: &'a mut Vec<u8>, nonempty: bool) -> Self {
+        let root = Level { key: None, array: false, open: true, nonempty };
+        let mut stack = Vec::with_capacity(STACK_ROOM);
+        stack.push(root);
+        JsonWriter { buf, stack, open: 1 }
+    }
+
     /// Writes the opening brackets of every level not yet open.
     fn materialize(&mut self) {
         for i in self.open..self.stack.len() {
@@ -441,10 +451,15 @@ impl<'a> JsonWriter<'a> {
 
     /// Closes everything, the top-level object last.
     pub fn finish(mut self) {
+        self.finish_inside();
+        self.buf.push(b'}');
+    }
+
+    /// Closes everything but the top-level object (see `inside`).
+    pub fn finish_inside(&mut self) {
         while self.stack.len() > 1 {
             self.close();
         }
-        self.buf.push(b'}');
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use super::super::json_writer::JsonWriter;
+use super::super::json_writer::{write_str, JsonValue, JsonWriter};
 use super::{fields_of, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
 use crate::policy::rules::RULES;
@@ -44,13 +44,47 @@ fn family(rule: RuleId) -> &'static str {
 /// Appends one alert per finding of a session to `buf`, each a line.
 /// `endpoints` are the session's `source`, `destination` and `network`
 /// (`endpoint_fields`).
+///
+/// An alert is its finding's severity, message, rule and party between
+/// parts that every alert of the session repeats: its time, endpoints, TLS
+/// version and cipher, `related` and the policy. The first alert is written
+/// in full and the others copy those parts from it, so that each costs a
+/// few copies (the layout is `JsonWriter`'s, which a test checks).
 pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stamp: &[u8], endpoints: &[u8], buf: &mut Vec<u8>) {
-    if findings.is_empty() {
-        return;
-    }
-    // What every alert of the session repeats, written once: its endpoints,
-    // its TLS version and cipher, and `related`.
-    let shared_fields = fields_of(|w| {
+    let Some((first, rest)) = findings.split_first() else { return };
+    // `{`, the stamp, `@timestamp`, `ecs`, and `event` up to its severity.
+    let at = buf.len();
+    buf.push(b'{');
+    buf.extend_from_slice(stamp);
+    super::write_fields(buf, |w| {
+        w.field("@timestamp", &Rfc3339Micros(f.first_seen));
+        w.object("ecs");
+        w.field("version", ECS_VERSION);
+        w.close();
+    });
+    buf.extend_from_slice(b",\"event\":{");
+    buf.extend_from_slice(event_fields());
+    buf.push(b',');
+    let before_severity = at..buf.len();
+    buf.extend_from_slice(severity_fields(first.severity));
+    // The rest of `event` up to the message.
+    let at = buf.len();
+    buf.extend_from_slice(b",\"start\":");
+    Rfc3339Micros(f.first_seen).write_json(buf);
+    buf.extend_from_slice(b",\"end\":");
+    Rfc3339Micros(f.last_seen).write_json(buf);
+    buf.extend_from_slice(b"},\"message\":");
+    let before_message = at..buf.len();
+    write_str(buf, &first.message);
+    buf.extend_from_slice(RULE_OPEN);
+    buf.extend_from_slice(rule_fields(first.rule));
+    // `ruleset`, what the session's alerts share, and `tlsaudit` up to the
+    // finding.
+    let at = buf.len();
+    buf.extend_from_slice(b",\"ruleset\":");
+    write_str(buf, policy);
+    buf.extend_from_slice(b"},");
+    super::write_fields(buf, |w| {
         w.raw_fields(endpoints);
         if let Some(v) = f.version() {
             w.object("tls");
@@ -63,40 +97,30 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         }
         super::related(w, f, std::iter::empty());
     });
-    // The alerts' time fields, the same for all of them: `@timestamp` and
-    // `ecs` first, `event.start` and `event.end`.
-    let head = fields_of(|w| {
-        w.field("@timestamp", &Rfc3339Micros(f.first_seen));
-        w.object("ecs");
-        w.field("version", ECS_VERSION);
-        w.close();
-    });
-    let times = fields_of(|w| {
-        w.field("start", &Rfc3339Micros(f.first_seen));
-        w.field("end", &Rfc3339Micros(f.last_seen));
-    });
-    for finding in findings {
-        let mut w = JsonWriter::stamped(buf, stamp);
-        w.raw_fields(&head);
-        w.object("event");
-        w.raw_fields(event_fields());
-        w.raw_fields(severity_fields(finding.severity));
-        w.raw_fields(&times);
-        w.close();
-        w.field("message", &finding.message);
-        w.object("rule");
-        w.raw_fields(rule_fields(finding.rule));
-        w.field("ruleset", policy);
-        w.close();
-        w.raw_fields(&shared_fields);
-        w.object("tlsaudit");
-        w.raw_fields(finding_fields(finding.severity, finding.party));
-        w.field("policy", policy);
-        w.close();
-        w.finish();
-        buf.push(b'\n');
+    buf.extend_from_slice(b",\"tlsaudit\":{");
+    let before_finding = at..buf.len();
+    buf.extend_from_slice(finding_fields(first.severity, first.party));
+    // The policy and the end of the line.
+    let at = buf.len();
+    buf.extend_from_slice(b",\"policy\":");
+    write_str(buf, policy);
+    buf.extend_from_slice(b"}}\n");
+    let end = at..buf.len();
+    for finding in rest {
+        buf.extend_from_within(before_severity.clone());
+        buf.extend_from_slice(severity_fields(finding.severity));
+        buf.extend_from_within(before_message.clone());
+        write_str(buf, &finding.message);
+        buf.extend_from_slice(RULE_OPEN);
+        buf.extend_from_slice(rule_fields(finding.rule));
+        buf.extend_from_within(before_finding.clone());
+        buf.extend_from_slice(finding_fields(finding.severity, finding.party));
+        buf.extend_from_within(end.clone());
     }
 }
+
+/// Between an alert's message and its rule's fields.
+const RULE_OPEN: &[u8] = b",\"rule\":{";
 
 /// What the `event` object of every alert starts with.
 fn event_fields() -> &'static [u8] {
@@ -228,4 +252,100 @@ pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, pol
     w.field("policy", policy);
     w.close();
     w.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Endpoint;
+    use crate::tls::facts::{ClientHelloFacts, ServerHelloFacts};
+
+    /// The alerts as `JsonWriter` lays them out, one writer per alert.
+    fn written_with_a_writer(f: &SessionFacts, findings: &[Finding], policy: &str, stamp: &[u8], endpoints: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for finding in findings {
+            let mut w = JsonWriter::stamped(&mut buf, stamp);
+            w.field("@timestamp", &Rfc3339Micros(f.first_seen));
+            w.object("ecs");
+            w.field("version", ECS_VERSION);
+            w.close();
+            w.object("event");
+            w.raw_fields(event_fields());
+            w.raw_fields(severity_fields(finding.severity));
+            w.field("start", &Rfc3339Micros(f.first_seen));
+            w.field("end", &Rfc3339Micros(f.last_seen));
+            w.close();
+            w.field("message", &finding.message);
+            w.object("rule");
+            w.raw_fields(rule_fields(finding.rule));
+            w.field("ruleset", policy);
+            w.close();
+            w.raw_fields(endpoints);
+            if let Some(v) = f.version() {
+                w.object("tls");
+                w.field_opt("version", names::version_name(v));
+                w.field("version_protocol", names::version_protocol(v));
+                if let Some(sh) = &f.server_hello {
+                    w.field("cipher", &names::cipher_name(sh.cipher));
+                }
+                w.close();
+            }
+            super::super::related(&mut w, f, std::iter::empty());
+            w.object("tlsaudit");
+            w.raw_fields(finding_fields(finding.severity, finding.party));
+            w.field("policy", policy);
+            w.close();
+            w.finish();
+            buf.push(b'\n');
+        }
+        buf
+    }
+
+    fn finding(rule: RuleId, severity: Severity, party: Party, message: &str) -> Finding {
+        Finding { rule, severity, party, message: message.into() }
+    }
+
+    /// Alerts copied from the session's first one are what a writer lays
+    /// out afresh: with and without a stamp, a hello, a ServerHello, an
+    /// SNI; messages and a policy name that need escaping.
+    #[test]
+    fn copied_alerts_are_laid_out_as_a_writer_writes_them() {
+        let end = |ip: [u8; 4], port| Endpoint { ip: ip.into(), port };
+        let mut sessions = vec![SessionFacts::new(1_700_000_000_123_456, end([10, 0, 0, 1], 50_000), end([10, 0, 0, 2], 443), Some(7))];
+        let mut hello = sessions[0].clone();
+        hello.client_hello = Some(ClientHelloFacts { legacy_version: 0x0303, server_name: Some(b"a\"b.test".to_vec()), ..Default::default() });
+        hello.last_seen = 1_700_000_001_000_000;
+        sessions.push(hello.clone());
+        let mut answered = hello;
+        answered.server_hello = Some(ServerHelloFacts { legacy_version: 0x0303, cipher: 0x000a, ..Default::default() });
+        answered.server = end([10, 0, 0, 1], 993);
+        sessions.push(answered);
+        let findings = [
+            finding(RuleId::Cipher3des, Severity::High, Party::Server, "negotiated TLS_RSA_WITH_3DES_EDE_CBC_SHA"),
+            finding(RuleId::CipherNoFs, Severity::Medium, Party::Both, "no forward secrecy: \"RSA\"\n\u{1b}[31m"),
+            finding(RuleId::ProtoNoTls13, Severity::Low, Party::Client, ""),
+            finding(RuleId::Cipher3des, Severity::Critical, Party::Server, "again"),
+        ];
+        let mut compared = 0;
+        for f in &sessions {
+            let endpoints = super::super::endpoint_fields(f);
+            for stamp in [&b""[..], b"\"observer\":{\"name\":\"tap\\\"1\"},"] {
+                for policy in ["hipaa", "site \"strict\""] {
+                    for n in 0..=findings.len() {
+                        let mut ours = b"before\n".to_vec();
+                        session_alerts(f, &findings[..n], policy, stamp, &endpoints, &mut ours);
+                        let mut expected = b"before\n".to_vec();
+                        expected.extend(written_with_a_writer(f, &findings[..n], policy, stamp, &endpoints));
+                        assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&expected));
+                        for line in ours.split(|&b| b == b'\n').skip(1).filter(|l| !l.is_empty()) {
+                            let v: serde_json::Value = serde_json::from_slice(line).expect("valid JSON");
+                            assert_eq!(v["tlsaudit"]["policy"], policy);
+                        }
+                        compared += n;
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, 3 * 2 * 2 * 10);
+    }
 }

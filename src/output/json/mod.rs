@@ -55,13 +55,16 @@ fn versions(v: &[u16]) -> Vec<&'static str> {
 /// The fields `write` puts into an object of its own, without the braces:
 /// a part written once and copied into many records (`JsonWriter::raw_fields`).
 fn fields_of(write: impl FnOnce(&mut JsonWriter<'_>)) -> Vec<u8> {
-    let mut object = Vec::with_capacity(256);
-    let mut w = JsonWriter::new(&mut object);
+    let mut fields = Vec::with_capacity(256);
+    write_fields(&mut fields, write);
+    fields
+}
+
+/// Appends the fields `write` writes to `buf`, as `fields_of` returns them.
+fn write_fields(buf: &mut Vec<u8>, write: impl FnOnce(&mut JsonWriter<'_>)) {
+    let mut w = JsonWriter::inside(buf, false);
     write(&mut w);
-    w.finish();
-    object.pop();
-    object.remove(0);
-    object
+    w.finish_inside();
 }
 
 /// Text of attacker-supplied bytes: as-is when valid UTF-8 (JSON escaping

@@ -366,8 +366,17 @@ impl<'a> JsonWriter<'a> {
         JsonWriter { buf, stack, open: 1 }
     }
 
-    /// Writes the opening brackets of every level not yet open.
+    /// Writes the opening brackets of every level not yet open (there is
+    /// none, almost always: the test is inlined, the writing is not).
+    #[inline]
     fn materialize(&mut self) {
+        if self.open < self.stack.len() {
+            self.open_levels();
+        }
+    }
+
+    #[inline(never)]
+    fn open_levels(&mut self) {
         for i in self.open..self.stack.len() {
             self.separator(i - 1);
             let level = &self.stack[i];

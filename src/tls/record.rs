@@ -331,6 +331,7 @@ impl RecordStream {
                     return;
                 };
                 let take = (5 + len - self.partial.len()).min(data.len());
+                reserve_record(&mut self.partial, 5 + len, take);
                 self.partial.extend_from_slice(&data[..take]);
                 data = &data[take..];
                 if self.partial.len() < 5 + len {
@@ -356,6 +357,7 @@ impl RecordStream {
                 return;
             };
             if data.len() < 5 + len {
+                reserve_record(&mut self.partial, 5 + len, data.len());
                 self.partial.extend_from_slice(data);
                 return;
             }
@@ -450,6 +452,17 @@ impl RecordStream {
             }
         }
         pos
+    }
+}
+
+/// Makes room in `partial` for the whole record of `total` bytes when the
+/// bytes it holds with the `arriving` ones are a quarter of it or more: a
+/// record spread over segments is then not moved at each one, and a header
+/// alone (as a flood sends) does not claim the room of its record.
+fn reserve_record(partial: &mut Vec<u8>, total: usize, arriving: usize) {
+    let held = partial.len() + arriving;
+    if held < total && held * 4 >= total {
+        partial.reserve_exact(total - partial.len());
     }
 }
 

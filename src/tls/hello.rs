@@ -69,6 +69,15 @@ fn u16_list(data: &[u8], len_bytes: usize) -> Option<Vec<u16>> {
     Some(body.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
 }
 
+/// The signature_algorithms list as tls-parser reads it: a length, that
+/// many bytes, and the whole u16 values among them (an odd last byte is
+/// left); collected into one allocation of the right size.
+fn signature_algorithms(data: &[u8]) -> Option<Vec<u16>> {
+    let len = u16::from_be_bytes([*data.first()?, *data.get(1)?]) as usize;
+    let body = data.get(2..2 + len)?;
+    Some(body.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
+}
+
 /// Groups of the key_share entries a client sent.
 fn client_key_share_groups(data: &[u8]) -> Option<Vec<u16>> {
     let len = u16::from_be_bytes([*data.first()?, *data.get(1)?]) as usize;
@@ -94,6 +103,8 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHelloFacts> {
         ..Default::default()
     };
     if let Some(block) = ch.ext {
+        // Room for as many extensions as a browser sends.
+        f.extensions.reserve(24);
         let well_formed = walk_extensions(block, |typ, data| {
             f.extensions.push(typ);
             if !client_extension(&mut f, typ, data) {
@@ -137,12 +148,12 @@ fn client_extension(f: &mut ClientHelloFacts, typ: u16, data: &[u8]) -> bool {
             }
             _ => false,
         },
-        ext::SIGNATURE_ALGORITHMS => match tp::parse_tls_extension_signature_algorithms_content(data) {
-            Ok((_, TlsExtension::SignatureAlgorithms(s))) => {
+        ext::SIGNATURE_ALGORITHMS => match signature_algorithms(data) {
+            Some(s) => {
                 f.signature_algorithms = s;
                 true
             }
-            _ => false,
+            None => false,
         },
         ext::ALPN => match tp::parse_tls_extension_alpn_content(data) {
             Ok((_, TlsExtension::ALPN(p))) => {
@@ -387,6 +398,43 @@ mod tests {
         let ok = walk_extensions(&[0, 0, 0, 0, 0, 16, 0, 9, 1], |t, d| seen.push((t, d.len())));
         assert!(!ok);
         assert_eq!(seen, vec![(0, 0)]);
+    }
+
+    /// The signature_algorithms reading is tls-parser's on every body up to
+    /// five bytes (each byte one of a few values that matter to the
+    /// lengths), and on longer lists, odd and cut.
+    #[test]
+    fn signature_algorithms_are_read_as_tls_parser_reads_them() {
+        let theirs = |data: &[u8]| match tls_parser::parse_tls_extension_signature_algorithms_content(data) {
+            Ok((_, TlsExtension::SignatureAlgorithms(s))) => Some(s),
+            _ => None,
+        };
+        let values = [0u8, 1, 2, 3, 4, 5, 8, 0x80];
+        let mut compared = 0;
+        for len in 0..=5usize {
+            let mut counter = vec![0usize; len];
+            loop {
+                let data: Vec<u8> = counter.iter().map(|&i| values[i]).collect();
+                assert_eq!(signature_algorithms(&data), theirs(&data), "{data:02x?}");
+                compared += 1;
+                // Next combination (odometer), when there is one.
+                let Some(at) = counter.iter().rposition(|&i| i + 1 < values.len()) else { break };
+                counter[at] += 1;
+                counter[at + 1..].iter_mut().for_each(|i| *i = 0);
+            }
+        }
+        for n in [0usize, 1, 2, 17, 34, 35, 500] {
+            let mut data = (n as u16).to_be_bytes().to_vec();
+            data.extend((0..n).map(|i| i as u8));
+            for cut in [0, 1, 2] {
+                let body = &data[..data.len() - cut.min(data.len())];
+                assert_eq!(signature_algorithms(body), theirs(body), "{n} {cut}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 30_000, "{compared}");
+        let read = signature_algorithms(&[0, 5, 4, 3, 8, 4, 9, 7]).expect("a list");
+        assert_eq!(read, vec![0x0403, 0x0804]);
     }
 
     #[test]

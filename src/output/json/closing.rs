@@ -27,10 +27,11 @@ struct CountsArray<'a, K>(&'a std::collections::BTreeMap<K, u64>);
 impl<K: AsRef<str>> JsonValue for CountsArray<'_, K> {
     fn write_json(&self, buf: &mut Vec<u8>) {
         write_array(buf, self.0, |buf, (name, count)| {
-            let mut w = JsonWriter::new(buf);
-            w.field("count", count);
-            w.field("name", name.as_ref());
-            w.finish();
+            buf.extend_from_slice(b"{\"count\":");
+            count.write_json(buf);
+            buf.extend_from_slice(b",\"name\":");
+            write_str(buf, name.as_ref());
+            buf.push(b'}');
         });
     }
 }

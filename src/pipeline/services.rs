@@ -1,7 +1,7 @@
 //! The service records at the end of a JSON Lines run: written in the
-//! inventory's order, a round of services at a time, each round split
-//! between this thread and one more so that the part of the run after the
-//! last packet takes half the time where a second core is there.
+//! inventory's order, a round of services at a time, every other round
+//! rendered by one more thread so that the part of the run after the last
+//! packet takes half the time where a second core is there.
 
 use std::io::{self, Write};
 use std::thread;
@@ -9,8 +9,8 @@ use std::thread;
 use crate::inventory::Service;
 use crate::output::json;
 
-/// Services rendered per thread and round: the memory a round holds is a
-/// few hundred records, whatever the size of the inventory.
+/// Services rendered per round: the memory a round's buffer holds is a few
+/// hundred records, whatever the size of the inventory.
 const ROUND: usize = 256;
 
 /// What a service record carries besides the service.
@@ -43,42 +43,65 @@ pub(super) fn write_value(out: &mut dyn Write, v: &serde_json::Value, observer: 
 }
 
 impl ServiceRecords<'_> {
-    /// The records of `services` (and their alerts), one after another.
-    fn render(&self, services: &[&Service]) -> Vec<u8> {
-        let mut buf = Vec::new();
+    /// Appends the records of `services` (and their alerts) to `buf`.
+    fn render(&self, services: &[&Service], buf: &mut Vec<u8>) {
         let per_service = crate::policy::service::JUDGED_PER_SERVICE;
         for service in services {
-            json::write_service(&mut buf, service, self.policy, (self.group)(service).as_deref(), self.observer);
+            json::write_service(buf, service, self.policy, (self.group)(service).as_deref(), self.observer);
             buf.push(b'\n');
             if self.alerts {
                 for finding in json::service_alert_findings(service, per_service) {
-                    json::write_service_alert(&mut buf, service, finding, self.policy, self.observer);
+                    json::write_service_alert(buf, service, finding, self.policy, self.observer);
                     buf.push(b'\n');
                 }
             }
         }
-        buf
     }
 
-    /// Writes the records of `services` in their order.
+    /// Writes the records of `services` in their order, a round at a time
+    /// into a buffer kept from round to round. With two threads, one more
+    /// renders every other round for the whole run, into buffers that go
+    /// back and forth.
     pub(super) fn write(&self, out: &mut dyn Write, services: &[&Service]) -> io::Result<()> {
-        let per_round = if self.two_threads { 2 * ROUND } else { ROUND };
-        for round in services.chunks(per_round) {
-            let (first, second) = round.split_at(round.len().min(ROUND));
-            if second.is_empty() {
-                out.write_all(&self.render(first))?;
-                continue;
+        let mut mine = Vec::new();
+        if !self.two_threads || services.len() <= ROUND {
+            for round in services.chunks(ROUND) {
+                mine.clear();
+                self.render(round, &mut mine);
+                out.write_all(&mine)?;
             }
-            let (first, second) = thread::scope(|scope| {
-                let other = scope.spawn(|| self.render(second));
-                let first = self.render(first);
-                // A panic there is raised again here, as if it were this thread's.
-                (first, other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            });
-            out.write_all(&first)?;
-            out.write_all(&second)?;
+            return Ok(());
         }
-        Ok(())
+        thread::scope(|scope| {
+            let (rendered_tx, rendered) = crossbeam_channel::bounded::<Vec<u8>>(2);
+            let (spare, spare_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
+            scope.spawn(move || {
+                let mut theirs = Vec::new();
+                for round in services.chunks(ROUND).skip(1).step_by(2) {
+                    theirs.clear();
+                    self.render(round, &mut theirs);
+                    // The writer stopped (a write failed): nothing more to do.
+                    if rendered_tx.send(theirs).is_err() {
+                        return;
+                    }
+                    theirs = spare_rx.try_recv().unwrap_or_default();
+                }
+            });
+            for (i, round) in services.chunks(ROUND).enumerate() {
+                if i % 2 == 0 {
+                    mine.clear();
+                    self.render(round, &mut mine);
+                    out.write_all(&mine)?;
+                } else {
+                    // A panic of the other thread closes the channel, and
+                    // the scope raises it again here on the way out.
+                    let Ok(theirs) = rendered.recv() else { break };
+                    out.write_all(&theirs)?;
+                    let _ = spare.send(theirs);
+                }
+            }
+            Ok(())
+        })
     }
 }
 

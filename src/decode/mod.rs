@@ -356,6 +356,7 @@ fn ipv6_fragment_header(first: u8, mut exts: &[u8]) -> Option<(u32, usize, bool)
 /// the general path. For what it accepts, the answer is the general path's
 /// (a test checks this on every frame of the bundled and third-party
 /// captures, and on damaged copies).
+#[inline(always)]
 fn fast_ethernet(frame: &[u8], ts: i64) -> Option<Decoded<'_>> {
     let mut ether_type = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
     let mut ip_start = 14;
@@ -395,6 +396,7 @@ fn fast_ethernet(frame: &[u8], ts: i64) -> Option<Decoded<'_>> {
 
 /// The TCP segment or UDP datagram of the fast path; `None` for any other
 /// protocol, and for UDP that carries a tunnel (peeled by the general path).
+#[inline(always)]
 fn transport_fast(protocol: u8, src: IpAddr, dst: IpAddr, vlan: Option<u16>, payload: &[u8], ts: i64) -> Option<Decoded<'_>> {
     if protocol == ip_number::TCP.0 {
         Some(tcp_from_ip_payload(src, dst, vlan, payload, 0, ts))

@@ -6,6 +6,7 @@
 //! (services, clients, names, certificates, public values, findings) are
 //! refused and counted, while the counts of what is known go on.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -15,6 +16,9 @@ use crate::policy::{Assessment, Exempted, Finding, Profile, RuleId, Severity, Ve
 use crate::decode::Transport;
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
+
+/// Hashes the keys that came off the wire: foldhash, randomly seeded, as in the flow tables.
+type WireKeys = hashlink::DefaultHashBuilder;
 
 /// Services tracked at most.
 pub const MAX_SERVICES: usize = 65_536;
@@ -157,7 +161,7 @@ pub struct Service {
     pub server_names: BTreeSet<String>,
     /// Leaf certificates it sent, by SHA-256 (at most MAX_CERTS, the smallest hashes kept).
     pub certificates: BTreeMap<String, LeafSummary>,
-    clients: HashSet<IpAddr>,
+    clients: HashSet<IpAddr, WireKeys>,
     /// More distinct clients than could be counted.
     pub clients_overflow: bool,
     pub first_seen: i64,
@@ -165,7 +169,7 @@ pub struct Service {
     /// The sessions (client endpoint and start time, at most a few) each
     /// ephemeral public value was seen in, and whether it was finite-field DH.
     /// The same session read twice (one capture given twice) is not reuse.
-    public_values: HashMap<String, PublicValueUse>,
+    public_values: HashMap<String, PublicValueUse, WireKeys>,
     /// Findings the server could have avoided (party server or both), by rule.
     pub findings: BTreeMap<RuleId, FindingCount>,
     /// Such findings an exception set aside, by rule.
@@ -220,8 +224,8 @@ pub struct Client {
 /// Services and clients over a whole run.
 #[derive(Debug)]
 pub struct Inventory {
-    services: HashMap<(IpAddr, u16, Transport), Service>,
-    clients: HashMap<IpAddr, Client>,
+    services: HashMap<(IpAddr, u16, Transport), Service, WireKeys>,
+    clients: HashMap<IpAddr, Client, WireKeys>,
     /// Sessions not counted because the service table was full.
     pub services_dropped: u64,
     pub clients_dropped: u64,
@@ -364,8 +368,8 @@ impl Inventory {
     /// An empty inventory that holds at most `max_memory` bytes (estimated).
     pub fn with_memory_limit(max_memory: usize) -> Self {
         Inventory {
-            services: HashMap::new(),
-            clients: HashMap::new(),
+            services: HashMap::default(),
+            clients: HashMap::default(),
             services_dropped: 0,
             clients_dropped: 0,
             budget: Budget { used: 0, max: max_memory, refused: 0 },
@@ -403,9 +407,9 @@ impl Inventory {
                 ciphers: BTreeMap::new(),
                 server_names: BTreeSet::new(),
                 certificates: BTreeMap::new(),
-                clients: HashSet::new(),
+                clients: HashSet::default(),
                 clients_overflow: false,
-                public_values: HashMap::new(),
+                public_values: HashMap::default(),
                 first_seen: f.first_seen,
                 last_seen: f.last_seen,
                 findings: BTreeMap::new(),
@@ -441,7 +445,7 @@ impl Inventory {
             s.first_seen = s.first_seen.min(f.first_seen);
             s.last_seen = s.last_seen.max(f.last_seen);
             if let Some(v) = f.version() {
-                let name = version_name(v).map(str::to_string).unwrap_or_else(|| format!("0x{v:04X}"));
+                let name = version_name(v).map_or_else(|| Cow::Owned(format!("0x{v:04X}")), Cow::Borrowed);
                 fits &= count_name(&mut s.versions, budget, &name);
             }
             if let Some(sh) = &f.server_hello {
@@ -507,8 +511,8 @@ impl Inventory {
             }
             s.memory_capped |= !fits;
         }
-        let client_findings: Vec<_> = verdict.findings.iter().filter(|x| service::held_against_client(x)).collect();
-        if client_findings.is_empty() {
+        let client_findings = || verdict.findings.iter().filter(|x| service::held_against_client(x));
+        if client_findings().next().is_none() {
             return;
         }
         let known = self.clients.contains_key(&f.client.ip);
@@ -521,7 +525,7 @@ impl Inventory {
         }
         let c = self.clients.entry(f.client.ip).or_insert_with(|| Client { ip: f.client.ip, sessions: 0, findings: BTreeMap::new() });
         c.sessions += 1;
-        for x in client_findings {
+        for x in client_findings() {
             add_finding(&mut c.findings, &mut self.budget, x.rule, x.severity, &x.message, f.first_seen);
         }
     }
@@ -562,21 +566,19 @@ impl Inventory {
         worst
     }
 
-    /// Every service, in no order: for counting, where `services` would
-    /// sort for nothing.
     /// Services tracked.
     pub fn service_count(&self) -> usize {
         self.services.len()
     }
 
+    /// Every service, in no order: for counting, where `services` sorts for nothing.
     pub fn each_service(&self) -> impl Iterator<Item = &Service> {
         self.services.values()
     }
 
-    /// Services, non-compliant first, then not assessed, then compliant;
-    /// within each, those the asset file does not list first (a rogue
-    /// service), then those heard in clear (the worst of what can be seen),
-    /// then worst finding first, then busiest first, then by address.
+    /// Services, non-compliant first, then not assessed, then compliant; within each,
+    /// those the asset file does not list first (a rogue service), then those heard in
+    /// clear (the worst of what can be seen), then worst finding, busiest, by address.
     pub fn services(&self) -> Vec<&Service> {
         use std::cmp::Reverse;
         // Each service's place is worked out once, not at every comparison.

@@ -187,7 +187,10 @@ fn a_million_server_names_stay_under_the_memory_limit() {
     let capped = run.flooded.iter().filter(|s| s["tlsaudit"]["service"]["memory_capped"] == true).count();
     assert!(capped > 0, "services that lost names to the cap say so");
     let names: usize = run.flooded.iter().map(|s| s["tlsaudit"]["service"]["server_names"].as_array().map_or(0, Vec::len)).sum();
-    assert!(names > services && names < FLOOD as usize, "{names} names kept of {FLOOD}");
+    // Each kept service has the name of its first session (the budget may
+    // have run out between the last service and its name); a server's next
+    // name comes 200,000 sessions later, when the budget is long spent.
+    assert!(names + 1 >= services && names < FLOOD as usize, "{names} names kept of {FLOOD} for {services} services");
     assert_eq!(session_essentials(&run.real), want);
 }
 

@@ -13,16 +13,18 @@
 //! reassembler can treat them as a gap.
 
 pub mod defrag;
+mod fast;
 mod link;
 pub mod tunnel;
 mod udp;
 
 use std::net::IpAddr;
 
-use etherparse::{ether_type, ip_number, LaxNetSlice, LaxSlicedPacket, TcpSlice};
+use etherparse::{ip_number, LaxNetSlice, LaxSlicedPacket, TcpSlice};
 
 use crate::stats::DecodeErrorKind;
 use defrag::{Defragmenter, FragmentKey, FragmentOutcome};
+use fast::{fast_ethernet_tcp, fast_ethernet_udp};
 use link::{from_ip, outer_vlan, slice_link};
 pub use link::linktype;
 pub use udp::{handshake_datagram, quic_version_with_initial_keys};
@@ -145,7 +147,10 @@ impl Decoder {
     /// Decodes one frame captured at `ts` (microseconds since the epoch).
     pub fn decode<'a>(&'a mut self, linktype: u32, frame: &'a [u8], ts: i64) -> Decoded<'a> {
         if linktype == linktype::ETHERNET {
-            if let Some(decoded) = fast_ethernet(frame, ts) {
+            if let Some(decoded) = fast_ethernet_tcp(frame, ts) {
+                return decoded;
+            }
+            if let Some(decoded) = fast_ethernet_udp(frame, ts) {
                 return decoded;
             }
         }
@@ -349,64 +354,6 @@ fn ipv6_fragment_header(first: u8, mut exts: &[u8]) -> Option<(u32, usize, bool)
     }
 }
 
-/// The common case, decoded without the general slicer: Ethernet II with at
-/// most one 802.1Q tag, then IPv4 that is not a fragment or IPv6 without
-/// extension headers, carrying TCP or UDP that is no tunnel, the whole IP
-/// packet captured. Anything else, or anything odd, gives `None` and takes
-/// the general path. For what it accepts, the answer is the general path's
-/// (a test checks this on every frame of the bundled and third-party
-/// captures, and on damaged copies).
-#[inline(always)]
-fn fast_ethernet(frame: &[u8], ts: i64) -> Option<Decoded<'_>> {
-    let mut ether_type = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    let mut ip_start = 14;
-    let mut vlan = None;
-    if ether_type == ether_type::VLAN_TAGGED_FRAME.0 {
-        let tci = u16::from_be_bytes([*frame.get(14)?, *frame.get(15)?]);
-        vlan = Some(tci & 0x0fff);
-        ether_type = u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]);
-        ip_start = 18;
-    }
-    let ip = frame.get(ip_start..)?;
-    if ether_type == ether_type::IPV4.0 {
-        let h: &[u8; 20] = ip.get(..20)?.try_into().ok()?;
-        let header_len = usize::from(h[0] & 0x0f) * 4;
-        let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
-        // More-fragments flag and fragment offset.
-        let fragment = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
-        if h[0] >> 4 != 4 || fragment != 0 || header_len < 20 || total_len < header_len || total_len > ip.len() {
-            return None;
-        }
-        let src = IpAddr::from([h[12], h[13], h[14], h[15]]);
-        let dst = IpAddr::from([h[16], h[17], h[18], h[19]]);
-        transport_fast(h[9], src, dst, vlan, &ip[header_len..total_len], ts)
-    } else if ether_type == ether_type::IPV6.0 {
-        let h: &[u8; 40] = ip.get(..40)?.try_into().ok()?;
-        let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
-        if h[0] >> 4 != 6 || payload_len == 0 || 40 + payload_len > ip.len() {
-            return None;
-        }
-        let src: [u8; 16] = h[8..24].try_into().ok()?;
-        let dst: [u8; 16] = h[24..40].try_into().ok()?;
-        transport_fast(h[6], IpAddr::from(src), IpAddr::from(dst), vlan, &ip[40..40 + payload_len], ts)
-    } else {
-        None
-    }
-}
-
-/// The TCP segment or UDP datagram of the fast path; `None` for any other
-/// protocol, and for UDP that carries a tunnel (peeled by the general path).
-#[inline(always)]
-fn transport_fast(protocol: u8, src: IpAddr, dst: IpAddr, vlan: Option<u16>, payload: &[u8], ts: i64) -> Option<Decoded<'_>> {
-    if protocol == ip_number::TCP.0 {
-        Some(tcp_from_ip_payload(src, dst, vlan, payload, 0, ts))
-    } else if protocol == ip_number::UDP.0 && tunnel::from_ip_payload(protocol, payload).is_none() {
-        Some(udp_from_ip_payload(src, dst, vlan, payload, ts))
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,7 +445,7 @@ mod tests {
     /// Checks the fast path against the general one on a frame; true when
     /// the fast path took it.
     fn fast_agrees(frame: &[u8]) -> bool {
-        let Some(fast) = fast_ethernet(frame, 0) else { return false };
+        let Some(fast) = fast_ethernet_tcp(frame, 0).or_else(|| fast_ethernet_udp(frame, 0)) else { return false };
         let mut d = Decoder::new(16, 30_000_000);
         let general = d.decode_general(linktype::ETHERNET, frame, 0);
         let same = match (&fast, &general) {
@@ -519,9 +466,9 @@ mod tests {
         let fast = frames.iter().filter(|f| fast_agrees(f)).count();
         assert!(fast * 10 >= tcp * 9, "the fast path took only {fast} of {tcp} TCP frames");
         // Handshake datagrams (QUIC, DTLS) too, and the rest of UDP.
-        let fast_udp = frames.iter().filter(|f| matches!(fast_ethernet(f, 0), Some(Decoded::Udp(_)))).count();
+        let fast_udp = frames.iter().filter(|f| matches!(fast_ethernet_udp(f, 0), Some(Decoded::Udp(_)))).count();
         assert!(udp > 100 && fast_udp * 10 >= udp * 9, "the fast path took {fast_udp} of {udp} handshake datagrams");
-        let fast_other_udp = frames.iter().filter(|f| matches!(fast_ethernet(f, 0), Some(Decoded::NotTcp))).count();
+        let fast_other_udp = frames.iter().filter(|f| matches!(fast_ethernet_udp(f, 0), Some(Decoded::NotTcp))).count();
         assert!(fast_other_udp > 100, "the fast path took only {fast_other_udp} other datagrams");
         // Copies re-tagged with 802.1Q (priority bits set, VLAN 100) and
         // with QinQ, which the fast path leaves to the general one.

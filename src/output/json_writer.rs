@@ -338,12 +338,7 @@ impl<'a> JsonWriter<'a> {
     /// Starts the top-level object.
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
         buf.push(b'{');
-        let root = Level { key: None, array: false, open: true, nonempty: false };
-        // Room for the deepest nesting of the records, so that opening an
-        // object does not move the stack (it would, at the second level).
-        let mut stack = Vec::with_capacity(STACK_ROOM);
-        stack.push(root);
-        JsonWriter { buf, stack, open: 1 }
+        JsonWriter::inside(buf)
     }
 
     /// Starts the top-level object with fields already written
@@ -356,11 +351,13 @@ impl<'a> JsonWriter<'a> {
         w
     }
 
-    /// Continues an object whose opening brace (and `nonempty` fields
-    /// before) are already in `buf`; `finish_inside` then leaves it open.
-    /// Writes fields to copy into other objects (`raw_fields`).
-    pub fn inside(buf: &'a mut Vec<u8>, nonempty: bool) -> Self {
-        let root = Level { key: None, array: false, open: true, nonempty };
+    /// Writes the fields of an object whose opening brace is already in
+    /// `buf` (or is not wanted: fields to copy into other objects, see
+    /// `raw_fields`); `finish_inside` leaves it open.
+    pub fn inside(buf: &'a mut Vec<u8>) -> Self {
+        let root = Level { key: None, array: false, open: true, nonempty: false };
+        // Room for the deepest nesting of the records, so that opening an
+        // object does not move the stack (it would, at the second level).
         let mut stack = Vec::with_capacity(STACK_ROOM);
         stack.push(root);
         JsonWriter { buf, stack, open: 1 }

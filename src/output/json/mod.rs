@@ -62,7 +62,7 @@ fn fields_of(write: impl FnOnce(&mut JsonWriter<'_>)) -> Vec<u8> {
 
 /// Appends the fields `write` writes to `buf`, as `fields_of` returns them.
 fn write_fields(buf: &mut Vec<u8>, write: impl FnOnce(&mut JsonWriter<'_>)) {
-    let mut w = JsonWriter::inside(buf, false);
+    let mut w = JsonWriter::inside(buf);
     write(&mut w);
     w.finish_inside();
 }

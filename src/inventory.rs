@@ -542,8 +542,8 @@ impl Inventory {
             let stripped = service::starttls_stripped(&s.upgrade_offers, s.ip, s.port, profile);
             let (missing, last_missing) = (s.upgrade_offers.missing, s.upgrade_offers.last_missing);
             worst = worst.max(settle(s, stripped, missing, last_missing, profile));
-            let protocols = s.protocols.keys().copied().collect::<Vec<_>>().join(", ");
-            let unlisted = service::unlisted_service(s.ip, s.port, s.transport.as_str(), &protocols, profile);
+            let protocols = || s.protocols.keys().copied().collect::<Vec<_>>().join(", ");
+            let unlisted = service::unlisted_service(s.ip, s.port, s.transport.as_str(), protocols, profile);
             let (sessions, first) = (s.sessions, s.first_seen);
             worst = worst.max(settle(s, unlisted, sessions, first, profile));
             let reused: Vec<(u64, bool)> = s

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::inventory::{Inventory, Service};
 use crate::policy::assets::GroupBy;
+use crate::policy::rules::RULES;
 use crate::policy::{Assessment, Profile, RuleId, Severity};
 
 /// What one group holds.
@@ -87,16 +88,18 @@ pub fn groups_text(inventory: &Inventory, by: GroupBy, profile: &Profile) -> Str
 /// Per rule, over the services' findings at or above `min`: its severity,
 /// the services that raised it and the sessions it was raised in.
 pub(crate) fn by_rule<'a>(services: impl Iterator<Item = &'a Service>, min: Severity) -> Vec<(RuleId, Severity, u64, u64)> {
-    let mut rules: BTreeMap<RuleId, (Severity, u64, u64)> = BTreeMap::new();
+    // By catalogue index: a service's findings, over every service, are
+    // counted without a map's comparisons.
+    let mut rules: Vec<Option<(RuleId, Severity, u64, u64)>> = vec![None; RULES.len()];
     for s in services {
         for f in s.findings.values().filter(|f| f.severity >= min) {
-            let e = rules.entry(f.rule).or_insert((f.severity, 0, 0));
-            e.0 = e.0.max(f.severity);
-            e.1 += 1;
-            e.2 += f.count;
+            let e = rules[f.rule as usize].get_or_insert((f.rule, f.severity, 0, 0));
+            e.1 = e.1.max(f.severity);
+            e.2 += 1;
+            e.3 += f.count;
         }
     }
-    let mut v: Vec<_> = rules.into_iter().map(|(r, (sev, services, count))| (r, sev, services, count)).collect();
+    let mut v: Vec<_> = rules.into_iter().flatten().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
     v
 }

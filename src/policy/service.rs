@@ -133,9 +133,16 @@ fn set_aside(finding: Finding, subject: &Subject<'_>, profile: &Profile) -> Resu
 
 /// The `inventory.unlisted_service` finding of a service on the home
 /// network that no row of the asset file lists (judged only with an asset
-/// file); `protocols` names what it spoke. An exception selects it by the
-/// server and port (the client is taken to be the server itself).
-pub fn unlisted_service(server: IpAddr, port: u16, transport: &str, protocols: &str, profile: &Profile) -> Option<Result<Finding, Exempted>> {
+/// file); `protocols` names what it spoke, asked for only when there is a
+/// finding. An exception selects it by the server and port (the client is
+/// taken to be the server itself).
+pub fn unlisted_service(
+    server: IpAddr,
+    port: u16,
+    transport: &str,
+    protocols: impl FnOnce() -> String,
+    profile: &Profile,
+) -> Option<Result<Finding, Exempted>> {
     let assets = &profile.assets;
     if !assets.judged() || !assets.internal(server) || assets.approves(server, port, transport) {
         return None;
@@ -146,7 +153,7 @@ pub fn unlisted_service(server: IpAddr, port: u16, transport: &str, protocols: &
         rule: RuleId::InventoryUnlistedService,
         severity,
         party: Party::Server,
-        message: format!("{protocols} on {port}/{transport} of an internal address{group} that the asset file does not list").into(),
+        message: format!("{} on {port}/{transport} of an internal address{group} that the asset file does not list", protocols()).into(),
     };
     Some(set_aside(finding, &Subject { server, port, client: server, server_name: None }, profile))
 }

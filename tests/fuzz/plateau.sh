@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs fuzz targets until their coverage stops growing: each target runs
+# Runs fuzz targets until their coverage stops growing, starting from the
+# committed corpora and the seeds: each target runs
 # until no new coverage has been found for PLATEAU seconds (default 600),
 # or for at most LIMIT seconds (default 3600); then its corpus is minimized
 # (libFuzzer's set-cover merge) and packed into tests/fuzz/corpus/<target>.bin.zst,
@@ -27,6 +28,27 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(decode fragments reassembly reassembler tls_stream datagrams certificate capture_file)
 fi
 cargo +nightly run --quiet --release --bin seed -- "$corpus"
+# Resume from the committed minimized corpora: each input (after its length)
+# becomes a file of the target's corpus, named by its content.
+for t in "${targets[@]}"; do
+    packed="./corpus/$t.bin.zst"
+    [ -f "$packed" ] || continue
+    zstd -dc "$packed" >"$corpus/$t.bin"
+    python3 - "$corpus/$t.bin" "$corpus/$t" <<'UNPACK'
+import hashlib, os, struct, sys
+packed, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+data = open(packed, "rb").read()
+at = 0
+while at + 4 <= len(data):
+    (length,) = struct.unpack_from("<I", data, at)
+    one = data[at + 4:at + 4 + length]
+    at += 4 + length
+    with open(os.path.join(out, hashlib.sha1(one).hexdigest()), "wb") as f:
+        f.write(one)
+UNPACK
+    rm -f "$corpus/$t.bin"
+done
 for t in "${targets[@]}"; do
     cargo +nightly fuzz build --fuzz-dir . --sanitizer "$sanitizer" --debug-assertions "$t" >/dev/null
 done

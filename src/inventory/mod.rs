@@ -11,11 +11,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::memory::{alloc_bytes, btree_entry_bytes, hash_entry_bytes, string_bytes};
-use crate::policy::service::{self, KeyReuse, UpgradeOffers};
-use crate::policy::{Assessment, Exempted, Finding, Profile, RuleId, Severity, Verdict};
+use crate::policy::service::{self, UpgradeOffers};
+use crate::policy::{Assessment, Exempted, Profile, RuleId, Severity, Verdict};
 use crate::decode::Transport;
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{cipher_name, version_name};
+
+mod across;
 
 /// Hashes the keys that came off the wire: foldhash, randomly seeded, as in the flow tables.
 type WireKeys = hashlink::DefaultHashBuilder;
@@ -284,25 +286,6 @@ fn insert_capped(set: &mut BTreeSet<String>, budget: &mut Budget, value: &str, c
     true
 }
 
-/// Writes a finding judged across a service's sessions, or its exemption;
-/// the severity of a finding written.
-fn settle(s: &mut Service, judged: Option<Result<Finding, Exempted>>, count: u64, at: i64, profile: &Profile) -> Option<Severity> {
-    match judged? {
-        Ok(finding) => {
-            s.failed |= profile.fails(finding.severity);
-            let severity = finding.severity;
-            let count = FindingCount { rule: finding.rule, severity, count, example: finding.message.to_string(), example_at: at };
-            s.findings.insert(count.rule, count);
-            Some(severity)
-        }
-        Err(x) => {
-            let count = ExemptedCount { rule: x.finding.rule, severity: x.finding.severity, count, justification: x.justification, expires: x.expires };
-            s.exempted.insert(count.rule, count);
-            None
-        }
-    }
-}
-
 /// Remembers a service's leaf certificate; when MAX_CERTS are known, keeps
 /// those with the smallest hashes, so the choice does not depend on order.
 fn insert_leaf(map: &mut BTreeMap<String, LeafSummary>, budget: &mut Budget, leaf: &crate::cert::CertificateFacts) -> bool {
@@ -528,42 +511,6 @@ impl Inventory {
         for x in client_findings() {
             add_finding(&mut c.findings, &mut self.budget, x.rule, x.severity, &x.message, f.first_seen);
         }
-    }
-
-    /// Has the policy judge what only shows across sessions: the same
-    /// ephemeral public value used again, an upgrade offer gone missing.
-    /// Call once, after the last session.
-    ///
-    /// Returns the severity of the worst finding it added.
-    pub fn finish(&mut self, profile: &Profile) -> Option<Severity> {
-        let mut worst = None;
-        for s in self.services.values_mut() {
-            // Written once per service at the end: not charged, they replace nothing.
-            let stripped = service::starttls_stripped(&s.upgrade_offers, s.ip, s.port, profile);
-            let (missing, last_missing) = (s.upgrade_offers.missing, s.upgrade_offers.last_missing);
-            worst = worst.max(settle(s, stripped, missing, last_missing, profile));
-            let protocols = || s.protocols.keys().copied().collect::<Vec<_>>().join(", ");
-            let unlisted = service::unlisted_service(s.ip, s.port, s.transport.as_str(), protocols, profile);
-            let (sessions, first) = (s.sessions, s.first_seen);
-            worst = worst.max(settle(s, unlisted, sessions, first, profile));
-            let reused: Vec<(u64, bool)> = s
-                .public_values
-                .values()
-                .filter(|(sessions, _)| sessions.len() > 1)
-                .map(|(sessions, ffdh)| (sessions.len() as u64, *ffdh))
-                .collect();
-            if reused.is_empty() {
-                continue;
-            }
-            let reuse = KeyReuse {
-                values: reused.len(),
-                sessions: reused.iter().map(|(n, _)| n).sum(),
-                finite_field: reused.iter().any(|(_, ff)| *ff),
-            };
-            let reused = service::key_reuse(&reuse, profile).map(Ok);
-            worst = worst.max(settle(s, reused, reuse.sessions, 0, profile));
-        }
-        worst
     }
 
     /// Services tracked.

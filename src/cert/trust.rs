@@ -4,6 +4,8 @@
 //! ring). Judges the chain exactly as sent; nothing is fetched.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -50,6 +52,9 @@ fn new_store_id() -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     id: u64,
+    /// The system bundle's, read on a thread of their own.
+    system: Option<Arc<SystemAnchors>>,
+    /// Those of `--ca-file` and `--ca-dir`.
     anchors: Vec<Anchor>,
     /// Where the anchors came from, for messages.
     pub sources: Vec<PathBuf>,
@@ -66,6 +71,45 @@ pub enum ChainStatus {
     Untrusted(String),
 }
 
+/// The system bundle's anchors. Reading and parsing its 150 or so
+/// certificates takes a few milliseconds at the start of every run; a
+/// thread of its own does it while the capture is opened and read, and the
+/// first chain to check waits for it.
+#[derive(Debug)]
+struct SystemAnchors {
+    path: PathBuf,
+    loaded: OnceLock<Vec<Anchor>>,
+    loader: Mutex<Option<JoinHandle<Vec<Anchor>>>>,
+}
+
+/// Every certificate of the system bundle at `path`; none if it is damaged
+/// (which does not stop the run).
+fn read_bundle(path: &Path) -> Vec<Anchor> {
+    let mut store = TrustStore::default();
+    let _ = store.add_file(path);
+    store.anchors
+}
+
+impl SystemAnchors {
+    fn start(path: PathBuf) -> SystemAnchors {
+        let for_loader = path.clone();
+        // Without a thread to be had, the first chain check reads the bundle.
+        let loader = std::thread::Builder::new().name("tlsaudit-ca".into()).spawn(move || read_bundle(&for_loader)).ok();
+        SystemAnchors { path, loaded: OnceLock::new(), loader: Mutex::new(loader) }
+    }
+
+    /// The anchors, once read (waiting for the loading thread the first time).
+    fn get(&self) -> &[Anchor] {
+        self.loaded.get_or_init(|| {
+            let handle = self.loader.lock().ok().and_then(|mut l| l.take());
+            match handle.map(JoinHandle::join) {
+                Some(Ok(anchors)) => anchors,
+                _ => read_bundle(&self.path),
+            }
+        })
+    }
+}
+
 impl Anchor {
     fn new(der: Vec<u8>) -> Option<Anchor> {
         let subject = X509Certificate::from_der(&der).ok()?.1.subject().as_raw().to_vec();
@@ -75,21 +119,31 @@ impl Anchor {
 
 impl TrustStore {
     /// The system bundle (the first that exists), or an empty store.
+    /// Its certificates are read on a thread of their own, from now until
+    /// the first chain is checked.
     pub fn system() -> TrustStore {
         let mut store = TrustStore::default();
         if let Some(path) = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
-            // A damaged system bundle leaves the store empty rather than stopping the run.
-            let _ = store.add_file(path);
+            store.system = Some(Arc::new(SystemAnchors::start(path.to_path_buf())));
+            store.sources.push(path.to_path_buf());
+            store.id = new_store_id();
         }
         store
     }
 
+    /// Every anchor: the system bundle's (waiting for them if they are still
+    /// being read), then those added.
+    fn anchors(&self) -> impl Iterator<Item = &Anchor> + Clone {
+        let system = self.system.as_deref().map(SystemAnchors::get).unwrap_or_default();
+        system.iter().chain(&self.anchors)
+    }
+
     pub fn len(&self) -> usize {
-        self.anchors.len()
+        self.anchors().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.anchors.is_empty()
+        self.len() == 0
     }
 
     /// Adds every certificate of a PEM file (or one DER certificate).
@@ -164,7 +218,8 @@ impl TrustStore {
         let parsed: Vec<X509Certificate<'_>> =
             chain_der.iter().filter_map(|d| X509Certificate::from_der(d).ok().map(|(_, c)| c)).collect();
         let Some(leaf) = parsed.first() else { return ChainStatus::Untrusted("no certificate could be parsed".into()) };
-        if chain_der.first().is_some_and(|leaf_der| self.anchors.iter().any(|a| a.der.as_slice() == *leaf_der)) {
+        let anchors = self.anchors();
+        if chain_der.first().is_some_and(|leaf_der| anchors.clone().any(|a| a.der.as_slice() == *leaf_der)) {
             return ChainStatus::LeafIsAnchor;
         }
         let mut current = leaf;
@@ -173,7 +228,7 @@ impl TrustStore {
             let issuer = current.issuer().as_raw();
             // An anchor that issued the current certificate ends the path.
             // Only the anchors named as issuer are parsed.
-            for anchor in self.anchors.iter().filter(|a| a.subject.as_slice() == issuer) {
+            for anchor in anchors.clone().filter(|a| a.subject.as_slice() == issuer) {
                 let Ok((_, anchor)) = X509Certificate::from_der(&anchor.der) else { continue };
                 if current.verify_signature(Some(anchor.public_key())).is_ok() {
                     return ChainStatus::Trusted;
@@ -239,4 +294,28 @@ fn not_an_issuer(issuer: &X509Certificate<'_>, intermediates_below: usize) -> Op
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The system bundle read on the loading thread, waited for from several
+    /// threads at once, holds what reading it in place holds.
+    #[test]
+    fn system_bundle_read_on_its_thread_is_the_bundle_read_in_place() {
+        let path = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()).expect("a system CA bundle (ca-certificates)");
+        let in_place = read_bundle(path);
+        assert!(in_place.len() > 50, "{} anchors in {}", in_place.len(), path.display());
+        let store = TrustStore::system();
+        assert_eq!(store.sources, vec![path.to_path_buf()]);
+        let copy = store.clone();
+        let counts: Vec<usize> = std::thread::scope(|s| {
+            let waiting: Vec<_> = (0..3).map(|_| s.spawn(|| copy.len())).collect();
+            waiting.into_iter().map(|t| t.join().expect("no panic")).collect()
+        });
+        assert_eq!(counts, vec![in_place.len(); 3]);
+        let subjects = |anchors: &mut dyn Iterator<Item = &Anchor>| anchors.map(|a| a.subject.clone()).collect::<Vec<_>>();
+        assert_eq!(subjects(&mut store.anchors()), subjects(&mut in_place.iter()));
+    }
 }

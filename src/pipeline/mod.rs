@@ -25,6 +25,7 @@ mod collector;
 mod dispatch;
 mod files;
 mod gauge;
+mod placement;
 mod reader;
 mod rings;
 mod separate;
@@ -281,7 +282,9 @@ pub fn run(
                     observer,
                     group: &group,
                     alerts: config.alerts,
-                    two_threads: threads > 1,
+                    // The workers are done by now: a second core renders
+                    // whatever the number of workers was.
+                    two_threads: threads > 1 || std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
                 };
                 records
                     .write(&mut out, &inventory.services())
@@ -331,7 +334,12 @@ pub fn run(
     // The inventory and the timeline are millions of small allocations on
     // a large run: freed on a thread of their own, so that the run's end
     // does not wait for them (and a process that exits then does not).
-    let _ = thread::Builder::new().name("tlsaudit-free".into()).spawn(move || drop((inventory, timeline)));
+    // Off this thread's CPU, where it would slow what is left of the run.
+    let cpu = placement::current_cpu();
+    let _ = thread::Builder::new().name("tlsaudit-free".into()).spawn(move || {
+        placement::keep_off(cpu);
+        drop((inventory, timeline))
+    });
     if let Some(e) = write_error {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(RunError::Fatal(format!("cannot write the output: {e}")));

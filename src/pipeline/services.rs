@@ -72,10 +72,12 @@ impl ServiceRecords<'_> {
             }
             return Ok(());
         }
+        let writer_cpu = super::placement::current_cpu();
         thread::scope(|scope| {
             let (rendered_tx, rendered) = crossbeam_channel::bounded::<Vec<u8>>(2);
             let (spare, spare_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
             scope.spawn(move || {
+                super::placement::keep_off(writer_cpu);
                 let mut theirs = Vec::new();
                 for round in services.chunks(ROUND).skip(1).step_by(2) {
                     theirs.clear();

@@ -237,7 +237,12 @@ impl Worker {
         self.table.finish_all();
         self.send_judged();
         self.table.stats.verdict_cache_hits = self.verdicts.hits;
-        self.table.stats
+        let stats = self.table.stats.clone();
+        // Hung up first: the output thread closes the run while this one
+        // frees its flows and caches.
+        let Worker { judged, .. } = self;
+        drop(judged);
+        stats
     }
 }
 

@@ -282,9 +282,9 @@ pub fn run(
                     observer,
                     group: &group,
                     alerts: config.alerts,
-                    // The workers are done by now: a second core renders
-                    // whatever the number of workers was.
-                    two_threads: threads > 1 || std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+                    // The workers are done by now: what matters is a second
+                    // core, whatever the number of workers was.
+                    two_threads: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
                 };
                 records
                     .write(&mut out, &inventory.services())

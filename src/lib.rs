@@ -71,6 +71,10 @@ pub struct Config {
     /// Memory for the reader's table of connections whose payload it
     /// leaves out (bypassed), in bytes.
     pub bypass_memory: usize,
+    /// Capture files read several at once: the sessions of files read
+    /// ahead of the one being written, held back to keep the output in the
+    /// order of the files, in bytes (shared by the file threads).
+    pub order_memory: usize,
     /// IP datagrams held for reassembly at once.
     pub max_ip_fragments: usize,
     /// Show a progress bar on stderr while reading files.

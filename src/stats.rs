@@ -260,6 +260,10 @@ pub struct WorkerStats {
     /// time and the server's address) were those of an earlier session with
     /// the same facts, remembered by the worker.
     pub verdict_cache_hits: u64,
+    /// Capture files read several at once: bytes of the records of files
+    /// read ahead that waited for their turn in a temporary file, their
+    /// memory spent (`pipeline/order.rs`).
+    pub order_spilled_bytes: u64,
     /// Handshake datagrams that neither started a flow (a QUIC client's
     /// first Initial) nor belonged to one.
     pub udp_datagrams_without_flow: u64,
@@ -292,6 +296,7 @@ impl WorkerStats {
         self.bypassed_bytes += o.bypassed_bytes;
         self.certificate_cache_hits += o.certificate_cache_hits;
         self.verdict_cache_hits += o.verdict_cache_hits;
+        self.order_spilled_bytes += o.order_spilled_bytes;
         self.udp_datagrams_without_flow += o.udp_datagrams_without_flow;
         self.decode_errors.add(&o.decode_errors);
     }

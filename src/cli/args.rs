@@ -187,8 +187,10 @@ pub struct Cli {
     pub max_flows: usize,
 
     /// Memory for connection state and the service inventory, in MiB.
-    /// Connections get three quarters (shared evenly by the worker threads),
-    /// the inventory a quarter. When connections reach theirs, the quietest
+    /// Connections get three quarters (shared evenly by the worker threads;
+    /// with --independent-files a sixteenth of it holds the records of files
+    /// read ahead, the rest waiting in temporary files), the inventory a
+    /// quarter. When connections reach theirs, the quietest
     /// are ended early and reported as partial; when the inventory reaches
     /// its, new entries are refused. Both are counted in the stats.
     #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]

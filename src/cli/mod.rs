@@ -167,7 +167,10 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     // Of the connections' three quarters, a sixteenth is the reader's table
     // of bypassed connections; the workers share the rest.
     let bypass_memory = (memory_limit - inventory_memory) / 16;
-    let flow_memory = memory_limit - inventory_memory - bypass_memory;
+    // Files read several at once: a sixteenth more holds the sessions of
+    // files read ahead of the one being written.
+    let order_memory = if cli.independent_files { (memory_limit - inventory_memory) / 16 } else { 0 };
+    let flow_memory = memory_limit - inventory_memory - bypass_memory - order_memory;
     let profile = profile(cli)?;
     let fail_on = match cli.fail_on.as_deref() {
         None => Some(profile.failing),
@@ -205,6 +208,7 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
             },
             inventory_memory,
             bypass_memory,
+            order_memory,
             max_ip_fragments: cli.max_ip_fragments.max(1),
         },
         output: cli.output.clone(),

@@ -1,6 +1,7 @@
 //! The output thread: takes the judged sessions of every worker, counts
 //! them, adds them to the service inventory and writes their lines, the only
-//! thread that writes; and opens the output file again on SIGHUP.
+//! thread that writes (capture files read several at once: in the order of
+//! the files, `order.rs`); and opens the output file again on SIGHUP.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -11,6 +12,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::gauge::MemoryGauge;
+use super::order::FileOrder;
 use super::worker::{Judged, JudgedBatch};
 use crate::capture::live;
 use crate::inventory::Inventory;
@@ -31,6 +33,9 @@ pub(super) struct Collected {
     /// Sessions over time, for the HTML report's charts.
     pub timeline: Timeline,
     pub error: Option<io::Error>,
+    /// Capture files read several at once: bytes of lines that waited for
+    /// their turn in temporary files.
+    pub order_spilled_bytes: u64,
 }
 
 /// What the output thread needs to know besides the records.
@@ -47,6 +52,9 @@ pub(super) struct CollectorOptions {
     pub memory: Arc<MemoryGauge>,
     /// Live with `--metrics`: sessions and findings counted there too.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Capture files read several at once: their sessions written in the
+    /// order of the files.
+    pub order: Option<FileOrder>,
 }
 
 /// Opens the output file again on request (SIGHUP, after logrotate renamed
@@ -77,19 +85,24 @@ impl OutputReopen {
 }
 
 /// The output thread's loop, until every worker has hung up.
-pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>, mut opts: CollectorOptions) -> Collected {
+pub(super) fn collect(rx: Receiver<JudgedBatch>, out: Box<dyn Write + Send>, mut opts: CollectorOptions) -> Collected {
     live::renounce_capabilities();
-    let mut sessions = 0;
-    let mut compliant = 0;
-    let mut not_assessed = 0;
-    let mut findings = [0u64; 5];
-    let mut by_version = BTreeMap::new();
-    let mut inventory = Inventory::with_memory_limit(opts.inventory_memory);
-    let mut timeline = Timeline::default();
-    let mut error = None;
+    let mut order = opts.order.take();
+    let mut c = Collected {
+        out,
+        sessions: 0,
+        compliant: 0,
+        not_assessed: 0,
+        findings: [0; 5],
+        by_version: BTreeMap::new(),
+        inventory: Inventory::with_memory_limit(opts.inventory_memory),
+        timeline: Timeline::default(),
+        error: None,
+        order_spilled_bytes: 0,
+    };
     loop {
         if let Some(reopen) = opts.reopen.as_mut() {
-            reopen.check(&mut out);
+            reopen.check(&mut c.out);
         }
         // Wake now and then to see whether the output is to be reopened.
         let batch = match rx.recv_timeout(Duration::from_millis(250)) {
@@ -98,40 +111,60 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
         opts.sessions_reported.fetch_add(batch.sessions.len() as u64, Ordering::Relaxed);
+        c.take(batch, &opts, order.as_mut());
+    }
+    if let Some(order) = order.as_mut() {
+        if c.error.is_none() {
+            c.error = order.drain(&mut c.out).err();
+        }
+        c.order_spilled_bytes = order.spilled_bytes;
+    }
+    c
+}
+
+impl Collected {
+    /// Counts a batch's sessions, adds them to the inventory and writes
+    /// their lines (files read apart: in their turn); then hands the batch
+    /// back to its worker.
+    fn take(&mut self, batch: JudgedBatch, opts: &CollectorOptions, order: Option<&mut FileOrder>) {
         for judged in &batch.sessions {
             let Judged { facts: f, verdict } = judged;
-            sessions += 1;
-            compliant += u64::from(verdict.assessment == Assessment::Compliant);
-            not_assessed += u64::from(verdict.assessment == Assessment::NotAssessed);
+            self.sessions += 1;
+            self.compliant += u64::from(verdict.assessment == Assessment::Compliant);
+            self.not_assessed += u64::from(verdict.assessment == Assessment::NotAssessed);
             for finding in &verdict.findings {
-                findings[finding.severity as usize] += 1;
+                self.findings[finding.severity as usize] += 1;
             }
             let bucket = text::version_bucket(f);
-            match by_version.get_mut(bucket.as_ref()) {
+            match self.by_version.get_mut(bucket.as_ref()) {
                 Some(n) => *n += 1,
                 None => {
-                    by_version.insert(bucket.into_owned(), 1);
+                    self.by_version.insert(bucket.into_owned(), 1);
                 }
             }
-            inventory.add(f, verdict, &opts.profile);
+            self.inventory.add(f, verdict, &opts.profile);
             if let Some(m) = &opts.metrics {
                 m.count_session(verdict);
             }
-            timeline.add(f);
+            self.timeline.add(f);
         }
         // After an error, batches are still drained so that workers never block.
-        if error.is_none() {
-            if let Err(e) = out.write_all(&batch.lines) {
-                error = Some(e);
+        if self.error.is_none() {
+            let written = match order {
+                Some(order) => order.admit(batch.file, batch.ends_file, &batch.lines, &mut self.out),
+                None => self.out.write_all(&batch.lines),
+            };
+            if let Err(e) = written {
+                self.error = Some(e);
             }
         }
-        opts.memory.set_inventory(inventory.memory());
+        opts.memory.set_inventory(self.inventory.memory());
         if let Some(m) = &opts.metrics {
-            m.set_services(inventory.service_count());
+            m.set_services(self.inventory.service_count());
         }
-        if opts.flush_each && error.is_none() {
-            if let Err(e) = out.flush() {
-                error = Some(e);
+        if opts.flush_each && self.error.is_none() {
+            if let Err(e) = self.out.flush() {
+                self.error = Some(e);
             }
         }
         // Freed here only when the worker's queue for them is full or gone.
@@ -139,5 +172,4 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, mut out: Box<dyn Write + Send>,
             let _ = back.try_send(batch);
         }
     }
-    Collected { out, sessions, compliant, not_assessed, findings, by_version, inventory, timeline, error }
 }

@@ -20,6 +20,10 @@ pub(super) trait InlineWorker {
     fn take(&mut self, batch: &Batch);
     /// Ends every flow; the worker's counters.
     fn finish(self: Box<Self>) -> WorkerStats;
+    /// A capture file that stands alone begins: its sessions are of it.
+    fn begin_file(&mut self, file: usize);
+    /// The capture file ends: every flow is ended and its sessions sent.
+    fn end_file(&mut self);
 }
 
 /// Where the reader's batches go.
@@ -227,6 +231,18 @@ impl Dispatcher {
     pub(super) fn start_separate_file(&mut self, index: usize, stats: &mut ReaderStats) {
         self.reset_clock(0, stats);
         self.file = Some(u16::try_from(index).unwrap_or(u16::MAX));
+        if let Workers::Inline(worker) = &mut self.workers {
+            worker.begin_file(index);
+        }
+    }
+
+    /// A capture file that stands alone has been read: what is pending is
+    /// sent, and an inline worker ends its flows and says the file is done.
+    pub(super) fn end_separate_file(&mut self, stats: &mut ReaderStats) {
+        self.flush_all(stats);
+        if let Workers::Inline(worker) = &mut self.workers {
+            worker.end_file();
+        }
     }
 
     /// Sends every pending batch (even empty ones, as clock ticks).

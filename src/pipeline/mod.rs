@@ -25,6 +25,7 @@ mod collector;
 mod dispatch;
 mod files;
 mod gauge;
+mod order;
 mod placement;
 mod reader;
 mod rings;
@@ -50,6 +51,7 @@ use collector::CollectorOptions;
 pub use collector::OutputReopen;
 use dispatch::{Batch, Dispatcher, Workers};
 use gauge::MemoryGauge;
+use order::FileOrder;
 use reader::{FileFilter, Reader};
 use worker::{JudgedBatch, RenderOptions, WorkerContext};
 
@@ -116,7 +118,7 @@ pub fn run(
     let mut worker_handles = Vec::new();
     let mut ring_workers = Vec::new();
     let mut spent_txs = Vec::new();
-    let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory + config.bypass_memory));
+    let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory + config.bypass_memory + config.order_memory));
     for i in 0..threads {
         let (spent_tx, spent_rx) = bounded::<JudgedBatch>(64);
         spent_txs.push(spent_tx);
@@ -169,6 +171,9 @@ pub fn run(
         inventory_memory: config.inventory_memory,
         memory: Arc::clone(&memory),
         metrics: metrics.clone(),
+        // Files read several at once: their lines written in the order of
+        // the files, those of files read ahead held back meanwhile.
+        order: separate_files.then(|| FileOrder::new(config.order_memory)),
     };
     let collector_handle = thread::Builder::new()
         .name("tlsaudit-output".into())
@@ -242,6 +247,7 @@ pub fn run(
     workers.bypassed_packets += reader_stats.bypassed_packets_absorbed;
     workers.bypassed_bytes += reader_stats.bypassed_bytes_absorbed;
     let result = collector_handle.join().map_err(|_| RunError::Fatal("the output thread panicked".into()))?;
+    workers.order_spilled_bytes = result.order_spilled_bytes;
     let mut summary = crate::RunSummary {
         reader: reader_stats,
         workers,

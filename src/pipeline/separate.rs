@@ -149,6 +149,7 @@ impl FrameConsumer for SeparateFiles<'_, '_> {
             self.failed.push((self.index, message));
         }
         reader.tick(reader.dispatch.now);
+        reader.dispatch.end_separate_file(&mut reader.stats);
         true
     }
 }

@@ -90,6 +90,11 @@ pub(super) struct JudgedBatch {
     pub worker: usize,
     pub sessions: Vec<Judged>,
     pub lines: Vec<u8>,
+    /// Capture files read apart: the file the sessions are of, by its
+    /// index among the inputs (`order.rs`).
+    pub file: Option<usize>,
+    /// No session of `file` comes after this batch (which has none).
+    pub ends_file: bool,
 }
 
 /// What a worker thread is given besides its batches.
@@ -134,6 +139,9 @@ pub(super) struct Worker {
     /// The list the flow table reports ended sessions into, emptied, its
     /// room kept from batch to batch.
     ended: Vec<SessionFacts>,
+    /// Capture files read apart: the one being read, by its index among
+    /// the inputs; its sessions' batches are tagged with it.
+    file: Option<usize>,
 }
 
 impl Worker {
@@ -156,6 +164,7 @@ impl Worker {
             rendered: json::RenderCaches::for_connection_memory(limits.max_memory),
             verdicts: VerdictMemo::for_connection_memory(limits.max_memory),
             ended: Vec::new(),
+            file: None,
         };
         (worker, pool)
     }
@@ -197,7 +206,14 @@ impl Worker {
 
     fn fresh_batch(&mut self, sessions: usize) -> JudgedBatch {
         let lines = self.spare_lines.pop().unwrap_or_else(|| Vec::with_capacity(LINES_PER_BATCH + 16 * 1024));
-        JudgedBatch { worker: self.index, sessions: Vec::with_capacity(sessions.min(SESSIONS_PER_BATCH)), lines }
+        JudgedBatch { worker: self.index, sessions: Vec::with_capacity(sessions.min(SESSIONS_PER_BATCH)), lines, file: None, ends_file: false }
+    }
+
+    /// Sends a batch to the output thread, tagged with its file when
+    /// files are read apart.
+    fn send(&mut self, mut batch: JudgedBatch) {
+        batch.file = self.file;
+        let _ = self.judged.send(batch);
     }
 
     /// Judges the sessions that ended and sends them on, rendered, in
@@ -221,10 +237,10 @@ impl Worker {
                 // the output thread has written meanwhile is freed as we go.
                 self.take_back_spent();
                 let next = self.fresh_batch(left);
-                let _ = self.judged.send(std::mem::replace(&mut batch, next));
+                self.send(std::mem::replace(&mut batch, next));
             }
         }
-        let _ = self.judged.send(batch);
+        self.send(batch);
         // The room of a typical batch is kept; that of a mass ending (a
         // clock reset, the end of the capture) goes.
         if done.capacity() <= ENDED_ROOM_KEPT {
@@ -253,6 +269,17 @@ impl InlineWorker for Worker {
 
     fn finish(self: Box<Self>) -> WorkerStats {
         Worker::finish(*self)
+    }
+
+    fn begin_file(&mut self, file: usize) {
+        self.file = Some(file);
+    }
+
+    fn end_file(&mut self) {
+        self.table.finish_all();
+        self.send_judged();
+        let marker = JudgedBatch { worker: self.index, sessions: Vec::new(), lines: Vec::new(), file: self.file, ends_file: true };
+        let _ = self.judged.send(marker);
     }
 }
 

@@ -167,8 +167,9 @@ pub fn action(cli: &Cli, around: &Surroundings) -> Result<Action, String> {
     // Of the connections' three quarters, a sixteenth is the reader's table
     // of bypassed connections; the workers share the rest.
     let bypass_memory = (memory_limit - inventory_memory) / 16;
-    // Files read several at once: a sixteenth more holds the sessions of
-    // files read ahead of the one being written.
+    // Files read several at once: a sixteenth more holds the records of
+    // files read ahead of the one being written (beyond it they wait on
+    // disk).
     let order_memory = if cli.independent_files { (memory_limit - inventory_memory) / 16 } else { 0 };
     let flow_memory = memory_limit - inventory_memory - bypass_memory - order_memory;
     let profile = profile(cli)?;

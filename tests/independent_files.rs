@@ -136,6 +136,37 @@ fn the_output_is_in_the_order_of_the_files_to_the_byte_whatever_the_threads() {
     assert_eq!(files, in_order, "files written out of the order they are read");
 }
 
+/// Records of files read ahead that cannot wait on disk (TMPDIR is not a
+/// directory) end the output with a message that says what to do.
+#[test]
+fn a_temporary_file_that_cannot_be_made_is_an_error_naming_tmpdir() {
+    let (captures, third) = (captures_dir(), thirdparty_dir());
+    let missing = temp_dir("no-tmpdir").join("missing");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+            .args(["--format", "jsonl", "-o", "/dev/null", "-r", path_str(&captures), path_str(&third)])
+            .args(["--independent-files", "--no-system-ca", "--threads", "3", "--memory-limit", "16"])
+            .env("TMPDIR", &missing)
+            .output()
+            .expect("tlsaudit runs")
+    };
+    // As above: whether anything must wait on disk depends on how far the
+    // threads get ahead, so up to five runs; a run that needed no
+    // temporary file ends as usual.
+    let mut codes = Vec::new();
+    let mut failed = None;
+    while failed.is_none() && codes.len() < 5 {
+        let out = run();
+        codes.push(out.status.code());
+        failed = (out.status.code() == Some(2)).then_some(out);
+    }
+    let _ = std::fs::remove_dir_all(missing.parent().expect("temp dir"));
+    let out = failed.unwrap_or_else(|| panic!("no run failed for want of a temporary file: exit codes {codes:?}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("temporary file") && stderr.contains(path_str(&missing)) && stderr.contains("set TMPDIR"), "{stderr}");
+}
+
 #[test]
 fn a_filter_applies_to_every_file_on_every_thread() {
     let captures = captures_dir();

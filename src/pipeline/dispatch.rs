@@ -236,10 +236,10 @@ impl Dispatcher {
         }
     }
 
-    /// A capture file that stands alone has been read: what is pending is
-    /// sent, and an inline worker ends its flows and says the file is done.
-    pub(super) fn end_separate_file(&mut self, stats: &mut ReaderStats) {
-        self.flush_all(stats);
+    /// A capture file that stands alone has been read (what was pending is
+    /// sent, `Reader::end_separate_file`): an inline worker ends its flows
+    /// and says the file is done.
+    pub(super) fn end_inline_file(&mut self) {
         if let Workers::Inline(worker) = &mut self.workers {
             worker.end_file();
         }

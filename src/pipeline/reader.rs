@@ -191,6 +191,13 @@ impl Reader<'_> {
         self.packets_at_file_start = self.stats.packets;
     }
 
+    /// A capture file that stands alone has been read: its last packets go
+    /// to the worker, which ends its flows and says the file is done.
+    pub(super) fn end_separate_file(&mut self) {
+        self.tick(self.dispatch.now);
+        self.dispatch.end_inline_file();
+    }
+
     /// Advances every worker's clock (flows and fragments time out).
     pub(super) fn tick(&mut self, now: i64) {
         self.dispatch.now = self.dispatch.now.max(now);

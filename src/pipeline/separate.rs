@@ -148,8 +148,7 @@ impl FrameConsumer for SeparateFiles<'_, '_> {
         if let Some(message) = files::count_file(&mut reader.stats, path, result) {
             self.failed.push((self.index, message));
         }
-        reader.tick(reader.dispatch.now);
-        reader.dispatch.end_separate_file(&mut reader.stats);
+        reader.end_separate_file();
         true
     }
 }

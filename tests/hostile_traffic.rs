@@ -169,6 +169,14 @@ fn thousands_of_unfinished_handshakes_stay_under_the_memory_limit() {
     let real_sessions: Vec<Value> =
         run.sessions.iter().filter(|s| s["destination"]["port"] == json!(real[0].tcp.destination_port)).cloned().collect();
     assert_eq!(session_essentials(&real_sessions), want);
+
+    // One file read with --independent-files has the whole budget for its
+    // connections: nothing is set aside for the order of other files.
+    let alone = run_limited(&scratch, &path, &["--threads", "1"]);
+    let independent = run_limited(&scratch, &path, &["--threads", "1", "--independent-files"]);
+    let evicted_alone = flows_stat(&alone, "flows_evicted_memory");
+    assert!(evicted_alone > u64::from(FLOWS) / 4, "{evicted_alone} connections ended for memory");
+    assert_eq!(flows_stat(&independent, "flows_evicted_memory"), evicted_alone, "one file, --independent-files or not");
 }
 
 #[test]

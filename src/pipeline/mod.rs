@@ -85,6 +85,15 @@ pub fn run(
     let separate_files = config.independent_files && inputs.as_ref().is_some_and(|(files, _)| files.len() > 1);
     // Several rings, or files read apart: each thread runs its worker itself.
     let inline_workers = live_rings.len() > 1 || separate_files;
+    // The memory set aside for the order of files read apart goes to the
+    // connections when there is only one file to read (or none).
+    let (limits, order_memory) = if separate_files {
+        (config.limits, config.order_memory)
+    } else {
+        let mut limits = config.limits;
+        limits.max_memory += config.order_memory / threads;
+        (limits, 0)
+    };
     let observer = config.observer.as_deref().map(json::observer_prefix).unwrap_or_default();
     // Judged sessions wait here, rendered, for the output thread: a few
     // batches per worker, so that a slow output holds the workers back
@@ -118,7 +127,7 @@ pub fn run(
     let mut worker_handles = Vec::new();
     let mut ring_workers = Vec::new();
     let mut spent_txs = Vec::new();
-    let memory = Arc::new(MemoryGauge::new(threads, config.limits.max_memory * threads + config.inventory_memory + config.bypass_memory + config.order_memory));
+    let memory = Arc::new(MemoryGauge::new(threads, limits.max_memory * threads + config.inventory_memory + config.bypass_memory + order_memory));
     for i in 0..threads {
         let (spent_tx, spent_rx) = bounded::<JudgedBatch>(64);
         spent_txs.push(spent_tx);
@@ -134,7 +143,7 @@ pub fn run(
             spent: spent_rx,
             bypass_notices: bypass_tx.clone(),
             pool: pool_tx.clone(),
-            limits: config.limits,
+            limits,
             profile: Arc::clone(&profile),
             render: Arc::clone(&render),
             memory: Arc::clone(&memory),
@@ -173,7 +182,7 @@ pub fn run(
         metrics: metrics.clone(),
         // Files read several at once: their lines written in the order of
         // the files, those of files read ahead held back meanwhile.
-        order: separate_files.then(|| FileOrder::new(config.order_memory)),
+        order: separate_files.then(|| FileOrder::new(order_memory)),
     };
     let collector_handle = thread::Builder::new()
         .name("tlsaudit-output".into())

@@ -2,7 +2,10 @@
 //! times tlsaudit, the libpcap floor (a program that reads every packet with
 //! libpcap and does nothing else) and tshark reading the same handshakes;
 //! prints packets/s, Gbit/s, the ratios and peak RSS; and checks that
-//! tlsaudit found every handshake tshark found.
+//! tlsaudit found every handshake tshark found. Besides the ratio of the
+//! medians it prints each repetition's ratio to the floor's run in the
+//! same repetition (median, quartiles, range), which a slow moment of the
+//! machine moves less.
 //!
 //!   cargo bench --bench e2e -- [--size 1G] [--seed 1] [--bulk 1M] [--repeat 3] [--threads 1,2]
 //!                              [--file PATH] [--no-tshark] [--baseline BIN]
@@ -11,7 +14,8 @@
 //!   cargo bench --bench e2e -- dir --dir DIR [--repeat 5] [--threads 1,2]         (dir.rs)
 //!
 //! `--baseline BIN` also times another tlsaudit binary (an earlier build)
-//! interleaved with this one, and prints the ratio of the two.
+//! interleaved with this one, and prints the ratio of the two, of the
+//! medians and repetition by repetition.
 //!
 //! Generated captures are kept under target/bench-captures/ and reused.
 
@@ -204,6 +208,32 @@ pub(crate) fn median(mut v: Vec<Measured>) -> Measured {
     v[v.len() / 2]
 }
 
+/// Each repetition's wall time over the other's in the same repetition
+/// (run one after the other, so that a slow moment of the machine weighs on
+/// both): the ratios sorted.
+fn paired(these: &[Measured], those: &[Measured]) -> Vec<f64> {
+    let mut ratios: Vec<f64> = these.iter().zip(those).map(|(a, b)| a.wall / b.wall.max(1e-9)).collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios
+}
+
+/// The median of sorted ratios, their quartiles and their range.
+fn spread(sorted: &[f64]) -> String {
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    if sorted.is_empty() {
+        return String::new();
+    }
+    format!(
+        "median {:.2}, quartiles {:.2}-{:.2}, range {:.2}-{:.2} ({} repetitions)",
+        at(0.5),
+        at(0.25),
+        at(0.75),
+        sorted[0],
+        sorted[sorted.len() - 1],
+        sorted.len()
+    )
+}
+
 type Tuple = String;
 
 /// ClientHellos per connection 4-tuple, and ServerHellos (not
@@ -330,7 +360,7 @@ fn main() {
     }
     let floor_counts: Value = serde_json::from_str(&std::fs::read_to_string(&floor_out).unwrap()).unwrap();
     let packets = floor_counts["packets"].as_u64().unwrap() as f64;
-    let floor = median(floors);
+    let floor = median(floors.clone());
 
     let tshark = o.tshark.then(|| {
         let out = work.join("tshark.tsv");
@@ -378,10 +408,13 @@ fn main() {
         let m = median(runs.clone());
         best = best.min(m.wall);
         row(&format!("tlsaudit --threads {t}"), &m);
+        println!("{:<22} {}", "  paired x floor", spread(&paired(runs, &floors)));
         if let Some(earlier) = baseline.get(t) {
             let e = median(earlier.clone());
             row(&format!("baseline --threads {t}"), &e);
+            println!("{:<22} {}", "  paired x floor", spread(&paired(earlier, &floors)));
             println!("{:<22} {:>8.3}", "  this / baseline", m.wall / e.wall);
+            println!("{:<22} {}", "  paired", spread(&paired(runs, earlier)));
         }
     }
     let (our_hellos, our_negotiated, our_without_tls, stats) = tlsaudit_handshakes(&work.join(format!("tlsaudit-{}.jsonl", o.threads[0])));

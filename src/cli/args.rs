@@ -165,8 +165,9 @@ pub struct Cli {
 
     /// Each capture file stands alone (captures of different links, sensors
     /// or days): no connection carries over from one file to the next, and
-    /// the files are read several at once, one per worker thread. Leave it
-    /// out for a capture split into consecutive files (tcpdump -C or -G).
+    /// the files are read several at once, one per worker thread (with one
+    /// worker, one after the other). Leave it out for a capture split into
+    /// consecutive files (tcpdump -C or -G).
     #[arg(long)]
     pub independent_files: bool,
 

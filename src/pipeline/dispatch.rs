@@ -87,6 +87,13 @@ pub(super) struct Batch {
     /// The capture file the segments came from (its index among the
     /// inputs); None for a live capture.
     pub file: Option<u16>,
+    /// A capture file read apart (`--independent-files` with one worker
+    /// thread): its index among the inputs, which the worker tags the
+    /// file's sessions with.
+    pub apart_file: Option<usize>,
+    /// The file read apart has no segment after these: the worker ends its
+    /// flows once it has taken them, and says the file is done.
+    pub ends_file: bool,
     segments: Vec<TransportSegment<PayloadSpan>>,
     /// The tunnels of the segments that came in one, by index: most
     /// traffic comes in none, and then this costs nothing.
@@ -121,6 +128,10 @@ pub(super) struct Dispatcher {
     pub now: i64,
     /// The capture file being read (index among the inputs); None live.
     file: Option<u16>,
+    /// The capture file being read when files are read apart.
+    apart_file: Option<usize>,
+    /// The next batch sent ends the file read apart.
+    ending_file: bool,
 }
 
 impl Dispatcher {
@@ -142,6 +153,8 @@ impl Dispatcher {
             now: 0,
             // Reading files, the first is file 0.
             file: (!drop_when_full).then_some(0),
+            apart_file: None,
+            ending_file: false,
         }
     }
 
@@ -205,6 +218,8 @@ impl Dispatcher {
         let mut batch = std::mem::replace(&mut self.pending[w], fresh);
         batch.now = self.now;
         batch.file = self.file;
+        batch.apart_file = self.apart_file;
+        batch.ends_file = std::mem::take(&mut self.ending_file);
         batch.number = self.batches_sent[w];
         self.batches_sent[w] += 1;
         if self.drop_when_full {
@@ -231,17 +246,25 @@ impl Dispatcher {
     pub(super) fn start_separate_file(&mut self, index: usize, stats: &mut ReaderStats) {
         self.reset_clock(0, stats);
         self.file = Some(u16::try_from(index).unwrap_or(u16::MAX));
+        self.apart_file = Some(index);
         if let Workers::Inline(worker) = &mut self.workers {
             worker.begin_file(index);
         }
     }
 
     /// A capture file that stands alone has been read (what was pending is
-    /// sent, `Reader::end_separate_file`): an inline worker ends its flows
-    /// and says the file is done.
-    pub(super) fn end_inline_file(&mut self) {
-        if let Workers::Inline(worker) = &mut self.workers {
-            worker.end_file();
+    /// sent, `Reader::end_separate_file`): the worker ends its flows and
+    /// says the file is done, an inline one at once, a worker thread once
+    /// it takes one more (empty) batch. With worker threads, only one: the
+    /// output takes the file as done when a worker says so.
+    pub(super) fn end_separate_file(&mut self, stats: &mut ReaderStats) {
+        match &mut self.workers {
+            Workers::Inline(worker) => worker.end_file(),
+            Workers::Queues(queues) => {
+                debug_assert_eq!(queues.len(), 1, "files read apart through one worker thread");
+                self.ending_file = true;
+                self.send(0, stats);
+            }
         }
     }
 

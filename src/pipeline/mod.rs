@@ -83,8 +83,10 @@ pub fn run(
     // Files that each stand alone are read several at once, when there are
     // several.
     let separate_files = config.independent_files && inputs.as_ref().is_some_and(|(files, _)| files.len() > 1);
-    // Several rings, or files read apart: each thread runs its worker itself.
-    let inline_workers = live_rings.len() > 1 || separate_files;
+    // Several rings, or files read apart by several threads: each thread runs
+    // its worker itself. Files read apart by one worker go through the usual
+    // reader and worker threads.
+    let inline_workers = live_rings.len() > 1 || (separate_files && threads > 1);
     // The memory set aside for the order of files read apart goes to the
     // connections when there is only one file to read (or none).
     let (limits, order_memory) = if separate_files {
@@ -190,7 +192,7 @@ pub fn run(
         .map_err(|e| RunError::Fatal(format!("cannot start the output thread: {e}")))?;
 
     let mut input_errors = Vec::new();
-    let (reader_stats, workers, fatal) = if separate_files {
+    let (reader_stats, workers, fatal) = if separate_files && inline_workers {
         let (list, unreadable) = inputs.unwrap_or_default();
         let mut reader = ReaderStats::default();
         files::count_unreadable(&mut reader, unreadable, &mut input_errors);
@@ -220,6 +222,11 @@ pub fn run(
         };
         let mut fatal = None;
         match &config.source {
+            Source::Files(_) if separate_files => {
+                let (list, unreadable) = inputs.unwrap_or_default();
+                files::count_unreadable(&mut reader.stats, unreadable, &mut input_errors);
+                separate::read_one_by_one(&mut reader, &list, config.progress, &mut input_errors);
+            }
             Source::Files(_) => {
                 let (list, unreadable) = inputs.unwrap_or_default();
                 files::read_files(&mut reader, &list, unreadable, config.progress, config.read_ahead, &mut input_errors)

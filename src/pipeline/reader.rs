@@ -195,7 +195,7 @@ impl Reader<'_> {
     /// to the worker, which ends its flows and says the file is done.
     pub(super) fn end_separate_file(&mut self) {
         self.tick(self.dispatch.now);
-        self.dispatch.end_inline_file();
+        self.dispatch.end_separate_file(&mut self.stats);
     }
 
     /// Advances every worker's clock (flows and fragments time out).

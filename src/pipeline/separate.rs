@@ -1,7 +1,8 @@
 //! Capture files that each stand alone (`--independent-files`): captures of
 //! different links, sensors or days, read several at once. Each thread reads
 //! its share of the files (file i goes to thread i mod N), decodes them and
-//! runs its own worker inline, with no dispatcher between them. Every file
+//! runs its own worker inline, with no dispatcher between them; with one
+//! worker, the usual reader and worker threads read them one by one. Every file
 //! starts with no connection, no IP fragment held and the packet clock
 //! unset, and its clock ticks fall where they would if it were read first:
 //! a file's records do not depend on the files its thread read before, so
@@ -84,6 +85,20 @@ pub(super) fn run(files: &[PathBuf], workers: Vec<WorkerContext>, progress: bool
 
 /// Files that failed, each with its index among the inputs.
 type FailedFiles = Vec<(usize, String)>;
+
+/// With one worker: the files one after the other, each on its own, through
+/// the usual reader into its worker thread, so that decoding and analysis
+/// run side by side as they do for one capture.
+pub(super) fn read_one_by_one(reader: &mut Reader<'_>, files: &[PathBuf], progress: bool, errors: &mut Vec<String>) {
+    let bar = progress.then(|| files::progress_bar(files));
+    let stop = reader.stop;
+    let mut consumer = SeparateFiles { reader, index: 0, failed: Vec::new() };
+    files::read_file_frames(files.iter().enumerate(), bar.as_ref(), stop, &mut consumer);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    errors.extend(consumer.failed.into_iter().map(|(_, message)| message));
+}
 
 /// One thread: its files, one after the other, each on its own, through its
 /// reader into its worker.

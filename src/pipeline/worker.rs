@@ -248,6 +248,15 @@ impl Worker {
         }
     }
 
+    /// The capture file read apart is done: its flows end, their sessions
+    /// go out, then a mark that no more of the file's sessions follow.
+    fn end_file(&mut self) {
+        self.table.finish_all();
+        self.send_judged();
+        let marker = JudgedBatch { worker: self.index, sessions: Vec::new(), lines: Vec::new(), file: self.file, ends_file: true };
+        let _ = self.judged.send(marker);
+    }
+
     /// Ends every flow still open; the worker's counters.
     fn finish(mut self) -> WorkerStats {
         self.table.finish_all();
@@ -276,10 +285,7 @@ impl InlineWorker for Worker {
     }
 
     fn end_file(&mut self) {
-        self.table.finish_all();
-        self.send_judged();
-        let marker = JudgedBatch { worker: self.index, sessions: Vec::new(), lines: Vec::new(), file: self.file, ends_file: true };
-        let _ = self.judged.send(marker);
+        Worker::end_file(self);
     }
 }
 
@@ -288,7 +294,13 @@ pub(super) fn worker(rx: Receiver<Batch>, cx: WorkerContext) -> WorkerStats {
     live::renounce_capabilities();
     let (mut worker, pool) = Worker::new(cx);
     for mut batch in rx {
+        if batch.apart_file.is_some() {
+            worker.file = batch.apart_file;
+        }
         worker.process(&batch);
+        if batch.ends_file {
+            worker.end_file();
+        }
         batch.clear();
         let _ = pool.try_send(batch);
     }

@@ -36,6 +36,17 @@ use capture::live::LiveOptions;
 use flow::FlowLimits;
 use stats::{DecodeErrors, ReaderStats, WorkerStats};
 
+/// Empties what this thread remembers from one connection for the next
+/// (parsed certificates, chain verdicts, JA4 fingerprints, the last date
+/// written): the fuzz targets call it before each input, so that what an
+/// input covers does not depend on the inputs run before it.
+pub fn forget_thread_caches() {
+    cert::forget_parsed_certificates();
+    cert::trust::forget_chain_verdicts();
+    tls::fingerprint::forget_fingerprints();
+    util::rfc3339::forget_last_date();
+}
+
 /// Where packets come from.
 #[derive(Debug, Clone)]
 pub enum Source {

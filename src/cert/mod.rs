@@ -100,6 +100,11 @@ thread_local! {
     });
 }
 
+/// Empties this thread's cache of parsed certificates.
+pub fn forget_parsed_certificates() {
+    PARSED.with(|c| c.borrow_mut().entries.clear());
+}
+
 /// Bounds this thread's cache of parsed certificates by the memory its
 /// connections may hold: a sixteenth of it, and never more than 16 MiB, so
 /// that a small `--memory-limit` bounds the cache too.

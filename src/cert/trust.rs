@@ -11,6 +11,7 @@ use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::SharedCertificate;
+use crate::util::keyed_hash::KeyedHash;
 
 /// The usual places of the system CA bundle (Debian/Ubuntu, Fedora/RHEL, Alpine, SUSE).
 const SYSTEM_BUNDLES: &[&str] = &[
@@ -36,8 +37,13 @@ struct Anchor {
 const VERDICT_CACHE_ENTRIES: usize = 1024;
 
 thread_local! {
-    static VERDICTS: std::cell::RefCell<hashlink::LruCache<Box<[u8]>, ChainStatus>> =
-        std::cell::RefCell::new(hashlink::LruCache::new(VERDICT_CACHE_ENTRIES));
+    static VERDICTS: std::cell::RefCell<hashlink::LruCache<Box<[u8]>, ChainStatus, KeyedHash>> =
+        std::cell::RefCell::new(hashlink::LruCache::with_hasher(VERDICT_CACHE_ENTRIES, KeyedHash::default()));
+}
+
+/// Empties this thread's cache of chain verdicts.
+pub fn forget_chain_verdicts() {
+    VERDICTS.with(|c| c.borrow_mut().clear());
 }
 
 /// Tells stores apart in the verdict cache; a store gets a new id whenever

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::stats::DecodeErrorKind;
+use crate::util::keyed_hash::KeyedHash;
 
 const MAX_DATAGRAM: usize = 65_535;
 /// Memory all datagrams in progress may hold.
@@ -74,7 +75,7 @@ pub struct Defragmenter {
     /// Keyed by foldhash with a random seed (as the flow tables are): the
     /// keys come off the wire, and SipHash cost more than the rest of a
     /// fragment's handling.
-    table: HashMap<FragmentKey, Pending, hashlink::DefaultHashBuilder>,
+    table: HashMap<FragmentKey, Pending, KeyedHash>,
     /// Memory held by the datagrams in progress.
     held: usize,
     max_datagrams: usize,

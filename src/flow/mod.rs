@@ -18,6 +18,7 @@ pub use crate::decode::Segment;
 use crate::decode::{tcp_flags, Transport};
 use crate::decode::tunnel::Tunnel;
 use crate::memory::alloc_bytes;
+use crate::util::keyed_hash::KeyedHash;
 use crate::stats::WorkerStats;
 use crate::tls::facts::{CapHit, Endpoint, SessionFacts};
 use crate::dtls::DtlsConnection;
@@ -194,7 +195,7 @@ impl Ending {
 }
 
 pub struct FlowTable {
-    flows: LinkedHashMap<FlowKey, Flow>,
+    flows: LinkedHashMap<FlowKey, Flow, KeyedHash>,
     limits: FlowLimits,
     /// Memory charged to the flows held, in bytes (see `Flow::memory`).
     charged: usize,
@@ -211,7 +212,7 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
-            flows: LinkedHashMap::new(),
+            flows: LinkedHashMap::default(),
             limits,
             charged: 0,
             stats: WorkerStats::default(),

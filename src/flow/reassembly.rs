@@ -21,6 +21,7 @@
 use std::collections::VecDeque;
 
 use crate::memory::alloc_bytes;
+use crate::util::keyed_hash::KeyedHash;
 use crate::stats::WorkerStats;
 
 /// What the reassembler hands to its consumer.
@@ -94,7 +95,7 @@ thread_local! {
     /// retransmission crafted to match a digest but not the bytes would need
     /// the key. foldhash (through hashlink) reads several gigabytes a second,
     /// against SipHash's one.
-    static DIGEST_KEY: hashlink::DefaultHashBuilder = hashlink::DefaultHashBuilder::default();
+    static DIGEST_KEY: KeyedHash = KeyedHash::default();
 }
 
 fn digest(bytes: &[u8]) -> u64 {

@@ -19,8 +19,8 @@ use crate::tls::names::{cipher_name, version_name};
 
 mod across;
 
-/// Hashes the keys that came off the wire: foldhash, randomly seeded, as in the flow tables.
-type WireKeys = hashlink::DefaultHashBuilder;
+/// Hashes the keys that came off the wire, as in the flow tables.
+type WireKeys = crate::util::keyed_hash::KeyedHash;
 
 /// Services tracked at most.
 pub const MAX_SERVICES: usize = 65_536;

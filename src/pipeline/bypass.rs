@@ -42,6 +42,7 @@ use hashlink::{LinkedHashMap, LruCache};
 
 use crate::flow::{FlowKey, FlowLimits, FlowTable};
 use crate::stats::ReaderStats;
+use crate::util::keyed_hash::KeyedHash;
 
 /// SYNs the reader remembers at most, to tell a bypass notice that arrives
 /// after the 5-tuple was reused from one that still holds.
@@ -112,7 +113,7 @@ pub(super) struct ReaderBypass {
     /// Bypassed flows with the time of their last packet. Bounded; when full,
     /// the flow bypassed longest ago is forgotten and its payload copied
     /// again, which loses nothing.
-    bypassed: LruCache<FlowKey, Seen>,
+    bypassed: LruCache<FlowKey, Seen, KeyedHash>,
     /// The flow `check` looked at last, with its entry as it now stands (the
     /// table's copy is brought up to date by `settle`, before anything else
     /// reads or changes the table): a bulk transfer comes as runs of
@@ -123,7 +124,7 @@ pub(super) struct ReaderBypass {
     workers: usize,
     notices: Receiver<BypassNotice>,
     /// The 5-tuples of recent SYNs and the number of the batch each went into.
-    recent_syns: LinkedHashMap<FlowKey, u64>,
+    recent_syns: LinkedHashMap<FlowKey, u64, KeyedHash>,
     /// How many SYNs it remembers: RECENT_SYNS, or fewer in a small budget.
     recent_syns_max: usize,
     /// Per worker, the highest batch number among forgotten SYNs: notices
@@ -139,13 +140,13 @@ impl ReaderBypass {
     /// RECENT_SYNS) get half each.
     pub(super) fn new(workers: usize, notices: Receiver<BypassNotice>, limits: &FlowLimits, max_memory: usize) -> ReaderBypass {
         ReaderBypass {
-            bypassed: LruCache::new(limits.max_flows.min(max_memory / 2 / BYPASS_ENTRY_BYTES).max(1)),
+            bypassed: LruCache::with_hasher(limits.max_flows.min(max_memory / 2 / BYPASS_ENTRY_BYTES).max(1), KeyedHash::default()),
             last_checked: None,
             recent_syns_max: RECENT_SYNS.min(max_memory / 2 / BYPASS_ENTRY_BYTES).max(1),
             idle_timeout: limits.idle_timeout_micros,
             workers,
             notices,
-            recent_syns: LinkedHashMap::new(),
+            recent_syns: LinkedHashMap::default(),
             syns_forgotten_up_to: vec![None; workers],
             notices_valid_from: vec![0; workers],
         }

@@ -10,6 +10,7 @@ use sha2::Sha256;
 use super::facts::{ClientHelloFacts, ServerHelloFacts};
 use super::hello::ext;
 use super::names::is_grease;
+use crate::util::keyed_hash::KeyedHash;
 
 /// Writes the values, decimal or as four lowercase hex digits, separated by `sep`.
 fn push_list(out: &mut String, values: impl IntoIterator<Item = u16>, sep: char, hex4: bool) {
@@ -119,10 +120,15 @@ fn sha256_12(s: &str) -> String {
 const JA4_CACHE_ENTRIES: usize = 1024;
 
 /// Fingerprints by key, and the buffer a key is built in.
-type Ja4Cache = (hashlink::LruCache<Vec<u8>, String>, Vec<u8>);
+type Ja4Cache = (hashlink::LruCache<Vec<u8>, String, KeyedHash>, Vec<u8>);
 
 thread_local! {
-    static JA4_CACHE: std::cell::RefCell<Ja4Cache> = std::cell::RefCell::new((hashlink::LruCache::new(JA4_CACHE_ENTRIES), Vec::new()));
+    static JA4_CACHE: std::cell::RefCell<Ja4Cache> = std::cell::RefCell::new((hashlink::LruCache::with_hasher(JA4_CACHE_ENTRIES, KeyedHash::default()), Vec::new()));
+}
+
+/// Empties this thread's cache of JA4 fingerprints.
+pub fn forget_fingerprints() {
+    JA4_CACHE.with(|c| c.borrow_mut().0.clear());
 }
 
 /// The JA4 fingerprint of a ClientHello carried over `transport` ('t' TCP,

@@ -7,8 +7,10 @@ use std::hash::Hash;
 
 use hashlink::LruCache;
 
+use super::keyed_hash::KeyedHash;
+
 pub struct BoundedLru<K: Hash + Eq, V> {
-    entries: LruCache<K, (V, usize)>,
+    entries: LruCache<K, (V, usize), KeyedHash>,
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
@@ -17,7 +19,7 @@ pub struct BoundedLru<K: Hash + Eq, V> {
 impl<K: Hash + Eq, V> BoundedLru<K, V> {
     pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         BoundedLru {
-            entries: LruCache::new_unbounded(),
+            entries: LruCache::with_hasher(usize::MAX, KeyedHash::default()),
             bytes: 0,
             max_entries,
             max_bytes,
@@ -70,6 +72,12 @@ impl<K: Hash + Eq, V> BoundedLru<K, V> {
             };
             self.bytes -= evicted;
         }
+    }
+
+    /// Drops everything kept.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
     }
 
     /// Bytes charged for what is kept now.

@@ -1,4 +1,5 @@
-//! Small helpers shared by every layer: a cache bounded by entries and bytes, hexadecimal, escaping of
+//! Small helpers shared by every layer: a cache bounded by entries and bytes, the hash of tables
+//! keyed by wire data, hexadecimal, escaping of
 //! attacker-controlled bytes, endpoints as people read them, IPv6 addresses as text, RFC 3339
 //! timestamps, and QUIC's variable-length integers.
 
@@ -6,6 +7,7 @@ pub mod bounded_lru;
 pub mod endpoint;
 pub mod escape;
 pub mod hex;
+pub mod keyed_hash;
 pub mod ipv6_text;
 pub mod rfc3339;
 pub mod varint;

@@ -46,6 +46,11 @@ thread_local! {
     static LAST_DATE: Cell<(i64, Option<[u8; 10]>)> = const { Cell::new((i64::MIN, None)) };
 }
 
+/// Forgets the day this thread wrote last.
+pub fn forget_last_date() {
+    LAST_DATE.with(|last| last.set((i64::MIN, None)));
+}
+
 /// "YYYY-MM-DDTHH:MM:SS" of a Unix time in the years 0 to 9999, written
 /// digit by digit; None outside them.
 pub fn date_time_bytes(secs: i64) -> Option<[u8; 19]> {

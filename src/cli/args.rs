@@ -189,8 +189,9 @@ pub struct Cli {
 
     /// Memory for connection state and the service inventory, in MiB.
     /// Connections get three quarters (shared evenly by the worker threads;
-    /// with --independent-files and several files a sixteenth of it holds the
-    /// records of files read ahead, the rest waiting in temporary files), the inventory a
+    /// with --independent-files, several files and several threads a
+    /// sixteenth of it holds the records of files read ahead, the rest
+    /// waiting in temporary files), the inventory a
     /// quarter. When connections reach theirs, the quietest
     /// are ended early and reported as partial; when the inventory reaches
     /// its, new entries are refused. Both are counted in the stats.

@@ -88,8 +88,9 @@ pub fn run(
     // reader and worker threads.
     let inline_workers = live_rings.len() > 1 || (separate_files && threads > 1);
     // The memory set aside for the order of files read apart goes to the
-    // connections when there is only one file to read (or none).
-    let (limits, order_memory) = if separate_files {
+    // connections when there is only one file to read (or none), or one
+    // worker (whose files end in the order they are read: nothing waits).
+    let (limits, order_memory) = if separate_files && inline_workers {
         (config.limits, config.order_memory)
     } else {
         let mut limits = config.limits;

@@ -330,4 +330,16 @@ mod tests {
         assert_ne!(changed.sha256, first.sha256);
         assert_eq!(changed.der, other);
     }
+
+    #[test]
+    fn a_certificate_is_parsed_again_once_the_thread_forgets_its_caches() {
+        let der = test_ca_der();
+        assert!(!parse_certificate_cached(&der).1);
+        assert!(parse_certificate_cached(&der).1);
+        crate::forget_thread_caches();
+        let (facts, cached) = parse_certificate_cached(&der);
+        assert!(!cached, "forgotten, parsed again");
+        assert!(facts.is_some());
+        assert!(parse_certificate_cached(&der).1);
+    }
 }

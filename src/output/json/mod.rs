@@ -8,10 +8,12 @@ mod certificates;
 mod codes;
 mod closing;
 mod hellos;
+mod server_hellos;
 
 pub use alert::{service_alert_findings, session_alerts, write_service_alert};
 pub use certificates::RenderedCertificates;
 pub use hellos::RenderedHellos;
+pub use server_hellos::RenderedServerHellos;
 pub use closing::{stats, write_service};
 
 use serde_json::{Map, Value};
@@ -270,24 +272,32 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
 }
 
 /// The JSON a worker keeps of what it wrote, to copy into later sessions:
-/// certificates by their digest, ClientHellos by their facts.
+/// certificates by their digest, ClientHellos and ServerHellos by their
+/// facts.
 pub struct RenderCaches {
     pub certificates: RenderedCertificates,
     pub hellos: RenderedHellos,
+    pub server_hellos: RenderedServerHellos,
 }
 
 impl RenderCaches {
     /// Each keeping at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
-        RenderCaches { certificates: RenderedCertificates::new(max_bytes), hellos: RenderedHellos::new(max_bytes) }
+        RenderCaches {
+            certificates: RenderedCertificates::new(max_bytes),
+            hellos: RenderedHellos::new(max_bytes),
+            server_hellos: RenderedServerHellos::new(max_bytes),
+        }
     }
 
     /// For a worker whose connections may hold `connection_memory`: a
-    /// sixty-fourth of it each, 4 MiB at most.
+    /// sixty-fourth of it for certificates and for ClientHellos, 4 MiB at
+    /// most each, a 256th for ServerHellos, 1 MiB at most.
     pub fn for_connection_memory(connection_memory: usize) -> Self {
         RenderCaches {
             certificates: RenderedCertificates::for_connection_memory(connection_memory),
             hellos: RenderedHellos::for_connection_memory(connection_memory),
+            server_hellos: RenderedServerHellos::for_connection_memory(connection_memory),
         }
     }
 }
@@ -306,12 +316,12 @@ pub fn session_stamped(
     caches: &mut RenderCaches,
     buf: &mut Vec<u8>,
 ) {
-    let RenderCaches { certificates: certs, hellos } = caches;
+    let RenderCaches { certificates: certs, hellos, server_hellos } = caches;
     let mut w = JsonWriter::stamped(buf, stamp);
     let version = f.version();
     let hello = f.client_hello.as_ref().map(|ch| hellos.get(ch, f.carrier.ja4_prefix()));
-    let ja3s_string = f.server_hello.as_ref().map(fingerprint::ja3s_string);
-    let ja3s = ja3s_string.as_deref().map(fingerprint::ja3_digest);
+    let server_hello = f.server_hello.as_ref().map(|sh| server_hellos.get(sh));
+    let ja3s = server_hello.as_ref().map(|s| s.ja3s.as_str());
     open_event(&mut w, f.first_seen, "event", &["connection", "protocol"], "tlsaudit.session");
     w.field("start", &Rfc3339Micros(f.first_seen));
     w.field("end", &Rfc3339Micros(f.last_seen));
@@ -320,7 +330,7 @@ pub fn session_stamped(
     let certificates = f.server_certificates.iter().chain(&f.client_certificates).map(|c| c.sha256.as_str());
     let ja3 = hello.as_ref().and_then(|h| h.ja3.as_deref());
     let ja4 = hello.as_ref().map(|h| h.ja4.as_str());
-    related(&mut w, f, ja3.into_iter().chain(ja3s.as_deref()).chain(ja4).chain(certificates));
+    related(&mut w, f, ja3.into_iter().chain(ja3s).chain(ja4).chain(certificates));
 
     if let Some(c) = &f.cleartext {
         w.object("tlsaudit");
@@ -346,7 +356,7 @@ pub fn session_stamped(
         w.field("established", &false);
     }
     w.object("server");
-    w.field_opt("ja3s", ja3s.as_deref());
+    w.field_opt("ja3s", ja3s);
     if let Some(leaf) = f.server_certificates.first() {
         certs.leaf(&mut w, leaf);
     }
@@ -370,20 +380,9 @@ pub fn session_stamped(
         w.field("cert_observable", &!f.is_tls13());
     }
     w.object("server");
-    if let Some(sh) = &f.server_hello {
-        w.field_opt("ja3s_string", ja3s_string.as_deref());
-        if let Some(alpn) = &sh.alpn {
-            wire_hex(&mut w, "next_protocol_hex", alpn);
-        }
-        w.field("legacy_version", &Hex16(sh.legacy_version));
-        w.field("compression_method", &sh.compression_method);
-        w.field("extensions", &sh.extensions);
-        w.field("extended_master_secret", &sh.extended_master_secret);
-        w.field("encrypt_then_mac", &sh.encrypt_then_mac);
-        w.field("renegotiation_info", &sh.renegotiation_info);
-        w.field("session_ticket", &sh.session_ticket);
-        w.field_opt("heartbeat_mode", sh.heartbeat_mode);
-        w.field_opt("use_srtp", sh.use_srtp.map(names::srtp_profile_name));
+    if let Some(server_hello) = &server_hello {
+        w.field("ja3s_string", server_hello.ja3s_string.as_str());
+        w.raw_fields(&server_hello.detail);
     }
     if let Some(hrr) = &f.hello_retry {
         w.object("hello_retry_request");

@@ -8,12 +8,11 @@ pub const LOWER: &[u8; 16] = b"0123456789abcdef";
 pub const UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 fn encode(bytes: &[u8], digits: &[u8; 16]) -> String {
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(char::from(digits[usize::from(b >> 4)]));
-        text.push(char::from(digits[usize::from(b & 15)]));
-    }
-    text
+    let mut text = Vec::with_capacity(bytes.len() * 2);
+    text.extend(bytes.iter().flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]));
+    // Only ASCII digits were written: the check cannot fail (and costs
+    // less than encoding each digit as a char did).
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// Lower-case hex, two digits a byte (`"0aff"`).

@@ -26,8 +26,8 @@ impl Inventory {
             let reused: Vec<(u64, bool)> = s
                 .public_values
                 .values()
-                .filter(|(sessions, _)| sessions.len() > 1)
-                .map(|(sessions, ffdh)| (sessions.len() as u64, *ffdh))
+                .filter(|used| used.sessions() > 1)
+                .map(|used| (used.sessions() as u64, used.finite_field))
                 .collect();
             if reused.is_empty() {
                 continue;

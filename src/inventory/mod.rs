@@ -14,7 +14,7 @@ use crate::memory::{alloc_bytes, btree_entry_bytes, hash_entry_bytes, string_byt
 use crate::policy::service::{self, UpgradeOffers};
 use crate::policy::{Assessment, Exempted, Profile, RuleId, Severity, Verdict};
 use crate::decode::Transport;
-use crate::tls::facts::SessionFacts;
+use crate::tls::facts::{PublicValueDigest, SessionFacts};
 use crate::tls::names::{cipher_name, version_name};
 
 mod across;
@@ -138,9 +138,24 @@ impl LeafSummary {
     }
 }
 
-/// The sessions (client address, port, start) an ephemeral public value was
-/// seen in, and whether it was finite-field DH.
-type PublicValueUse = (Vec<(IpAddr, u16, i64)>, bool);
+/// A session by its client address, port and start.
+type SessionId = (IpAddr, u16, i64);
+
+/// The sessions an ephemeral public value was seen in (up to 8), and
+/// whether it was finite-field DH. Most values are seen once: the first
+/// session is kept in place, and only a value seen again allocates.
+#[derive(Debug, Clone)]
+struct PublicValueUse {
+    first: SessionId,
+    again: Vec<SessionId>,
+    finite_field: bool,
+}
+
+impl PublicValueUse {
+    fn sessions(&self) -> usize {
+        1 + self.again.len()
+    }
+}
 
 /// What one server endpoint negotiated.
 #[derive(Debug, Clone)]
@@ -171,7 +186,7 @@ pub struct Service {
     /// The sessions (client endpoint and start time, at most a few) each
     /// ephemeral public value was seen in, and whether it was finite-field DH.
     /// The same session read twice (one capture given twice) is not reuse.
-    public_values: HashMap<String, PublicValueUse, WireKeys>,
+    public_values: HashMap<PublicValueDigest, PublicValueUse, WireKeys>,
     /// Findings the server could have avoided (party server or both), by rule.
     pub findings: BTreeMap<RuleId, FindingCount>,
     /// Such findings an exception set aside, by rule.
@@ -444,29 +459,29 @@ impl Inventory {
                 let ffdh = f.key_exchange.as_ref().is_some_and(|k| k.dh_bits.is_some())
                     || f.group().is_some_and(|g| (0x0100..=0x01FF).contains(&g));
                 let session = (f.client.ip, f.client.port, f.first_seen);
-                if let Some((sessions, _)) = s.public_values.get_mut(public) {
-                    if sessions.len() < 8 && !sessions.contains(&session) {
+                if let Some(known) = s.public_values.get_mut(&public) {
+                    let (count, first) = (known.sessions(), known.first);
+                    let again = &mut known.again;
+                    if count < 8 && first != session && !again.contains(&session) {
                         // Growing the list must fit the budget as a new entry would.
                         let bytes = |capacity: usize| alloc_bytes(capacity * std::mem::size_of_val(&session));
-                        let growth = if sessions.len() < sessions.capacity() {
+                        let growth = if again.len() < again.capacity() {
                             0
                         } else {
-                            bytes((sessions.capacity() * 2).max(4)) - bytes(sessions.capacity())
+                            bytes((again.capacity() * 2).max(4)) - bytes(again.capacity())
                         };
                         if budget.charge(growth) {
-                            let before = bytes(sessions.capacity());
-                            sessions.push(session);
-                            budget.adjust(before + growth, bytes(sessions.capacity()));
+                            let before = bytes(again.capacity());
+                            again.push(session);
+                            budget.adjust(before + growth, bytes(again.capacity()));
                         } else {
                             fits = false;
                         }
                     }
                 } else if s.public_values.len() < MAX_PUBLIC_VALUES {
-                    let cost = hash_entry_bytes::<String, PublicValueUse>(s.public_values.len())
-                        + string_bytes(public)
-                        + alloc_bytes(std::mem::size_of_val(&session));
-                    if budget.charge(cost) {
-                        s.public_values.insert(public.to_string(), (vec![session], ffdh));
+                    if budget.charge(hash_entry_bytes::<PublicValueDigest, PublicValueUse>(s.public_values.len())) {
+                        let first_use = PublicValueUse { first: session, again: Vec::new(), finite_field: ffdh };
+                        s.public_values.insert(public, first_use);
                     } else {
                         fits = false;
                     }

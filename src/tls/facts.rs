@@ -5,7 +5,7 @@
 pub use super::carrier::{Carrier, DtlsFacts, QuicFacts, QuicTransportParameters};
 pub use super::side::Side;
 use crate::cert::SharedCertificate;
-use crate::memory::{alloc_bytes, string_bytes, vec_bytes, HeapSize};
+use crate::memory::{alloc_bytes, vec_bytes, HeapSize};
 
 /// What the ClientHello offered. Lists keep the client's order and include
 /// GREASE values; consumers filter them where a method says so.
@@ -92,7 +92,7 @@ pub struct ServerHelloFacts {
     pub alpn: Option<Vec<u8>>,
     pub key_share_group: Option<u16>,
     /// A digest of the server's key share (see KeyExchangeFacts::server_public).
-    pub key_share_public: Option<String>,
+    pub key_share_public: Option<PublicValueDigest>,
     pub extended_master_secret: bool,
     pub encrypt_then_mac: bool,
     pub renegotiation_info: bool,
@@ -205,14 +205,21 @@ pub struct KeyExchangeFacts {
     /// The signature scheme the server used to sign the parameters (TLS 1.2).
     pub signature_scheme: Option<u16>,
     /// A digest of the server's ephemeral public value, to notice reuse
-    /// across sessions (SHA-256, first 8 bytes, hex).
-    pub server_public: Option<String>,
+    /// across sessions (`public_value_digest`).
+    pub server_public: Option<PublicValueDigest>,
 }
 
+/// The first 8 bytes of a public value's SHA-256: what tells two values
+/// apart when comparing them across sessions (never shown).
+pub type PublicValueDigest = [u8; 8];
+
 /// A short digest of a public key value, for comparing values across sessions.
-pub fn public_value_digest(value: &[u8]) -> String {
+pub fn public_value_digest(value: &[u8]) -> PublicValueDigest {
     use sha2::Digest as _;
-    crate::util::hex::lower(&sha2::Sha256::digest(value)[..8])
+    let digest = sha2::Sha256::digest(value);
+    let mut short = [0u8; 8];
+    short.copy_from_slice(&digest[..8]);
+    short
 }
 
 #[derive(Debug, Clone)]
@@ -408,11 +415,11 @@ impl SessionFacts {
 
     /// A digest of the server's ephemeral public value, from the
     /// ServerKeyExchange (TLS <= 1.2) or the key share (TLS 1.3).
-    pub fn server_public(&self) -> Option<&str> {
+    pub fn server_public(&self) -> Option<PublicValueDigest> {
         self.key_exchange
             .as_ref()
-            .and_then(|k| k.server_public.as_deref())
-            .or_else(|| self.server_hello.as_ref().and_then(|sh| sh.key_share_public.as_deref()))
+            .and_then(|k| k.server_public)
+            .or_else(|| self.server_hello.as_ref().and_then(|sh| sh.key_share_public))
     }
 
     /// The negotiated key-exchange group: the 1.3 key share, else the ECDHE curve, else
@@ -471,14 +478,13 @@ impl HeapSize for ServerHelloFacts {
         vec_bytes(&self.session_id)
             + vec_bytes(&self.extensions)
             + self.alpn.as_ref().map_or(0, vec_bytes)
-            + self.key_share_public.as_deref().map_or(0, string_bytes)
             + vec_bytes(&self.ec_point_formats)
     }
 }
 
 impl HeapSize for KeyExchangeFacts {
     fn heap_bytes(&self) -> usize {
-        self.server_public.as_deref().map_or(0, string_bytes)
+        0
     }
 }
 

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::memory::{alloc_bytes, btree_entry_bytes, hash_entry_bytes, string_bytes};
 use crate::policy::service::{self, UpgradeOffers};
@@ -70,8 +71,9 @@ pub struct FindingCount {
     pub severity: Severity,
     pub count: u64,
     /// The message of the earliest occurrence (by session start, then by
-    /// text), whatever order the workers delivered the sessions in.
-    pub example: String,
+    /// text), whatever order the workers delivered the sessions in: the
+    /// finding's own text, shared, not copied.
+    pub example: Arc<str>,
     pub example_at: i64,
 }
 
@@ -261,15 +263,15 @@ fn add_finding(
     budget: &mut Budget,
     rule: RuleId,
     severity: Severity,
-    message: &str,
+    message: &Arc<str>,
     at: i64,
 ) -> bool {
     if let Some(f) = map.get_mut(&rule) {
         f.count += 1;
         f.severity = f.severity.max(severity);
-        if (at, message) < (f.example_at, f.example.as_str()) {
+        if (at, &**message) < (f.example_at, &*f.example) {
             budget.adjust(string_bytes(&f.example), string_bytes(message));
-            f.example = message.to_string();
+            f.example = Arc::clone(message);
             f.example_at = at;
         }
         return true;
@@ -277,7 +279,7 @@ fn add_finding(
     if !budget.charge(btree_entry_bytes::<RuleId, FindingCount>(map.len()) + string_bytes(message)) {
         return false;
     }
-    map.insert(rule, FindingCount { rule, severity, count: 1, example: message.to_string(), example_at: at });
+    map.insert(rule, FindingCount { rule, severity, count: 1, example: Arc::clone(message), example_at: at });
     true
 }
 

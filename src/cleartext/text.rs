@@ -16,8 +16,15 @@ pub fn starts(b: &[u8], p: &[u8]) -> bool {
     b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p)
 }
 
+/// Whether `b` holds `p`, ASCII case ignored. Only where the first byte of
+/// `p` (in either case) is found by a byte search is the rest compared: a
+/// clear-text preamble is searched for a dozen media types and words.
 fn contains_ignore_case(b: &[u8], p: &[u8]) -> bool {
-    b.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p))
+    let Some((&first, rest)) = p.split_first() else {
+        return true;
+    };
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), b)
+        .any(|at| b.len() - at > rest.len() && b[at + 1..at + 1 + rest.len()].eq_ignore_ascii_case(rest))
 }
 
 /// The lines of `b`, without their line ends.
@@ -184,6 +191,25 @@ mod tests {
         let imap = mail_or_file(b"a1 login u p\r\n", b"* OK [CAPABILITY IMAP4rev1] ready\r\n", false, 143).expect("IMAP");
         assert_eq!((imap.upgrade_offered, imap.credentials), (Some(false), Some("IMAP LOGIN")));
         assert!(mail_or_file(b"hello", b"welcome", true, 25).is_none());
+    }
+
+    #[test]
+    fn search_ignoring_case_finds_what_every_window_would() {
+        let texts: [&[u8]; 6] = [
+            b"Content-Type: APPLICATION/FHIR+json\r\n",
+            b"application/fhir",
+            b"aapplication/ocsp-requestt",
+            b"/FHIR",
+            b"/fhi",
+            b"",
+        ];
+        let patterns: [&[u8]; 5] = [b"application/fhir+", b"/fhir", b"application/ocsp-request", b"A", b"t"];
+        for text in texts {
+            for pattern in patterns {
+                let every_window = text.windows(pattern.len()).any(|w| w.eq_ignore_ascii_case(pattern));
+                assert_eq!(contains_ignore_case(text, pattern), every_window, "{:?} in {:?}", pattern, text);
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::fmt::{self, Display};
 
 use serde::Serialize;
 
+use crate::util::json_escape::{byte_needs_escape, write_escaped};
 use crate::util::rfc3339::{self, Rfc3339Micros, Rfc3339Secs};
 
 /// A value the writer can encode as JSON.
@@ -56,103 +57,19 @@ impl fmt::Write for Escaping<'_> {
     }
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any of the eight bytes of `w` is a control character, a quote or
-/// a backslash (exact: the borrow tricks below have no false negatives, and a
-/// false positive only sends the word to the byte loop).
-fn word_needs_escape(w: u64) -> bool {
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-    let quote = w ^ (ONES * b'"' as u64);
-    let backslash = w ^ (ONES * b'\\' as u64);
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
-    (below_space | zero(quote) | zero(backslash)) & HIGHS != 0
-}
-
-fn byte_needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
-
-/// The eight bytes of `bytes` from `at` (which must be in bounds) as a word.
-fn word_at(bytes: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(w)
-}
-
-/// Whether any byte of `bytes` must be escaped in a JSON string. Sixteen
-/// bytes are tested per step; the tail is tested as the last whole word(s),
-/// overlapping bytes already tested, so no byte is looked at one by one.
-fn any_needs_escape(bytes: &[u8]) -> bool {
-    let len = bytes.len();
-    if len < 8 {
-        // Padding with a byte that needs no escape.
-        let mut padded = [b'a'; 8];
-        padded[..len].copy_from_slice(bytes);
-        return word_needs_escape(u64::from_le_bytes(padded));
-    }
-    let mut at = 0;
-    while at + 16 <= len {
-        if word_needs_escape(word_at(bytes, at)) || word_needs_escape(word_at(bytes, at + 8)) {
-            return true;
-        }
-        at += 16;
-    }
-    // Up to 15 bytes left: the last one or two words cover them.
-    (at < len && word_needs_escape(word_at(bytes, len - 8))) || (len - at > 8 && word_needs_escape(word_at(bytes, at)))
-}
-
-/// Appends `bytes` (UTF-8) escaped for the inside of a JSON string. Almost
-/// every string has nothing to escape and is copied whole after a word-wise
-/// test. One that holds something is walked a word at a time, and only a
-/// word that holds something byte by byte.
-fn write_escaped(buf: &mut Vec<u8>, bytes: &[u8]) {
-    if !any_needs_escape(bytes) {
-        buf.extend_from_slice(bytes);
-        return;
-    }
-    buf.reserve(bytes.len() + 8);
-    let mut start = 0;
-    for (word, chunk) in bytes.chunks(8).enumerate() {
-        if chunk.len() == 8 && !word_needs_escape(word_at(chunk, 0)) {
-            continue;
-        }
-        for (i, &b) in chunk.iter().enumerate() {
-            if byte_needs_escape(b) {
-                let at = word * 8 + i;
-                buf.extend_from_slice(&bytes[start..at]);
-                write_escape(buf, b);
-                start = at + 1;
-            }
-        }
-    }
-    buf.extend_from_slice(&bytes[start..]);
-}
-
-/// The escape of one byte that must not appear raw in a JSON string.
-fn write_escape(buf: &mut Vec<u8>, b: u8) {
-    match b {
-        b'"' => buf.extend_from_slice(b"\\\""),
-        b'\\' => buf.extend_from_slice(b"\\\\"),
-        b'\n' => buf.extend_from_slice(b"\\n"),
-        b'\r' => buf.extend_from_slice(b"\\r"),
-        b'\t' => buf.extend_from_slice(b"\\t"),
-        0x08 => buf.extend_from_slice(b"\\b"),
-        0x0c => buf.extend_from_slice(b"\\f"),
-        _ => {
-            const HEX: &[u8; 16] = crate::util::hex::LOWER;
-            buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-        }
-    }
-}
-
 /// Appends one of the program's own strings (a registry name, a keyword),
 /// which never holds anything to escape, as a JSON string.
 pub fn write_plain(buf: &mut Vec<u8>, s: &'static str) {
     debug_assert!(!s.bytes().any(byte_needs_escape), "{s:?} needs escaping");
     buf.push(b'"');
     buf.extend_from_slice(s.as_bytes());
+    buf.push(b'"');
+}
+
+/// Appends a JSON string whose inside was escaped before (`json_escape::escaped`).
+pub fn write_escaped_before(buf: &mut Vec<u8>, inside: &str) {
+    buf.push(b'"');
+    buf.extend_from_slice(inside.as_bytes());
     buf.push(b'"');
 }
 

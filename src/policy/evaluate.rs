@@ -208,19 +208,15 @@ fn apply_exceptions(findings: Vec<Finding>, f: &SessionFacts, profile: &Profile)
             }),
             Some(e) => {
                 if let Some(severity) = profile.severity(RuleId::PolicyExceptionExpired, 0) {
-                    expired_notes.push(Finding {
-                        rule: RuleId::PolicyExceptionExpired,
-                        severity,
-                        party: Party::Server,
-                        message: format!(
-                            "the exception for {} on {} (policy file line {}) expired on {}: {}",
-                            e.rule,
-                            e.selects,
-                            e.line,
-                            e.expires_text.as_deref().unwrap_or("?"),
-                            e.justification
-                        ).into(),
-                    });
+                    let message = format!(
+                        "the exception for {} on {} (policy file line {}) expired on {}: {}",
+                        e.rule,
+                        e.selects,
+                        e.line,
+                        e.expires_text.as_deref().unwrap_or("?"),
+                        e.justification
+                    );
+                    expired_notes.push(Finding::new(RuleId::PolicyExceptionExpired, severity, Party::Server, message));
                 }
                 kept.push(finding);
             }

@@ -37,7 +37,7 @@ impl<'a> Judge<'a> {
 
     pub(super) fn flag_variant(&mut self, rule: RuleId, variant: usize, party: Party, message: String) {
         if let Some(severity) = self.profile.severity(rule, variant) {
-            self.findings.push(Finding { rule, severity, party, message: message.into() });
+            self.findings.push(Finding::new(rule, severity, party, message));
         }
     }
 
@@ -46,7 +46,7 @@ impl<'a> Judge<'a> {
     /// turned the rule off.
     pub(super) fn flag_critical(&mut self, rule: RuleId, party: Party, message: String) {
         if self.profile.severity(rule, 0).is_some() {
-            self.findings.push(Finding { rule, severity: Severity::Critical, party, message: message.into() });
+            self.findings.push(Finding::new(rule, Severity::Critical, party, message));
         }
     }
 }

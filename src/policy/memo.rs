@@ -77,7 +77,7 @@ impl VerdictMemo {
         let findings = j.findings().to_vec();
         let size = crate::memory::alloc_bytes(self.scratch.len())
             + crate::memory::alloc_bytes(findings.len() * std::mem::size_of::<Finding>())
-            + findings.iter().map(|x| crate::memory::alloc_bytes(x.message.len())).sum::<usize>()
+            + findings.iter().map(Finding::text_bytes).sum::<usize>()
             + std::mem::size_of::<(Box<[u8]>, (Vec<Finding>, usize))>()
             + 32;
         self.entries.insert(self.scratch.as_slice().into(), findings, size);

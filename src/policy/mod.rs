@@ -107,6 +107,24 @@ pub struct Finding {
     /// Shared: a remembered verdict hands the same text to every session
     /// with the same facts.
     pub message: std::sync::Arc<str>,
+    /// The message escaped for the inside of a JSON string, once, not in
+    /// every record and alert that writes it (the same text as `message`
+    /// when nothing needed escaping).
+    pub message_json: std::sync::Arc<str>,
+}
+
+impl Finding {
+    pub fn new(rule: RuleId, severity: Severity, party: Party, message: impl Into<std::sync::Arc<str>>) -> Finding {
+        let message = message.into();
+        let message_json = crate::util::json_escape::escaped(&message);
+        Finding { rule, severity, party, message, message_json }
+    }
+
+    /// The bytes its message takes, its escaped copy included when there is one.
+    pub fn text_bytes(&self) -> usize {
+        let escaped = if std::sync::Arc::ptr_eq(&self.message, &self.message_json) { 0 } else { self.message_json.len() };
+        crate::memory::alloc_bytes(self.message.len()) + crate::memory::alloc_bytes(escaped)
+    }
 }
 
 /// A finding set aside by a policy exception.

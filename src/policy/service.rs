@@ -53,15 +53,8 @@ pub struct KeyReuse {
 pub fn key_reuse(reuse: &KeyReuse, profile: &Profile) -> Option<Finding> {
     let severity = profile.severity(RuleId::KexDhReuse, usize::from(!reuse.finite_field))?;
     let kind = if reuse.finite_field { "finite-field DH" } else { "elliptic-curve DH" };
-    Some(Finding {
-        rule: RuleId::KexDhReuse,
-        severity,
-        party: Party::Server,
-        message: format!(
-            "{} {kind} public value(s) used in {} sessions instead of a fresh one each time",
-            reuse.values, reuse.sessions
-        ).into(),
-    })
+    let message = format!("{} {kind} public value(s) used in {} sessions instead of a fresh one each time", reuse.values, reuse.sessions);
+    Some(Finding::new(RuleId::KexDhReuse, severity, Party::Server, message))
 }
 
 /// A service's offers of its protocol's upgrade to TLS, across sessions:
@@ -108,17 +101,13 @@ pub fn starttls_stripped(offers: &UpgradeOffers, server: IpAddr, port: u16, prof
         return None;
     }
     let severity = profile.severity(RuleId::StarttlsStripped, 0)?;
-    let finding = Finding {
-        rule: RuleId::StarttlsStripped,
-        severity,
-        party: Party::Both,
-        message: format!(
-            "{}: the upgrade to TLS was offered in {} and missing from {}, the latest after the first offer: it may have been stripped on the path",
-            offers.protocol,
-            plural(offers.offered, "session"),
-            plural(offers.missing, "session")
-        ).into(),
-    };
+    let message = format!(
+        "{}: the upgrade to TLS was offered in {} and missing from {}, the latest after the first offer: it may have been stripped on the path",
+        offers.protocol,
+        plural(offers.offered, "session"),
+        plural(offers.missing, "session")
+    );
+    let finding = Finding::new(RuleId::StarttlsStripped, severity, Party::Both, message);
     Some(set_aside(finding, &Subject { server, port, client, server_name: None }, profile))
 }
 
@@ -149,12 +138,8 @@ pub fn unlisted_service(
     }
     let severity = profile.severity(RuleId::InventoryUnlistedService, 0)?;
     let group = assets.group_of(server).map(|a| format!(" (in {})", a.name)).unwrap_or_default();
-    let finding = Finding {
-        rule: RuleId::InventoryUnlistedService,
-        severity,
-        party: Party::Server,
-        message: format!("{} on {port}/{transport} of an internal address{group} that the asset file does not list", protocols()).into(),
-    };
+    let message = format!("{} on {port}/{transport} of an internal address{group} that the asset file does not list", protocols());
+    let finding = Finding::new(RuleId::InventoryUnlistedService, severity, Party::Server, message);
     Some(set_aside(finding, &Subject { server, port, client: server, server_name: None }, profile))
 }
 

@@ -1,6 +1,6 @@
 //! Small helpers shared by every layer: a cache bounded by entries and bytes, the hash of tables
 //! keyed by wire data, hexadecimal, escaping of
-//! attacker-controlled bytes, endpoints as people read them, IPv6 addresses as text, RFC 3339
+//! attacker-controlled bytes, what JSON must escape, endpoints as people read them, IPv6 addresses as text, RFC 3339
 //! timestamps, and QUIC's variable-length integers.
 
 pub mod bounded_lru;
@@ -9,5 +9,6 @@ pub mod escape;
 pub mod hex;
 pub mod keyed_hash;
 pub mod ipv6_text;
+pub mod json_escape;
 pub mod rfc3339;
 pub mod varint;

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use super::super::json_writer::{write_str, JsonValue, JsonWriter};
+use super::super::json_writer::{write_escaped_before, write_str, JsonValue, JsonWriter};
 use super::{fields_of, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
 use crate::policy::rules::RULES;
@@ -75,7 +75,7 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
     Rfc3339Micros(f.last_seen).write_json(buf);
     buf.extend_from_slice(b"},\"message\":");
     let before_message = at..buf.len();
-    write_str(buf, &first.message);
+    write_escaped_before(buf, &first.message_json);
     buf.extend_from_slice(RULE_OPEN);
     buf.extend_from_slice(rule_fields(first.rule));
     // `ruleset`, what the session's alerts share, and `tlsaudit` up to the
@@ -110,7 +110,7 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         buf.extend_from_within(before_severity.clone());
         buf.extend_from_slice(severity_fields(finding.severity));
         buf.extend_from_within(before_message.clone());
-        write_str(buf, &finding.message);
+        write_escaped_before(buf, &finding.message_json);
         buf.extend_from_slice(RULE_OPEN);
         buf.extend_from_slice(rule_fields(finding.rule));
         buf.extend_from_within(before_finding.clone());
@@ -302,7 +302,7 @@ mod tests {
     }
 
     fn finding(rule: RuleId, severity: Severity, party: Party, message: &str) -> Finding {
-        Finding { rule, severity, party, message: message.into() }
+        Finding::new(rule, severity, party, message)
     }
 
     /// Alerts copied from the session's first one are what a writer lays

@@ -161,7 +161,7 @@ impl JsonValue for Findings<'_> {
             buf.extend_from_slice(b",\"party\":");
             json_writer::write_plain(buf, x.party.as_str());
             buf.extend_from_slice(b",\"message\":");
-            json_writer::write_str(buf, &x.message);
+            json_writer::write_escaped_before(buf, &x.message_json);
             buf.push(b'}');
         });
     }

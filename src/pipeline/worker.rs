@@ -68,12 +68,15 @@ fn render(facts: &SessionFacts, verdict: &Verdict, render: &RenderOptions, cache
     match render.format {
         OutputFormat::Jsonl => {
             let stamp = render.stamp(facts.source_file);
-            let endpoints = json::endpoint_fields(facts);
+            let mut endpoints = std::mem::take(&mut caches.endpoints);
+            endpoints.clear();
+            json::write_endpoint_fields(&mut endpoints, facts);
             json::session_stamped(facts, verdict, &render.policy_name, stamp, &endpoints, caches, lines);
             lines.push(b'\n');
             if render.alerts {
                 json::session_alerts(facts, &verdict.findings, &render.policy_name, stamp, &endpoints, lines);
             }
+            caches.endpoints = endpoints;
         }
         OutputFormat::Text if render.session_lines => {
             lines.extend_from_slice(text::session_line(facts, verdict, render.color).as_bytes());

@@ -32,7 +32,7 @@ pub fn name_matches(pattern: &str, host: &str) -> bool {
 pub(super) fn validity(j: &mut Judge<'_>, f: &SessionFacts) {
     let Some(leaf) = f.server_certificates.first() else { return };
     let now = f.first_seen.div_euclid(1_000_000);
-    let date = |t: i64| crate::util::rfc3339::rfc3339_secs(t);
+    let date = crate::util::rfc3339::Rfc3339Secs;
     if leaf.not_after < now {
         j.flag(RuleId::CertExpired, Party::Server, format!("the certificate expired on {} ({} days before the session)", date(leaf.not_after), (now - leaf.not_after) / SECONDS_PER_DAY));
     } else if leaf.not_before > now {

@@ -279,6 +279,10 @@ impl RecordStream {
         self.upgrade_words.feed(bytes);
         if self.preamble.len() < PREAMBLE_KEEP {
             let take = (PREAMBLE_KEEP - self.preamble.len()).min(bytes.len());
+            if self.preamble.capacity() == 0 && take < PREAMBLE_KEEP {
+                // More is likely to come: room for all that is kept, at once.
+                self.preamble.reserve_exact(PREAMBLE_KEEP);
+            }
             self.preamble.extend_from_slice(&bytes[..take]);
         }
     }

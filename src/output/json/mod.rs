@@ -220,6 +220,11 @@ pub fn endpoint_fields(f: &SessionFacts) -> Vec<u8> {
     fields_of(|w| endpoints(w, f))
 }
 
+/// Appends `endpoint_fields` to `buf` (a buffer used again for each session).
+pub fn write_endpoint_fields(buf: &mut Vec<u8>, f: &SessionFacts) {
+    write_fields(buf, |w| endpoints(w, f));
+}
+
 /// `source`, `destination` and `network` of a session.
 fn endpoints(w: &mut JsonWriter<'_>, f: &SessionFacts) {
     w.object("source");
@@ -278,6 +283,8 @@ pub struct RenderCaches {
     pub certificates: RenderedCertificates,
     pub hellos: RenderedHellos,
     pub server_hellos: RenderedServerHellos,
+    /// The session's `endpoint_fields`, written here for each session in turn.
+    pub endpoints: Vec<u8>,
 }
 
 impl RenderCaches {
@@ -287,6 +294,7 @@ impl RenderCaches {
             certificates: RenderedCertificates::new(max_bytes),
             hellos: RenderedHellos::new(max_bytes),
             server_hellos: RenderedServerHellos::new(max_bytes),
+            endpoints: Vec::new(),
         }
     }
 
@@ -298,6 +306,7 @@ impl RenderCaches {
             certificates: RenderedCertificates::for_connection_memory(connection_memory),
             hellos: RenderedHellos::for_connection_memory(connection_memory),
             server_hellos: RenderedServerHellos::for_connection_memory(connection_memory),
+            endpoints: Vec::new(),
         }
     }
 }
@@ -316,7 +325,7 @@ pub fn session_stamped(
     caches: &mut RenderCaches,
     buf: &mut Vec<u8>,
 ) {
-    let RenderCaches { certificates: certs, hellos, server_hellos } = caches;
+    let RenderCaches { certificates: certs, hellos, server_hellos, .. } = caches;
     let mut w = JsonWriter::stamped(buf, stamp);
     let version = f.version();
     let hello = f.client_hello.as_ref().map(|ch| hellos.get(ch, f.carrier.ja4_prefix()));

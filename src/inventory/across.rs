@@ -51,7 +51,7 @@ fn settle(s: &mut Service, judged: Option<Result<Finding, Exempted>>, count: u64
         Ok(finding) => {
             s.failed |= profile.fails(finding.severity);
             let severity = finding.severity;
-            let count = FindingCount { rule: finding.rule, severity, count, example: finding.message, example_at: at };
+            let count = FindingCount { rule: finding.rule, severity, count, example: finding.message, example_json: finding.message_json, example_at: at };
             s.findings.insert(count.rule, count);
             Some(severity)
         }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::memory::{alloc_bytes, btree_entry_bytes, hash_entry_bytes, string_bytes};
 use crate::policy::service::{self, UpgradeOffers};
-use crate::policy::{Assessment, Exempted, Profile, RuleId, Severity, Verdict};
+use crate::policy::{Assessment, Exempted, Finding, Profile, RuleId, Severity, Verdict};
 use crate::decode::Transport;
 use crate::tls::facts::{PublicValueDigest, SessionFacts};
 use crate::tls::names::{cipher_name, version_name};
@@ -74,7 +74,17 @@ pub struct FindingCount {
     /// text), whatever order the workers delivered the sessions in: the
     /// finding's own text, shared, not copied.
     pub example: Arc<str>,
+    /// `example` escaped for a JSON string (`Finding::message_json`).
+    pub example_json: Arc<str>,
     pub example_at: i64,
+}
+
+impl FindingCount {
+    /// What the example's text takes (as `Finding::text_bytes`).
+    fn example_bytes(&self) -> usize {
+        let escaped = if Arc::ptr_eq(&self.example, &self.example_json) { 0 } else { self.example_json.len() };
+        string_bytes(&self.example) + alloc_bytes(escaped)
+    }
 }
 
 /// A finding set aside by an exception, with how often.
@@ -257,29 +267,32 @@ impl Default for Inventory {
     }
 }
 
-/// Counts a finding; a new rule's entry must fit the budget. False when refused.
-fn add_finding(
-    map: &mut BTreeMap<RuleId, FindingCount>,
-    budget: &mut Budget,
-    rule: RuleId,
-    severity: Severity,
-    message: &Arc<str>,
-    at: i64,
-) -> bool {
-    if let Some(f) = map.get_mut(&rule) {
+/// Counts a finding seen at `at`; a new rule's entry must fit the budget.
+/// False when refused.
+fn add_finding(map: &mut BTreeMap<RuleId, FindingCount>, budget: &mut Budget, x: &Finding, at: i64) -> bool {
+    if let Some(f) = map.get_mut(&x.rule) {
         f.count += 1;
-        f.severity = f.severity.max(severity);
-        if (at, &**message) < (f.example_at, &*f.example) {
-            budget.adjust(string_bytes(&f.example), string_bytes(message));
-            f.example = Arc::clone(message);
+        f.severity = f.severity.max(x.severity);
+        if (at, &*x.message) < (f.example_at, &*f.example) {
+            budget.adjust(f.example_bytes(), x.text_bytes());
+            f.example = Arc::clone(&x.message);
+            f.example_json = Arc::clone(&x.message_json);
             f.example_at = at;
         }
         return true;
     }
-    if !budget.charge(btree_entry_bytes::<RuleId, FindingCount>(map.len()) + string_bytes(message)) {
+    if !budget.charge(btree_entry_bytes::<RuleId, FindingCount>(map.len()) + x.text_bytes()) {
         return false;
     }
-    map.insert(rule, FindingCount { rule, severity, count: 1, example: Arc::clone(message), example_at: at });
+    let count = FindingCount {
+        rule: x.rule,
+        severity: x.severity,
+        count: 1,
+        example: Arc::clone(&x.message),
+        example_json: Arc::clone(&x.message_json),
+        example_at: at,
+    };
+    map.insert(x.rule, count);
     true
 }
 
@@ -503,7 +516,7 @@ impl Inventory {
             let negotiated = f.version().is_some() || f.cleartext.as_ref().is_some_and(|c| c.encrypted().is_some());
             s.negotiated += u64::from(negotiated);
             for x in verdict.findings.iter().filter(|x| service::held_against_service(x, negotiated)) {
-                fits &= add_finding(&mut s.findings, budget, x.rule, x.severity, &x.message, f.first_seen);
+                fits &= add_finding(&mut s.findings, budget, x, f.first_seen);
                 s.failed |= profile.fails(x.severity);
             }
             for x in verdict.exempted.iter().filter(|x| service::held_against_service(&x.finding, negotiated)) {
@@ -526,7 +539,7 @@ impl Inventory {
         let c = self.clients.entry(f.client.ip).or_insert_with(|| Client { ip: f.client.ip, sessions: 0, findings: BTreeMap::new() });
         c.sessions += 1;
         for x in client_findings() {
-            add_finding(&mut c.findings, &mut self.budget, x.rule, x.severity, &x.message, f.first_seen);
+            add_finding(&mut c.findings, &mut self.budget, x, f.first_seen);
         }
     }
 

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::put;
-use crate::output::json_writer::{write_array, write_plain, write_str, JsonValue, JsonWriter};
+use crate::output::json_writer::{write_array, write_escaped_before, write_plain, write_str, JsonValue, JsonWriter};
 use crate::util::rfc3339::Rfc3339Micros;
 use crate::inventory::{Inventory, Service};
 use crate::policy::Assessment;
@@ -147,7 +147,7 @@ impl JsonValue for Findings<'_> {
             buf.extend_from_slice(b"{\"count\":");
             f.count.write_json(buf);
             buf.extend_from_slice(b",\"message\":");
-            write_str(buf, &f.example);
+            write_escaped_before(buf, &f.example_json);
             buf.extend_from_slice(b",\"rule\":");
             write_plain(buf, f.rule.as_str());
             buf.extend_from_slice(b",\"severity\":");

@@ -343,18 +343,32 @@ fn main() {
     let mut ours: BTreeMap<usize, Vec<Measured>> = BTreeMap::new();
     let mut baseline: BTreeMap<usize, Vec<Measured>> = BTreeMap::new();
     let tlsaudit = env!("CARGO_BIN_EXE_tlsaudit");
-    // Interleaved, so that a slow moment of the machine hits all alike.
-    for _ in 0..o.repeat {
-        floors.push(measure(&floor_out, &[me_s, "floor", file_s]));
-        for &t in &o.threads {
-            let out = work.join(format!("tlsaudit-{t}.jsonl"));
-            let threads = t.to_string();
-            let m = measure(&out, &[tlsaudit, "-r", file_s, "--format", "jsonl", "--threads", &threads]);
-            ours.entry(t).or_default().push(m);
-            if let Some(earlier) = o.baseline.as_ref().and_then(|b| b.to_str()) {
-                let out = work.join(format!("baseline-{t}.jsonl"));
-                let m = measure(&out, &[earlier, "-r", file_s, "--format", "jsonl", "--threads", &threads]);
-                baseline.entry(t).or_default().push(m);
+    // Interleaved, so that a slow moment of the machine hits all alike, and
+    // in an order that turns by one each repetition: on a 2-core machine a
+    // run's place in the sequence moved its time by up to 30% (the same
+    // binary as `--baseline` measured 1.26 of itself right after the floor
+    // and 0.76 later on), so every run takes every place in turn.
+    let mut runs: Vec<(Option<usize>, bool)> = vec![(None, false)];
+    for &t in &o.threads {
+        runs.push((Some(t), false));
+        if o.baseline.is_some() {
+            runs.push((Some(t), true));
+        }
+    }
+    for rep in 0..o.repeat {
+        for k in 0..runs.len() {
+            match runs[(rep + k) % runs.len()] {
+                (None, _) => floors.push(measure(&floor_out, &[me_s, "floor", file_s])),
+                (Some(t), earlier) => {
+                    let (name, binary) = match (earlier, o.baseline.as_ref().and_then(|b| b.to_str())) {
+                        (true, Some(b)) => ("baseline", b),
+                        _ => ("tlsaudit", tlsaudit),
+                    };
+                    let out = work.join(format!("{name}-{t}.jsonl"));
+                    let threads = t.to_string();
+                    let m = measure(&out, &[binary, "-r", file_s, "--format", "jsonl", "--threads", &threads]);
+                    if earlier { &mut baseline } else { &mut ours }.entry(t).or_default().push(m);
+                }
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::policy::service::{self, UpgradeOffers};
 use crate::policy::{Assessment, Exempted, Finding, Profile, RuleId, Severity, Verdict};
 use crate::decode::Transport;
 use crate::tls::facts::{PublicValueDigest, SessionFacts};
+use crate::util::sorted_vec_map::SortedVecMap;
 use crate::tls::names::{cipher_name, version_name};
 
 mod across;
@@ -189,7 +190,7 @@ pub struct Service {
     pub ciphers: BTreeMap<String, u64>,
     pub server_names: BTreeSet<String>,
     /// Leaf certificates it sent, by SHA-256 (at most MAX_CERTS, the smallest hashes kept).
-    pub certificates: BTreeMap<String, LeafSummary>,
+    pub certificates: SortedVecMap<String, LeafSummary>,
     clients: HashSet<IpAddr, WireKeys>,
     /// More distinct clients than could be counted.
     pub clients_overflow: bool,
@@ -200,7 +201,7 @@ pub struct Service {
     /// The same session read twice (one capture given twice) is not reuse.
     public_values: HashMap<PublicValueDigest, PublicValueUse, WireKeys>,
     /// Findings the server could have avoided (party server or both), by rule.
-    pub findings: BTreeMap<RuleId, FindingCount>,
+    pub findings: SortedVecMap<RuleId, FindingCount>,
     /// Such findings an exception set aside, by rule.
     pub exempted: BTreeMap<RuleId, ExemptedCount>,
     /// A finding of its fails the policy (see `assessment`).
@@ -247,7 +248,7 @@ impl Service {
 pub struct Client {
     pub ip: IpAddr,
     pub sessions: u64,
-    pub findings: BTreeMap<RuleId, FindingCount>,
+    pub findings: SortedVecMap<RuleId, FindingCount>,
 }
 
 /// Services and clients over a whole run.
@@ -269,7 +270,7 @@ impl Default for Inventory {
 
 /// Counts a finding seen at `at`; a new rule's entry must fit the budget.
 /// False when refused.
-fn add_finding(map: &mut BTreeMap<RuleId, FindingCount>, budget: &mut Budget, x: &Finding, at: i64) -> bool {
+fn add_finding(map: &mut SortedVecMap<RuleId, FindingCount>, budget: &mut Budget, x: &Finding, at: i64) -> bool {
     if let Some(f) = map.get_mut(&x.rule) {
         f.count += 1;
         f.severity = f.severity.max(x.severity);
@@ -281,7 +282,7 @@ fn add_finding(map: &mut BTreeMap<RuleId, FindingCount>, budget: &mut Budget, x:
         }
         return true;
     }
-    if !budget.charge(btree_entry_bytes::<RuleId, FindingCount>(map.len()) + x.text_bytes()) {
+    if !budget.charge(map.entry_bytes() + x.text_bytes()) {
         return false;
     }
     let count = FindingCount {
@@ -318,23 +319,22 @@ fn insert_capped(set: &mut BTreeSet<String>, budget: &mut Budget, value: &str, c
 
 /// Remembers a service's leaf certificate; when MAX_CERTS are known, keeps
 /// those with the smallest hashes, so the choice does not depend on order.
-fn insert_leaf(map: &mut BTreeMap<String, LeafSummary>, budget: &mut Budget, leaf: &crate::cert::CertificateFacts) -> bool {
+fn insert_leaf(map: &mut SortedVecMap<String, LeafSummary>, budget: &mut Budget, leaf: &crate::cert::CertificateFacts) -> bool {
     let keep = !map.contains_key(&leaf.sha256)
         && (map.len() < MAX_CERTS || map.last_key_value().is_some_and(|(largest, _)| leaf.sha256 < *largest));
     if !keep {
         return true;
     }
     let summary = LeafSummary::of(leaf);
-    let cost = |len: usize, hash: &str, summary: &LeafSummary| {
-        btree_entry_bytes::<String, LeafSummary>(len) + string_bytes(hash) + summary.heap_bytes()
-    };
-    if !budget.charge(cost(map.len(), &leaf.sha256, &summary)) {
+    let text = |hash: &str, summary: &LeafSummary| string_bytes(hash) + summary.heap_bytes();
+    if !budget.charge(map.entry_bytes() + text(&leaf.sha256, &summary)) {
         return false;
     }
     map.insert(leaf.sha256.clone(), summary);
     if map.len() > MAX_CERTS {
+        // The map's room stays (for the next one); its texts go.
         if let Some((hash, dropped)) = map.pop_last() {
-            budget.adjust(cost(map.len(), &hash, &dropped), 0);
+            budget.adjust(text(&hash, &dropped), 0);
         }
     }
     true
@@ -419,13 +419,13 @@ impl Inventory {
                 versions: BTreeMap::new(),
                 ciphers: BTreeMap::new(),
                 server_names: BTreeSet::new(),
-                certificates: BTreeMap::new(),
+                certificates: SortedVecMap::new(),
                 clients: HashSet::default(),
                 clients_overflow: false,
                 public_values: HashMap::default(),
                 first_seen: f.first_seen,
                 last_seen: f.last_seen,
-                findings: BTreeMap::new(),
+                findings: SortedVecMap::new(),
                 exempted: BTreeMap::new(),
                 failed: false,
                 negotiated: 0,
@@ -536,7 +536,7 @@ impl Inventory {
         if !known && !self.budget.charge(hash_entry_bytes::<IpAddr, Client>(self.clients.len())) {
             return;
         }
-        let c = self.clients.entry(f.client.ip).or_insert_with(|| Client { ip: f.client.ip, sessions: 0, findings: BTreeMap::new() });
+        let c = self.clients.entry(f.client.ip).or_insert_with(|| Client { ip: f.client.ip, sessions: 0, findings: SortedVecMap::new() });
         c.sessions += 1;
         for x in client_findings() {
             add_finding(&mut c.findings, &mut self.budget, x, f.first_seen);

@@ -12,6 +12,7 @@ use crate::policy::{Assessment, Profile, RuleId, Severity, Verdict};
 use crate::tls::facts::SessionFacts;
 use crate::tls::names::{self, cipher_name, group_name};
 use crate::util::endpoint::address_port as endpoint;
+use crate::util::sorted_vec_map::SortedVecMap;
 
 /// One line describing a session.
 pub fn session_line(f: &SessionFacts, verdict: &Verdict, color: bool) -> String {
@@ -137,7 +138,7 @@ fn versions(map: &BTreeMap<String, u64>) -> String {
 }
 
 /// One line per finding kind at or above `min`, worst first.
-fn finding_lines(findings: &BTreeMap<RuleId, FindingCount>, min: Severity, color: bool) -> String {
+fn finding_lines(findings: &SortedVecMap<RuleId, FindingCount>, min: Severity, color: bool) -> String {
     let mut sorted: Vec<&FindingCount> = findings.values().filter(|f| f.severity >= min).collect();
     sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
     sorted

@@ -1,4 +1,4 @@
-//! Small helpers shared by every layer: a cache bounded by entries and bytes, the hash of tables
+//! Small helpers shared by every layer: a cache bounded by entries and bytes, a small sorted map, the hash of tables
 //! keyed by wire data, hexadecimal, escaping of
 //! attacker-controlled bytes, what JSON must escape, endpoints as people read them, IPv6 addresses as text, RFC 3339
 //! timestamps, and QUIC's variable-length integers.
@@ -11,4 +11,5 @@ pub mod keyed_hash;
 pub mod ipv6_text;
 pub mod json_escape;
 pub mod rfc3339;
+pub mod sorted_vec_map;
 pub mod varint;

@@ -23,6 +23,7 @@ use crate::timeline::Timeline;
 use crate::util::escape::escape_terminal;
 use crate::util::rfc3339::rfc3339_micros;
 use crate::{Config, RunSummary, Source};
+use crate::util::sorted_vec_map::SortedVecMap;
 
 const TEMPLATE: &str = include_str!("report.html");
 
@@ -101,7 +102,7 @@ struct ServiceView {
     exempted: Vec<ExemptionView>,
 }
 
-fn findings(map: &BTreeMap<RuleId, FindingCount>, min: Severity) -> Vec<FindingView> {
+fn findings(map: &SortedVecMap<RuleId, FindingCount>, min: Severity) -> Vec<FindingView> {
     let mut raised: Vec<&FindingCount> = map.values().filter(|f| f.severity >= min).collect();
     raised.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(&b.rule)));
     raised.into_iter().map(|f| FindingView { rule: f.rule.as_str(), severity: f.severity.as_str(), count: f.count, example: wire(&f.example) }).collect()

@@ -179,15 +179,15 @@ pub struct Service {
     pub transport: Transport,
     /// What its sessions spoke around or under TLS (`network.protocol`:
     /// tls, quic, smtp, ...), with how many sessions each.
-    pub protocols: BTreeMap<&'static str, u64>,
+    pub protocols: SortedVecMap<&'static str, u64>,
     pub sessions: u64,
     /// Of them, sessions that stayed in clear.
     pub cleartext_sessions: u64,
     /// Of them, sessions that were not TLS (in clear, or encrypted by the
     /// protocol itself, as SMB 3, or with their encryption not seen).
     pub not_tls_sessions: u64,
-    pub versions: BTreeMap<String, u64>,
-    pub ciphers: BTreeMap<String, u64>,
+    pub versions: SortedVecMap<String, u64>,
+    pub ciphers: SortedVecMap<String, u64>,
     pub server_names: BTreeSet<String>,
     /// Leaf certificates it sent, by SHA-256 (at most MAX_CERTS, the smallest hashes kept).
     pub certificates: SortedVecMap<String, LeafSummary>,
@@ -365,12 +365,12 @@ fn add_exempted(map: &mut BTreeMap<RuleId, ExemptedCount>, budget: &mut Budget, 
 }
 
 /// Adds one to a count by name, charging a new name to the budget.
-fn count_name(map: &mut BTreeMap<String, u64>, budget: &mut Budget, name: &str) -> bool {
+fn count_name(map: &mut SortedVecMap<String, u64>, budget: &mut Budget, name: &str) -> bool {
     if let Some(n) = map.get_mut(name) {
         *n += 1;
         return true;
     }
-    if !budget.charge(btree_entry_bytes::<String, u64>(map.len()) + string_bytes(name)) {
+    if !budget.charge(map.entry_bytes() + string_bytes(name)) {
         return false;
     }
     map.insert(name.to_string(), 1);
@@ -412,12 +412,12 @@ impl Inventory {
                 ip: f.server.ip,
                 port: f.server.port,
                 transport,
-                protocols: BTreeMap::new(),
+                protocols: SortedVecMap::new(),
                 sessions: 0,
                 cleartext_sessions: 0,
                 not_tls_sessions: 0,
-                versions: BTreeMap::new(),
-                ciphers: BTreeMap::new(),
+                versions: SortedVecMap::new(),
+                ciphers: SortedVecMap::new(),
                 server_names: BTreeSet::new(),
                 certificates: SortedVecMap::new(),
                 clients: HashSet::default(),
@@ -447,10 +447,10 @@ impl Inventory {
                 s.upgrade_offers.count(protocol, offered, f.first_seen, f.client.ip);
             }
             let protocol = f.protocol();
-            let known_protocols = s.protocols.len();
+            let protocol_bytes = s.protocols.entry_bytes();
             match s.protocols.get_mut(protocol) {
                 Some(n) => *n += 1,
-                None if budget.charge(btree_entry_bytes::<&str, u64>(known_protocols)) => {
+                None if budget.charge(protocol_bytes) => {
                     s.protocols.insert(protocol, 1);
                 }
                 None => fits = false,

@@ -7,7 +7,6 @@
 //! that a spreadsheet would take for a formula (starting with = + - @, a
 //! tab or a carriage return) is prefixed with an apostrophe.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
@@ -18,6 +17,7 @@ use crate::inventory::{Inventory, Service};
 use crate::policy::{Profile, Severity};
 use crate::util::escape::escape_terminal;
 use crate::util::rfc3339::rfc3339_micros;
+use crate::util::sorted_vec_map::SortedVecMap;
 
 /// A cell of text from the wire or from a capture's certificates.
 fn cell(text: &str) -> String {
@@ -35,7 +35,7 @@ fn joined<'a>(values: impl IntoIterator<Item = &'a String>) -> String {
 }
 
 /// Counts by name: "1.2=3; 1.3=1".
-fn counted<K: AsRef<str>>(counts: &BTreeMap<K, u64>) -> String {
+fn counted<K: AsRef<str> + Ord>(counts: &SortedVecMap<K, u64>) -> String {
     counts.iter().map(|(k, n)| format!("{}={n}", k.as_ref())).collect::<Vec<_>>().join("; ")
 }
 

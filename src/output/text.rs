@@ -116,13 +116,13 @@ fn severity_tag(s: Severity, color: bool) -> String {
     }
 }
 
-fn counts(map: &BTreeMap<String, u64>) -> String {
-    let mut v: Vec<(&String, &u64)> = map.iter().collect();
+fn counts<'a>(map: impl IntoIterator<Item = (&'a String, &'a u64)>) -> String {
+    let mut v: Vec<(&String, &u64)> = map.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     v.iter().map(|(k, n)| format!("{} ({n})", escape_terminal(k.as_bytes()))).collect::<Vec<_>>().join(", ")
 }
 
-fn versions(map: &BTreeMap<String, u64>) -> String {
+fn versions(map: &SortedVecMap<String, u64>) -> String {
     let labelled: BTreeMap<String, u64> = map
         .iter()
         .map(|(v, n)| {

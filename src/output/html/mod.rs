@@ -10,7 +10,6 @@
 mod charts;
 mod figures;
 
-use std::collections::BTreeMap;
 
 use minijinja::{Environment, Value};
 use serde::Serialize;
@@ -108,7 +107,7 @@ fn findings(map: &SortedVecMap<RuleId, FindingCount>, min: Severity) -> Vec<Find
     raised.into_iter().map(|f| FindingView { rule: f.rule.as_str(), severity: f.severity.as_str(), count: f.count, example: wire(&f.example) }).collect()
 }
 
-fn counted(map: &BTreeMap<String, u64>) -> String {
+fn counted(map: &SortedVecMap<String, u64>) -> String {
     map.iter().map(|(k, n)| format!("{} ({n})", wire(k))).collect::<Vec<_>>().join(", ")
 }
 

@@ -22,9 +22,9 @@ pub(crate) fn head(r: &mut Map<String, Value>, kind: &str, dataset: &str) {
 }
 
 /// A `{"count", "name"}` array of counts by name, written in place.
-struct CountsArray<'a, K>(&'a std::collections::BTreeMap<K, u64>);
+struct CountsArray<'a, K>(&'a crate::util::sorted_vec_map::SortedVecMap<K, u64>);
 
-impl<K: AsRef<str>> JsonValue for CountsArray<'_, K> {
+impl<K: AsRef<str> + Ord> JsonValue for CountsArray<'_, K> {
     fn write_json(&self, buf: &mut Vec<u8>) {
         write_array(buf, self.0, |buf, (name, count)| {
             buf.extend_from_slice(b"{\"count\":");

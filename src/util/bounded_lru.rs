@@ -94,6 +94,22 @@ impl<K: Hash + Eq, V> BoundedLru<K, V> {
     }
 }
 
+impl<V: Clone> BoundedLru<Box<[u8]>, V> {
+    /// What a worker wrote once and copies into later records: the value
+    /// kept for `key`, else `make`'s (with its size), kept now and lent.
+    /// One larger than the whole bound is handed out, not kept; `None` only
+    /// if it was not found just after being kept.
+    pub fn get_or_make(&mut self, key: &[u8], make: impl FnOnce() -> (V, usize)) -> Option<std::borrow::Cow<'_, V>> {
+        if !self.contains(key) {
+            let (value, size) = make();
+            if let Some(too_large) = self.insert(key.into(), value, size + crate::memory::alloc_bytes(key.len())) {
+                return Some(std::borrow::Cow::Owned(too_large));
+            }
+        }
+        self.get(key).map(std::borrow::Cow::Borrowed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,18 +16,18 @@ use crate::tls::facts::ClientHelloFacts;
 use crate::tls::facts_key::{self, ServerNameInKey};
 use crate::tls::fingerprint;
 use crate::tls::names::{self, group_name};
-use crate::util::bounded_lru::BoundedLru;
+use super::kept::Kept;
 
 /// Hellos kept at most, whatever their size.
 const ENTRIES: usize = 1024;
 /// The most one worker's rendered hellos take (less when the memory limit
-/// is small: `RenderedHellos::for_connection_memory`).
+/// is small: `rendered_hellos_for`).
 const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The fingerprints of a ClientHello and the JSON written around its
 /// server name.
 #[derive(Clone)]
-pub(super) struct RenderedHello {
+pub struct RenderedHello {
     /// JA3 (none for an SSL 2.0 hello) and the string it digests.
     pub ja3_string: Option<String>,
     pub ja3: Option<String>,
@@ -116,60 +116,37 @@ fn detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts) {
 }
 
 /// The ClientHellos one worker wrote last, by their facts.
-pub struct RenderedHellos {
-    entries: BoundedLru<Box<[u8]>, RenderedHello>,
-    key: Vec<u8>,
+pub type RenderedHellos = Kept<RenderedHello>;
+
+/// Rendered ClientHellos that keep at most `max_bytes`.
+pub fn rendered_hellos(max_bytes: usize) -> RenderedHellos {
+    Kept::new(ENTRIES, max_bytes)
 }
 
-impl RenderedHellos {
-    /// Keeps at most `max_bytes`.
-    pub fn new(max_bytes: usize) -> Self {
-        RenderedHellos { entries: BoundedLru::new(ENTRIES, max_bytes), key: Vec::with_capacity(512) }
-    }
+/// For a worker whose connections may hold `connection_memory`: a
+/// sixty-fourth of it, 4 MiB at most.
+pub fn rendered_hellos_for(connection_memory: usize) -> RenderedHellos {
+    rendered_hellos((connection_memory / 64).min(MAX_BYTES))
+}
 
-    /// For a worker whose connections may hold `connection_memory`: a
-    /// sixty-fourth of it, 4 MiB at most.
-    pub fn for_connection_memory(connection_memory: usize) -> Self {
-        RenderedHellos::new((connection_memory / 64).min(MAX_BYTES))
+/// The hello's JSON and fingerprints, from an earlier session with the
+/// same hello or written now (and kept). A QUIC hello, whose transport
+/// parameters the key does not hold, is written every time.
+pub(super) fn hello<'a>(kept: &'a mut RenderedHellos, ch: &ClientHelloFacts, transport: char) -> Cow<'a, RenderedHello> {
+    if ch.quic_transport_parameters.is_some() {
+        return Cow::Owned(RenderedHello::of(ch, transport));
     }
-
-    /// Bytes held now.
-    pub fn bytes(&self) -> usize {
-        self.entries.bytes()
-    }
-
-    /// The hello's JSON and fingerprints, from an earlier session with the
-    /// same hello or written now (and kept). A QUIC hello, whose transport
-    /// parameters the key does not hold, is written every time.
-    pub(super) fn get(&mut self, ch: &ClientHelloFacts, transport: char) -> Cow<'_, RenderedHello> {
-        if ch.quic_transport_parameters.is_some() {
-            return Cow::Owned(RenderedHello::of(ch, transport));
-        }
-        self.key.clear();
-        self.key.extend_from_slice(&u32::from(transport).to_le_bytes());
-        facts_key::client_hello(&mut self.key, ch, ServerNameInKey::Presence);
-        if !self.entries.contains(self.key.as_slice()) {
-            let rendered = RenderedHello::of(ch, transport);
-            let size = rendered.bytes() + crate::memory::alloc_bytes(self.key.len());
-            if let Some(too_large) = self.entries.insert(self.key.as_slice().into(), rendered, size) {
-                // Larger than this worker's whole share (a small memory
-                // limit): used once, not kept.
-                return Cow::Owned(too_large);
-            }
-        }
-        match self.entries.get(self.key.as_slice()) {
-            Some(kept) => Cow::Borrowed(kept),
-            // Not reached: the hello was there or was kept just now.
-            None => Cow::Owned(RenderedHello::of(ch, transport)),
-        }
-    }
+    let key = |key: &mut Vec<u8>| {
+        key.extend_from_slice(&u32::from(transport).to_le_bytes());
+        facts_key::client_hello(key, ch, ServerNameInKey::Presence);
+    };
+    kept.get(key, || RenderedHello::of(ch, transport), RenderedHello::bytes)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{session_stamped, RenderCaches};
+    use super::super::{written_for_test as written, RenderCaches};
     use crate::decode::Endpoint;
-    use crate::policy::Verdict;
     use crate::tls::facts::{ClientHelloFacts, SessionFacts};
 
     /// One session from a client whose hello names `sni` (or none).
@@ -190,12 +167,6 @@ mod tests {
         f
     }
 
-    fn written(f: &SessionFacts, caches: &mut RenderCaches) -> String {
-        let mut buf = Vec::new();
-        session_stamped(f, &Verdict::default(), "hipaa", &[], &super::super::endpoint_fields(f), caches, &mut buf);
-        String::from_utf8(buf).expect("UTF-8")
-    }
-
     /// The same hello to three names (and none): what is copied from the
     /// worker's memory is what is written afresh, each with its own name.
     #[test]
@@ -214,6 +185,6 @@ mod tests {
         }
         // Two hellos kept: with a name and without (the extensions differ).
         assert!(kept.hellos.bytes() > 0);
-        assert_eq!(kept.hellos.entries.len(), 2);
+        assert_eq!(kept.hellos.len(), 2);
     }
 }

@@ -8,6 +8,7 @@ mod certificates;
 mod codes;
 mod closing;
 mod hellos;
+mod kept;
 mod server_hellos;
 
 pub use alert::{service_alert_findings, session_alerts, write_service_alert};
@@ -276,6 +277,15 @@ pub fn session(f: &SessionFacts, verdict: &Verdict, policy: &str, buf: &mut Vec<
     session_stamped(f, verdict, policy, &[], &endpoint_fields(f), &mut RenderCaches::new(0), buf);
 }
 
+/// A session's record as the worker writes it with `caches`, with no
+/// findings (for the tests of what the caches keep).
+#[cfg(test)]
+fn written_for_test(f: &SessionFacts, caches: &mut RenderCaches) -> String {
+    let mut buf = Vec::new();
+    session_stamped(f, &Verdict::default(), "hipaa", &[], &endpoint_fields(f), caches, &mut buf);
+    String::from_utf8(buf).expect("UTF-8")
+}
+
 /// The JSON a worker keeps of what it wrote, to copy into later sessions:
 /// certificates by their digest, ClientHellos and ServerHellos by their
 /// facts.
@@ -292,8 +302,8 @@ impl RenderCaches {
     pub fn new(max_bytes: usize) -> Self {
         RenderCaches {
             certificates: RenderedCertificates::new(max_bytes),
-            hellos: RenderedHellos::new(max_bytes),
-            server_hellos: RenderedServerHellos::new(max_bytes),
+            hellos: hellos::rendered_hellos(max_bytes),
+            server_hellos: server_hellos::rendered_server_hellos(max_bytes),
             endpoints: Vec::new(),
         }
     }
@@ -304,8 +314,8 @@ impl RenderCaches {
     pub fn for_connection_memory(connection_memory: usize) -> Self {
         RenderCaches {
             certificates: RenderedCertificates::for_connection_memory(connection_memory),
-            hellos: RenderedHellos::for_connection_memory(connection_memory),
-            server_hellos: RenderedServerHellos::for_connection_memory(connection_memory),
+            hellos: hellos::rendered_hellos_for(connection_memory),
+            server_hellos: server_hellos::rendered_server_hellos_for(connection_memory),
             endpoints: Vec::new(),
         }
     }
@@ -328,8 +338,8 @@ pub fn session_stamped(
     let RenderCaches { certificates: certs, hellos, server_hellos, .. } = caches;
     let mut w = JsonWriter::stamped(buf, stamp);
     let version = f.version();
-    let hello = f.client_hello.as_ref().map(|ch| hellos.get(ch, f.carrier.ja4_prefix()));
-    let server_hello = f.server_hello.as_ref().map(|sh| server_hellos.get(sh));
+    let hello = f.client_hello.as_ref().map(|ch| hellos::hello(hellos, ch, f.carrier.ja4_prefix()));
+    let server_hello = f.server_hello.as_ref().map(|sh| server_hellos::server_hello(server_hellos, sh));
     let ja3s = server_hello.as_ref().map(|s| s.ja3s.as_str());
     open_event(&mut w, f.first_seen, "event", &["connection", "protocol"], "tlsaudit.session");
     w.field("start", &Rfc3339Micros(f.first_seen));

@@ -16,18 +16,18 @@ use crate::tls::facts::ServerHelloFacts;
 use crate::tls::facts_key;
 use crate::tls::fingerprint;
 use crate::tls::names;
-use crate::util::bounded_lru::BoundedLru;
+use super::kept::Kept;
 
 /// ServerHellos kept at most, whatever their size.
 const ENTRIES: usize = 1024;
 /// The most one worker's rendered ServerHellos take (less when the memory
-/// limit is small: `RenderedServerHellos::for_connection_memory`). An entry
+/// limit is small: `rendered_server_hellos_for`). An entry
 /// is about 400 bytes.
 const MAX_BYTES: usize = 1024 * 1024;
 
 /// The JA3S of a ServerHello and its `tlsaudit.server` fields.
 #[derive(Clone)]
-pub(super) struct RenderedServerHello {
+pub struct RenderedServerHello {
     pub ja3s_string: String,
     pub ja3s: String,
     /// The `tlsaudit.server` fields after `ja3s_string`.
@@ -67,55 +67,29 @@ fn detail(w: &mut JsonWriter<'_>, sh: &ServerHelloFacts) {
 }
 
 /// The ServerHellos one worker wrote last, by their facts.
-pub struct RenderedServerHellos {
-    entries: BoundedLru<Box<[u8]>, RenderedServerHello>,
-    key: Vec<u8>,
+pub type RenderedServerHellos = Kept<RenderedServerHello>;
+
+/// Rendered ServerHellos that keep at most `max_bytes`.
+pub fn rendered_server_hellos(max_bytes: usize) -> RenderedServerHellos {
+    Kept::new(ENTRIES, max_bytes)
 }
 
-impl RenderedServerHellos {
-    /// Keeps at most `max_bytes`.
-    pub fn new(max_bytes: usize) -> Self {
-        RenderedServerHellos { entries: BoundedLru::new(ENTRIES, max_bytes), key: Vec::with_capacity(128) }
-    }
+/// For a worker whose connections may hold `connection_memory`: a 256th of
+/// it, 1 MiB at most.
+pub fn rendered_server_hellos_for(connection_memory: usize) -> RenderedServerHellos {
+    rendered_server_hellos((connection_memory / 256).min(MAX_BYTES))
+}
 
-    /// For a worker whose connections may hold `connection_memory`: a
-    /// 256th of it, 1 MiB at most.
-    pub fn for_connection_memory(connection_memory: usize) -> Self {
-        RenderedServerHellos::new((connection_memory / 256).min(MAX_BYTES))
-    }
-
-    /// Bytes held now.
-    pub fn bytes(&self) -> usize {
-        self.entries.bytes()
-    }
-
-    /// The ServerHello's part of the record, from an earlier session with
-    /// the same ServerHello or written now (and kept).
-    pub(super) fn get(&mut self, sh: &ServerHelloFacts) -> Cow<'_, RenderedServerHello> {
-        self.key.clear();
-        facts_key::server_hello(&mut self.key, sh);
-        if !self.entries.contains(self.key.as_slice()) {
-            let rendered = RenderedServerHello::of(sh);
-            let size = rendered.bytes() + crate::memory::alloc_bytes(self.key.len());
-            if let Some(too_large) = self.entries.insert(self.key.as_slice().into(), rendered, size) {
-                // Larger than this worker's whole share (a small memory
-                // limit): used once, not kept.
-                return Cow::Owned(too_large);
-            }
-        }
-        match self.entries.get(self.key.as_slice()) {
-            Some(kept) => Cow::Borrowed(kept),
-            // Not reached: the hello was there or was kept just now.
-            None => Cow::Owned(RenderedServerHello::of(sh)),
-        }
-    }
+/// The ServerHello's part of the record, from an earlier session with the
+/// same ServerHello or written now (and kept).
+pub(super) fn server_hello<'a>(kept: &'a mut RenderedServerHellos, sh: &ServerHelloFacts) -> Cow<'a, RenderedServerHello> {
+    kept.get(|key| facts_key::server_hello(key, sh), || RenderedServerHello::of(sh), RenderedServerHello::bytes)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{session_stamped, RenderCaches};
+    use super::super::{written_for_test as written, RenderCaches};
     use crate::decode::Endpoint;
-    use crate::policy::Verdict;
     use crate::tls::facts::{ServerHelloFacts, SessionFacts};
 
     /// One session answered by a ServerHello choosing `cipher`, with its own
@@ -136,12 +110,6 @@ mod tests {
         f
     }
 
-    fn written(f: &SessionFacts, caches: &mut RenderCaches) -> String {
-        let mut buf = Vec::new();
-        session_stamped(f, &Verdict::default(), "hipaa", &[], &super::super::endpoint_fields(f), caches, &mut buf);
-        String::from_utf8(buf).expect("UTF-8")
-    }
-
     /// Sessions answered alike, and one answered otherwise: what is copied
     /// from the worker's memory is what is written afresh.
     #[test]
@@ -160,6 +128,6 @@ mod tests {
         }
         // Two ServerHellos kept: the session ids do not tell them apart.
         assert!(kept.server_hellos.bytes() > 0);
-        assert_eq!(kept.server_hellos.entries.len(), 2);
+        assert_eq!(kept.server_hellos.len(), 2);
     }
 }

@@ -83,8 +83,7 @@ pub struct FindingCount {
 impl FindingCount {
     /// What the example's text takes (as `Finding::text_bytes`).
     fn example_bytes(&self) -> usize {
-        let escaped = if Arc::ptr_eq(&self.example, &self.example_json) { 0 } else { self.example_json.len() };
-        string_bytes(&self.example) + alloc_bytes(escaped)
+        crate::util::json_escape::text_and_escaped_bytes(&self.example, &self.example_json)
     }
 }
 

@@ -122,8 +122,7 @@ impl Finding {
 
     /// The bytes its message takes, its escaped copy included when there is one.
     pub fn text_bytes(&self) -> usize {
-        let escaped = if std::sync::Arc::ptr_eq(&self.message, &self.message_json) { 0 } else { self.message_json.len() };
-        crate::memory::alloc_bytes(self.message.len()) + crate::memory::alloc_bytes(escaped)
+        crate::util::json_escape::text_and_escaped_bytes(&self.message, &self.message_json)
     }
 }
 

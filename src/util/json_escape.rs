@@ -104,8 +104,16 @@ pub fn escaped(text: &Arc<str>) -> Arc<str> {
     }
     let mut inside = Vec::with_capacity(text.len() + 16);
     write_escaped(&mut inside, text.as_bytes());
-    // Escaping UTF-8 text leaves it UTF-8 (only ASCII bytes are replaced).
-    String::from_utf8(inside).map_or_else(|_| Arc::clone(text), Arc::from)
+    // Escaping UTF-8 text leaves it UTF-8 (only ASCII bytes are replaced),
+    // so the lossy conversion copies it as it is.
+    Arc::from(String::from_utf8_lossy(&inside))
+}
+
+/// The bytes a text and its escaped copy (`escaped`) take, the copy
+/// counted only when it is one.
+pub fn text_and_escaped_bytes(text: &Arc<str>, escaped: &Arc<str>) -> usize {
+    let copy = if Arc::ptr_eq(text, escaped) { 0 } else { escaped.len() };
+    crate::memory::alloc_bytes(text.len()) + crate::memory::alloc_bytes(copy)
 }
 
 #[cfg(test)]

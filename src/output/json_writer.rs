@@ -66,6 +66,28 @@ pub fn write_plain(buf: &mut Vec<u8>, s: &'static str) {
     buf.push(b'"');
 }
 
+/// One of the program's own strings (a registry name, a keyword, an
+/// enumeration's label; never text from the wire or the user), written
+/// without the escaping test. A name formatted by the program (`Cow::Owned`,
+/// such as "0x1A2B" for a code no registry names) is escaped as any text.
+#[derive(Clone, Copy)]
+pub struct Plain<S = &'static str>(pub S);
+
+impl JsonValue for Plain<&'static str> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        write_plain(buf, self.0);
+    }
+}
+
+impl JsonValue for Plain<Cow<'static, str>> {
+    fn write_json(&self, buf: &mut Vec<u8>) {
+        match &self.0 {
+            Cow::Borrowed(s) => write_plain(buf, s),
+            Cow::Owned(s) => write_str(buf, s),
+        }
+    }
+}
+
 /// Appends a JSON string whose inside was escaped before (`json_escape::escaped`).
 pub fn write_escaped_before(buf: &mut Vec<u8>, inside: &str) {
     buf.push(b'"');

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use super::super::json_writer::{write_escaped_before, write_str, JsonValue, JsonWriter};
+use super::super::json_writer::{write_escaped_before, write_str, JsonValue, JsonWriter, Plain};
 use super::{fields_of, ECS_VERSION};
 use crate::inventory::{FindingCount, Service};
 use crate::policy::rules::RULES;
@@ -59,7 +59,7 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
     super::write_fields(buf, |w| {
         w.field("@timestamp", &Rfc3339Micros(f.first_seen));
         w.object("ecs");
-        w.field("version", ECS_VERSION);
+        w.field("version", &Plain(ECS_VERSION));
         w.close();
     });
     buf.extend_from_slice(b",\"event\":{");
@@ -88,10 +88,10 @@ pub fn session_alerts(f: &SessionFacts, findings: &[Finding], policy: &str, stam
         w.raw_fields(endpoints);
         if let Some(v) = f.version() {
             w.object("tls");
-            w.field_opt("version", names::version_name(v));
-            w.field("version_protocol", names::version_protocol(v));
+            w.field_opt("version", names::version_name(v).map(Plain));
+            w.field("version_protocol", &Plain(names::version_protocol(v)));
             if let Some(sh) = &f.server_hello {
-                w.field("cipher", &names::cipher_name(sh.cipher));
+                w.field("cipher", &Plain(names::cipher_name(sh.cipher)));
             }
             w.close();
         }
@@ -127,10 +127,10 @@ fn event_fields() -> &'static [u8] {
     static FIELDS: OnceLock<Vec<u8>> = OnceLock::new();
     FIELDS.get_or_init(|| {
         fields_of(|w| {
-            w.field("kind", "alert");
+            w.field("kind", &Plain("alert"));
             w.field("category", &["network"]);
             w.field("type", &["info"]);
-            w.field("dataset", "tlsaudit.alert");
+            w.field("dataset", &Plain("tlsaudit.alert"));
         })
     })
 }
@@ -168,8 +168,8 @@ fn finding_fields(s: Severity, party: Party) -> &'static [u8] {
             .map(|(s, p)| {
                 fields_of(|w| {
                     w.object("finding");
-                    w.field("severity", s.as_str());
-                    w.field("party", p.as_str());
+                    w.field("severity", &Plain(s.as_str()));
+                    w.field("party", &Plain(p.as_str()));
                     w.close();
                 })
             })
@@ -189,7 +189,7 @@ fn rule_fields(id: RuleId) -> &'static [u8] {
             .iter()
             .map(|rule| {
                 fields_of(|w| {
-                    w.field("id", rule.id.as_str());
+                    w.field("id", &Plain(rule.id.as_str()));
                     w.field("name", rule.flags);
                     w.field("category", family(rule.id));
                     w.field("description", rule.required_by);
@@ -220,9 +220,9 @@ pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, pol
     super::closing::destination_and_ecs(&mut w, s);
     w.object("event");
     w.field("category", &["network"]);
-    w.field("dataset", "tlsaudit.alert");
+    w.field("dataset", &Plain("tlsaudit.alert"));
     w.field("end", &Rfc3339Micros(s.last_seen));
-    w.field("kind", "alert");
+    w.field("kind", &Plain("alert"));
     w.field("risk_score", &risk_score(f.severity));
     w.field("severity", &severity_number(f.severity));
     w.field("start", &Rfc3339Micros(s.first_seen));
@@ -236,7 +236,7 @@ pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, pol
     w.object("rule");
     w.field("category", family(f.rule));
     w.field("description", rule.required_by);
-    w.field("id", f.rule.as_str());
+    w.field("id", &Plain(f.rule.as_str()));
     w.field("name", rule.flags);
     if rule.required_by.contains("NIST SP 800-52r2") {
         w.field("reference", SP_800_52R2);
@@ -245,9 +245,9 @@ pub fn write_service_alert(buf: &mut Vec<u8>, s: &Service, f: &FindingCount, pol
     w.close();
     w.object("tlsaudit");
     w.object("finding");
-    w.field("party", "server");
+    w.field("party", &Plain("server"));
     w.field("sessions", &f.count);
-    w.field("severity", f.severity.as_str());
+    w.field("severity", &Plain(f.severity.as_str()));
     w.close();
     w.field("policy", policy);
     w.close();
@@ -267,7 +267,7 @@ mod tests {
             let mut w = JsonWriter::stamped(&mut buf, stamp);
             w.field("@timestamp", &Rfc3339Micros(f.first_seen));
             w.object("ecs");
-            w.field("version", ECS_VERSION);
+            w.field("version", &Plain(ECS_VERSION));
             w.close();
             w.object("event");
             w.raw_fields(event_fields());
@@ -283,10 +283,10 @@ mod tests {
             w.raw_fields(endpoints);
             if let Some(v) = f.version() {
                 w.object("tls");
-                w.field_opt("version", names::version_name(v));
-                w.field("version_protocol", names::version_protocol(v));
+                w.field_opt("version", names::version_name(v).map(Plain));
+                w.field("version_protocol", &Plain(names::version_protocol(v)));
                 if let Some(sh) = &f.server_hello {
-                    w.field("cipher", &names::cipher_name(sh.cipher));
+                    w.field("cipher", &Plain(names::cipher_name(sh.cipher)));
                 }
                 w.close();
             }

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::put;
-use crate::output::json_writer::{write_array, write_escaped_before, write_plain, write_str, JsonValue, JsonWriter};
+use crate::output::json_writer::{write_array, write_escaped_before, write_plain, write_str, JsonValue, JsonWriter, Plain};
 use crate::util::rfc3339::Rfc3339Micros;
 use crate::inventory::{Inventory, Service};
 use crate::policy::Assessment;
@@ -46,8 +46,8 @@ pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option
     destination_and_ecs(&mut w, s);
     w.object("event");
     w.field("category", &["network"]);
-    w.field("dataset", "tlsaudit.service");
-    w.field("kind", "state");
+    w.field("dataset", &Plain("tlsaudit.service"));
+    w.field("kind", &Plain("state"));
     w.field("type", &["info"]);
     w.close();
     network_and_observer(&mut w, s, observer);
@@ -62,7 +62,7 @@ pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option
     w.close();
     w.object("tlsaudit");
     let assessment = s.assessment();
-    w.field("assessment", assessment.as_str());
+    w.field("assessment", &Plain(assessment.as_str()));
     w.field("compliant", &(assessment == Assessment::Compliant));
     if !s.exempted.is_empty() {
         w.field("exempted", &Exempted(s));
@@ -79,7 +79,7 @@ pub fn write_service(buf: &mut Vec<u8>, s: &Service, policy: &str, group: Option
     }
     w.field("first_seen", &Rfc3339Micros(s.first_seen));
     if let Some((grade, why)) = s.grade() {
-        w.field("grade", grade.as_str());
+        w.field("grade", &Plain(grade.as_str()));
         w.field("grade_capped_by", &why.iter().map(|r| r.as_str()).collect::<Vec<_>>());
     }
     if let Some(group) = group {
@@ -106,7 +106,7 @@ pub(super) fn destination_and_ecs(w: &mut JsonWriter<'_>, s: &Service) {
     w.field("port", &s.port);
     w.close();
     w.object("ecs");
-    w.field("version", super::ECS_VERSION);
+    w.field("version", &Plain(super::ECS_VERSION));
     w.close();
 }
 
@@ -114,7 +114,7 @@ pub(super) fn destination_and_ecs(w: &mut JsonWriter<'_>, s: &Service) {
 /// records have them.
 pub(super) fn network_and_observer(w: &mut JsonWriter<'_>, s: &Service, observer: Option<&str>) {
     w.object("network");
-    w.field("transport", s.transport.as_str());
+    w.field("transport", &Plain(s.transport.as_str()));
     w.close();
     if let Some(name) = observer {
         w.object("observer");
@@ -167,8 +167,8 @@ impl JsonValue for Exempted<'_> {
             w.field("count", &e.count);
             w.field("expires", &e.expires);
             w.field("justification", &e.justification);
-            w.field("rule", e.rule.as_str());
-            w.field("severity", e.severity.as_str());
+            w.field("rule", &Plain(e.rule.as_str()));
+            w.field("severity", &Plain(e.severity.as_str()));
             w.finish();
         });
     }

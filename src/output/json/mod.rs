@@ -19,7 +19,7 @@ pub use closing::{stats, write_service};
 
 use serde_json::{Map, Value};
 
-use super::json_writer::{self, JsonValue, JsonWriter, Text};
+use super::json_writer::{self, JsonValue, JsonWriter, Plain, Text};
 use codes::Hex16;
 use hellos::RenderedHello;
 use crate::util::rfc3339::Rfc3339Micros;
@@ -133,7 +133,7 @@ fn quic_detail(w: &mut JsonWriter<'_>, q: &QuicFacts) {
     if let Some((code, from)) = q.close {
         w.object("connection_close");
         w.field("error_code", &code);
-        w.field("from", from.as_str());
+        w.field("from", &Plain(from.as_str()));
         w.close();
     }
     w.close();
@@ -141,9 +141,9 @@ fn quic_detail(w: &mut JsonWriter<'_>, q: &QuicFacts) {
 
 /// A finding's fields, in the innermost object.
 fn finding_fields(w: &mut JsonWriter<'_>, x: &Finding) {
-    w.field("rule", x.rule.as_str());
-    w.field("severity", x.severity.as_str());
-    w.field("party", x.party.as_str());
+    w.field("rule", &Plain(x.rule.as_str()));
+    w.field("severity", &Plain(x.severity.as_str()));
+    w.field("party", &Plain(x.party.as_str()));
     w.field("message", &x.message);
 }
 
@@ -203,16 +203,16 @@ pub fn file_prefix(path: &str) -> Vec<u8> {
 /// What a record written into bytes starts with: `@timestamp` (`at`),
 /// `ecs.version`, and `event` with its kind, category (network), types and
 /// dataset, left open for the record's own event fields.
-fn open_event(w: &mut JsonWriter<'_>, at: i64, kind: &str, types: &[&str], dataset: &str) {
+fn open_event(w: &mut JsonWriter<'_>, at: i64, kind: &'static str, types: &[Plain], dataset: &'static str) {
     w.field("@timestamp", &Rfc3339Micros(at));
     w.object("ecs");
-    w.field("version", ECS_VERSION);
+    w.field("version", &Plain(ECS_VERSION));
     w.close();
     w.object("event");
-    w.field("kind", kind);
-    w.field("category", &["network"]);
+    w.field("kind", &Plain(kind));
+    w.field("category", &[Plain("network")]);
     w.field("type", types);
-    w.field("dataset", dataset);
+    w.field("dataset", &Plain(dataset));
 }
 
 /// `source`, `destination` and `network` of a session, as fields to copy
@@ -237,8 +237,8 @@ fn endpoints(w: &mut JsonWriter<'_>, f: &SessionFacts) {
     w.field("port", &f.server.port);
     w.close();
     w.object("network");
-    w.field("transport", f.carrier.transport().as_str());
-    w.field("protocol", f.protocol());
+    w.field("transport", &Plain(f.carrier.transport().as_str()));
+    w.field("protocol", &Plain(f.protocol()));
     w.object("vlan");
     // ECS has VLAN ids as keywords.
     w.field_opt("id", f.vlan.map(Text));
@@ -341,7 +341,7 @@ pub fn session_stamped(
     let hello = f.client_hello.as_ref().map(|ch| hellos::hello(hellos, ch, f.carrier.ja4_prefix()));
     let server_hello = f.server_hello.as_ref().map(|sh| server_hellos::server_hello(server_hellos, sh));
     let ja3s = server_hello.as_ref().map(|s| s.ja3s.as_str());
-    open_event(&mut w, f.first_seen, "event", &["connection", "protocol"], "tlsaudit.session");
+    open_event(&mut w, f.first_seen, "event", &[Plain("connection"), Plain("protocol")], "tlsaudit.session");
     w.field("start", &Rfc3339Micros(f.first_seen));
     w.field("end", &Rfc3339Micros(f.last_seen));
     w.close();
@@ -358,16 +358,16 @@ pub fn session_stamped(
     }
     w.object("tls");
     if let Some(v) = version {
-        w.field_opt("version", names::version_name(v));
-        w.field("version_protocol", names::version_protocol(v));
+        w.field_opt("version", names::version_name(v).map(Plain));
+        w.field("version_protocol", &Plain(names::version_protocol(v)));
     }
     if let Some(sh) = &f.server_hello {
-        w.field("cipher", &cipher_name(sh.cipher));
+        w.field("cipher", &Plain(cipher_name(sh.cipher)));
         if let Some(alpn) = &sh.alpn {
             wire_string(&mut w, "next_protocol", alpn);
         }
     }
-    w.field_opt("curve", f.group().map(group_name));
+    w.field_opt("curve", f.group().map(|g| Plain(group_name(g))));
     if f.server_hello.is_some() || f.sslv2_server_hello {
         w.field("established", &f.established);
         w.field("resumed", &f.resumed());
@@ -405,9 +405,9 @@ pub fn session_stamped(
     }
     if let Some(hrr) = &f.hello_retry {
         w.object("hello_retry_request");
-        w.field_opt("version", names::version_name(hrr.version));
-        w.field("cipher", &cipher_name(hrr.cipher));
-        w.field_opt("group", hrr.selected_group.map(group_name));
+        w.field_opt("version", names::version_name(hrr.version).map(Plain));
+        w.field("cipher", &Plain(cipher_name(hrr.cipher)));
+        w.field_opt("group", hrr.selected_group.map(|g| Plain(group_name(g))));
         w.close();
     }
     if !f.server_certificates.is_empty() {
@@ -437,18 +437,18 @@ pub fn session_stamped(
         w.object("retried_hello");
         w.field("ja4", &fingerprint::ja4(retried, f.carrier.ja4_prefix()));
         w.field("ja3", &fingerprint::ja3(retried));
-        let shares: Vec<_> = retried.key_share_groups.iter().map(|g| group_name(*g)).collect();
+        let shares: Vec<_> = retried.key_share_groups.iter().map(|g| Plain(group_name(*g))).collect();
         w.field("key_share_groups", &shares);
         w.close();
     }
     w.close();
     if let Some(kx) = &f.key_exchange {
         w.object("kex");
-        w.field("method", kx.method.name());
+        w.field("method", &Plain(kx.method.name()));
         w.field_opt("dh_bits", kx.dh_bits);
         w.field_opt("srp_bits", kx.srp_bits);
         w.field_opt("rsa_bits", kx.rsa_bits);
-        w.field_opt("curve", kx.curve.map(group_name));
+        w.field_opt("curve", kx.curve.map(|g| Plain(group_name(g))));
         if kx.psk_hint {
             w.field("psk_hint", &true);
         }
@@ -460,7 +460,7 @@ pub fn session_stamped(
         w.object("alert");
         w.field("level", &names::alert_level(a.level));
         w.field("description", &names::alert_description(a.description));
-        w.field("from", a.from.as_str());
+        w.field("from", &Plain(a.from.as_str()));
         w.close();
     }
     if let Some(p) = f.preamble {
@@ -492,7 +492,7 @@ pub fn session_stamped(
 fn session_end(mut w: JsonWriter<'_>, f: &SessionFacts, verdict: &Verdict, policy: &str) {
     if let Some(t) = &f.tunnel {
         w.object("tunnel");
-        w.field("type", t.kind.as_str());
+        w.field("type", &Plain(t.kind.as_str()));
         w.field_opt("id", t.id);
         if let Some((client_side, server_side)) = t.outer {
             w.field("outer_source_ip", &Text(client_side));
@@ -519,7 +519,7 @@ fn session_end(mut w: JsonWriter<'_>, f: &SessionFacts, verdict: &Verdict, polic
     if !verdict.exempted.is_empty() {
         w.field("exempted", &ExemptedFindings(&verdict.exempted));
     }
-    w.field("assessment", verdict.assessment.as_str());
+    w.field("assessment", &Plain(verdict.assessment.as_str()));
     w.field("compliant", &verdict.is_compliant());
     w.field("policy", policy);
     w.close();

@@ -198,10 +198,12 @@ impl JsonValue for Rfc3339Micros {
     fn write_json(&self, buf: &mut Vec<u8>) {
         match rfc3339::date_time_bytes(self.0.div_euclid(1_000_000)) {
             Some(date_time) => {
-                buf.push(b'"');
-                buf.extend_from_slice(&date_time);
-                buf.extend_from_slice(&rfc3339::micros_suffix(self.0));
-                buf.push(b'"');
+                // Assembled on the stack and appended in one copy of a known
+                // length, which the compiler makes a few moves.
+                let mut quoted = [b'"'; 29];
+                quoted[1..20].copy_from_slice(&date_time);
+                quoted[20..28].copy_from_slice(&rfc3339::micros_suffix(self.0));
+                buf.extend_from_slice(&quoted);
             }
             None => Text(self).write_json(buf),
         }
@@ -221,20 +223,45 @@ impl JsonValue for Rfc3339Secs {
     }
 }
 
-/// IPv4 addresses digit by digit (most addresses written are); IPv6 through
-/// its Display, which knows where to shorten.
+/// An IPv4 address in dotted decimal between quotes, in the first `len`
+/// bytes of the array.
+fn quoted_ipv4(octets: [u8; 4]) -> ([u8; 17], usize) {
+    let mut out = [0u8; 17];
+    out[0] = b'"';
+    let mut len = 1;
+    for (i, octet) in octets.into_iter().enumerate() {
+        if i > 0 {
+            out[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            out[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            out[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        out[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    out[len] = b'"';
+    (out, len + 1)
+}
+
+/// IPv4 addresses digit by digit (most addresses written are); IPv6 by
+/// `util::ipv6_text`, which shortens as the standard library's Display does.
 impl JsonValue for std::net::IpAddr {
     fn write_json(&self, buf: &mut Vec<u8>) {
         match self {
             std::net::IpAddr::V4(v4) => {
-                buf.push(b'"');
-                for (i, octet) in v4.octets().iter().enumerate() {
-                    if i > 0 {
-                        buf.push(b'.');
-                    }
-                    octet.write_json(buf);
-                }
-                buf.push(b'"');
+                // The longest form ("255.255.255.255" quoted, 17 bytes) is
+                // appended whole, in a copy of a known length, and cut back
+                // to the address's own length.
+                let (quoted, len) = quoted_ipv4(v4.octets());
+                let end = buf.len() + len;
+                buf.extend_from_slice(&quoted);
+                buf.truncate(end);
             }
             std::net::IpAddr::V6(v6) => {
                 // Hexadecimal digits, colons and dots: nothing to escape.
@@ -479,6 +506,26 @@ mod tests {
             let mut ours = Vec::new();
             ip.write_json(&mut ours);
             assert_eq!(String::from_utf8(ours).unwrap(), format!("\"{ip}\""));
+        }
+        // Every octet value in every place, after text already in the buffer.
+        for octet in 0..=255u8 {
+            for place in 0..4 {
+                let mut octets = [7, 80, 100, 255];
+                octets[place] = octet;
+                let ip = std::net::IpAddr::from(octets);
+                let mut ours = b"x".to_vec();
+                ip.write_json(&mut ours);
+                assert_eq!(String::from_utf8(ours).unwrap(), format!("x\"{ip}\""));
+            }
+        }
+    }
+
+    #[test]
+    fn times_are_written_as_their_display() {
+        for micros in [0, 1, 999_999, 1_700_000_000_123_456, -1, 253_402_300_799_999_999, 253_402_300_800_000_000, i64::MIN] {
+            let mut ours = b"x".to_vec();
+            Rfc3339Micros(micros).write_json(&mut ours);
+            assert_eq!(String::from_utf8(ours).unwrap(), format!("x\"{}\"", Rfc3339Micros(micros)));
         }
     }
 }

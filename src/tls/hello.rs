@@ -98,8 +98,10 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHelloFacts> {
     let mut f = ClientHelloFacts {
         legacy_version: ch.version.0,
         session_id: ch.session_id.map(|s| s.to_vec()).unwrap_or_default(),
-        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
-        compression_methods: ch.comp.iter().map(|c| c.0).collect(),
+        // tls-parser's vectors of code newtypes, turned into vectors of
+        // the codes in place (the same layout: no new allocation).
+        ciphers: ch.ciphers.into_iter().map(|c| c.0).collect(),
+        compression_methods: ch.comp.into_iter().map(|c| c.0).collect(),
         ..Default::default()
     };
     if let Some(block) = ch.ext {

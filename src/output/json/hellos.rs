@@ -34,6 +34,10 @@ pub struct RenderedHello {
     pub ja4: String,
     /// `tls.client.supported_ciphers`, before the server name.
     pub ecs: Vec<u8>,
+    /// `tls.client.ja3`, after the server name (empty without JA3).
+    pub ja3_field: Vec<u8>,
+    /// `tlsaudit.client.ja4` and `ja3_string`, before the server name's hex.
+    pub fingerprint_fields: Vec<u8>,
     /// The `tlsaudit.client` fields after the server name.
     pub detail: Vec<u8>,
 }
@@ -48,7 +52,15 @@ impl RenderedHello {
                 w.field("supported_ciphers", &CodeList { values: &ch.ciphers, write: write_cipher_name });
             }
         });
-        RenderedHello { ja3_string, ja3, ja4: fingerprint::ja4(ch, transport), ecs, detail: fields_of(|w| detail(w, ch)) }
+        let ja4 = fingerprint::ja4(ch, transport);
+        // Written once here, escaped as any text, and copied into each
+        // session with this hello.
+        let ja3_field = fields_of(|w| w.field_opt("ja3", ja3.as_deref()));
+        let fingerprint_fields = fields_of(|w| {
+            w.field("ja4", ja4.as_str());
+            w.field_opt("ja3_string", ja3_string.as_deref());
+        });
+        RenderedHello { ja3_string, ja3, ja4, ecs, ja3_field, fingerprint_fields, detail: fields_of(|w| detail(w, ch)) }
     }
 
     fn bytes(&self) -> usize {
@@ -57,6 +69,8 @@ impl RenderedHello {
             + text(&self.ja3)
             + crate::memory::alloc_bytes(self.ja4.len())
             + crate::memory::alloc_bytes(self.ecs.len())
+            + crate::memory::alloc_bytes(self.ja3_field.len())
+            + crate::memory::alloc_bytes(self.fingerprint_fields.len())
             + crate::memory::alloc_bytes(self.detail.len())
             + std::mem::size_of::<(Box<[u8]>, (RenderedHello, usize))>()
             + 32

@@ -93,13 +93,12 @@ fn client_hello_ecs(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, hello: &Rende
     if let Some(sni) = &ch.server_name {
         wire_string(w, "server_name", sni);
     }
-    w.field_opt("ja3", hello.ja3.as_deref());
+    w.raw_fields(&hello.ja3_field);
 }
 
 /// `tlsaudit.client` fields of the ClientHello, in the innermost object.
 fn client_hello_detail(w: &mut JsonWriter<'_>, ch: &ClientHelloFacts, hello: &RenderedHello) {
-    w.field("ja4", hello.ja4.as_str());
-    w.field_opt("ja3_string", hello.ja3_string.as_deref());
+    w.raw_fields(&hello.fingerprint_fields);
     if let Some(sni) = &ch.server_name {
         wire_hex(w, "server_name_hex", sni);
     }

@@ -44,16 +44,31 @@ thread_local! {
     /// The day this thread wrote last, with its date: the times of a
     /// capture fall on few days, and a record carries several of them.
     static LAST_DATE: Cell<(i64, Option<[u8; 10]>)> = const { Cell::new((i64::MIN, None)) };
+    /// The second this thread wrote last, written out: a busy link's
+    /// sessions start and end many to a second.
+    static LAST_SECOND: Cell<(i64, Option<[u8; 19]>)> = const { Cell::new((i64::MIN, None)) };
 }
 
 /// Forgets the day this thread wrote last.
 pub fn forget_last_date() {
     LAST_DATE.with(|last| last.set((i64::MIN, None)));
+    LAST_SECOND.set((i64::MIN, None));
 }
 
 /// "YYYY-MM-DDTHH:MM:SS" of a Unix time in the years 0 to 9999, written
 /// digit by digit; None outside them.
 pub fn date_time_bytes(secs: i64) -> Option<[u8; 19]> {
+    if let (second, Some(text)) = LAST_SECOND.get() {
+        if second == secs {
+            return Some(text);
+        }
+    }
+    let text = date_time_bytes_uncached(secs);
+    LAST_SECOND.set((secs, text));
+    text
+}
+
+fn date_time_bytes_uncached(secs: i64) -> Option<[u8; 19]> {
     let days = secs.div_euclid(86_400);
     let [y0, y1, y2, y3, _, mo0, mo1, _, d0, d1] = LAST_DATE.with(|last| match last.get() {
         (day, date) if day == days => date,
@@ -141,6 +156,16 @@ mod tests {
         assert_eq!(rfc3339_micros(1_700_000_000_123_456), "2023-11-14T22:13:20.123456Z");
         assert_eq!(rfc3339_secs(-86_400), "1969-12-31T00:00:00Z");
         assert_eq!(rfc3339_micros(-1), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn the_last_second_written_is_kept_and_only_for_itself() {
+        for secs in [1_700_000_000, 1_700_000_000, 1_700_000_001, 253_402_300_800, 253_402_300_800, 1_700_000_000, -1, -1] {
+            let want = OffsetDateTime::from_unix_timestamp(secs).ok().filter(|t| t.year() <= 9999).map(|t| {
+                format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())
+            });
+            assert_eq!(date_time_bytes(secs).map(|b| String::from_utf8(b.to_vec()).unwrap()), want, "at {secs}");
+        }
     }
 
     #[test]

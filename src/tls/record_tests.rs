@@ -140,5 +140,6 @@ fn message_over_records_gets_its_room_once() {
 
     let mut lone = RecordStream::new(1 << 16);
     assert!(collect(&mut lone, &[&record(&body[..4])]).is_empty());
+    assert_eq!(lone.handshake.len(), 4, "the header is held for the next record");
     assert!(lone.handshake.capacity() < 1024, "a header alone took {} bytes", lone.handshake.capacity());
 }

@@ -28,8 +28,7 @@ const MAX_BYTES: usize = 4 * 1024 * 1024;
 /// server name.
 #[derive(Clone)]
 pub struct RenderedHello {
-    /// JA3 (none for an SSL 2.0 hello) and the string it digests.
-    pub ja3_string: Option<String>,
+    /// JA3 (none for an SSL 2.0 hello) and JA4, for `related.hash`.
     pub ja3: Option<String>,
     pub ja4: String,
     /// `tls.client.supported_ciphers`, before the server name.
@@ -60,13 +59,12 @@ impl RenderedHello {
             w.field("ja4", ja4.as_str());
             w.field_opt("ja3_string", ja3_string.as_deref());
         });
-        RenderedHello { ja3_string, ja3, ja4, ecs, ja3_field, fingerprint_fields, detail: fields_of(|w| detail(w, ch)) }
+        RenderedHello { ja3, ja4, ecs, ja3_field, fingerprint_fields, detail: fields_of(|w| detail(w, ch)) }
     }
 
     fn bytes(&self) -> usize {
         let text = |s: &Option<String>| s.as_ref().map_or(0, |s| crate::memory::alloc_bytes(s.len()));
-        text(&self.ja3_string)
-            + text(&self.ja3)
+        text(&self.ja3)
             + crate::memory::alloc_bytes(self.ja4.len())
             + crate::memory::alloc_bytes(self.ecs.len())
             + crate::memory::alloc_bytes(self.ja3_field.len())

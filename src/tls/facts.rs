@@ -317,8 +317,10 @@ pub struct SessionFacts {
     /// inputs); None live.
     pub source_file: Option<u16>,
     pub client_hello: Option<ClientHelloFacts>,
-    /// A second ClientHello, sent after a HelloRetryRequest.
-    pub retried_client_hello: Option<ClientHelloFacts>,
+    /// A second ClientHello, sent after a HelloRetryRequest. Boxed: few
+    /// sessions have one, and every session's facts are moved from the flow
+    /// to the output.
+    pub retried_client_hello: Option<Box<ClientHelloFacts>>,
     pub hello_retry: Option<HelloRetryFacts>,
     pub server_hello: Option<ServerHelloFacts>,
     /// An SSLv2 server hello answered the client (SSL 2.0 negotiated).
@@ -492,7 +494,7 @@ impl HeapSize for SessionFacts {
     fn heap_bytes(&self) -> usize {
         let certificates = |v: &Vec<SharedCertificate>| vec_bytes(v) + v.iter().map(|c| c.heap_bytes()).sum::<usize>();
         self.client_hello.as_ref().map_or(0, HeapSize::heap_bytes)
-            + self.retried_client_hello.as_ref().map_or(0, HeapSize::heap_bytes)
+            + self.retried_client_hello.as_ref().map_or(0, |ch| alloc_bytes(std::mem::size_of::<ClientHelloFacts>()) + ch.heap_bytes())
             + self.server_hello.as_ref().map_or(0, HeapSize::heap_bytes)
             + certificates(&self.server_certificates)
             + certificates(&self.client_certificates)

@@ -34,19 +34,7 @@ for t in "${targets[@]}"; do
     packed="./corpus/$t.bin.zst"
     [ -f "$packed" ] || continue
     zstd -dc "$packed" >"$corpus/$t.bin"
-    python3 - "$corpus/$t.bin" "$corpus/$t" <<'UNPACK'
-import hashlib, os, struct, sys
-packed, out = sys.argv[1], sys.argv[2]
-os.makedirs(out, exist_ok=True)
-data = open(packed, "rb").read()
-at = 0
-while at + 4 <= len(data):
-    (length,) = struct.unpack_from("<I", data, at)
-    one = data[at + 4:at + 4 + length]
-    at += 4 + length
-    with open(os.path.join(out, hashlib.sha1(one).hexdigest()), "wb") as f:
-        f.write(one)
-UNPACK
+    python3 ./corpus-pack.py unpack "$corpus/$t.bin" "$corpus/$t"
     rm -f "$corpus/$t.bin"
 done
 for t in "${targets[@]}"; do
@@ -98,14 +86,7 @@ run_one() {
     rm -rf "$min" && mkdir -p "$min"
     "$(binary "$t")" -set_cover_merge=1 -timeout=10 -rss_limit_mb=2048 "$min" "$corpus/$t" >"$log.merge" 2>&1
     mkdir -p ./corpus
-    python3 - "$min" "./corpus/$t.bin" <<'PACK'
-import os, struct, sys
-src, out = sys.argv[1], sys.argv[2]
-with open(out, "wb") as o:
-    for name in sorted(os.listdir(src)):
-        data = open(os.path.join(src, name), "rb").read()
-        o.write(struct.pack("<I", len(data)) + data)
-PACK
+    python3 ./corpus-pack.py pack "$min" "./corpus/$t.bin"
     zstd -19 -q -f --rm "./corpus/$t.bin" -o "./corpus/$t.bin.zst"
     echo "$t: minimized corpus of $(ls "$min" | wc -l) inputs, $(du -k "./corpus/$t.bin.zst" | cut -f1) KiB packed" | tee -a "$log"
 }

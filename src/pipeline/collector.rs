@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::gauge::MemoryGauge;
 use super::order::FileOrder;
-use super::worker::{Judged, JudgedBatch};
+use super::worker::JudgedBatch;
 use crate::capture::live;
 use crate::inventory::Inventory;
 use crate::output::text;
@@ -110,7 +110,7 @@ pub(super) fn collect(rx: Receiver<JudgedBatch>, out: Box<dyn Write + Send>, mut
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
-        opts.sessions_reported.fetch_add(batch.sessions.len() as u64, Ordering::Relaxed);
+        opts.sessions_reported.fetch_add(batch.len() as u64, Ordering::Relaxed);
         c.take(batch, &opts, order.as_mut());
     }
     if let Some(order) = order.as_mut() {
@@ -127,8 +127,7 @@ impl Collected {
     /// their lines (files read apart: in their turn); then hands the batch
     /// back to its worker.
     fn take(&mut self, batch: JudgedBatch, opts: &CollectorOptions, order: Option<&mut FileOrder>) {
-        for judged in &batch.sessions {
-            let Judged { facts: f, verdict } = judged;
+        for (f, verdict) in batch.sessions() {
             self.sessions += 1;
             self.compliant += u64::from(verdict.assessment == Assessment::Compliant);
             self.not_assessed += u64::from(verdict.assessment == Assessment::NotAssessed);

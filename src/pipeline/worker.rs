@@ -19,12 +19,6 @@ use crate::stats::WorkerStats;
 use crate::tls::facts::SessionFacts;
 use crate::OutputFormat;
 
-/// A finished session and its judgement.
-pub struct Judged {
-    pub facts: SessionFacts,
-    pub verdict: Verdict,
-}
-
 /// How the workers render each session's line.
 #[derive(Clone)]
 pub(super) struct RenderOptions {
@@ -57,10 +51,14 @@ const LINES_PER_BATCH: usize = 256 * 1024;
 /// Sessions in one batch at most (for sessions with no line).
 const SESSIONS_PER_BATCH: usize = 1024;
 /// Ended sessions whose room the worker keeps from batch to batch (they
-/// are about 1.5 KB each).
+/// are about 1 KB each).
 const ENDED_ROOM_KEPT: usize = 256;
-/// Emptied line buffers a worker keeps for its next batches.
-const SPARE_LINE_BUFFERS: usize = 2;
+/// Room for ended sessions when no list came back from the output thread
+/// in time, so that the flow table's list does not grow from nothing.
+const ENDED_ROOM_NEW: usize = 32;
+/// Emptied line buffers, session lists and verdict lists a worker keeps
+/// for its next batches.
+const SPARE_BUFFERS: usize = 2;
 
 /// Appends the session's output line (newline included), if the output
 /// has one per session, to `lines`.
@@ -88,16 +86,36 @@ fn render(facts: &SessionFacts, verdict: &Verdict, render: &RenderOptions, cache
 
 /// Sessions judged by one worker, on their way to the output thread, with
 /// their output lines rendered one after another into one buffer (no line
-/// is copied on its own, and the output thread only writes).
+/// is copied on its own, and the output thread only writes). The sessions
+/// are the list the flow table reported them in, passed on whole (a
+/// session's facts are about 1 KB: moving each into a pair with its
+/// verdict was a copy per session), and their verdicts in the same order.
 pub(super) struct JudgedBatch {
     pub worker: usize,
-    pub sessions: Vec<Judged>,
+    facts: Vec<SessionFacts>,
+    verdicts: Vec<Verdict>,
     pub lines: Vec<u8>,
     /// Capture files read apart: the file the sessions are of, by its
     /// index among the inputs (`order.rs`).
     pub file: Option<usize>,
     /// No session of `file` comes after this batch (which has none).
     pub ends_file: bool,
+}
+
+impl JudgedBatch {
+    /// The batch's sessions, each with its verdict, in the order they ended.
+    pub fn sessions(&self) -> impl Iterator<Item = (&SessionFacts, &Verdict)> {
+        self.facts.iter().zip(&self.verdicts)
+    }
+
+    pub fn len(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// Lines or sessions enough for one batch.
+    fn is_full(&self) -> bool {
+        self.lines.len() >= LINES_PER_BATCH || self.verdicts.len() >= SESSIONS_PER_BATCH
+    }
 }
 
 /// What a worker thread is given besides its batches.
@@ -133,14 +151,17 @@ pub(super) struct Worker {
     profile: Arc<Profile>,
     render: Arc<RenderOptions>,
     memory: Arc<MemoryGauge>,
-    /// Emptied line buffers back from the output thread, for reuse.
+    /// Emptied line buffers, session lists and verdict lists back from the
+    /// output thread, for reuse.
     spare_lines: Vec<Vec<u8>>,
+    spare_facts: Vec<Vec<SessionFacts>>,
+    spare_verdicts: Vec<Vec<Verdict>>,
     /// The JSON of the certificates and ClientHellos this worker wrote last.
     rendered: json::RenderCaches,
     /// Findings of earlier sessions, by the facts they were found in.
     verdicts: VerdictMemo,
-    /// The list the flow table reports ended sessions into, emptied, its
-    /// room kept from batch to batch.
+    /// An empty list for the flow table to report ended sessions into
+    /// (`FlowTable::swap_sessions`).
     ended: Vec<SessionFacts>,
     /// Capture files read apart: the one being read, by its index among
     /// the inputs; its sessions' batches are tagged with it.
@@ -164,6 +185,8 @@ impl Worker {
             render,
             memory,
             spare_lines: Vec::new(),
+            spare_facts: Vec::new(),
+            spare_verdicts: Vec::new(),
             rendered: json::RenderCaches::for_connection_memory(limits.max_memory),
             verdicts: VerdictMemo::for_connection_memory(limits.max_memory),
             ended: Vec::new(),
@@ -195,13 +218,20 @@ impl Worker {
     }
 
     /// Frees the sessions the output thread is done with, and keeps a few
-    /// of their line buffers (emptied, capacity kept) for the next batches.
+    /// of their buffers (emptied, capacity kept) for the next batches.
     fn take_back_spent(&mut self) {
         for spent in self.spent.try_iter() {
-            drop(spent.sessions);
-            let mut lines = spent.lines;
-            if self.spare_lines.len() < SPARE_LINE_BUFFERS && lines.capacity() <= 2 * LINES_PER_BATCH {
-                lines.clear();
+            let JudgedBatch { mut facts, mut verdicts, mut lines, .. } = spent;
+            facts.clear();
+            verdicts.clear();
+            lines.clear();
+            if self.spare_facts.len() < SPARE_BUFFERS && facts.capacity() > 0 && facts.capacity() <= ENDED_ROOM_KEPT {
+                self.spare_facts.push(facts);
+            }
+            if self.spare_verdicts.len() < SPARE_BUFFERS && verdicts.capacity() > 0 && verdicts.capacity() <= SESSIONS_PER_BATCH {
+                self.spare_verdicts.push(verdicts);
+            }
+            if self.spare_lines.len() < SPARE_BUFFERS && lines.capacity() <= 2 * LINES_PER_BATCH {
                 self.spare_lines.push(lines);
             }
         }
@@ -209,7 +239,8 @@ impl Worker {
 
     fn fresh_batch(&mut self, sessions: usize) -> JudgedBatch {
         let lines = self.spare_lines.pop().unwrap_or_else(|| Vec::with_capacity(LINES_PER_BATCH + 16 * 1024));
-        JudgedBatch { worker: self.index, sessions: Vec::with_capacity(sessions.min(SESSIONS_PER_BATCH)), lines, file: None, ends_file: false }
+        let verdicts = self.spare_verdicts.pop().unwrap_or_else(|| Vec::with_capacity(sessions.min(SESSIONS_PER_BATCH)));
+        JudgedBatch { worker: self.index, facts: Vec::new(), verdicts, lines, file: None, ends_file: false }
     }
 
     /// Sends a batch to the output thread, tagged with its file when
@@ -220,35 +251,61 @@ impl Worker {
     }
 
     /// Judges the sessions that ended and sends them on, rendered, in
-    /// batches of a bounded size.
+    /// batches of a bounded size. The list the table reported them in goes
+    /// on whole with them when they fit one batch, and the table is given
+    /// an empty one with room.
     fn send_judged(&mut self) {
         let mut done = std::mem::take(&mut self.ended);
+        if done.capacity() == 0 {
+            done = self.spare_facts.pop().unwrap_or_else(|| Vec::with_capacity(ENDED_ROOM_NEW));
+        }
         self.table.swap_sessions(&mut done);
         if done.is_empty() {
             self.ended = done;
             return;
         }
-        let mut left = done.len();
-        let mut batch = self.fresh_batch(left);
-        for facts in done.drain(..) {
-            let verdict = policy::evaluate_remembered(&facts, &self.profile, &mut self.verdicts);
-            render(&facts, &verdict, &self.render, &mut self.rendered, &mut batch.lines);
-            batch.sessions.push(Judged { facts, verdict });
-            left -= 1;
-            if left > 0 && (batch.lines.len() >= LINES_PER_BATCH || batch.sessions.len() >= SESSIONS_PER_BATCH) {
-                // Many sessions ending at once (the end of a capture): what
-                // the output thread has written meanwhile is freed as we go.
+        let mut batch = self.fresh_batch(done.len());
+        for next in 0..done.len() {
+            self.judge(&done[next], &mut batch);
+            if next + 1 < done.len() && batch.is_full() {
+                // Many sessions ending at once (the end of a capture): those
+                // judged go with the list, the rest one batch at a time.
+                let rest = done.split_off(next + 1);
+                batch.facts = done;
                 self.take_back_spent();
-                let next = self.fresh_batch(left);
+                let fresh = self.fresh_batch(rest.len());
+                self.send(std::mem::replace(&mut batch, fresh));
+                return self.send_judged_apart(rest, batch);
+            }
+        }
+        batch.facts = done;
+        self.send(batch);
+    }
+
+    /// The rest of a mass ending, each session moved into its batch; what
+    /// the output thread has written meanwhile is freed as they go.
+    fn send_judged_apart(&mut self, rest: Vec<SessionFacts>, mut batch: JudgedBatch) {
+        let mut left = rest.len();
+        batch.facts = Vec::with_capacity(left.min(ENDED_ROOM_KEPT));
+        for facts in rest {
+            self.judge(&facts, &mut batch);
+            batch.facts.push(facts);
+            left -= 1;
+            if left > 0 && batch.is_full() {
+                self.take_back_spent();
+                let mut next = self.fresh_batch(left);
+                next.facts = Vec::with_capacity(left.min(ENDED_ROOM_KEPT));
                 self.send(std::mem::replace(&mut batch, next));
             }
         }
         self.send(batch);
-        // The room of a typical batch is kept; that of a mass ending (a
-        // clock reset, the end of the capture) goes.
-        if done.capacity() <= ENDED_ROOM_KEPT {
-            self.ended = done;
-        }
+    }
+
+    /// Judges a session, and renders its line into the batch.
+    fn judge(&mut self, facts: &SessionFacts, batch: &mut JudgedBatch) {
+        let verdict = policy::evaluate_remembered(facts, &self.profile, &mut self.verdicts);
+        render(facts, &verdict, &self.render, &mut self.rendered, &mut batch.lines);
+        batch.verdicts.push(verdict);
     }
 
     /// The capture file read apart is done: its flows end, their sessions
@@ -256,7 +313,7 @@ impl Worker {
     fn end_file(&mut self) {
         self.table.finish_all();
         self.send_judged();
-        let marker = JudgedBatch { worker: self.index, sessions: Vec::new(), lines: Vec::new(), file: self.file, ends_file: true };
+        let marker = JudgedBatch { worker: self.index, facts: Vec::new(), verdicts: Vec::new(), lines: Vec::new(), file: self.file, ends_file: true };
         let _ = self.judged.send(marker);
     }
 

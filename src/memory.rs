@@ -59,6 +59,13 @@ pub trait HeapSize {
     fn heap_bytes(&self) -> usize;
 }
 
+/// A boxed value's heap: the box's own allocation, and what the value holds.
+impl<T: HeapSize> HeapSize for Box<T> {
+    fn heap_bytes(&self) -> usize {
+        alloc_bytes(std::mem::size_of::<T>()) + (**self).heap_bytes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

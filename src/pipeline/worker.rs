@@ -269,13 +269,13 @@ impl Worker {
             self.judge(&done[next], &mut batch);
             if next + 1 < done.len() && batch.is_full() {
                 // Many sessions ending at once (the end of a capture): those
-                // judged go with the list, the rest one batch at a time.
-                let rest = done.split_off(next + 1);
-                batch.facts = done;
+                // judged go in a list of their own, the rest one batch at a
+                // time (the list's room, which can be large, stays here).
+                batch.facts = done.drain(..=next).collect();
                 self.take_back_spent();
-                let fresh = self.fresh_batch(rest.len());
+                let fresh = self.fresh_batch(done.len());
                 self.send(std::mem::replace(&mut batch, fresh));
-                return self.send_judged_apart(rest, batch);
+                return self.send_judged_apart(done, batch);
             }
         }
         batch.facts = done;
@@ -284,10 +284,10 @@ impl Worker {
 
     /// The rest of a mass ending, each session moved into its batch; what
     /// the output thread has written meanwhile is freed as they go.
-    fn send_judged_apart(&mut self, rest: Vec<SessionFacts>, mut batch: JudgedBatch) {
+    fn send_judged_apart(&mut self, mut rest: Vec<SessionFacts>, mut batch: JudgedBatch) {
         let mut left = rest.len();
         batch.facts = Vec::with_capacity(left.min(ENDED_ROOM_KEPT));
-        for facts in rest {
+        for facts in rest.drain(..) {
             self.judge(&facts, &mut batch);
             batch.facts.push(facts);
             left -= 1;
@@ -299,6 +299,9 @@ impl Worker {
             }
         }
         self.send(batch);
+        if rest.capacity() <= ENDED_ROOM_KEPT {
+            self.ended = rest;
+        }
     }
 
     /// Judges a session, and renders its line into the batch.

@@ -503,7 +503,7 @@ impl HeapSize for SessionFacts {
     fn heap_bytes(&self) -> usize {
         let certificates = |v: &Vec<SharedCertificate>| vec_bytes(v) + v.iter().map(|c| c.heap_bytes()).sum::<usize>();
         self.client_hello.as_ref().map_or(0, HeapSize::heap_bytes)
-            + self.retried_client_hello.as_ref().map_or(0, |ch| alloc_bytes(std::mem::size_of::<ClientHelloFacts>()) + ch.heap_bytes())
+            + self.retried_client_hello.as_ref().map_or(0, HeapSize::heap_bytes)
             + self.server_hello.as_ref().map_or(0, HeapSize::heap_bytes)
             + certificates(&self.server_certificates)
             + certificates(&self.client_certificates)

@@ -392,8 +392,9 @@ impl Analysis {
         } else if self.facts.server_hello.is_none() && self.facts.retried_client_hello.is_none() {
             // A second ClientHello before any ServerHello: the answer to a
             // HelloRetryRequest (seen or not), or a client that repeats itself.
-            self.facts_heap += crate::memory::alloc_bytes(std::mem::size_of::<facts::ClientHelloFacts>()) + ch.heap_bytes();
-            self.facts.retried_client_hello = Some(Box::new(ch));
+            let ch = Box::new(ch);
+            self.facts_heap += ch.heap_bytes();
+            self.facts.retried_client_hello = Some(ch);
         }
     }
 

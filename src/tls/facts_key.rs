@@ -162,8 +162,12 @@ pub fn put_flags(out: &mut Vec<u8>, flags: &[bool]) {
 
 pub fn put_u16s(out: &mut Vec<u8>, v: &[u16]) {
     put_u32(out, v.len() as u32);
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
+    // Room for all of them at once, then filled in place: no capacity check
+    // per value (a hello's key is mostly these lists).
+    let start = out.len();
+    out.resize(start + 2 * v.len(), 0);
+    for (to, x) in out[start..].chunks_exact_mut(2).zip(v) {
+        to.copy_from_slice(&x.to_le_bytes());
     }
 }
 
@@ -187,5 +191,13 @@ mod tests {
         let one = ClientHelloFacts { ciphers: vec![1, 2], extensions: vec![3], ..Default::default() };
         let other = ClientHelloFacts { ciphers: vec![1], extensions: vec![2, 3], ..Default::default() };
         assert_ne!(key(&one, ServerNameInKey::Value), key(&other, ServerNameInKey::Value));
+    }
+
+    #[test]
+    fn a_list_of_codes_is_its_length_then_each_code_little_endian() {
+        let mut out = vec![0xee];
+        put_u16s(&mut out, &[0x1301, 0xc02f, 0x00ff]);
+        put_u16s(&mut out, &[]);
+        assert_eq!(out, [0xee, 3, 0, 0, 0, 0x01, 0x13, 0x2f, 0xc0, 0xff, 0x00, 0, 0, 0, 0]);
     }
 }

@@ -38,7 +38,7 @@ use stats::{DecodeErrors, ReaderStats, WorkerStats};
 
 /// Empties what this thread remembers from one connection for the next
 /// (parsed certificates, chain verdicts, JA4 fingerprints, the last date
-/// written): the fuzz targets call it before each input, so that what an
+/// and second written): the fuzz targets call it before each input, so that what an
 /// input covers does not depend on the inputs run before it.
 pub fn forget_thread_caches() {
     cert::forget_parsed_certificates();

@@ -49,9 +49,9 @@ thread_local! {
     static LAST_SECOND: Cell<(i64, Option<[u8; 19]>)> = const { Cell::new((i64::MIN, None)) };
 }
 
-/// Forgets the day this thread wrote last.
+/// Forgets the day and the second this thread wrote last.
 pub fn forget_last_date() {
-    LAST_DATE.with(|last| last.set((i64::MIN, None)));
+    LAST_DATE.set((i64::MIN, None));
     LAST_SECOND.set((i64::MIN, None));
 }
 

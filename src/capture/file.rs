@@ -13,6 +13,8 @@ use std::sync::Arc;
 use super::CaptureError;
 pub use super::records::{read_packets, MAX_FRAME};
 
+/// The compressed bytes read at a time. The decompressor writes straight
+/// into the record parser's buffer, which reads in large pieces itself.
 const READ_BUFFER: usize = 1 << 20;
 /// Bytes read first to recognise the file's format.
 const HEAD_BYTES: usize = 64 * 1024;
@@ -61,14 +63,8 @@ pub fn open(path: &Path, progress: Arc<AtomicU64>) -> Result<Box<dyn Read + Send
     };
     let stream = io::Cursor::new(head).chain(counted);
     Ok(match compressed {
-        Some(false) => Box::new(BufReader::with_capacity(
-            READ_BUFFER,
-            flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, stream)),
-        )),
-        Some(true) => Box::new(BufReader::with_capacity(
-            READ_BUFFER,
-            zstd::stream::read::Decoder::new(stream).map_err(CaptureError::Open)?,
-        )),
+        Some(false) => Box::new(flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, stream))),
+        Some(true) => Box::new(zstd::stream::read::Decoder::new(stream).map_err(CaptureError::Open)?),
         None => Box::new(stream),
     })
 }

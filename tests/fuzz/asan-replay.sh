@@ -20,6 +20,8 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(decode fragments reassembly reassembler tls_stream datagrams certificate capture_file)
 fi
 mkdir -p "$work"
+# Every check on, those the campaigns leave off for speed included.
+export ASAN_OPTIONS="detect_stack_use_after_return=1:malloc_context_size=30:detect_leaks=1"
 for t in "${targets[@]}"; do
     cargo +nightly fuzz build --fuzz-dir . --sanitizer address --debug-assertions "$t" >/dev/null
 done

@@ -18,6 +18,12 @@ plateau="${PLATEAU:-600}"
 limit="${LIMIT:-3600}"
 jobs="${JOBS:-2}"
 sanitizer="${SANITIZER:-none}"
+# Under AddressSanitizer, campaigns run without its fake stacks (stack use
+# after return, which safe Rust cannot express) and without recording where
+# each allocation was made (a report still shows the bad access's stack):
+# together 1.2x to 1.5x the inputs per second on the flow-table targets.
+# asan-replay.sh runs every input kept with both checks on. ASAN_OPTIONS set by the caller wins.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_stack_use_after_return=0:malloc_context_size=0}"
 cd "$(dirname "$0")"
 root="$(cd ../.. && pwd)"
 corpus="$root/target/fuzz-corpus"

@@ -68,12 +68,15 @@ impl<R: Read> Window<R> {
     #[inline(never)]
     fn fill(&mut self, n: usize) -> bool {
         while self.end - self.start < n && !self.eof {
-            let full = self.end == self.buf.len() && self.buf.len() < STEADY_BUFFER;
-            if full || (n > self.buf.len() && self.buf.len() < BUFFER) {
-                // A full buffer (the stream is large: read it in larger
-                // pieces), or a record larger than the buffer.
-                let grown = (self.buf.len() * 4).min(STEADY_BUFFER).max(n).min(BUFFER);
-                self.buf.resize(grown, 0);
+            let len = self.buf.len();
+            if n > len && len < BUFFER {
+                // A record larger than the buffer: four times as large (or
+                // as large as the record), so that records of growing sizes
+                // cost at most two of these.
+                self.buf.resize((len * 4).max(n).min(BUFFER), 0);
+            } else if self.end == len && len < STEADY_BUFFER {
+                // A full buffer: the stream is large, read it in larger pieces.
+                self.buf.resize((len * 4).min(STEADY_BUFFER), 0);
             }
             if self.buf.len() - self.start < n {
                 self.buf.copy_within(self.start..self.end, 0);

@@ -22,7 +22,8 @@ sanitizer="${SANITIZER:-none}"
 # after return, which safe Rust cannot express) and without recording where
 # each allocation was made (a report still shows the bad access's stack):
 # together 1.2x to 1.5x the inputs per second on the flow-table targets.
-# asan-replay.sh runs every input kept with both checks on. ASAN_OPTIONS set by the caller wins.
+# asan-replay.sh runs every input kept with both checks on. ASAN_OPTIONS
+# set by the caller wins.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_stack_use_after_return=0:malloc_context_size=0}"
 cd "$(dirname "$0")"
 root="$(cd ../.. && pwd)"

@@ -38,8 +38,8 @@ use stats::{DecodeErrors, ReaderStats, WorkerStats};
 
 /// Empties what this thread remembers from one connection for the next
 /// (parsed certificates, chain verdicts, JA4 fingerprints, the last date
-/// and second written): the fuzz targets call it before each input, so that what an
-/// input covers does not depend on the inputs run before it.
+/// and second written): the fuzz targets call it before each input, so
+/// that what an input covers does not depend on the inputs run before it.
 pub fn forget_thread_caches() {
     cert::forget_parsed_certificates();
     cert::trust::forget_chain_verdicts();

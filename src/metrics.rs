@@ -66,7 +66,7 @@ impl Metrics {
             bytes: counter("tlsaudit_received_bytes_total", "Bytes on the wire of the packets delivered.")?,
             dropped: counters(
                 "tlsaudit_packets_dropped_total",
-                "Packets dropped: by the kernel (buffer full), by the interface, or TCP segments by the analyzer (queues full).",
+                "Packets dropped: by the kernel (buffer full), by the interface, or TCP segments by the analyzer (a worker stalled).",
                 &["by"],
             )?,
             ring_packets: counters("tlsaudit_ring_packets_received_total", "Packets each capture ring delivered.", &["ring"])?,

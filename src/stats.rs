@@ -135,7 +135,8 @@ pub struct ReaderStats {
     pub dropped_by_kernel: u64,
     /// Packets the interface or driver dropped (live capture).
     pub dropped_by_interface: u64,
-    /// Packets the analyzer dropped because its workers fell behind (live capture).
+    /// TCP segments the analyzer dropped because a worker took nothing for
+    /// the whole wait (live capture; `pipeline::dispatch`).
     pub dropped_by_analyzer: u64,
     /// Payload bytes of bypassed flows passed to the workers as a length only.
     pub payload_bytes_not_copied: u64,

@@ -8,144 +8,19 @@
 //! Needs root (CAP_NET_ADMIN and CAP_NET_RAW), `ip` and `tcpreplay`, as CI has.
 
 mod common;
+mod live_support;
 
 #[allow(dead_code)]
 #[path = "../benches/e2e/generate.rs"]
 mod generate;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{by_connection, captures_dir, completed, session_essentials, session_key, Scratch};
+use live_support::{is_stopped, signal, Namespace, Started, Watched};
 use serde_json::Value;
-
-/// A network namespace holding the veth pair `replay0` (tcpreplay's end) and
-/// `listen0` (tlsaudit's end); deleted, with the pair, when dropped.
-struct Namespace {
-    name: String,
-}
-
-impl Namespace {
-    fn create(tag: &str) -> Namespace {
-        let name = format!("tlsaudit-{tag}-{}", std::process::id());
-        let made = Command::new("ip").args(["netns", "add", &name]).output().expect("`ip` runs (apt-get install iproute2)");
-        assert!(
-            made.status.success(),
-            "cannot create network namespace {name} (the test needs root): {}",
-            String::from_utf8_lossy(&made.stderr).trim()
-        );
-        let ns = Namespace { name };
-        // No IPv6 in the namespace: no router solicitations or duplicate
-        // address probes join the replayed packets on the wire.
-        ns.run(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-        ns.run(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
-        // Loopback up: the metrics endpoint is scraped there.
-        ns.run(&["ip", "link", "set", "lo", "up"]);
-        ns.add_veth_pair();
-        ns
-    }
-
-    fn add_veth_pair(&self) {
-        self.run(&["ip", "link", "add", "replay0", "mtu", "9000", "type", "veth", "peer", "name", "listen0", "mtu", "9000"]);
-        self.run(&["ip", "link", "set", "replay0", "up"]);
-        self.run(&["ip", "link", "set", "listen0", "up"]);
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, program]);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.command(args[0]).args(&args[1..]).output().expect("`ip netns exec` runs");
-        assert!(
-            out.status.success(),
-            "in namespace {}: {} failed: {}",
-            self.name,
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
-}
-
-/// Ends a child process this test started, by its PID, if it still runs.
-struct Started(Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// A tlsaudit this test started (in its namespace), its standard error
-/// read line by line as it comes.
-struct Watched {
-    child: Started,
-    lines: mpsc::Receiver<String>,
-    reader: Option<std::thread::JoinHandle<()>>,
-    said: Vec<String>,
-}
-
-impl Watched {
-    fn spawn(command: &mut Command) -> Watched {
-        let mut child = Started(command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("tlsaudit starts"));
-        let (tx, lines) = mpsc::channel();
-        let stderr = BufReader::new(child.0.stderr.take().expect("piped stderr"));
-        let reader = std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Watched { child, lines, reader: Some(reader), said: Vec::new() }
-    }
-
-    /// Reads lines until one contains `what`; false after `within` of silence.
-    fn wait_for(&mut self, what: &str, within: Duration) -> bool {
-        while let Ok(line) = self.lines.recv_timeout(within) {
-            let found = line.contains(what);
-            self.said.push(line);
-            if found {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Ends it with SIGTERM (by its PID) and waits up to `within`; its exit
-    /// code and everything it said.
-    fn stop(mut self, within: Duration) -> (Option<i32>, Vec<String>) {
-        let pid = self.child.0.id().to_string();
-        let term = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-        assert!(term.success(), "could not signal tlsaudit (pid {pid})");
-        let deadline = Instant::now() + within;
-        let code = loop {
-            if let Some(status) = self.child.0.try_wait().expect("wait for tlsaudit") {
-                break status.code();
-            }
-            assert!(Instant::now() < deadline, "tlsaudit did not stop within {within:?} of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        if let Some(r) = self.reader.take() {
-            r.join().expect("stderr reader");
-        }
-        self.said.extend(self.lines.try_iter());
-        (code, std::mem::take(&mut self.said))
-    }
-}
 
 /// What a live run printed.
 struct LiveRun {
@@ -206,13 +81,24 @@ fn offline(capture: &Path) -> Vec<Value> {
     String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// What happens to a live run besides the replay.
+#[derive(PartialEq)]
+enum Disturbance {
+    None,
+    /// The veth pair is deleted once tlsaudit listens, and made again once
+    /// tlsaudit has said that its interface failed; the replay starts when
+    /// tlsaudit captures again.
+    InterfaceFlap,
+    /// tlsaudit is stopped (SIGSTOP) for the whole replay and continued
+    /// after it: every packet waits in the kernel's ring and comes to it in
+    /// one burst, faster than its workers take them.
+    StoppedDuringReplay,
+}
+
 /// Starts tlsaudit on `listen0`, replays the capture into `replay0` at top
 /// speed, and stops tlsaudit with SIGTERM once the replay is over.
 /// Returns the run's output and the number of packets tcpreplay sent.
-/// With `flap`, the veth pair is deleted once tlsaudit listens, and made
-/// again once tlsaudit has said that its interface failed; the replay starts
-/// when tlsaudit captures again.
-fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], flap: bool) -> (LiveRun, u64) {
+fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], disturbance: Disturbance) -> (LiveRun, u64) {
     // One output file per set of arguments (-o appends).
     let output = scratch.path(&format!("live{}.jsonl", extra.join("").replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
     // `ip netns exec` execs the program, so the PID is tlsaudit's own.
@@ -224,7 +110,8 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
     );
     let quiet = Duration::from_secs(20);
     assert!(tlsaudit.wait_for("listening on listen0", quiet), "tlsaudit did not start listening");
-    if flap {
+    let pid = tlsaudit.child.0.id();
+    if disturbance == Disturbance::InterfaceFlap {
         ns.run(&["ip", "link", "del", "replay0"]);
         assert!(tlsaudit.wait_for("capture failed", quiet), "tlsaudit did not notice its interface disappear");
         // Gone long enough for an attempt to open it again to fail first.
@@ -237,7 +124,20 @@ fn replay(ns: &Namespace, capture: &Path, scratch: &Scratch, extra: &[&str], fla
         }
     }
 
+    if disturbance == Disturbance::StoppedDuringReplay {
+        signal(pid, "STOP");
+        let asked = Instant::now();
+        while !is_stopped(pid) {
+            assert!(asked.elapsed() < quiet, "tlsaudit did not stop");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     let replayed = ns.run(&["tcpreplay", "--topspeed", "-i", "replay0", capture.to_str().unwrap()]);
+    if disturbance == Disturbance::StoppedDuringReplay {
+        // The kernel hands over its last partly filled block within 100 ms.
+        std::thread::sleep(Duration::from_millis(300));
+        signal(pid, "CONT");
+    }
     let sent: u64 = replayed
         .lines()
         .find_map(|l| l.trim().strip_prefix("Successful packets:"))
@@ -366,15 +266,28 @@ fn check_metrics(run: &LiveRun) {
     assert!(value("tlsaudit_memory_limit_bytes") > 0);
 }
 
+/// A capture generated from the bundled ones into the scratch directory:
+/// `bytes` of it, `concurrent` connections at a time, bulk transfers of up
+/// to `max_bulk` bytes (None: the generator's default).
+fn generated(scratch: &Scratch, name: &str, seed: u64, bytes: u64, concurrent: usize, max_bulk: Option<u64>) -> (PathBuf, generate::Summary) {
+    let capture = scratch.path(name);
+    let captures = captures_dir();
+    let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
+    let summary = generate::Generator::new(&capture, seed, templates)
+        .and_then(|mut g| {
+            if let Some(b) = max_bulk {
+                g.max_bulk = b;
+            }
+            g.run(bytes, concurrent)
+        })
+        .expect("generate the capture");
+    (capture, summary)
+}
+
 #[test]
 fn replay_at_top_speed_into_a_veth_pair() {
     let scratch = Scratch::new("live-replay");
-    let capture = scratch.path("replay.pcap");
-    let captures = captures_dir();
-    let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
-    let summary = generate::Generator::new(&capture, 7, templates)
-        .and_then(|g| g.run(8 << 20, 256))
-        .expect("generate the capture");
+    let (capture, summary) = generated(&scratch, "replay.pcap", 7, 8 << 20, 256, None);
     let reference = offline(&capture);
     let reference_sessions = sessions(&reference).len() as u64;
     assert!(reference_sessions > 100, "the generated capture holds few handshakes: {summary:?}");
@@ -384,7 +297,7 @@ fn replay_at_top_speed_into_a_veth_pair() {
     // Default settings: the handshakes must come through whole.
     // Default settings: the handshakes must come through whole; the
     // metrics endpoint is scraped once the replay is over.
-    let (run, sent) = replay(&ns, &capture, &scratch, &["--metrics", "127.0.0.1:9110"], false);
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--metrics", "127.0.0.1:9110"], Disturbance::None);
     assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
     check_run("default buffer", &run, sent, &reference);
     check_metrics(&run);
@@ -393,7 +306,7 @@ fn replay_at_top_speed_into_a_veth_pair() {
     // re-plugged): tlsaudit says so, opens it again, and misses nothing sent
     // after. It runs as nobody, having given up root once the interface was
     // open: reopening needs the capabilities it kept for that.
-    let (run, sent) = replay(&ns, &capture, &scratch, &["--user", "nobody"], true);
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--user", "nobody"], Disturbance::InterfaceFlap);
     assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
     let warning = run.stderr.iter().find(|l| l.contains("capture failed")).expect("a warning");
     assert!(warning.starts_with("tlsaudit: warning: listen0: capture failed ("), "{warning}");
@@ -403,9 +316,31 @@ fn replay_at_top_speed_into_a_veth_pair() {
 
     // A 64 KiB capture buffer and one worker: the kernel may drop, and
     // whatever it drops must be counted.
-    let (run, sent) = replay(&ns, &capture, &scratch, &["--buffer-size", "64", "--threads", "1"], false);
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--buffer-size", "64", "--threads", "1"], Disturbance::None);
     let dropped = check_run("64 KiB buffer", &run, sent, &reference);
     eprintln!("64 KiB buffer: {dropped} dropped");
+}
+
+/// A burst larger than the workers' queues: tlsaudit (one capture thread,
+/// worker threads behind it, the default) is stopped while a capture of
+/// handshakes only is replayed, so every packet waits in its kernel ring,
+/// and then continued. The reader takes them faster than the workers judge
+/// them; it must wait for the workers, letting the ring hold the rest,
+/// not drop what they cannot take yet: nothing lost, every session of the
+/// offline run.
+#[test]
+fn a_burst_waits_in_the_kernel_ring_instead_of_being_dropped() {
+    let scratch = Scratch::new("live-burst");
+    // Handshakes only, enough that the reader is more than the workers'
+    // queues (16 batches of 256 segments each) ahead of them.
+    let (capture, summary) = generated(&scratch, "handshakes.pcap", 11, 24 << 20, 256, Some(0));
+    assert!(summary.packets > 40_000, "the generated capture is small: {summary:?}");
+    let reference = offline(&capture);
+    let ns = Namespace::create("burst");
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--buffer-size", "131072"], Disturbance::StoppedDuringReplay);
+    assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
+    let dropped = check_run("burst after SIGSTOP", &run, sent, &reference);
+    assert_eq!(dropped, 0, "a burst the kernel's ring held was dropped");
 }
 
 /// Two capture rings in one PACKET_FANOUT group share the veth pair: every
@@ -417,10 +352,7 @@ fn replay_at_top_speed_into_a_veth_pair() {
 #[test]
 fn capture_rings_share_a_veth_pair_by_flow() {
     let scratch = Scratch::new("live-rings");
-    let capture = scratch.path("replay.pcap");
-    let captures = captures_dir();
-    let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
-    let summary = generate::Generator::new(&capture, 13, templates).and_then(|g| g.run(8 << 20, 256)).expect("generate the capture");
+    let (capture, summary) = generated(&scratch, "replay.pcap", 13, 8 << 20, 256, None);
     let reference = offline(&capture);
     assert!(sessions(&reference).len() > 100, "the generated capture holds few handshakes: {summary:?}");
 
@@ -440,7 +372,7 @@ fn capture_rings_share_a_veth_pair_by_flow() {
         assert!(listening.contains(", 2 capture rings (fanout by flow)"), "{listening}");
     };
 
-    let (run, sent) = replay(&ns, &capture, &scratch, &["--capture-threads", "2", "--metrics", "127.0.0.1:9111"], false);
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--capture-threads", "2", "--metrics", "127.0.0.1:9111"], Disturbance::None);
     assert_eq!(sent, summary.packets, "tcpreplay did not send the whole capture");
     let dropped = check_run("two rings", &run, sent, &reference);
     assert_eq!(dropped, 0, "two rings with the default buffer keep up with this replay");
@@ -459,7 +391,7 @@ fn capture_rings_share_a_veth_pair_by_flow() {
     }
     check_schemas("two rings", &run.records);
 
-    let (run, sent) = replay(&ns, &capture, &scratch, &["--capture-threads", "2", "--user", "nobody"], true);
+    let (run, sent) = replay(&ns, &capture, &scratch, &["--capture-threads", "2", "--user", "nobody"], Disturbance::InterfaceFlap);
     for ring in 0..2 {
         let again = format!("tlsaudit: listen0 (capture ring {ring}): capturing again");
         assert!(run.stderr.iter().any(|l| l == &again), "ring {ring} did not reopen: {:?}", run.stderr);
@@ -506,10 +438,7 @@ fn check_schemas(label: &str, records: &[Value]) {
 #[test]
 fn records_reach_redis_across_a_restart_mid_replay() {
     let scratch = Scratch::new("live-redis");
-    let capture = scratch.path("replay.pcap");
-    let captures = captures_dir();
-    let templates = generate::load_templates(&[&captures, &captures.join("matrix")]);
-    generate::Generator::new(&capture, 11, templates).and_then(|g| g.run(2 << 20, 64)).expect("generate the capture");
+    let (capture, _) = generated(&scratch, "replay.pcap", 11, 2 << 20, 64, None);
     let reference = sessions(&offline(&capture)).len();
     assert!(reference > 20, "the generated capture holds few handshakes: {reference}");
 

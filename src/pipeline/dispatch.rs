@@ -6,7 +6,9 @@
 //! reader has one worker of its own instead, run in its thread: its batch
 //! is handed over in place, with no queue between them.
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 
 use super::bypass::{ReaderBypass, Verdict};
 use crate::decode::tunnel::Tunnel;
@@ -42,6 +44,14 @@ impl Workers {
         }
     }
 }
+
+/// How long a live reader waits for a worker whose queue is full before it
+/// drops the batch (counted in `dropped_by_analyzer`). A busy worker frees
+/// a place in well under a millisecond, so a burst waits in the kernel's
+/// ring, which is sized for it, instead of being dropped here; a worker
+/// that takes nothing for this long has stopped, and the reader goes on
+/// reading (its clock, its status lines, the stop request) without it.
+pub(super) const LIVE_FULL_QUEUE_WAIT: Duration = Duration::from_millis(100);
 
 /// Segments per batch before it is sent to its worker.
 pub(super) const BATCH_SEGMENTS: usize = 256;
@@ -122,8 +132,9 @@ pub(super) struct Dispatcher {
     batches_sent: Vec<u64>,
     pending: Vec<Batch>,
     pool: Receiver<Batch>,
-    /// Live capture: drop rather than wait when a worker falls behind.
-    drop_when_full: bool,
+    /// Live capture: how long to wait for a worker whose queue is full
+    /// before dropping the batch; None (files): as long as it takes.
+    full_queue_wait: Option<Duration>,
     /// The reader's packet clock: the latest packet time seen.
     pub now: i64,
     /// The capture file being read (index among the inputs); None live.
@@ -135,12 +146,13 @@ pub(super) struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher to `workers`, taking emptied batches back from `pool`.
+    /// A dispatcher to `workers`, taking emptied batches back from `pool`;
+    /// `full_queue_wait` is set for live capture (see the field).
     pub(super) fn new(
         workers: Workers,
         pool: Receiver<Batch>,
         bypass: ReaderBypass,
-        drop_when_full: bool,
+        full_queue_wait: Option<Duration>,
     ) -> Dispatcher {
         let n = workers.count();
         Dispatcher {
@@ -149,10 +161,10 @@ impl Dispatcher {
             batches_sent: vec![0; n],
             pending: (0..n).map(|_| Batch::with_capacity()).collect(),
             pool,
-            drop_when_full,
+            full_queue_wait,
             now: 0,
             // Reading files, the first is file 0.
-            file: (!drop_when_full).then_some(0),
+            file: full_queue_wait.is_none().then_some(0),
             apart_file: None,
             ending_file: false,
         }
@@ -222,11 +234,11 @@ impl Dispatcher {
         batch.ends_file = std::mem::take(&mut self.ending_file);
         batch.number = self.batches_sent[w];
         self.batches_sent[w] += 1;
-        if self.drop_when_full {
-            match queues[w].try_send(batch) {
+        if let Some(wait) = self.full_queue_wait {
+            match queues[w].send_timeout(batch, wait) {
                 Ok(()) => {}
-                Err(TrySendError::Full(b)) => stats.dropped_by_analyzer += b.segments.len() as u64,
-                Err(TrySendError::Disconnected(_)) => {}
+                Err(SendTimeoutError::Timeout(b)) => stats.dropped_by_analyzer += b.segments.len() as u64,
+                Err(SendTimeoutError::Disconnected(_)) => {}
             }
         } else {
             let _ = queues[w].send(batch);
@@ -306,12 +318,12 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     /// A dispatcher for one worker whose queue holds `queue` batches.
-    fn dispatcher(queue: usize, drop_when_full: bool) -> (Dispatcher, Receiver<Batch>) {
+    fn dispatcher(queue: usize, full_queue_wait: Option<Duration>) -> (Dispatcher, Receiver<Batch>) {
         let (tx, rx) = bounded::<Batch>(queue);
         let (_pool_tx, pool_rx) = bounded::<Batch>(1);
         let (_notice_tx, notice_rx) = bounded(1);
         let bypass = ReaderBypass::new(1, notice_rx, &FlowLimits::default(), 1 << 20);
-        (Dispatcher::new(Workers::Queues(vec![tx]), pool_rx, bypass, drop_when_full), rx)
+        (Dispatcher::new(Workers::Queues(vec![tx]), pool_rx, bypass, full_queue_wait), rx)
     }
 
     fn segment(payload: &[u8], seq: u32) -> Segment<'_> {
@@ -330,12 +342,13 @@ mod tests {
     }
 
     #[test]
-    fn live_reader_drops_and_counts_batches_a_full_worker_cannot_take() {
-        let (mut d, rx) = dispatcher(1, true);
+    fn live_reader_drops_and_counts_batches_a_stopped_worker_does_not_take() {
+        let (mut d, rx) = dispatcher(1, Some(Duration::from_millis(5)));
         let mut stats = ReaderStats::default();
         let payload = [0x17u8; 100];
         // Three full batches for a worker whose queue holds one and who
-        // never reads: the first is queued, the other two are dropped.
+        // never reads: the first is queued, the other two are dropped once
+        // the wait is over.
         for i in 0..3 * BATCH_SEGMENTS as u32 {
             d.push(&segment(&payload, i * 100), None, &mut stats);
         }
@@ -355,7 +368,7 @@ mod tests {
         let (notice_tx, notice_rx) = bounded(4);
         let limits = FlowLimits::default();
         let idle = limits.idle_timeout_micros;
-        let mut d = Dispatcher::new(Workers::Queues(vec![tx]), pool_rx, ReaderBypass::new(1, notice_rx, &limits, 1 << 20), false);
+        let mut d = Dispatcher::new(Workers::Queues(vec![tx]), pool_rx, ReaderBypass::new(1, notice_rx, &limits, 1 << 20), None);
         let mut stats = ReaderStats::default();
         let payload = [0x17u8; 100];
         let at = |i: u32, flags: u8| TransportSegment { ts: i64::from(i) * idle / 8, flags, ..segment(&payload, i * 100) };
@@ -386,8 +399,32 @@ mod tests {
     }
 
     #[test]
+    fn live_reader_waits_for_a_busy_worker_instead_of_dropping() {
+        // A worker that takes a batch every 20 ms, slower than the reader
+        // fills them, but never stopped for the whole wait: nothing dropped
+        // (a burst waits in the kernel's ring, not lost here).
+        let (mut d, rx) = dispatcher(1, Some(LIVE_FULL_QUEUE_WAIT));
+        let worker = std::thread::spawn(move || {
+            let mut taken = 0;
+            while let Ok(b) = rx.recv() {
+                std::thread::sleep(Duration::from_millis(20));
+                taken += b.segments.len();
+            }
+            taken
+        });
+        let mut stats = ReaderStats::default();
+        let payload = [0x17u8; 100];
+        for i in 0..6 * BATCH_SEGMENTS as u32 {
+            d.push(&segment(&payload, i * 100), None, &mut stats);
+        }
+        drop(d);
+        assert_eq!(worker.join().unwrap(), 6 * BATCH_SEGMENTS);
+        assert_eq!(stats.dropped_by_analyzer, 0);
+    }
+
+    #[test]
     fn file_reader_waits_instead_of_dropping() {
-        let (mut d, rx) = dispatcher(1, false);
+        let (mut d, rx) = dispatcher(1, None);
         let reader = std::thread::spawn(move || rx.iter().map(|b| b.segments.len()).sum::<usize>());
         let mut stats = ReaderStats::default();
         let payload = [0x17u8; 100];

@@ -211,7 +211,12 @@ pub fn run(
         let mut reader = Reader {
             decoder: Decoder::new(config.max_ip_fragments, 30_000_000),
             idle_timeout: config.limits.idle_timeout_micros,
-            dispatch: Dispatcher::new(Workers::Queues(worker_txs), pool_rx, ReaderBypass::new(threads, bypass_rx, &config.limits, config.bypass_memory), live),
+            dispatch: Dispatcher::new(
+                Workers::Queues(worker_txs),
+                pool_rx,
+                ReaderBypass::new(threads, bypass_rx, &config.limits, config.bypass_memory),
+                live.then_some(dispatch::LIVE_FULL_QUEUE_WAIT),
+            ),
             stats: ReaderStats::default(),
             filter,
             stop: &stop,

@@ -12,7 +12,7 @@ use std::thread;
 use crossbeam_channel::bounded;
 
 use super::bypass::ReaderBypass;
-use super::dispatch::{Batch, Dispatcher, Workers};
+use super::dispatch::{Batch, Dispatcher, Workers, LIVE_FULL_QUEUE_WAIT};
 use super::gauge::MemoryGauge;
 use super::reader::{Reader, RingBoard};
 use super::worker::{inline_worker, WorkerContext};
@@ -92,7 +92,7 @@ fn run_ring(
     let mut reader = Reader {
         decoder: Decoder::new((config.max_ip_fragments / rings).max(64), 30_000_000),
         idle_timeout: config.limits.idle_timeout_micros,
-        dispatch: Dispatcher::new(Workers::Inline(inline_worker(cx)), pool_rx, bypass, true),
+        dispatch: Dispatcher::new(Workers::Inline(inline_worker(cx)), pool_rx, bypass, Some(LIVE_FULL_QUEUE_WAIT)),
         stats: ReaderStats::default(),
         filter: None,
         stop: shared.stop,

@@ -120,7 +120,7 @@ fn read_share<'p>(
     let mut reader = Reader {
         decoder: Decoder::new((config.max_ip_fragments / threads).max(64), 30_000_000),
         idle_timeout: config.limits.idle_timeout_micros,
-        dispatch: Dispatcher::new(Workers::Inline(inline_worker(cx)), pool_rx, bypass, false),
+        dispatch: Dispatcher::new(Workers::Inline(inline_worker(cx)), pool_rx, bypass, None),
         stats: ReaderStats::default(),
         filter,
         stop: shared.stop,

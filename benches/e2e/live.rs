@@ -21,10 +21,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// The namespace of the run with its veth pair; deleted when dropped.
-struct Namespace(String);
+pub(crate) struct Namespace(String);
 
 impl Namespace {
-    fn create() -> Namespace {
+    pub(crate) fn create() -> Namespace {
         let ns = Namespace(format!("tlsaudit-bench-{}", std::process::id()));
         let made = Command::new("ip").args(["netns", "add", &ns.0]).status().expect("`ip` runs");
         assert!(made.success(), "cannot create network namespace {} (run as root)", ns.0);
@@ -41,7 +41,7 @@ impl Namespace {
         ns
     }
 
-    fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.0, program]);
         c
@@ -55,8 +55,8 @@ impl Drop for Namespace {
 }
 
 /// A listener started by the harness, ended by its PID.
-struct Listener {
-    child: Child,
+pub(crate) struct Listener {
+    pub(crate) child: Child,
     stderr: mpsc::Receiver<String>,
 }
 
@@ -101,7 +101,7 @@ impl Listener {
     }
 
     /// Ends it (SIGINT, by its PID) and returns what it printed on the way out.
-    fn stop(mut self) -> Vec<String> {
+    pub(crate) fn stop(mut self) -> Vec<String> {
         let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
         let status = self.child.wait().expect("wait for the listener");
         let lines = self.lines_until(|_| false, Duration::from_millis(500));
@@ -131,13 +131,13 @@ impl Trial {
 
 /// A listener under test.
 #[derive(Clone)]
-enum Contender {
+pub(crate) enum Contender {
     Tcpdump,
     Tlsaudit { rings: usize },
 }
 
 impl Contender {
-    fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Contender::Tcpdump => "tcpdump -w /dev/null".into(),
             Contender::Tlsaudit { rings } => format!("tlsaudit --capture-threads {rings}"),
@@ -145,28 +145,64 @@ impl Contender {
     }
 }
 
-fn number_after(text: &str, label: &str) -> Option<f64> {
+pub(crate) fn number_after(text: &str, label: &str) -> Option<f64> {
     let at = text.find(label)? + label.len();
     text[at..].split_whitespace().next()?.trim_end_matches(',').parse().ok()
 }
 
-fn replay_once(ns: &Namespace, who: &Contender, capture: &Path, buffer_kib: u32, rate: Option<f64>, out: &Path) -> Trial {
+/// Starts `who` listening on the namespace's veth end, its records (for
+/// tlsaudit) going to `out`; with `cores`, on that many cores only (the
+/// first ones, by `taskset`, which execs it: the PID is the listener's).
+pub(crate) fn start(ns: &Namespace, who: &Contender, buffer_kib: u32, out: &Path, cores: Option<usize>) -> Listener {
     let buffer = buffer_kib.to_string();
-    let listener = match who {
+    let program = |name: &str| match cores {
+        None => ns.command(name),
+        Some(n) => {
+            let mut c = ns.command("taskset");
+            c.args(["-c", &format!("0-{}", n.max(1) - 1), name]);
+            c
+        }
+    };
+    match who {
         Contender::Tcpdump => {
-            let mut c = ns.command("tcpdump");
+            let mut c = program("tcpdump");
             c.args(["-i", "listen0", "-w", "/dev/null", "-n", "-s", "262144", "-B", &buffer]);
             Listener::start(c)
         }
         Contender::Tlsaudit { rings } => {
             let _ = std::fs::remove_file(out);
-            let mut c = ns.command(env!("CARGO_BIN_EXE_tlsaudit"));
+            let mut c = program(env!("CARGO_BIN_EXE_tlsaudit"));
             c.args(["-i", "listen0", "--status-interval", "0", "--format", "jsonl", "-B", &buffer])
                 .args(["--capture-threads", &rings.to_string(), "-o"])
                 .arg(out);
             Listener::start(c)
         }
-    };
+    }
+}
+
+/// What a stopped listener received, the drops it counted, and (tlsaudit)
+/// the sessions it reported: from what it printed on the way out and its
+/// stats record.
+pub(crate) fn counts(who: &Contender, said: &str, out: &Path) -> (u64, u64, Option<u64>) {
+    match who {
+        Contender::Tcpdump => (captured(said, "packets captured"), captured(said, "packets dropped by kernel"), None),
+        Contender::Tlsaudit { .. } => {
+            let text = std::fs::read_to_string(out).expect("tlsaudit's output");
+            let stats: Value = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|r| r["event"]["dataset"] == "tlsaudit.stats")
+                .expect("a stats record");
+            let st = &stats["tlsaudit"]["stats"];
+            let reader = &st["reader"];
+            let n = |k: &str| reader[k].as_u64().unwrap_or(0);
+            (n("packets"), n("dropped_by_kernel") + n("dropped_by_interface") + n("dropped_by_analyzer"), st["sessions"].as_u64())
+        }
+    }
+}
+
+fn replay_once(ns: &Namespace, who: &Contender, capture: &Path, buffer_kib: u32, rate: Option<f64>, out: &Path) -> Trial {
+    let listener = start(ns, who, buffer_kib, out, None);
     let idle_cpu = listener.cpu_seconds();
     let mut replay = ns.command("tcpreplay");
     replay.args(["-K", "-i", "replay0"]);
@@ -184,21 +220,7 @@ fn replay_once(ns: &Namespace, who: &Contender, capture: &Path, buffer_kib: u32,
     let sent = number_after(&report, "Successful packets:").unwrap_or_else(|| panic!("tcpreplay said: {report}")) as u64;
     let pps = number_after(&report, "Mbps,").unwrap_or(0.0);
     let mbps = report.split("Rated:").nth(1).and_then(|r| number_after(r, "Bps,")).unwrap_or(0.0);
-    let (received, kernel_drops, sessions) = match who {
-        Contender::Tcpdump => (captured(&said, "packets captured"), captured(&said, "packets dropped by kernel"), None),
-        Contender::Tlsaudit { .. } => {
-            let text = std::fs::read_to_string(out).expect("tlsaudit's output");
-            let stats: Value = text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|r| r["event"]["dataset"] == "tlsaudit.stats")
-                .expect("a stats record");
-            let st = &stats["tlsaudit"]["stats"];
-            let reader = &st["reader"];
-            let n = |k: &str| reader[k].as_u64().unwrap_or(0);
-            (n("packets"), n("dropped_by_kernel") + n("dropped_by_interface") + n("dropped_by_analyzer"), st["sessions"].as_u64())
-        }
-    };
+    let (received, kernel_drops, sessions) = counts(who, &said, out);
     Trial { rate, sent, pps, mbps, received, kernel_drops, cpu, sessions }
 }
 
@@ -229,46 +251,82 @@ fn trials(ns: &Namespace, who: &Contender, capture: &Path, buffer_kib: u32, out:
     all
 }
 
-pub fn main(args: &[String]) {
+/// The sessions tlsaudit reports reading `capture` offline.
+fn offline_sessions(capture: &Path) -> u64 {
+    let offline = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
+        .arg("-r")
+        .arg(capture)
+        .args(["--format", "jsonl"])
+        .output()
+        .expect("tlsaudit runs");
+    String::from_utf8_lossy(&offline.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["event"]["dataset"] == "tlsaudit.stats")
+        .and_then(|r| r["tlsaudit"]["stats"]["sessions"].as_u64())
+        .expect("offline stats")
+}
+
+/// What `live` and `drain` are asked for.
+pub(crate) struct Asked {
+    pub capture: PathBuf,
+    pub rings: Vec<usize>,
+    pub buffer_kib: u32,
+    /// Repetitions (`drain` only).
+    pub repeat: Option<usize>,
+    /// Each listener on as many cores as it has rings (`drain --pin`).
+    pub pin: bool,
+}
+
+/// Reads the arguments; `repeat` is the default of `--repeat` for the
+/// modes that take it, None for those that do not.
+pub(crate) fn parse(args: &[String], buffer_kib: u32, repeat: Option<usize>) -> Asked {
+    let mut asked = Asked { capture: PathBuf::new(), rings: vec![1, 2], buffer_kib, repeat, pin: false };
     let mut file = None;
-    let mut rings = vec![1, 2];
-    let mut buffer_kib = 65_536u32;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().unwrap_or_else(|| super::usage());
         match a.as_str() {
             "--bench" => {}
             "--file" => file = Some(PathBuf::from(value())),
-            "--threads" => rings = value().split(',').map(|t| t.parse().unwrap_or_else(|_| super::usage())).collect(),
-            "--buffer" => buffer_kib = value().parse().unwrap_or_else(|_| super::usage()),
+            "--threads" => asked.rings = value().split(',').map(|t| t.parse().unwrap_or_else(|_| super::usage())).collect(),
+            "--buffer" => asked.buffer_kib = value().parse().unwrap_or_else(|_| super::usage()),
+            "--repeat" if asked.repeat.is_some() => asked.repeat = Some(value().parse().unwrap_or_else(|_| super::usage())),
+            "--pin" if asked.repeat.is_some() => asked.pin = true,
             _ => super::usage(),
         }
     }
-    let capture = file.unwrap_or_else(|| super::usage());
+    asked.capture = file.unwrap_or_else(|| super::usage());
+    asked
+}
+
+/// What a run of `live` or `drain` works with: tlsaudit's output file, the
+/// sessions of the offline run, the namespace, and the listeners in order.
+pub(crate) struct Bench {
+    pub out: PathBuf,
+    pub offline_sessions: u64,
+    pub ns: Namespace,
+    pub contenders: Vec<Contender>,
+}
+
+pub(crate) fn prepare(asked: &Asked, output_name: &str) -> Bench {
     let work = super::repo().join("target/bench-captures/run");
     std::fs::create_dir_all(&work).expect("work dir");
-    let out = work.join("live.jsonl");
-    let offline = Command::new(env!("CARGO_BIN_EXE_tlsaudit"))
-        .arg("-r")
-        .arg(&capture)
-        .args(["--format", "jsonl"])
-        .output()
-        .expect("tlsaudit runs");
-    let offline_sessions = String::from_utf8_lossy(&offline.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|r| r["event"]["dataset"] == "tlsaudit.stats")
-        .and_then(|r| r["tlsaudit"]["stats"]["sessions"].as_u64())
-        .expect("offline stats");
-    let ns = Namespace::create();
-    let contenders: Vec<Contender> =
-        std::iter::once(Contender::Tcpdump).chain(rings.iter().map(|&r| Contender::Tlsaudit { rings: r })).collect();
+    let offline_sessions = offline_sessions(&asked.capture);
+    let contenders = std::iter::once(Contender::Tcpdump).chain(asked.rings.iter().map(|&r| Contender::Tlsaudit { rings: r })).collect();
+    Bench { out: work.join(output_name), offline_sessions, ns: Namespace::create(), contenders }
+}
+
+pub fn main(args: &[String]) {
+    let asked = parse(args, 65_536, None);
+    let Bench { out, offline_sessions, ns, contenders } = prepare(&asked, "live.jsonl");
+    let (capture, buffer_kib) = (&asked.capture, asked.buffer_kib);
     println!("live capture of {} into a veth pair, kernel buffer {buffer_kib} KiB; {offline_sessions} sessions offline", capture.display());
     println!("| listener | tcpreplay asked | sent | Mbit/s | packets/s | received | lost | dropped (counted) | CPU s | CPU µs/packet | sessions |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut floor_cpu = None;
     for who in &contenders {
-        let all = trials(&ns, who, &capture, buffer_kib, &out);
+        let all = trials(&ns, who, capture, buffer_kib, &out);
         for t in &all {
             let per_packet = t.cpu * 1e6 / t.received.max(1) as f64;
             println!(

@@ -11,6 +11,7 @@
 //!                              [--file PATH] [--no-tshark] [--baseline BIN]
 //!   cargo bench --bench e2e -- generate --size 4G --seed 1 --out FILE
 //!   cargo bench --bench e2e -- live --file FILE [--threads 1,2] [--buffer KIB]   (live.rs)
+//!   cargo bench --bench e2e -- drain --file FILE [--threads 1,2] [--buffer KIB]  (drain.rs)
 //!   cargo bench --bench e2e -- dir --dir DIR [--repeat 5] [--threads 1,2]         (dir.rs)
 //!
 //! `--baseline BIN` also times another tlsaudit binary (an earlier build)
@@ -20,6 +21,7 @@
 //! Generated captures are kept under target/bench-captures/ and reused.
 
 mod dir;
+mod drain;
 mod generate;
 mod live;
 
@@ -35,6 +37,7 @@ fn usage() -> ! {
         "usage: e2e [--size N[K|M|G]] [--seed S] [--bulk N[K|M]] [--repeat R] [--threads LIST] [--file PATH] [--no-tshark] [--baseline BIN]\n       \
          e2e generate --size N --seed S [--bulk N] --out FILE\n       \
          e2e live --file FILE [--threads LIST] [--buffer KIB]\n       \
+         e2e drain --file FILE [--threads LIST] [--buffer KIB] [--repeat R] [--pin]\n       \
          e2e dir --dir DIR [--repeat R] [--threads LIST]"
     );
     std::process::exit(2)
@@ -307,6 +310,10 @@ fn main() {
         }
         Some("live") => {
             live::main(&args[1..]);
+            return;
+        }
+        Some("drain") => {
+            drain::main(&args[1..]);
             return;
         }
         Some("generate") => {

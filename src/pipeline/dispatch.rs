@@ -46,11 +46,12 @@ impl Workers {
 }
 
 /// How long a live reader waits for a worker whose queue is full before it
-/// drops the batch (counted in `dropped_by_analyzer`). A busy worker frees
-/// a place in well under a millisecond, so a burst waits in the kernel's
-/// ring, which is sized for it, instead of being dropped here; a worker
-/// that takes nothing for this long has stopped, and the reader goes on
-/// reading (its clock, its status lines, the stop request) without it.
+/// drops the batch (counted in `dropped_by_analyzer`). A busy worker takes
+/// its next batch within a few milliseconds (a batch is at most 256
+/// segments), so a burst waits in the kernel's ring, which is sized for it,
+/// instead of being dropped here; a worker that takes nothing for this long
+/// has stopped, and the reader goes on reading (its clock, its status
+/// lines, the stop request) without it.
 pub(super) const LIVE_FULL_QUEUE_WAIT: Duration = Duration::from_millis(100);
 
 /// Segments per batch before it is sent to its worker.

@@ -109,7 +109,7 @@ fn drain_once(ns: &Namespace, who: &Contender, capture: &Path, buffer_kib: u32, 
     // the work they did after SIGCONT: a timer's work afterwards (idle
     // flows, a poll timeout) would otherwise stretch it.
     let spent = samples.last().map_or(0, |&(_, c)| c.saturating_sub(cpu_before));
-    let end = samples.iter().find(|&&(_, c)| (c - cpu_before) as f64 >= DONE_SHARE * spent as f64).map_or(last_busy, |&(t, _)| t);
+    let end = samples.iter().find(|&&(_, c)| c.saturating_sub(cpu_before) as f64 >= DONE_SHARE * spent as f64).map_or(last_busy, |&(t, _)| t);
     let said = listener.stop().join("\n");
     let (received, drops, sessions) = counts(who, &said, out);
     Drain { sent, bytes, received, drops, seconds: end.as_secs_f64(), cpu: spent as f64 / 1e9, sessions }

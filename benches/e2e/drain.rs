@@ -3,12 +3,11 @@
 //! the capture is replayed at top speed into the veth pair, so that the
 //! kernel queues every packet in the listener's rings; then it is continued
 //! and timed until its threads have done 98% of the work they do before
-//! falling idle. On a machine whose sender is
-//! slower than the listener, this is the rate at which the listener's curve
-//! would bend: the most packets per second it can take off its rings with
-//! the cores it has. A run counts only when the rings held everything
-//! (nothing sent was lost) and, for tlsaudit, every session of the offline
-//! run was reported.
+//! falling idle. On a machine whose sender is slower than the listener,
+//! this is the rate at which the listener's curve would bend: the most
+//! packets per second it can take off its rings with the cores it has. A
+//! run counts only when the rings held everything (nothing sent was lost)
+//! and, for tlsaudit, every session of the offline run was reported.
 //!
 //!   cargo bench --bench e2e -- drain --file CAPTURE [--threads 1,2] [--buffer KIB] [--repeat N] [--pin]
 //!
@@ -49,8 +48,8 @@ fn signal(pid: u32, name: &str) {
 }
 
 /// One drain: what was sent, what the listener received and counted as
-/// dropped, how long it took from SIGCONT to its last busy moment, and the
-/// CPU it spent in that time.
+/// dropped, how long it took from SIGCONT until 98% of its work was done,
+/// and the CPU it spent from SIGCONT until it fell idle.
 struct Drain {
     sent: u64,
     /// Bytes of the packets sent.

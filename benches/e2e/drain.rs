@@ -115,9 +115,9 @@ fn drain_once(ns: &Namespace, who: &Contender, capture: &Path, buffer_kib: u32, 
 }
 
 pub fn main(args: &[String]) {
-    let asked = parse(args, 524_288, Some(3));
+    let asked = parse(args, 524_288, true);
     let Bench { out, offline_sessions: offline, ns, contenders } = prepare(&asked, "drain.jsonl");
-    let (capture, buffer_kib, repeat) = (&asked.capture, asked.buffer_kib, asked.repeat.unwrap_or(3));
+    let (capture, buffer_kib, repeat) = (&asked.capture, asked.buffer_kib, asked.repeat);
     println!(
         "rings drained: {} replayed into a veth pair while the listener was stopped, kernel buffer {buffer_kib} KiB{}; {offline} sessions offline",
         capture.display(),

@@ -272,16 +272,16 @@ pub(crate) struct Asked {
     pub capture: PathBuf,
     pub rings: Vec<usize>,
     pub buffer_kib: u32,
-    /// Repetitions (`drain` only).
-    pub repeat: Option<usize>,
+    /// Drains per listener (`drain --repeat`).
+    pub repeat: usize,
     /// Each listener on as many cores as it has rings (`drain --pin`).
     pub pin: bool,
 }
 
-/// Reads the arguments; `repeat` is the default of `--repeat` for the
-/// modes that take it, None for those that do not.
-pub(crate) fn parse(args: &[String], buffer_kib: u32, repeat: Option<usize>) -> Asked {
-    let mut asked = Asked { capture: PathBuf::new(), rings: vec![1, 2], buffer_kib, repeat, pin: false };
+/// Reads the arguments; `drain` admits that mode's own options
+/// (`--repeat`, `--pin`).
+pub(crate) fn parse(args: &[String], buffer_kib: u32, drain: bool) -> Asked {
+    let mut asked = Asked { capture: PathBuf::new(), rings: vec![1, 2], buffer_kib, repeat: 3, pin: false };
     let mut file = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -291,8 +291,8 @@ pub(crate) fn parse(args: &[String], buffer_kib: u32, repeat: Option<usize>) -> 
             "--file" => file = Some(PathBuf::from(value())),
             "--threads" => asked.rings = value().split(',').map(|t| t.parse().unwrap_or_else(|_| super::usage())).collect(),
             "--buffer" => asked.buffer_kib = value().parse().unwrap_or_else(|_| super::usage()),
-            "--repeat" if asked.repeat.is_some() => asked.repeat = Some(value().parse().unwrap_or_else(|_| super::usage())),
-            "--pin" if asked.repeat.is_some() => asked.pin = true,
+            "--repeat" if drain => asked.repeat = value().parse().unwrap_or_else(|_| super::usage()),
+            "--pin" if drain => asked.pin = true,
             _ => super::usage(),
         }
     }
@@ -318,7 +318,7 @@ pub(crate) fn prepare(asked: &Asked, output_name: &str) -> Bench {
 }
 
 pub fn main(args: &[String]) {
-    let asked = parse(args, 65_536, None);
+    let asked = parse(args, 65_536, false);
     let Bench { out, offline_sessions, ns, contenders } = prepare(&asked, "live.jsonl");
     let (capture, buffer_kib) = (&asked.capture, asked.buffer_kib);
     println!("live capture of {} into a veth pair, kernel buffer {buffer_kib} KiB; {offline_sessions} sessions offline", capture.display());

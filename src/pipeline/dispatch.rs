@@ -327,6 +327,14 @@ mod tests {
         (Dispatcher::new(Workers::Queues(vec![tx]), pool_rx, bypass, full_queue_wait), rx)
     }
 
+    /// Pushes `batches` full batches of one connection's 100-byte segments.
+    fn push_full_batches(d: &mut Dispatcher, batches: u32, stats: &mut ReaderStats) {
+        let payload = [0x17u8; 100];
+        for i in 0..batches * BATCH_SEGMENTS as u32 {
+            d.push(&segment(&payload, i * 100), None, stats);
+        }
+    }
+
     fn segment(payload: &[u8], seq: u32) -> Segment<'_> {
         TransportSegment {
             ts: 0,
@@ -346,13 +354,10 @@ mod tests {
     fn live_reader_drops_and_counts_batches_a_stopped_worker_does_not_take() {
         let (mut d, rx) = dispatcher(1, Some(Duration::from_millis(5)));
         let mut stats = ReaderStats::default();
-        let payload = [0x17u8; 100];
         // Three full batches for a worker whose queue holds one and who
         // never reads: the first is queued, the other two are dropped once
         // the wait is over.
-        for i in 0..3 * BATCH_SEGMENTS as u32 {
-            d.push(&segment(&payload, i * 100), None, &mut stats);
-        }
+        push_full_batches(&mut d, 3, &mut stats);
         assert_eq!(stats.dropped_by_analyzer, 2 * BATCH_SEGMENTS as u64);
         let queued = rx.try_recv().expect("the first batch is queued");
         assert_eq!(queued.segments.len(), BATCH_SEGMENTS);
@@ -414,10 +419,7 @@ mod tests {
             taken
         });
         let mut stats = ReaderStats::default();
-        let payload = [0x17u8; 100];
-        for i in 0..6 * BATCH_SEGMENTS as u32 {
-            d.push(&segment(&payload, i * 100), None, &mut stats);
-        }
+        push_full_batches(&mut d, 6, &mut stats);
         drop(d);
         assert_eq!(worker.join().unwrap(), 6 * BATCH_SEGMENTS);
         assert_eq!(stats.dropped_by_analyzer, 0);
@@ -428,10 +430,7 @@ mod tests {
         let (mut d, rx) = dispatcher(1, None);
         let reader = std::thread::spawn(move || rx.iter().map(|b| b.segments.len()).sum::<usize>());
         let mut stats = ReaderStats::default();
-        let payload = [0x17u8; 100];
-        for i in 0..3 * BATCH_SEGMENTS as u32 {
-            d.push(&segment(&payload, i * 100), None, &mut stats);
-        }
+        push_full_batches(&mut d, 3, &mut stats);
         drop(d);
         assert_eq!(reader.join().unwrap(), 3 * BATCH_SEGMENTS);
         assert_eq!(stats.dropped_by_analyzer, 0);

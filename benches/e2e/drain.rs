@@ -84,8 +84,11 @@ fn drain_once(ns: &Namespace, who: &Contender, capture: &Path, buffer_kib: u32, 
     let report = String::from_utf8_lossy(&report.stdout).into_owned();
     let sent = number_after(&report, "Successful packets:").unwrap_or_else(|| panic!("tcpreplay said: {report}")) as u64;
     let bytes = report.split("Actual:").nth(1).and_then(|r| number_after(r, "packets (")).unwrap_or(0.0) as u64;
-    // The kernel hands the last partly filled block over within 100 ms.
-    std::thread::sleep(Duration::from_millis(300));
+    // The kernel hands the last partly filled block over once the ring's
+    // block timeout has passed: 100 ms for tlsaudit's rings, 1 s for
+    // tcpdump's (libpcap's default). Until then a listener cannot see it,
+    // and a drain would end without its packets.
+    std::thread::sleep(Duration::from_millis(1_200));
     let cpu_before = cpu_nanos(pid);
     let resumed = Instant::now();
     signal(pid, "CONT");
